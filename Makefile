@@ -1,0 +1,77 @@
+# Cross Layer Telemetry. `make test` is what CI runs (as root): everything.
+SHELL := /bin/bash
+GO ?= go
+ROOT := $(CURDIR)
+CACHE := $(ROOT)/.cache
+BIN := $(CACHE)/bin
+JAEGER_BIN ?= $(BIN)/jaeger
+FUZZTIME ?= 10s
+export JAEGER_BIN
+
+.PHONY: all build test test-unit integration fuzz fuzz-short lint proto jaeger conformance e2e demo bench bench-storage clean
+
+all: build
+
+## build: compile every package and the binaries into .cache/bin
+build:
+	$(GO) build ./...
+	$(GO) build -o $(BIN)/clt-storage ./plugin/cmd/clt-storage
+	$(GO) build -o $(BIN)/clt-agent ./agent/cmd/clt-agent
+
+## test: everything CI must run: lint, unit (race), privileged namespace tests,
+## fuzz replay + a short fuzz pass, Jaeger's conformance suite, end-to-end.
+test: lint test-unit integration fuzz-short conformance e2e
+
+## test-unit: all packages; privileged tests skip without root
+test-unit:
+	$(GO) test -race -count=1 ./...
+
+## integration: privileged network-namespace tests (root); fail rather than skip
+integration:
+	CLT_REQUIRE_PRIVILEGED=1 $(GO) test -count=1 -run 'TestIntegration' ./kernel/... ./agent/...
+
+## fuzz: each fuzz target for FUZZTIME (default 10s)
+fuzz:
+	FUZZTIME=$(FUZZTIME) ./scripts/fuzz.sh
+
+fuzz-short:
+	FUZZTIME=5s ./scripts/fuzz.sh
+
+## lint: gofmt and go vet
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^tools/jaeger/')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+## proto: regenerate committed stubs (installs protoc via apt if missing)
+proto:
+	./scripts/proto.sh
+
+## jaeger: build the real Jaeger v2.13.0 (module v1.76.0) once into .cache/bin
+jaeger: $(BIN)/jaeger
+
+$(BIN)/jaeger: tools/jaeger/go.mod
+	mkdir -p $(BIN)
+	cd tools/jaeger && $(GO) build -o $(BIN)/jaeger github.com/jaegertracing/jaeger/cmd/jaeger
+
+## conformance: Jaeger's own TestGRPCStorage against clt-storage
+conformance: jaeger
+	./scripts/conformance.sh
+
+## e2e: real Jaeger v2 + clt-storage (+ the namespace demo scenario, one shot)
+e2e: jaeger
+	CLT_REQUIRE_PRIVILEGED=1 $(GO) test -count=1 -tags e2e -timeout 20m ./plugin/e2e/... ./examples/demo/...
+
+## demo: the one-command demo; Jaeger stays up on :16686 until Ctrl-C
+demo: jaeger
+	$(GO) run ./examples/demo
+
+## bench: micro-benchmarks of the wire format and the store
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./kernel/... ./ioamstore/... ./agent/...
+
+## bench-storage: side-by-side Jaeger-badger vs clt-storage (see docs/benchmarks.md)
+bench-storage: jaeger
+	./scripts/bench-storage.sh
+
+clean:
+	rm -rf $(CACHE)
