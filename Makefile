@@ -22,9 +22,10 @@ build:
 ## fuzz replay + a short fuzz pass, Jaeger's conformance suite, end-to-end.
 test: lint test-unit integration fuzz-short conformance e2e
 
-## test-unit: all packages; privileged tests skip without root
+## test-unit: all packages with the race detector; the privileged namespace tests
+## are left to `integration`
 test-unit:
-	$(GO) test -race -count=1 ./...
+	$(GO) test -race -count=1 -skip 'TestIntegration' ./...
 
 ## integration: privileged network-namespace tests (root); fail rather than skip
 integration:
@@ -49,9 +50,10 @@ proto:
 ## jaeger: build the real Jaeger v2.13.0 (module v1.76.0) once into .cache/bin
 jaeger: $(BIN)/jaeger
 
-$(BIN)/jaeger: tools/jaeger/go.mod
+$(BIN)/jaeger: tools/jaeger/go.mod tools/jaeger/go.sum
 	mkdir -p $(BIN)
-	cd tools/jaeger && $(GO) build -o $(BIN)/jaeger github.com/jaegertracing/jaeger/cmd/jaeger
+	cd tools/jaeger && $(GO) build -o $(BIN)/jaeger.tmp github.com/jaegertracing/jaeger/cmd/jaeger
+	mv $(BIN)/jaeger.tmp $(BIN)/jaeger
 
 ## conformance: Jaeger's own TestGRPCStorage against clt-storage
 conformance: jaeger
