@@ -48,7 +48,7 @@ proto:
 	./scripts/proto.sh
 
 ## jaeger: build the real Jaeger v2.13.0 (module v1.76.0) once into .cache/bin
-jaeger: $(BIN)/jaeger
+jaeger: $(JAEGER_BIN)
 
 $(BIN)/jaeger: tools/jaeger/go.mod tools/jaeger/go.sum
 	mkdir -p $(BIN)
