@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Regenerates every committed protobuf/gRPC stub of the module, reproducibly:
+#   api/collector/v1   our collector API (clt.collector.v1)
+#   api/compat/...     wire-compatible APIs of the original CLT agents
+#   api/storagev2      jaeger.storage.v2 from jaeger-idl (pinned below)
+# Tools: protoc from apt (Debian bookworm: 3.21.12) and pinned Go plugins
+# installed into .cache/bin. Everything is fetched from registries; the OTLP
+# trace.proto that jaeger-idl imports is taken as a descriptor set from the
+# compiled go.opentelemetry.io/proto/otlp module (tools/otlpdesc).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+MODULE=github.com/cross-layer-telemetry/clt
+PROTOC_GEN_GO=v1.36.10
+PROTOC_GEN_GO_GRPC=v1.5.1
+JAEGER_IDL=v0.6.0
+BIN=$ROOT/.cache/bin
+mkdir -p "$BIN"
+
+if ! command -v protoc >/dev/null; then
+  echo "proto: installing protoc (apt)"
+  apt-get update -qq && apt-get install -y -qq protobuf-compiler >/dev/null
+fi
+want_version() { # binary version
+  [ -x "$1" ] && "$1" --version 2>/dev/null | grep -q -- "${2#v}"
+}
+want_version "$BIN/protoc-gen-go" "$PROTOC_GEN_GO" ||
+  GOBIN=$BIN go install "google.golang.org/protobuf/cmd/protoc-gen-go@$PROTOC_GEN_GO"
+want_version "$BIN/protoc-gen-go-grpc" "$PROTOC_GEN_GO_GRPC" ||
+  GOBIN=$BIN go install "google.golang.org/grpc/cmd/protoc-gen-go-grpc@$PROTOC_GEN_GO_GRPC"
+export PATH=$BIN:$PATH
+
+gen() { # include-dir out-dir files...
+  local inc=$1 out=$2
+  shift 2
+  protoc -I "$inc" --go_out="$out" --go_opt=paths=source_relative \
+    --go-grpc_out="$out" --go-grpc_opt=paths=source_relative "$@"
+}
+
+echo "proto: api/collector/v1, api/compat"
+gen api api collector/v1/collector.proto
+gen api api compat/ioamtrace/ioam_trace.proto
+gen api api compat/ioamapi/ioam_api.proto
+
+echo "proto: api/storagev2 (jaeger-idl $JAEGER_IDL)"
+IDL=$(go mod download -json "github.com/jaegertracing/jaeger-idl@$JAEGER_IDL" |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+go run ./tools/otlpdesc "$TMP/otlp.binpb"
+pkg=$MODULE/api/storagev2
+protoc --descriptor_set_in="$TMP/otlp.binpb" -I "$IDL/proto/storage/v2" \
+  --go_out=api/storagev2 --go_opt=paths=source_relative \
+  --go_opt=Mtrace_storage.proto=$pkg\;storagev2 --go_opt=Mdependency_storage.proto=$pkg\;storagev2 \
+  --go-grpc_out=api/storagev2 --go-grpc_opt=paths=source_relative \
+  --go-grpc_opt=Mtrace_storage.proto=$pkg\;storagev2 --go-grpc_opt=Mdependency_storage.proto=$pkg\;storagev2 \
+  trace_storage.proto dependency_storage.proto
+echo "proto: done"
