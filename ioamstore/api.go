@@ -1,0 +1,84 @@
+package ioamstore
+
+import (
+	"errors"
+	"time"
+)
+
+// ErrInvalidQuery is returned by FindTraceIDs for a query that cannot be run
+// (no service and no ioam.* key, SearchDepth <= 0, inverted bounds).
+var ErrInvalidQuery = errors.New("invalid query")
+
+// ErrClosed is returned by every method called after Close.
+var ErrClosed = errors.New("store closed")
+
+// Operation is one (span name, span kind) pair seen for a service.
+type Operation struct {
+	Name string
+	// SpanKind is lowercase: server, client, producer, consumer, internal, or
+	// "" for unspecified.
+	SpanKind string
+}
+
+// Query is a trace search. A trace matches when ONE of its spans satisfies
+// every set predicate (Jaeger storage v2 semantics).
+type Query struct {
+	// Service is the resource attribute service.name. Required unless
+	// Attributes holds ioam.node_id or ioam.namespace_id.
+	Service string
+	// Operation is the span name ("" = any).
+	Operation string
+	// Attributes must all be found on the span, its scope, its resource or one
+	// of its events, compared by the string form of the stored value (int 123
+	// matches "123", bool "true", double "72.5"). Special keys: "error"
+	// ("true" = status ERROR or an error=true attribute, "false" = status not
+	// ERROR), "ioam.node_id" and "ioam.namespace_id" (an IOAM record of the
+	// span has that node / namespace).
+	Attributes map[string]string
+	// StartMin and StartMax bound the span start time (zero = unbounded).
+	StartMin, StartMax time.Time
+	// DurationMin and DurationMax bound the span duration (zero = no bound).
+	DurationMin, DurationMax time.Duration
+	// SearchDepth is the maximum number of traces returned; it must be > 0
+	// (the plugin applies Jaeger's default).
+	SearchDepth int
+}
+
+// FoundTrace is one FindTraceIDs result. Start and End are the earliest span
+// start and latest span end of the whole trace.
+type FoundTrace struct {
+	TraceID    [16]byte
+	Start, End time.Time
+}
+
+// Dependency is a parent → child service call count.
+type Dependency struct {
+	Parent, Child string
+	CallCount     uint64
+}
+
+// Record is one IOAM record attached to a span. Data is opaque to the store
+// (marshaled by the plugin); NodeIDs and NamespaceID are indexed for search.
+type Record struct {
+	TraceID     [16]byte
+	SpanID      [8]byte
+	NodeIDs     []uint32
+	NamespaceID uint16
+	Received    time.Time
+	Data        []byte
+}
+
+// Stats are cumulative counters since Open (the plugin exports them as
+// Prometheus metrics).
+type Stats struct {
+	SpansWritten        uint64 // spans accepted by WriteSpans
+	SpanBatches         uint64 // WriteSpans calls that wrote something
+	RecordsWritten      uint64 // records stored by WriteRecords
+	RecordDuplicates    uint64 // records already present (content-addressed)
+	GCRuns              uint64 // value-log GC passes started
+	GCRewrites          uint64 // value-log files rewritten (RunValueLogGC returned nil)
+	GCErrors            uint64 // RunValueLogGC errors other than "nothing to collect"
+	LastGC              time.Time
+	QueriesCandidates   uint64 // traces loaded to verify FindTraceIDs candidates
+	QueriesIndexEntries uint64 // index entries scanned by FindTraceIDs
+}

@@ -1,0 +1,79 @@
+// Package ioamstore is the badger persistence of clt-storage: OTLP spans stored
+// losslessly, IOAM records stored content-addressed, the indexes that answer
+// Jaeger's storage v2 queries, TTL and value-log garbage collection.
+//
+// It implements the query semantics of Jaeger's storage v2 TraceReader
+// (jaeger-idl v0.6.0 proto/storage/v2/trace_storage.proto, reference behaviour
+// in Jaeger's memory store internal/storage/v2/memory/tenant.go): a trace
+// matches a [Query] when ONE of its spans satisfies every predicate. It does
+// not import gRPC, the plugin or the generated API: IOAM records arrive as
+// opaque marshaled bytes plus the fields needed to index them.
+//
+// # Why not Jaeger's badger layout
+//
+// Jaeger's badger store (ADR 005) writes one key per span plus one index key per
+// span per tag (about 21 keys per tracegen span, 762 B/span on disk) and answers
+// a service search by collecting every index key of the service in the time
+// range before applying the limit (700 ms for 1M spans). This package instead
+// stores the spans of one trace from one Export batch together, and indexes per
+// (service, trace, batch) with a Bloom filter of the searchable features, so a
+// search walks the newest index entries first and stops after SearchDepth
+// traces.
+//
+// # Key layout
+//
+// All integers are big-endian so that byte order is sort order. Every
+// variable-length part is either length-prefixed or hashed (xxhash64 of the
+// exact bytes; a hash collision can only add candidates, never lose one,
+// because candidates are verified against the stored spans). "inv(t)" is
+// math.MaxUint64 - t (t in Unix nanoseconds), so that ascending iteration is
+// newest first. Values are prefixed by one format byte (currently 1) so the
+// encoding can change without a migration.
+//
+// Span chunk: the spans of one trace from one WriteSpans call, at most
+// maxSpansPerChunk spans per part. batchSeq is unique per call
+// (Unix nanoseconds at Open + a counter), so duplicate span IDs are kept.
+//
+//	[0x01][traceID:16][batchSeq:8][part:2]
+//	value: [fmt=1][minStart:8][maxEnd:8][spanCount:4][TracesData proto]
+//
+// The proto is an OTLP TracesData holding only this trace's spans, each span
+// under its original Resource and InstrumentationScope (with schema URLs), so
+// GetTrace returns exactly what was written (proto.Equal, unknown fields kept).
+//
+// Service index: one entry per (service, trace, batch), where maxStart is the
+// latest start of that service's spans in the chunk. Entries whose spans spread
+// over more than indexSpread are split, so a scan for start <= T seeks to
+// inv(T + indexSpread) and never misses an entry.
+//
+//	[0x10][xxhash(service):8][inv(maxStart):8][traceID:16][batchSeq:8]
+//	value: [fmt=1][maxStart-minStart:uvarint][minDuration:uvarint][maxDuration:uvarint][bloom]
+//
+// The Bloom filter holds the features of that service's spans in the chunk:
+// "o" + span name, and "a" + key + 0x00 + string form of the value for every
+// attribute of the span, its scope, its resource and its events, plus
+// error=true for spans with status ERROR. It only filters candidates; every
+// candidate trace is loaded and checked exactly.
+//
+// Service and operation names (rewritten at most every TTL/4 so they expire
+// with the spans):
+//
+//	[0x20][len(service):2][service]
+//	[0x21][len(service):2][service][kind:1][operation]      (kind: OTLP SpanKind)
+//
+// IOAM records, content-addressed: the same Data for the same (trace, span)
+// maps to the same key and is stored once.
+//
+//	[0x40][traceID:16][spanID:8][sha256(data)[:16]]
+//	value: [fmt=1][namespaceID:2][received:8][n:2][nodeID:4]*n[data]
+//
+// IOAM record index, one entry per (record, distinct node id) and one per
+// record for its namespace; it answers ioam.node_id / ioam.namespace_id
+// searches whether records arrived before or after their spans.
+//
+//	[0x41][kind:1][value:4][inv(received):8][traceID:16][spanID:8]   (kind 1 = node id, 2 = namespace id)
+//
+// Spans, span indexes and names expire after SpanTTL; records and their index
+// after RecordTTL (badger entry TTL). A background goroutine runs
+// RunValueLogGC every GCInterval so expired values actually free disk.
+package ioamstore

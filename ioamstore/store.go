@@ -1,0 +1,223 @@
+package ioamstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
+)
+
+// Store is the badger-backed span and IOAM record store. All methods are safe
+// for concurrent use.
+type Store struct {
+	cfg    Config
+	logger *slog.Logger
+	db     *badger.DB
+
+	// batchSeq makes span chunk keys unique per WriteSpans call: Unix
+	// nanoseconds at Open plus a counter, so it keeps growing across restarts
+	// (a call would have to happen every nanosecond to catch up with the clock).
+	batchSeq atomic.Uint64
+
+	names nameCache // service/operation names already written recently
+
+	stats struct {
+		spansWritten, spanBatches        atomic.Uint64
+		recordsWritten, recordDuplicates atomic.Uint64
+		gcRuns, gcRewrites, gcErrors     atomic.Uint64
+		lastGC                           atomic.Int64
+		candidates, indexEntries         atomic.Uint64
+	}
+
+	startOnce sync.Once
+	closeOnce sync.Once
+	closeErr  error
+	closed    atomic.Bool
+	done      chan struct{}
+	wg        sync.WaitGroup
+}
+
+// Open validates cfg and opens (or creates) the store. logger may be nil.
+func Open(cfg Config, logger *slog.Logger) (*Store, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("ioamstore config: %w", err)
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	opts := badger.DefaultOptions(cfg.Dir).
+		WithInMemory(cfg.InMemory).
+		WithSyncWrites(cfg.SyncWrites).
+		WithLogger(badgerLogger{logger.With("component", "badger")}).
+		WithBlockCacheSize(int64(cfg.BlockCacheMB) << 20).
+		WithMemTableSize(int64(cfg.MemTableMB) << 20).
+		WithValueThreshold(int64(cfg.ValueThresholdKB) << 10).
+		// Larger blocks compress span chunks (which repeat resource and
+		// attribute keys) much better; GetTrace reads one block per chunk.
+		WithBlockSize(16 << 10).
+		WithMetricsEnabled(false).
+		// Writers never read-modify-write the same key concurrently
+		// (chunk keys are unique per call), so conflict detection is waste.
+		WithDetectConflicts(false)
+	if cfg.InMemory {
+		opts = opts.WithDir("").WithValueDir("")
+	}
+	switch cfg.Compression {
+	case "zstd":
+		opts = opts.WithCompression(options.ZSTD).WithZSTDCompressionLevel(1)
+	case "snappy":
+		opts = opts.WithCompression(options.Snappy)
+	case "none":
+		opts = opts.WithCompression(options.None)
+	}
+	db, err := badger.Open(opts)
+	if err != nil {
+		return nil, fmt.Errorf("open badger at %q: %w", cfg.Dir, err)
+	}
+	s := &Store{cfg: cfg, logger: logger, db: db, done: make(chan struct{})}
+	s.batchSeq.Store(uint64(time.Now().UnixNano()))
+	s.names.init()
+	return s, nil
+}
+
+// Start launches the background maintenance (value-log GC every GCInterval).
+// Calling it more than once is harmless; ctx cancellation stops the
+// maintenance like Close does.
+func (s *Store) Start(ctx context.Context) error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	s.startOnce.Do(func() {
+		if s.cfg.GCInterval <= 0 || s.cfg.InMemory {
+			return
+		}
+		s.wg.Add(1)
+		go s.gcLoop(ctx)
+	})
+	return nil
+}
+
+func (s *Store) gcLoop(ctx context.Context) {
+	defer s.wg.Done()
+	t := time.NewTicker(s.cfg.GCInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.done:
+			return
+		case <-t.C:
+			s.RunGC()
+		}
+	}
+}
+
+// RunGC runs one value-log GC pass: RunValueLogGC repeatedly until it has
+// nothing to rewrite (bounded to 16 rewrites per pass so Close never waits
+// long). It is what the background loop calls; exported for tests and admin.
+func (s *Store) RunGC() {
+	if s.closed.Load() || s.cfg.InMemory {
+		return
+	}
+	s.stats.gcRuns.Add(1)
+	s.stats.lastGC.Store(time.Now().UnixNano())
+	for range 16 {
+		select {
+		case <-s.done:
+			return
+		default:
+		}
+		err := s.db.RunValueLogGC(s.cfg.GCDiscardRatio)
+		if err == nil {
+			s.stats.gcRewrites.Add(1)
+			continue
+		}
+		if !errors.Is(err, badger.ErrNoRewrite) && !errors.Is(err, badger.ErrRejected) {
+			s.stats.gcErrors.Add(1)
+			s.logger.Warn("value log gc failed", "err", err)
+		}
+		return
+	}
+}
+
+// Close stops the background goroutines, flushes and closes badger. It is
+// idempotent and safe without Start.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.closed.Store(true)
+		close(s.done)
+		s.wg.Wait()
+		s.closeErr = s.db.Close()
+	})
+	return s.closeErr
+}
+
+// Purge deletes everything (used by the conformance suite between tests).
+func (s *Store) Purge(ctx context.Context) error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	if err := s.db.DropAll(); err != nil {
+		return fmt.Errorf("purge: %w", err)
+	}
+	s.names.reset()
+	return nil
+}
+
+// DiskUsage returns the bytes of the LSM tree and of the value log, as badger
+// accounts them (updated by badger periodically, not per write).
+func (s *Store) DiskUsage() (lsm, vlog int64) {
+	if s.closed.Load() {
+		return 0, 0
+	}
+	return s.db.Size()
+}
+
+// Stats returns the cumulative counters.
+func (s *Store) Stats() Stats {
+	st := Stats{
+		SpansWritten:        s.stats.spansWritten.Load(),
+		SpanBatches:         s.stats.spanBatches.Load(),
+		RecordsWritten:      s.stats.recordsWritten.Load(),
+		RecordDuplicates:    s.stats.recordDuplicates.Load(),
+		GCRuns:              s.stats.gcRuns.Load(),
+		GCRewrites:          s.stats.gcRewrites.Load(),
+		GCErrors:            s.stats.gcErrors.Load(),
+		QueriesCandidates:   s.stats.candidates.Load(),
+		QueriesIndexEntries: s.stats.indexEntries.Load(),
+	}
+	if ns := s.stats.lastGC.Load(); ns != 0 {
+		st.LastGC = time.Unix(0, ns)
+	}
+	return st
+}
+
+// badgerLogger routes badger's logger into slog. Badger logs every compaction
+// at INFO, so INFO becomes slog Debug; warnings and errors keep their level.
+type badgerLogger struct{ l *slog.Logger }
+
+func (b badgerLogger) Errorf(f string, a ...any)   { b.l.Error(trimNL(fmt.Sprintf(f, a...))) }
+func (b badgerLogger) Warningf(f string, a ...any) { b.l.Warn(trimNL(fmt.Sprintf(f, a...))) }
+func (b badgerLogger) Infof(f string, a ...any)    { b.log(slog.LevelDebug, f, a) }
+func (b badgerLogger) Debugf(f string, a ...any)   { b.log(slog.LevelDebug-4, f, a) }
+
+func (b badgerLogger) log(level slog.Level, f string, a []any) {
+	if !b.l.Enabled(context.Background(), level) {
+		return // skip Sprintf: badger's debug output is heavy
+	}
+	b.l.Log(context.Background(), level, trimNL(fmt.Sprintf(f, a...)))
+}
+
+func trimNL(s string) string {
+	for len(s) > 0 && (s[len(s)-1] == '\n' || s[len(s)-1] == ' ') {
+		s = s[:len(s)-1]
+	}
+	return s
+}
