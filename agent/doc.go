@@ -1,0 +1,33 @@
+// Package agent is clt-agent, the node daemon that runs on every IOAM node (router
+// or destination host) and reports the IOAM trace data the kernel filled to
+// clt-storage.
+//
+// # Pipeline
+//
+// A [Source] yields batches of raw IOAM trace events: by default the kernel's
+// IOAM6 generic-netlink multicast group "ioam6_events" (Linux >= 6.9,
+// include/uapi/linux/ioam6_genl.h, one event per packet per IOAM node, DATA =
+// the filled part of the trace, newest entry first), or, as a fallback, an
+// AF_PACKET capture of the Hop-by-Hop Options header on the node's egress
+// (PACKET_OUTGOING, so the local hop is already written; RFC 9486 carriage of the
+// RFC 9197 §4.4 Pre-allocated Trace option).
+//
+// Each event is decoded with the trace-context carrier configured for its IOAM
+// namespace (kernel/ioam6), then aggregated per (trace id, span id, path) over a
+// short window: packet counts, the last value of every hop field, min/max of
+// transit delay (RFC 9197 §4.4.2.5) and queue depth (§4.4.2.7), first and last
+// hop timestamps. Records are exported in acknowledged batches to the collector
+// API (api/collector/v1) with retries, exponential backoff with jitter and a
+// bounded queue that drops the oldest batch when full; drops are counted.
+//
+// # Node identity
+//
+// A record says whether this node wrote its own hop: the first entry of the
+// event's node data is this node's entry unless the trace had already
+// overflowed (kernel-ioam.md §6: the event carries no Overflow flag).
+//
+// # Observability
+//
+// Nothing is logged per packet or record; counters live on a private Prometheus
+// registry served on the admin HTTP listener (/metrics, /healthz).
+package agent

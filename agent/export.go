@@ -1,0 +1,351 @@
+package agent
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
+	collectorv1 "github.com/cross-layer-telemetry/clt/api/collector/v1"
+)
+
+// Exporter takes flushed records. Export must not block on the network: it
+// queues (bounded) and returns.
+type Exporter interface {
+	// Export hands records over; the exporter owns the slice afterwards.
+	Export(recs []*collectorv1.IOAMRecord)
+	// Start starts background work.
+	Start(ctx context.Context) error
+	// Close flushes what it can within the configured bound and stops.
+	Close() error
+}
+
+// batch is a sealed group of records with a stable id, retried as a whole.
+type batch struct {
+	id      uint64
+	recs    []*collectorv1.IOAMRecord
+	sealed  time.Time
+	retried bool
+}
+
+// GRPCExporter sends records to the collector API in acknowledged batches.
+//
+// Delivery is at least once. A batch is retried (same batch id, whole batch)
+// with exponential backoff and jitter until acknowledged, except when the
+// server answers InvalidArgument (counted as rejected). Sealed batches wait in
+// a queue of at most export.queue_max_batches; when it is full the oldest
+// waiting batch is dropped (its records counted as dropped, reason
+// queue_full), so fresh data wins over stale data. Safe for concurrent use.
+type GRPCExporter struct {
+	cfg     ExportConfig
+	agentID string
+	log     *slog.Logger
+	m       *Metrics
+	dial    func() (*grpc.ClientConn, error)
+
+	mu      sync.Mutex
+	cond    *sync.Cond
+	pending []*collectorv1.IOAMRecord
+	first   time.Time // when pending got its first record
+	queue   []*batch
+	nextID  uint64
+	closing bool
+
+	conn      *grpc.ClientConn
+	client    collectorv1.CollectorServiceClient
+	wg        sync.WaitGroup
+	cancel    context.CancelFunc
+	sealStop  context.CancelFunc
+	sealWG    sync.WaitGroup
+	startOnce sync.Once
+	closeOnce sync.Once
+	started   bool
+}
+
+var _ Exporter = (*GRPCExporter)(nil)
+
+// NewGRPCExporter returns an exporter for cfg.Collector. It does not connect yet.
+func NewGRPCExporter(cfg ExportConfig, agentID string, log *slog.Logger, m *Metrics) (*GRPCExporter, error) {
+	creds, err := transportCredentials(cfg.TLS)
+	if err != nil {
+		return nil, err
+	}
+	e := &GRPCExporter{cfg: cfg, agentID: agentID, log: log, m: m}
+	e.cond = sync.NewCond(&e.mu)
+	e.dial = func() (*grpc.ClientConn, error) {
+		return grpc.NewClient(cfg.Collector, grpc.WithTransportCredentials(creds))
+	}
+	return e, nil
+}
+
+func transportCredentials(t TLSConfig) (credentials.TransportCredentials, error) {
+	if !t.Enabled {
+		return insecure.NewCredentials(), nil
+	}
+	tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: t.ServerName}
+	if t.CAFile != "" {
+		pem, err := os.ReadFile(t.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("export tls: read ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("export tls: ca_file %s: no PEM certificates", t.CAFile)
+		}
+		tc.RootCAs = pool
+	}
+	if t.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("export tls: client certificate: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	return credentials.NewTLS(tc), nil
+}
+
+// Start connects (lazily; gRPC reconnects by itself) and starts the sender.
+func (e *GRPCExporter) Start(ctx context.Context) error {
+	var err error
+	e.startOnce.Do(func() {
+		var conn *grpc.ClientConn
+		conn, err = e.dial()
+		if err != nil {
+			err = fmt.Errorf("export: dial %s: %w", e.cfg.Collector, err)
+			return
+		}
+		e.mu.Lock()
+		e.conn = conn
+		e.client = collectorv1.NewCollectorServiceClient(conn)
+		e.started = true
+		e.mu.Unlock()
+		sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		e.cancel = cancel
+		sealCtx, sealStop := context.WithCancel(sctx)
+		e.sealStop = sealStop
+		e.wg.Go(func() { e.sendLoop(sctx) })
+		e.sealWG.Go(func() { e.sealLoop(sealCtx) })
+	})
+	return err
+}
+
+// Export appends records to the open batch, sealing it when full.
+func (e *GRPCExporter) Export(recs []*collectorv1.IOAMRecord) {
+	if len(recs) == 0 {
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closing {
+		e.m.RecordsDropped.WithLabelValues(DropShutdown).Add(float64(len(recs)))
+		return
+	}
+	for len(recs) > 0 {
+		if len(e.pending) == 0 {
+			e.first = time.Now()
+		}
+		n := min(len(recs), e.cfg.BatchMaxRecords-len(e.pending))
+		e.pending = append(e.pending, recs[:n]...)
+		recs = recs[n:]
+		if len(e.pending) >= e.cfg.BatchMaxRecords {
+			e.sealLocked()
+		}
+	}
+}
+
+// sealLocked moves the open batch into the queue, dropping the oldest waiting
+// batch when the queue is full.
+func (e *GRPCExporter) sealLocked() {
+	if len(e.pending) == 0 {
+		return
+	}
+	e.nextID++
+	b := &batch{id: e.nextID, recs: e.pending, sealed: time.Now()}
+	e.pending = nil
+	if len(e.queue) >= e.cfg.QueueMaxBatches {
+		old := e.queue[0]
+		e.queue[0] = nil
+		e.queue = e.queue[1:]
+		e.m.RecordsDropped.WithLabelValues(DropQueueFull).Add(float64(len(old.recs)))
+	}
+	e.queue = append(e.queue, b)
+	e.m.QueueBatches.Set(float64(len(e.queue)))
+	e.cond.Broadcast()
+}
+
+// sealLoop seals the open batch once it is export.batch_max_delay old.
+func (e *GRPCExporter) sealLoop(ctx context.Context) {
+	tick := time.NewTicker(max(e.cfg.BatchMaxDelay/4, time.Millisecond))
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		e.mu.Lock()
+		if len(e.pending) > 0 && time.Since(e.first) >= e.cfg.BatchMaxDelay {
+			e.sealLocked()
+		}
+		e.mu.Unlock()
+	}
+}
+
+// next blocks until a sealed batch is available, or returns nil when ctx ends
+// or the exporter is closing with nothing left.
+func (e *GRPCExporter) next(ctx context.Context) *batch {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for len(e.queue) == 0 {
+		if ctx.Err() != nil || e.closing {
+			return nil
+		}
+		e.cond.Wait()
+	}
+	b := e.queue[0]
+	e.queue[0] = nil
+	e.queue = e.queue[1:]
+	e.m.QueueBatches.Set(float64(len(e.queue)))
+	return b
+}
+
+func (e *GRPCExporter) sendLoop(ctx context.Context) {
+	// Wake next() when ctx ends.
+	stop := context.AfterFunc(ctx, func() {
+		e.mu.Lock()
+		e.cond.Broadcast()
+		e.mu.Unlock()
+	})
+	defer stop()
+	for {
+		b := e.next(ctx)
+		if b == nil {
+			return
+		}
+		if !e.deliver(ctx, b) {
+			// ctx ended with b unacknowledged.
+			e.m.RecordsDropped.WithLabelValues(DropShutdown).Add(float64(len(b.recs)))
+			e.dropQueued()
+			return
+		}
+	}
+}
+
+func (e *GRPCExporter) dropQueued() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	n := len(e.pending)
+	for _, b := range e.queue {
+		n += len(b.recs)
+	}
+	e.queue, e.pending = nil, nil
+	e.m.QueueBatches.Set(0)
+	e.m.RecordsDropped.WithLabelValues(DropShutdown).Add(float64(n))
+}
+
+// deliver sends b until it is acknowledged or rejected (true), or ctx ends (false).
+func (e *GRPCExporter) deliver(ctx context.Context, b *batch) bool {
+	req := &collectorv1.ReportRequest{AgentId: e.agentID, BatchId: b.id, Records: b.recs}
+	for attempt := 0; ; attempt++ {
+		if attempt > 0 {
+			e.m.RecordsRetried.Add(float64(len(b.recs)))
+		}
+		cctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
+		resp, err := e.client.Report(cctx, req)
+		cancel()
+		switch {
+		case err == nil:
+			e.m.BatchesSent.WithLabelValues("ok").Inc()
+			e.m.RecordsExported.Add(float64(len(b.recs)))
+			e.m.RecordsDuplicate.Add(float64(resp.GetDuplicates()))
+			e.m.ExportLatency.Observe(time.Since(b.sealed).Seconds())
+			return true
+		case status.Code(err) == codes.InvalidArgument:
+			e.m.BatchesSent.WithLabelValues("rejected").Inc()
+			e.m.RecordsDropped.WithLabelValues(DropRejected).Add(float64(len(b.recs)))
+			e.log.Warn("collector rejected a batch; not retrying", "batch_id", b.id, "records", len(b.recs), "err", err)
+			return true
+		}
+		e.m.BatchesSent.WithLabelValues("error").Inc()
+		if attempt == 0 {
+			e.log.Debug("report failed; retrying", "batch_id", b.id, "err", err)
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		t := time.NewTimer(backoff(e.cfg.BackoffInitial, e.cfg.BackoffMax, attempt))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return false
+		case <-t.C:
+		}
+	}
+}
+
+// backoff is initial·2^attempt capped at maxD, with ±50 % jitter (so many
+// agents restarting together do not retry in lockstep).
+func backoff(initial, maxD time.Duration, attempt int) time.Duration {
+	d := initial
+	for i := 0; i < attempt && d < maxD; i++ {
+		d *= 2
+	}
+	d = min(d, maxD)
+	return d/2 + rand.N(d)
+}
+
+// Close seals the open batch, lets the sender drain the queue for at most
+// export.shutdown_timeout, then stops it; what is left is counted as dropped
+// (reason shutdown). Idempotent; safe without Start.
+func (e *GRPCExporter) Close() error {
+	var err error
+	e.closeOnce.Do(func() {
+		e.mu.Lock()
+		started := e.started
+		e.mu.Unlock()
+		if started {
+			e.sealStop()
+			e.sealWG.Wait()
+		}
+		e.mu.Lock()
+		e.sealLocked()
+		e.closing = true
+		e.cond.Broadcast()
+		e.mu.Unlock()
+		if !started {
+			e.dropQueued()
+			return
+		}
+		done := make(chan struct{})
+		go func() { e.wg.Wait(); close(done) }()
+		t := time.NewTimer(e.cfg.ShutdownTimeout)
+		select {
+		case <-done:
+		case <-t.C:
+			e.cancel()
+			<-done
+		}
+		t.Stop()
+		e.cancel()
+		e.dropQueued()
+		err = e.conn.Close()
+		if errors.Is(err, context.Canceled) {
+			err = nil
+		}
+	})
+	return err
+}
+
+func joinErrs(errs []error) error { return errors.Join(errs...) }

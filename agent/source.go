@@ -1,0 +1,39 @@
+package agent
+
+import (
+	"context"
+	"errors"
+)
+
+// ErrNotSupported is returned by sources that do not exist on this platform or kernel.
+var ErrNotSupported = errors.New("agent: not supported")
+
+// Event is one raw IOAM trace as a node sees it after its own processing: the
+// attributes of the kernel's IOAM6_EVENT_TRACE message (kernel-ioam.md §6).
+// A capture source fills the same fields from the packet.
+type Event struct {
+	NamespaceID uint16
+	NodeLen     uint8
+	// TraceType is the 24-bit trace type (the netlink attribute >> 8).
+	TraceType uint32
+	// Data is trace_data[RemLen*4:]: the filled entries, newest first, then
+	// whatever follows the pre-allocated area. It aliases the source's buffer.
+	Data []byte
+	// OverflowKnown is true when the source saw the trace header (capture),
+	// then Overflow is its O flag. Netlink events carry no flag.
+	OverflowKnown bool
+	Overflow      bool
+	// SeenUnixNano is the receive time.
+	SeenUnixNano int64
+}
+
+// Source yields batches of events. Run calls handle synchronously from one
+// goroutine; the batch and every Data slice are reused after handle returns.
+// Run returns nil when ctx ends or Close is called.
+type Source interface {
+	// Name is "netlink" or "capture" (the source label of the metrics).
+	Name() string
+	Run(ctx context.Context, handle func([]Event)) error
+	// Close unblocks Run. Idempotent.
+	Close() error
+}
