@@ -25,7 +25,8 @@ type Store struct {
 	// (a call would have to happen every nanosecond to catch up with the clock).
 	batchSeq atomic.Uint64
 
-	names nameCache // service/operation names already written recently
+	names nameCache  // service/operation names already written recently
+	recMu sync.Mutex // serialises WriteRecords (exact duplicate counts)
 
 	stats struct {
 		spansWritten, spanBatches        atomic.Uint64

@@ -1,0 +1,99 @@
+package ioamstore
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+)
+
+// GetDependencies returns parent → child service call counts computed from
+// the parent links of the traces with a span that started in [start, end]
+// (zero = unbounded), loading at most Config.DependencyMaxTraces traces.
+// Calls within one service are not counted (as in Jaeger's stores). Sorted by
+// parent, then child.
+func (s *Store) GetDependencies(ctx context.Context, start, end time.Time) ([]Dependency, error) {
+	if s.closed.Load() {
+		return nil, ErrClosed
+	}
+	services, err := s.GetServices(ctx)
+	if err != nil {
+		return nil, err
+	}
+	minNs, maxNs := timeNs(start), unboundedTimeNs
+	if !end.IsZero() {
+		maxNs = timeNs(end)
+	}
+	type edge struct{ parent, child string }
+	counts := map[edge]uint64{}
+	err = s.db.View(func(txn *badger.Txn) error {
+		seen := map[[16]byte]struct{}{}
+		var ids [][16]byte
+		for _, svc := range services {
+			c := &compiledQuery{q: Query{Service: svc}, startMin: minNs, startMax: maxNs}
+			err := s.scanServiceIndex(ctx, txn, c, func(_ *badger.Txn, id [16]byte) (bool, error) {
+				if _, ok := seen[id]; !ok {
+					seen[id] = struct{}{}
+					ids = append(ids, id)
+				}
+				return len(ids) >= s.cfg.DependencyMaxTraces, nil
+			})
+			if err != nil {
+				return err
+			}
+			if len(ids) >= s.cfg.DependencyMaxTraces {
+				break
+			}
+		}
+		for _, id := range ids {
+			spanSvc := map[[8]byte]string{}
+			type link struct {
+				parent [8]byte
+				svc    string
+			}
+			var links []link
+			err := s.readTrace(ctx, txn, id, func(_ chunkHeader, td *tracepb.TracesData) error {
+				for _, r := range td.ResourceSpans {
+					svc := serviceOf(r.GetResource())
+					for _, ss := range r.ScopeSpans {
+						for _, sp := range ss.Spans {
+							if len(sp.SpanId) == spanIDLen {
+								spanSvc[[8]byte(sp.SpanId)] = svc
+							}
+							if len(sp.ParentSpanId) == spanIDLen {
+								links = append(links, link{[8]byte(sp.ParentSpanId), svc})
+							}
+						}
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			for _, l := range links {
+				if p, ok := spanSvc[l.parent]; ok && p != l.svc {
+					counts[edge{p, l.svc}]++
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("get dependencies: %w", err)
+	}
+	out := make([]Dependency, 0, len(counts))
+	for e, n := range counts {
+		out = append(out, Dependency{Parent: e.parent, Child: e.child, CallCount: n})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Parent != out[j].Parent {
+			return out[i].Parent < out[j].Parent
+		}
+		return out[i].Child < out[j].Child
+	})
+	return out, nil
+}

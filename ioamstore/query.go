@@ -1,0 +1,448 @@
+package ioamstore
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+)
+
+// Special query attribute keys.
+const (
+	attrError       = "error"
+	attrIOAMNode    = "ioam.node_id"
+	attrIOAMNS      = "ioam.namespace_id"
+	errorTrue       = "true"
+	errorFalse      = "false"
+	unboundedTimeNs = ^uint64(0)
+)
+
+// compiledQuery is a Query prepared for matching.
+type compiledQuery struct {
+	q                  Query
+	startMin, startMax uint64 // ns, inclusive; startMax = unboundedTimeNs if unbounded
+	durMin, durMax     uint64 // ns; durMax = 0 means unbounded
+	features           []uint64
+	attrs              []attrPred // ordinary key=value predicates
+	errPred            string     // "", "true" or "false"
+	node, ns           *uint32    // ioam predicates
+	ioamImpossible     bool       // an ioam value does not parse: nothing matches
+}
+
+type attrPred struct{ key, value string }
+
+func timeNs(t time.Time) uint64 {
+	if t.IsZero() {
+		return 0
+	}
+	n := t.UnixNano()
+	if n < 0 {
+		return 0
+	}
+	return uint64(n)
+}
+
+func compileQuery(q Query) (*compiledQuery, error) {
+	var errs []error
+	if q.SearchDepth <= 0 {
+		errs = append(errs, fmt.Errorf("search depth must be > 0, got %d", q.SearchDepth))
+	}
+	if !q.StartMin.IsZero() && !q.StartMax.IsZero() && q.StartMax.Before(q.StartMin) {
+		errs = append(errs, errors.New("start time max is before start time min"))
+	}
+	if q.DurationMin < 0 || q.DurationMax < 0 {
+		errs = append(errs, errors.New("durations must not be negative"))
+	}
+	if q.DurationMax > 0 && q.DurationMax < q.DurationMin {
+		errs = append(errs, errors.New("duration max is below duration min"))
+	}
+	_, hasNode := q.Attributes[attrIOAMNode]
+	_, hasNS := q.Attributes[attrIOAMNS]
+	if q.Service == "" && !hasNode && !hasNS {
+		errs = append(errs, errors.New("service name must be set (or ioam.node_id / ioam.namespace_id)"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidQuery, err)
+	}
+	c := &compiledQuery{q: q, startMin: timeNs(q.StartMin), startMax: unboundedTimeNs,
+		durMin: uint64(q.DurationMin), durMax: uint64(q.DurationMax)}
+	if !q.StartMax.IsZero() {
+		c.startMax = timeNs(q.StartMax)
+	}
+	var h hasher
+	if q.Operation != "" {
+		c.features = append(c.features, h.op(q.Operation))
+	}
+	for k, v := range q.Attributes {
+		switch {
+		case k == attrError && (v == errorTrue || v == errorFalse):
+			c.errPred = v
+			if v == errorTrue {
+				c.features = append(c.features, h.attr(attrError, errorTrue))
+			}
+		case k == attrIOAMNode || k == attrIOAMNS:
+			n, err := strconv.ParseUint(v, 10, 32)
+			if err != nil || (k == attrIOAMNS && n > 0xffff) {
+				c.ioamImpossible = true
+				continue
+			}
+			x := uint32(n)
+			if k == attrIOAMNode {
+				c.node = &x
+			} else {
+				c.ns = &x
+			}
+		default:
+			c.attrs = append(c.attrs, attrPred{k, v})
+			c.features = append(c.features, h.attr(k, v))
+		}
+	}
+	return c, nil
+}
+
+// FindTraceIDs returns the traces matching q, at most q.SearchDepth, newest
+// first: ordered by the latest start time of the service's spans in the
+// stored batch that first revealed the trace (for ioam.* searches: by the
+// newest record's received time). It returns an error wrapping
+// ErrInvalidQuery when q.SearchDepth <= 0, when neither Service nor an ioam.*
+// attribute is given, or when a bound is inverted.
+//
+// Searches with a service walk the service index newest first and stop after
+// SearchDepth matches; each candidate trace is loaded and checked exactly.
+// Searches with ioam.node_id or ioam.namespace_id walk the IOAM record index
+// instead, so they find spans through their records whether the records were
+// written before or after the spans.
+func (s *Store) FindTraceIDs(ctx context.Context, q Query) ([]FoundTrace, error) {
+	if s.closed.Load() {
+		return nil, ErrClosed
+	}
+	c, err := compileQuery(q)
+	if err != nil {
+		return nil, err
+	}
+	if c.ioamImpossible {
+		return nil, nil
+	}
+	var out []FoundTrace
+	seen := map[[16]byte]struct{}{}
+	check := func(txn *badger.Txn, id [16]byte) (bool, error) {
+		if _, ok := seen[id]; ok {
+			return false, nil
+		}
+		seen[id] = struct{}{}
+		s.stats.candidates.Add(1)
+		ft, ok, err := s.matchTrace(ctx, txn, c, id)
+		if err != nil || !ok {
+			return false, err
+		}
+		out = append(out, ft)
+		return len(out) >= q.SearchDepth, nil
+	}
+	err = s.db.View(func(txn *badger.Txn) error {
+		if c.node != nil || c.ns != nil {
+			return s.scanRecordIndex(ctx, txn, c, check)
+		}
+		return s.scanServiceIndex(ctx, txn, c, check)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("find traces: %w", err)
+	}
+	return out, nil
+}
+
+// scanServiceIndex walks the service's index entries newest first, prunes
+// them by time, duration and Bloom filter, and hands candidate traces to
+// check until it reports done.
+func (s *Store) scanServiceIndex(ctx context.Context, txn *badger.Txn, c *compiledQuery,
+	check func(*badger.Txn, [16]byte) (bool, error)) error {
+	sh := serviceHash(c.q.Service)
+	prefix := svcIndexPrefix(sh)
+	seek := prefix
+	if c.startMax != unboundedTimeNs && c.startMax < unboundedTimeNs-indexSpread {
+		seek = svcIndexSeek(sh, c.startMax+indexSpread)
+	}
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: false})
+	defer it.Close()
+	n := 0
+	for it.Seek(seek); it.ValidForPrefix(prefix); it.Next() {
+		if n++; n%1024 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		s.stats.indexEntries.Add(1)
+		item := it.Item()
+		k, err := decodeSvcIndexKey(item.Key())
+		if err != nil {
+			return err
+		}
+		if k.MaxStart < c.startMin {
+			return nil // every further entry is older
+		}
+		var pass bool
+		err = item.Value(func(v []byte) error {
+			iv, err := decodeSvcIndexValue(v)
+			if err != nil {
+				pass = true // cannot prune: let the exact check decide
+				return nil
+			}
+			pass = c.entryMayMatch(k, iv)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if !pass {
+			continue
+		}
+		done, err := check(txn, k.TraceID)
+		if err != nil || done {
+			return err
+		}
+	}
+	return nil
+}
+
+// entryMayMatch prunes one index entry; false means no span it summarises
+// can match.
+func (c *compiledQuery) entryMayMatch(k svcIndexKey, v svcIndexValue) bool {
+	minStart := k.MaxStart - min(v.Spread, k.MaxStart)
+	if minStart > c.startMax || k.MaxStart < c.startMin {
+		return false
+	}
+	if v.MaxDuration < c.durMin || (c.durMax > 0 && v.MinDuration > c.durMax) {
+		return false
+	}
+	for _, f := range c.features {
+		if !bloomHas(v.Bloom, f) {
+			return false
+		}
+	}
+	return true
+}
+
+// scanRecordIndex walks the ioam.node_id (or namespace) index newest first.
+func (s *Store) scanRecordIndex(ctx context.Context, txn *badger.Txn, c *compiledQuery,
+	check func(*badger.Txn, [16]byte) (bool, error)) error {
+	var prefix []byte
+	if c.node != nil {
+		prefix = recordIndexPrefix(recIndexNode, *c.node)
+	} else {
+		prefix = recordIndexPrefix(recIndexNamespace, *c.ns)
+	}
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: false})
+	defer it.Close()
+	n := 0
+	var last [16]byte
+	for it.Seek(prefix); it.ValidForPrefix(prefix); it.Next() {
+		if n++; n%1024 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		s.stats.indexEntries.Add(1)
+		k, err := decodeRecordIndexKey(it.Item().Key())
+		if err != nil {
+			return err
+		}
+		if n > 1 && k.TraceID == last {
+			continue
+		}
+		last = k.TraceID
+		done, err := check(txn, k.TraceID)
+		if err != nil || done {
+			return err
+		}
+	}
+	return nil
+}
+
+// spanRecords holds, per span ID, the node ids and namespaces of its records.
+type spanRecords map[[8]byte]*struct {
+	nodes []uint32
+	ns    []uint16
+}
+
+func (s *Store) loadSpanRecords(txn *badger.Txn, traceID [16]byte) (spanRecords, error) {
+	out := spanRecords{}
+	prefix := recordPrefix(traceID)
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: false})
+	defer it.Close()
+	for it.Seek(prefix); it.ValidForPrefix(prefix); it.Next() {
+		item := it.Item()
+		k, err := decodeRecordKey(item.Key())
+		if err != nil {
+			return nil, err
+		}
+		err = item.Value(func(v []byte) error {
+			rv, err := decodeRecordValue(v, false)
+			if err != nil {
+				return err
+			}
+			e := out[k.SpanID]
+			if e == nil {
+				e = &struct {
+					nodes []uint32
+					ns    []uint16
+				}{}
+				out[k.SpanID] = e
+			}
+			e.nodes = append(e.nodes, rv.NodeIDs...)
+			e.ns = append(e.ns, rv.NamespaceID)
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// matchTrace loads a trace and reports whether one span satisfies every
+// predicate, with the trace's overall start and end.
+func (s *Store) matchTrace(ctx context.Context, txn *badger.Txn, c *compiledQuery, id [16]byte) (FoundTrace, bool, error) {
+	ft := FoundTrace{TraceID: id}
+	var recs spanRecords
+	if c.node != nil || c.ns != nil {
+		var err error
+		if recs, err = s.loadSpanRecords(txn, id); err != nil {
+			return ft, false, err
+		}
+	}
+	var minStart, maxEnd uint64
+	first, matched := true, false
+	err := s.readTrace(ctx, txn, id, func(h chunkHeader, td *tracepb.TracesData) error {
+		if first || h.MinStart < minStart {
+			minStart = h.MinStart
+		}
+		if first || h.MaxEnd > maxEnd {
+			maxEnd = h.MaxEnd
+		}
+		first = false
+		if matched {
+			return nil // keep reading only for Start/End
+		}
+		for _, r := range td.ResourceSpans {
+			if c.q.Service != "" && serviceOf(r.GetResource()) != c.q.Service {
+				continue
+			}
+			for _, ss := range r.ScopeSpans {
+				for _, sp := range ss.Spans {
+					if c.spanMatches(r, ss, sp, recs) {
+						matched = true
+						return nil
+					}
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil || !matched {
+		return ft, false, err
+	}
+	ft.Start = time.Unix(0, int64(minStart)).UTC()
+	ft.End = time.Unix(0, int64(maxEnd)).UTC()
+	return ft, true, nil
+}
+
+// spanMatches is the exact per-span check (Jaeger storage v2 semantics).
+func (c *compiledQuery) spanMatches(r *tracepb.ResourceSpans, ss *tracepb.ScopeSpans, sp *tracepb.Span, recs spanRecords) bool {
+	if c.q.Operation != "" && sp.Name != c.q.Operation {
+		return false
+	}
+	start := sp.StartTimeUnixNano
+	if start < c.startMin || start > c.startMax {
+		return false
+	}
+	dur := uint64(0)
+	if sp.EndTimeUnixNano > start {
+		dur = sp.EndTimeUnixNano - start
+	}
+	if dur < c.durMin || (c.durMax > 0 && dur > c.durMax) {
+		return false
+	}
+	isErr := sp.GetStatus().GetCode() == tracepb.Status_STATUS_CODE_ERROR
+	switch c.errPred {
+	case errorTrue:
+		if !isErr && !hasAttr(r, ss, sp, attrError, errorTrue) {
+			return false
+		}
+	case errorFalse:
+		if isErr {
+			return false
+		}
+	}
+	for _, p := range c.attrs {
+		if !hasAttr(r, ss, sp, p.key, p.value) {
+			return false
+		}
+	}
+	if c.node != nil && !c.spanHasNode(r, ss, sp, recs) {
+		return false
+	}
+	if c.ns != nil && !c.spanHasNS(r, ss, sp, recs) {
+		return false
+	}
+	return true
+}
+
+func (c *compiledQuery) spanHasNode(r *tracepb.ResourceSpans, ss *tracepb.ScopeSpans, sp *tracepb.Span, recs spanRecords) bool {
+	if e := recs[[8]byte(padSpanID(sp.SpanId))]; e != nil {
+		for _, n := range e.nodes {
+			if n == *c.node {
+				return true
+			}
+		}
+	}
+	return hasAttr(r, ss, sp, attrIOAMNode, strconv.FormatUint(uint64(*c.node), 10))
+}
+
+func (c *compiledQuery) spanHasNS(r *tracepb.ResourceSpans, ss *tracepb.ScopeSpans, sp *tracepb.Span, recs spanRecords) bool {
+	if e := recs[[8]byte(padSpanID(sp.SpanId))]; e != nil {
+		for _, n := range e.ns {
+			if uint32(n) == *c.ns {
+				return true
+			}
+		}
+	}
+	return hasAttr(r, ss, sp, attrIOAMNS, strconv.FormatUint(uint64(*c.ns), 10))
+}
+
+// padSpanID returns an 8-byte span id (malformed ids never match a record).
+func padSpanID(b []byte) []byte {
+	if len(b) == spanIDLen {
+		return b
+	}
+	return bytes.Repeat([]byte{0xff}, spanIDLen)
+}
+
+// hasAttr looks for key=value (string form) on the span, its events, its
+// scope and its resource.
+func hasAttr(r *tracepb.ResourceSpans, ss *tracepb.ScopeSpans, sp *tracepb.Span, key, value string) bool {
+	if attrIn(sp.Attributes, key, value) ||
+		attrIn(ss.GetScope().GetAttributes(), key, value) ||
+		attrIn(r.GetResource().GetAttributes(), key, value) {
+		return true
+	}
+	for _, ev := range sp.Events {
+		if attrIn(ev.GetAttributes(), key, value) {
+			return true
+		}
+	}
+	return false
+}
+
+func attrIn(attrs []*commonpb.KeyValue, key, value string) bool {
+	for _, kv := range attrs {
+		if kv.GetKey() == key && valueString(kv.GetValue()) == value {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,175 @@
+package ioamstore
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+// maxRecordNodeIDs is the most node ids one record may carry (2-byte count).
+const maxRecordNodeIDs = 0xffff
+
+// ErrInvalidRecord is returned (wrapped) by WriteRecords for a record that
+// cannot be stored; nothing of the call is written then.
+var ErrInvalidRecord = errors.New("invalid record")
+
+// WriteRecords stores IOAM records. They are content-addressed: a record whose
+// Data is already stored for the same (trace, span) is a duplicate and is not
+// written again (its other fields are ignored). Records may arrive before or
+// after their spans. Calls are serialised so the duplicate count is exact.
+func (s *Store) WriteRecords(ctx context.Context, recs []Record) (accepted, duplicates int, err error) {
+	if s.closed.Load() {
+		return 0, 0, ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, 0, err
+	}
+	for i, r := range recs {
+		if len(r.NodeIDs) > maxRecordNodeIDs {
+			return 0, 0, fmt.Errorf("record %d: %w: %d node ids (max %d)", i, ErrInvalidRecord, len(r.NodeIDs), maxRecordNodeIDs)
+		}
+	}
+	s.recMu.Lock()
+	defer s.recMu.Unlock()
+
+	type pending struct {
+		key []byte
+		rec *Record
+	}
+	var todo []pending
+	inCall := map[string]struct{}{}
+	err = s.db.View(func(txn *badger.Txn) error {
+		for i := range recs {
+			r := &recs[i]
+			k := recordKey{TraceID: r.TraceID, SpanID: r.SpanID, Hash: contentHash(r.Data)}.append(nil)
+			if _, ok := inCall[string(k)]; ok {
+				duplicates++
+				continue
+			}
+			inCall[string(k)] = struct{}{}
+			_, err := txn.Get(k)
+			switch {
+			case err == nil:
+				duplicates++
+				continue
+			case !errors.Is(err, badger.ErrKeyNotFound):
+				return err
+			}
+			todo = append(todo, pending{k, r})
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, 0, fmt.Errorf("write records: %w", err)
+	}
+	if len(todo) == 0 {
+		s.stats.recordDuplicates.Add(uint64(duplicates))
+		return 0, duplicates, nil
+	}
+	exp := uint64(time.Now().Add(s.cfg.RecordTTL).Unix())
+	wb := s.db.NewWriteBatch()
+	defer wb.Cancel()
+	set := func(k, v []byte) error {
+		e := badger.NewEntry(k, v)
+		e.ExpiresAt = exp
+		return wb.SetEntry(e)
+	}
+	for _, p := range todo {
+		r := p.rec
+		var recv int64
+		if !r.Received.IsZero() {
+			recv = r.Received.UnixNano()
+		}
+		v := recordValue{NamespaceID: r.NamespaceID, Received: recv, NodeIDs: r.NodeIDs, Data: r.Data}.append(nil)
+		if err := set(p.key, v); err != nil {
+			return 0, 0, fmt.Errorf("write records: %w", err)
+		}
+		recvIdx := uint64(max(recv, 0))
+		ik := recordIndexKey{Kind: recIndexNamespace, Value: uint32(r.NamespaceID), Received: recvIdx, TraceID: r.TraceID, SpanID: r.SpanID}
+		if err := set(ik.append(nil), nil); err != nil {
+			return 0, 0, fmt.Errorf("write record index: %w", err)
+		}
+		seen := map[uint32]struct{}{}
+		for _, n := range r.NodeIDs {
+			if _, ok := seen[n]; ok {
+				continue
+			}
+			seen[n] = struct{}{}
+			ik := recordIndexKey{Kind: recIndexNode, Value: n, Received: recvIdx, TraceID: r.TraceID, SpanID: r.SpanID}
+			if err := set(ik.append(nil), nil); err != nil {
+				return 0, 0, fmt.Errorf("write record index: %w", err)
+			}
+		}
+	}
+	if err := wb.Flush(); err != nil {
+		return 0, 0, fmt.Errorf("write records: %w", err)
+	}
+	s.stats.recordsWritten.Add(uint64(len(todo)))
+	s.stats.recordDuplicates.Add(uint64(duplicates))
+	return len(todo), duplicates, nil
+}
+
+func contentHash(data []byte) [recHashLen]byte {
+	sum := sha256.Sum256(data)
+	return [recHashLen]byte(sum[:recHashLen])
+}
+
+// GetRecords returns every record of a trace (any span), sorted by span ID,
+// then received time, then Data.
+func (s *Store) GetRecords(ctx context.Context, traceID [16]byte) ([]Record, error) {
+	if s.closed.Load() {
+		return nil, ErrClosed
+	}
+	var out []Record
+	err := s.db.View(func(txn *badger.Txn) error {
+		prefix := recordPrefix(traceID)
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+		defer it.Close()
+		for it.Seek(prefix); it.ValidForPrefix(prefix); it.Next() {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			item := it.Item()
+			k, err := decodeRecordKey(item.Key())
+			if err != nil {
+				return err
+			}
+			err = item.Value(func(v []byte) error {
+				rv, err := decodeRecordValue(v, true)
+				if err != nil {
+					return err
+				}
+				r := Record{TraceID: k.TraceID, SpanID: k.SpanID, NodeIDs: rv.NodeIDs, NamespaceID: rv.NamespaceID, Data: rv.Data}
+				if rv.Received != 0 {
+					r.Received = time.Unix(0, rv.Received).UTC()
+				}
+				out = append(out, r)
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("get records: %w", err)
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		a, b := &out[i], &out[j]
+		if c := bytes.Compare(a.SpanID[:], b.SpanID[:]); c != 0 {
+			return c < 0
+		}
+		if !a.Received.Equal(b.Received) {
+			return a.Received.Before(b.Received)
+		}
+		return bytes.Compare(a.Data, b.Data) < 0
+	})
+	return out, nil
+}

@@ -1,0 +1,409 @@
+package ioamstore
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+	"google.golang.org/protobuf/proto"
+)
+
+const (
+	// maxSpansPerChunk splits huge traces so that one value stays well under
+	// badger's limits and GetTrace streams in bounded pieces.
+	maxSpansPerChunk = 512
+	// indexSpread is the widest start-time range one service index entry
+	// covers; entries are split on indexSpread boundaries so that a time
+	// bounded scan can seek to inv(StartMax + indexSpread).
+	indexSpread = uint64(time.Minute)
+)
+
+// chunkPart accumulates the spans of one trace (one part) for one batch,
+// keeping each span under its original resource and scope.
+type chunkPart struct {
+	rss              []*tracepb.ResourceSpans
+	lastRS           *tracepb.ResourceSpans
+	lastSS           *tracepb.ScopeSpans
+	lastI, lastJ     int
+	n                int
+	minStart, maxEnd uint64
+}
+
+// svcAcc accumulates one service index entry.
+type svcAcc struct {
+	svcHash               uint64
+	minStart, maxStart    uint64
+	minDur, maxDur        uint64
+	features              []uint64
+	lastRes, lastI, lastJ int // resource / scope features already added
+}
+
+type traceAcc struct {
+	id    [16]byte
+	parts []*chunkPart
+	svcs  map[svcBucket]*svcAcc
+	order []svcBucket // deterministic write order
+}
+
+type svcBucket struct {
+	service string
+	bucket  uint64
+}
+
+// WriteSpans stores one Export batch at once (one badger WriteBatch), split by
+// trace, and returns the number of spans written. Spans are stored losslessly
+// under their resource and scope. Spans whose trace ID is not 16 bytes are
+// skipped (not counted). On error nothing of the batch should be assumed
+// written.
+func (s *Store) WriteSpans(ctx context.Context, rs []*tracepb.ResourceSpans) (int, error) {
+	if s.closed.Load() {
+		return 0, ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	var h hasher
+	traces := map[[16]byte]*traceAcc{}
+	var order []*traceAcc
+	var feats []uint64 // scratch: features of the current span
+	written := 0
+	for i, r := range rs {
+		service := serviceOf(r.GetResource())
+		resFeats := h.attrFeatures(nil, r.GetResource().GetAttributes())
+		for j, ss := range r.GetScopeSpans() {
+			scopeFeats := h.attrFeatures(nil, ss.GetScope().GetAttributes())
+			for _, sp := range ss.GetSpans() {
+				if sp == nil || len(sp.TraceId) != traceIDLen {
+					continue
+				}
+				id := [16]byte(sp.TraceId)
+				t := traces[id]
+				if t == nil {
+					t = &traceAcc{id: id, svcs: map[svcBucket]*svcAcc{}}
+					traces[id] = t
+					order = append(order, t)
+				}
+				t.add(r, ss, i, j, sp)
+
+				start, end := sp.StartTimeUnixNano, sp.EndTimeUnixNano
+				dur := uint64(0)
+				if end > start {
+					dur = end - start
+				}
+				key := svcBucket{service, start / indexSpread}
+				a := t.svcs[key]
+				if a == nil {
+					a = &svcAcc{svcHash: serviceHash(service), minStart: start, maxStart: start,
+						minDur: dur, maxDur: dur, lastRes: -1, lastI: -1, lastJ: -1}
+					t.svcs[key] = a
+					t.order = append(t.order, key)
+				}
+				a.minStart, a.maxStart = min(a.minStart, start), max(a.maxStart, start)
+				a.minDur, a.maxDur = min(a.minDur, dur), max(a.maxDur, dur)
+				if a.lastRes != i {
+					a.features = append(a.features, resFeats...)
+					a.lastRes = i
+				}
+				if a.lastI != i || a.lastJ != j {
+					a.features = append(a.features, scopeFeats...)
+					a.lastI, a.lastJ = i, j
+				}
+				feats = spanFeatures(&h, feats[:0], sp)
+				a.features = append(a.features, feats...)
+				written++
+			}
+		}
+	}
+	if written == 0 {
+		return 0, nil
+	}
+
+	now := time.Now()
+	spanExp := uint64(now.Add(s.cfg.SpanTTL).Unix())
+	seq := s.batchSeq.Add(1)
+	wb := s.db.NewWriteBatch()
+	defer wb.Cancel()
+	set := func(k, v []byte) error {
+		e := badger.NewEntry(k, v)
+		e.ExpiresAt = spanExp
+		return wb.SetEntry(e)
+	}
+	var buf []byte
+	for _, t := range order {
+		for p, part := range t.parts {
+			payload, err := proto.Marshal(&tracepb.TracesData{ResourceSpans: part.rss})
+			if err != nil {
+				return 0, fmt.Errorf("marshal spans: %w", err)
+			}
+			v := chunkHeader{MinStart: part.minStart, MaxEnd: part.maxEnd, Spans: uint32(part.n)}.
+				append(make([]byte, 0, chunkHeaderLen+len(payload)))
+			v = append(v, payload...)
+			if err := set(chunkKey{TraceID: t.id, BatchSeq: seq, Part: uint16(p)}.append(nil), v); err != nil {
+				return 0, fmt.Errorf("write spans: %w", err)
+			}
+		}
+		for _, key := range t.order {
+			a := t.svcs[key]
+			slices.Sort(a.features)
+			a.features = slices.Compact(a.features)
+			buf = bloomBuild(buf[:0], a.features)
+			v := svcIndexValue{Spread: a.maxStart - a.minStart, MinDuration: a.minDur, MaxDuration: a.maxDur, Bloom: buf}.append(nil)
+			k := svcIndexKey{ServiceHash: a.svcHash, MaxStart: a.maxStart, TraceID: t.id, BatchSeq: seq}.append(nil)
+			if err := set(k, v); err != nil {
+				return 0, fmt.Errorf("write span index: %w", err)
+			}
+		}
+	}
+	names := s.names.due(now, s.cfg.SpanTTL/4, rs)
+	for _, k := range names {
+		if err := set(k, nil); err != nil {
+			s.names.forget(names)
+			return 0, fmt.Errorf("write names: %w", err)
+		}
+	}
+	if err := wb.Flush(); err != nil {
+		s.names.forget(names)
+		return 0, fmt.Errorf("write spans: %w", err)
+	}
+	s.stats.spansWritten.Add(uint64(written))
+	s.stats.spanBatches.Add(1)
+	return written, nil
+}
+
+// add appends sp to the trace's current part, opening a new part, resource or
+// scope group when needed.
+func (t *traceAcc) add(r *tracepb.ResourceSpans, ss *tracepb.ScopeSpans, i, j int, sp *tracepb.Span) {
+	var p *chunkPart
+	if len(t.parts) > 0 {
+		p = t.parts[len(t.parts)-1]
+	}
+	if p == nil || p.n >= maxSpansPerChunk {
+		p = &chunkPart{lastI: -1, lastJ: -1, minStart: sp.StartTimeUnixNano, maxEnd: sp.EndTimeUnixNano}
+		t.parts = append(t.parts, p)
+	}
+	if p.lastI != i {
+		p.lastRS = &tracepb.ResourceSpans{Resource: r.Resource, SchemaUrl: r.SchemaUrl}
+		p.rss = append(p.rss, p.lastRS)
+		p.lastI, p.lastJ = i, -1
+	}
+	if p.lastJ != j {
+		p.lastSS = &tracepb.ScopeSpans{Scope: ss.Scope, SchemaUrl: ss.SchemaUrl}
+		p.lastRS.ScopeSpans = append(p.lastRS.ScopeSpans, p.lastSS)
+		p.lastJ = j
+	}
+	p.lastSS.Spans = append(p.lastSS.Spans, sp)
+	p.n++
+	p.minStart = min(p.minStart, sp.StartTimeUnixNano)
+	p.maxEnd = max(p.maxEnd, sp.EndTimeUnixNano)
+}
+
+// spanFeatures appends the Bloom features of one span (not its scope or
+// resource): its name, attributes, event attributes and error=true for
+// status ERROR.
+func spanFeatures(h *hasher, dst []uint64, sp *tracepb.Span) []uint64 {
+	dst = append(dst, h.op(sp.Name))
+	dst = h.attrFeatures(dst, sp.Attributes)
+	for _, ev := range sp.Events {
+		dst = h.attrFeatures(dst, ev.GetAttributes())
+	}
+	if sp.GetStatus().GetCode() == tracepb.Status_STATUS_CODE_ERROR {
+		dst = append(dst, h.attr("error", "true"))
+	}
+	return dst
+}
+
+// GetTrace calls fn for each stored group of the trace's spans, each a
+// ResourceSpans holding the original resource, scope(s) and spans (at most
+// maxSpansPerChunk spans per chunk, in write order). An unknown trace calls fn
+// zero times and returns nil. Every call gets a freshly decoded message that
+// fn may keep. An error from fn stops the stream and is returned.
+func (s *Store) GetTrace(ctx context.Context, traceID [16]byte, fn func(*tracepb.ResourceSpans) error) error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	return s.db.View(func(txn *badger.Txn) error {
+		return s.readTrace(ctx, txn, traceID, func(_ chunkHeader, td *tracepb.TracesData) error {
+			for _, r := range td.ResourceSpans {
+				if err := fn(r); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	})
+}
+
+// readTrace decodes every chunk of a trace in key (write) order.
+func (s *Store) readTrace(ctx context.Context, txn *badger.Txn, traceID [16]byte, fn func(chunkHeader, *tracepb.TracesData) error) error {
+	prefix := chunkPrefix(traceID)
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: false})
+	defer it.Close()
+	for it.Seek(prefix); it.ValidForPrefix(prefix); it.Next() {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		var hdr chunkHeader
+		td := &tracepb.TracesData{}
+		err := it.Item().Value(func(v []byte) error {
+			h, payload, err := decodeChunkHeader(v)
+			if err != nil {
+				return err
+			}
+			hdr = h
+			// proto.Unmarshal copies bytes and strings, so td outlives v.
+			return proto.Unmarshal(payload, td)
+		})
+		if err != nil {
+			return fmt.Errorf("read trace %x: %w", traceID, err)
+		}
+		if err := fn(hdr, td); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// GetServices returns the service names with unexpired spans, sorted.
+func (s *Store) GetServices(ctx context.Context) ([]string, error) {
+	if s.closed.Load() {
+		return nil, ErrClosed
+	}
+	var out []string
+	err := s.db.View(func(txn *badger.Txn) error {
+		prefix := []byte{prefixService}
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+		defer it.Close()
+		for it.Seek(prefix); it.ValidForPrefix(prefix); it.Next() {
+			name, err := decodeServiceNameKey(it.Item().Key())
+			if err != nil {
+				return err
+			}
+			out = append(out, name)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("get services: %w", err)
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// GetOperations returns the operations of service, sorted by name then kind;
+// spanKind "" means all kinds, otherwise a lowercase kind as in Operation.
+// An unknown kind name returns no operations.
+func (s *Store) GetOperations(ctx context.Context, service, spanKind string) ([]Operation, error) {
+	if s.closed.Load() {
+		return nil, ErrClosed
+	}
+	var want tracepb.Span_SpanKind
+	if spanKind != "" {
+		k, ok := spanKindByName(spanKind)
+		if !ok {
+			return nil, nil
+		}
+		want = k
+	}
+	var out []Operation
+	err := s.db.View(func(txn *badger.Txn) error {
+		prefix := operationPrefix(service)
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+		defer it.Close()
+		for it.Seek(prefix); it.ValidForPrefix(prefix); it.Next() {
+			svc, kind, op, err := decodeOperationKey(it.Item().Key())
+			if err != nil {
+				return err
+			}
+			if svc != service || (spanKind != "" && tracepb.Span_SpanKind(kind) != want) {
+				continue
+			}
+			out = append(out, Operation{Name: op, SpanKind: spanKindName(tracepb.Span_SpanKind(kind))})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("get operations: %w", err)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Name != out[j].Name {
+			return out[i].Name < out[j].Name
+		}
+		return out[i].SpanKind < out[j].SpanKind
+	})
+	return out, nil
+}
+
+// nameCache remembers which service/operation keys were written recently, so
+// a batch rewrites them only every SpanTTL/4 (keeping them alive as long as
+// spans arrive, and letting them expire with the spans otherwise).
+type nameCache struct {
+	mu sync.Mutex
+	m  map[string]time.Time
+}
+
+// maxNameCache bounds the cache; when full it is cleared (names are then
+// just rewritten once more).
+const maxNameCache = 100000
+
+func (c *nameCache) init() { c.m = map[string]time.Time{} }
+
+func (c *nameCache) reset() {
+	c.mu.Lock()
+	c.m = map[string]time.Time{}
+	c.mu.Unlock()
+}
+
+// due returns the name keys of rs that must be (re)written now.
+func (c *nameCache) due(now time.Time, refresh time.Duration, rs []*tracepb.ResourceSpans) [][]byte {
+	var out [][]byte
+	var tmp []byte
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	check := func(k []byte) {
+		if t, ok := c.m[string(k)]; ok && now.Sub(t) < refresh {
+			return
+		}
+		if len(c.m) >= maxNameCache {
+			c.m = map[string]time.Time{}
+		}
+		ks := string(k)
+		c.m[ks] = now
+		out = append(out, []byte(ks))
+	}
+	for _, r := range rs {
+		service := serviceOf(r.GetResource())
+		if service == "" || len(service) > maxNameLen {
+			continue
+		}
+		tmp = append(tmp[:0], prefixService, byte(len(service)>>8), byte(len(service)))
+		tmp = append(tmp, service...)
+		check(tmp)
+		for _, ss := range r.GetScopeSpans() {
+			for _, sp := range ss.GetSpans() {
+				if sp == nil || len(sp.Name) > maxNameLen {
+					continue
+				}
+				tmp = append(tmp[:0], prefixOperation, byte(len(service)>>8), byte(len(service)))
+				tmp = append(tmp, service...)
+				tmp = append(tmp, byte(sp.Kind))
+				tmp = append(tmp, sp.Name...)
+				check(tmp)
+			}
+		}
+	}
+	return out
+}
+
+// forget drops keys returned by due() whose write failed.
+func (c *nameCache) forget(keys [][]byte) {
+	c.mu.Lock()
+	for _, k := range keys {
+		delete(c.m, string(k))
+	}
+	c.mu.Unlock()
+}
