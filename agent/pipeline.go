@@ -14,9 +14,11 @@ import (
 // Pipeline decodes events and aggregates them; flushed records go to the
 // exporter. Handle is safe for concurrent use (calls are serialised).
 type Pipeline struct {
-	window  time.Duration
-	local   uint32
-	carrier map[uint16]ioam6.CarrierConfig
+	window time.Duration
+	local  uint32
+	// localWide is this node's ioam6_id_wide when known (traces with only bit 8).
+	localWide *uint64
+	carrier   map[uint16]ioam6.CarrierConfig
 
 	mu       sync.Mutex
 	agg      *Aggregator

@@ -19,10 +19,10 @@ type Event struct {
 	// Data is trace_data[RemLen*4:]: the filled entries, newest first, then
 	// whatever follows the pre-allocated area. It aliases the source's buffer.
 	Data []byte
-	// OverflowKnown is true when the source saw the trace header (capture),
-	// then Overflow is its O flag. Netlink events carry no flag.
-	OverflowKnown bool
-	Overflow      bool
+	// Option, when set, is the whole IOAM option TLV from a captured packet
+	// (kernel/ioam6.FindIOAMOption); it replaces the fields above and brings
+	// the trace header with its Overflow flag. It aliases the source's buffer.
+	Option []byte
 	// SeenUnixNano is the receive time.
 	SeenUnixNano int64
 }
