@@ -1,0 +1,205 @@
+package plugin
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/cross-layer-telemetry/clt/ioamstore"
+)
+
+// Config is the clt-storage configuration file (YAML, snake_case keys; unknown
+// keys are errors). Every field has a default in DefaultConfig; a file only
+// needs the keys it changes.
+type Config struct {
+	// Storage is the gRPC server Jaeger's `grpc` storage backend talks to:
+	// jaeger.storage.v2 TraceReader + DependencyReader and OTLP TraceService.
+	Storage StorageConfig `yaml:"storage"`
+	// Collector is the gRPC server agents report IOAM records to.
+	Collector CollectorConfig `yaml:"collector"`
+	// Admin is the HTTP server for /metrics, /healthz, pprof and purge.
+	Admin AdminConfig `yaml:"admin"`
+	// Store is the badger persistence (see ioamstore.Config).
+	Store ioamstore.Config `yaml:"store"`
+	// Log configures the process log (stderr).
+	Log LogConfig `yaml:"log"`
+	// ShutdownTimeout bounds the graceful drain of in-flight RPCs on SIGTERM;
+	// after it, remaining RPCs are cancelled and the store is closed anyway.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+}
+
+// StorageConfig configures the Jaeger-facing gRPC server.
+type StorageConfig struct {
+	// Listen is host:port, default ":17271".
+	Listen string `yaml:"listen"`
+	// MaxRecvMsgSizeMiB bounds one request, i.e. one OTLP Export batch.
+	MaxRecvMsgSizeMiB int `yaml:"max_recv_msg_size_mib"`
+	// DefaultSearchDepth is used when a query carries search_depth 0.
+	DefaultSearchDepth int `yaml:"default_search_depth"`
+	// MaxSearchDepth caps search_depth (larger requests are clamped).
+	MaxSearchDepth int `yaml:"max_search_depth"`
+	// MaxSpansPerChunk bounds the spans of one streamed TracesData message.
+	// Jaeger's client accepts 4 MiB messages; 1000 spans keeps well below.
+	MaxSpansPerChunk int `yaml:"max_spans_per_chunk"`
+}
+
+// CollectorConfig configures the IOAM collector gRPC server.
+type CollectorConfig struct {
+	// Listen is host:port, default ":7123" (the original CLT collector port).
+	// Empty disables the collector server.
+	Listen string `yaml:"listen"`
+	// MaxRecvMsgSizeMiB bounds one Report request.
+	MaxRecvMsgSizeMiB int `yaml:"max_recv_msg_size_mib"`
+	// MaxRecordsPerBatch bounds the records of one Report call.
+	MaxRecordsPerBatch int `yaml:"max_records_per_batch"`
+	// MaxHops bounds the hops of one record. An IOAM option holds at most
+	// 244 octets of node data, i.e. 61 hops of the smallest trace type.
+	MaxHops int `yaml:"max_hops"`
+	// Compat also serves the original CLT agents' APIs on the same port:
+	// ioam_trace.IOAMService (IurmanJ/cross-layer-telemetry) and
+	// ioam_api.IOAMService (Advanced-Observability/ioam-api, clt branch).
+	Compat bool `yaml:"compat"`
+}
+
+// AdminConfig configures the admin HTTP server.
+type AdminConfig struct {
+	// Listen is host:port, default ":17270". Empty disables the admin server.
+	Listen string `yaml:"listen"`
+	// Pprof serves net/http/pprof under /debug/pprof/.
+	Pprof bool `yaml:"pprof"`
+	// Purge enables POST /purge, which deletes every span and record. Only
+	// for test setups such as Jaeger's conformance suite.
+	Purge bool `yaml:"purge"`
+}
+
+// LogConfig configures logging.
+type LogConfig struct {
+	// Level is debug, info, warn or error.
+	Level string `yaml:"level"`
+	// Format is text or json.
+	Format string `yaml:"format"`
+}
+
+// DefaultConfig returns the documented defaults.
+func DefaultConfig() Config {
+	return Config{
+		Storage: StorageConfig{
+			Listen:             ":17271",
+			MaxRecvMsgSizeMiB:  64,
+			DefaultSearchDepth: 100,
+			MaxSearchDepth:     10000,
+			MaxSpansPerChunk:   1000,
+		},
+		Collector: CollectorConfig{
+			Listen:             ":7123",
+			MaxRecvMsgSizeMiB:  16,
+			MaxRecordsPerBatch: 10000,
+			MaxHops:            64,
+			Compat:             true,
+		},
+		Admin:           AdminConfig{Listen: ":17270"},
+		Store:           ioamstore.DefaultConfig(),
+		Log:             LogConfig{Level: "info", Format: "text"},
+		ShutdownTimeout: 10 * time.Second,
+	}
+}
+
+// LoadConfig reads a YAML file over DefaultConfig. Unknown keys are errors.
+// It does not validate; call Validate.
+func LoadConfig(path string) (Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("read config: %w", err)
+	}
+	return ParseConfig(b)
+}
+
+// ParseConfig decodes YAML over DefaultConfig. Unknown keys are errors.
+func ParseConfig(b []byte) (Config, error) {
+	cfg := DefaultConfig()
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+		return Config{}, fmt.Errorf("parse config: %w", err)
+	}
+	return cfg, nil
+}
+
+// Validate reports every problem at once, each naming its YAML key.
+func (c Config) Validate() error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	checkAddr := func(key, addr string, required bool) {
+		if addr == "" {
+			if required {
+				add("%s: must be set", key)
+			}
+			return
+		}
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			add("%s: %q is not host:port", key, addr)
+		}
+	}
+	checkAddr("storage.listen", c.Storage.Listen, true)
+	checkAddr("collector.listen", c.Collector.Listen, false)
+	checkAddr("admin.listen", c.Admin.Listen, false)
+	if c.Storage.MaxRecvMsgSizeMiB < 1 || c.Storage.MaxRecvMsgSizeMiB > 1024 {
+		add("storage.max_recv_msg_size_mib: must be in [1, 1024], got %d", c.Storage.MaxRecvMsgSizeMiB)
+	}
+	if c.Storage.MaxSearchDepth < 1 {
+		add("storage.max_search_depth: must be >= 1, got %d", c.Storage.MaxSearchDepth)
+	}
+	if c.Storage.DefaultSearchDepth < 1 || c.Storage.DefaultSearchDepth > c.Storage.MaxSearchDepth {
+		add("storage.default_search_depth: must be in [1, storage.max_search_depth], got %d", c.Storage.DefaultSearchDepth)
+	}
+	if c.Storage.MaxSpansPerChunk < 1 || c.Storage.MaxSpansPerChunk > 10000 {
+		add("storage.max_spans_per_chunk: must be in [1, 10000], got %d", c.Storage.MaxSpansPerChunk)
+	}
+	if c.Collector.MaxRecvMsgSizeMiB < 1 || c.Collector.MaxRecvMsgSizeMiB > 1024 {
+		add("collector.max_recv_msg_size_mib: must be in [1, 1024], got %d", c.Collector.MaxRecvMsgSizeMiB)
+	}
+	if c.Collector.MaxRecordsPerBatch < 1 {
+		add("collector.max_records_per_batch: must be >= 1, got %d", c.Collector.MaxRecordsPerBatch)
+	}
+	if c.Collector.MaxHops < 1 || c.Collector.MaxHops > 255 {
+		add("collector.max_hops: must be in [1, 255], got %d", c.Collector.MaxHops)
+	}
+	if c.Admin.Listen == "" && (c.Admin.Purge || c.Admin.Pprof) {
+		add("admin.listen: must be set when admin.purge or admin.pprof is enabled")
+	}
+	switch strings.ToLower(c.Log.Level) {
+	case "debug", "info", "warn", "error":
+	default:
+		add("log.level: must be debug, info, warn or error, got %q", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		add("log.format: must be text or json, got %q", c.Log.Format)
+	}
+	if c.ShutdownTimeout <= 0 {
+		add("shutdown_timeout: must be > 0, got %s", c.ShutdownTimeout)
+	}
+	if err := c.Store.Validate(); err != nil {
+		// ioamstore names its own keys; prefix them with the section.
+		for _, e := range unjoin(err) {
+			add("store.%s", e.Error())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// unjoin splits an errors.Join result into its parts.
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}

@@ -1,0 +1,92 @@
+package plugin
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/cross-layer-telemetry/clt/ioamstore"
+)
+
+const metricsNamespace = "clt_storage"
+
+// metrics are the server's Prometheus metrics, on a registry of its own.
+type metrics struct {
+	reg *prometheus.Registry
+
+	spansWritten     prometheus.Counter
+	exportErrors     prometheus.Counter
+	recordsAccepted  prometheus.Counter
+	recordsDuplicate prometheus.Counter
+	recordsRejected  *prometheus.CounterVec
+	queryLatency     *prometheus.HistogramVec
+	queryErrors      *prometheus.CounterVec
+}
+
+// statsSource is what the store exposes for the gauge functions.
+type statsSource interface {
+	DiskUsage() (lsm, vlog int64)
+	Stats() ioamstore.Stats
+}
+
+func newMetrics(store statsSource) *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		spansWritten: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: metricsNamespace, Name: "spans_written_total",
+			Help: "Spans stored from OTLP Export requests.",
+		}),
+		exportErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: metricsNamespace, Name: "export_errors_total",
+			Help: "OTLP Export requests that failed (nothing of the request is assumed stored).",
+		}),
+		recordsAccepted: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: metricsNamespace, Name: "records_accepted_total",
+			Help: "IOAM records newly stored.",
+		}),
+		recordsDuplicate: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: metricsNamespace, Name: "records_duplicate_total",
+			Help: "IOAM records received again (retries); stored once.",
+		}),
+		recordsRejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: metricsNamespace, Name: "records_rejected_total",
+			Help: "IOAM records not stored, by reason (the invalid field, 'batch' for valid records of an invalid batch, 'store' for storage errors).",
+		}, []string{"reason"}),
+		queryLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: metricsNamespace, Name: "query_duration_seconds",
+			Help:    "Latency of the Jaeger storage RPCs, including the IOAM join.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+		}, []string{"rpc"}),
+		queryErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: metricsNamespace, Name: "query_errors_total",
+			Help: "Jaeger storage RPCs that returned an error.",
+		}, []string{"rpc"}),
+	}
+	m.reg.MustRegister(m.spansWritten, m.exportErrors, m.recordsAccepted, m.recordsDuplicate,
+		m.recordsRejected, m.queryLatency, m.queryErrors,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if store != nil {
+		m.reg.MustRegister(
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+				Namespace: metricsNamespace, Name: "badger_lsm_bytes",
+				Help: "Size of badger's LSM tree on disk (as badger accounts it, refreshed periodically).",
+			}, func() float64 { lsm, _ := store.DiskUsage(); return float64(lsm) }),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+				Namespace: metricsNamespace, Name: "badger_vlog_bytes",
+				Help: "Size of badger's value log on disk.",
+			}, func() float64 { _, v := store.DiskUsage(); return float64(v) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Namespace: metricsNamespace, Name: "gc_runs_total",
+				Help: "Value-log GC passes started.",
+			}, func() float64 { return float64(store.Stats().GCRuns) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Namespace: metricsNamespace, Name: "gc_rewrites_total",
+				Help: "Value-log files rewritten by GC.",
+			}, func() float64 { return float64(store.Stats().GCRewrites) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Namespace: metricsNamespace, Name: "gc_errors_total",
+				Help: "Value-log GC failures.",
+			}, func() float64 { return float64(store.Stats().GCErrors) }),
+		)
+	}
+	return m
+}

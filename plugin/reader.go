@@ -1,0 +1,368 @@
+package plugin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	collectorv1 "github.com/cross-layer-telemetry/clt/api/collector/v1"
+	"github.com/cross-layer-telemetry/clt/api/storagev2"
+	"github.com/cross-layer-telemetry/clt/ioamstore"
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+)
+
+// Store is what the server needs from the persistence layer;
+// *ioamstore.Store implements it.
+type Store interface {
+	WriteSpans(ctx context.Context, rs []*tracepb.ResourceSpans) (int, error)
+	GetTrace(ctx context.Context, traceID [16]byte, fn func(*tracepb.ResourceSpans) error) error
+	GetServices(ctx context.Context) ([]string, error)
+	GetOperations(ctx context.Context, service, spanKind string) ([]ioamstore.Operation, error)
+	FindTraceIDs(ctx context.Context, q ioamstore.Query) ([]ioamstore.FoundTrace, error)
+	GetDependencies(ctx context.Context, start, end time.Time) ([]ioamstore.Dependency, error)
+	WriteRecords(ctx context.Context, recs []ioamstore.Record) (accepted, duplicates int, err error)
+	GetRecords(ctx context.Context, traceID [16]byte) ([]ioamstore.Record, error)
+	Purge(ctx context.Context) error
+	DiskUsage() (lsm, vlog int64)
+	Stats() ioamstore.Stats
+}
+
+var _ Store = (*ioamstore.Store)(nil)
+
+// reader serves jaeger.storage.v2 TraceReader and DependencyReader.
+type reader struct {
+	storagev2.UnimplementedTraceReaderServer
+	storagev2.UnimplementedDependencyReaderServer
+
+	store   Store
+	cfg     StorageConfig
+	metrics *metrics
+	logger  *slog.Logger
+}
+
+var (
+	_ storagev2.TraceReaderServer      = (*reader)(nil)
+	_ storagev2.DependencyReaderServer = (*reader)(nil)
+)
+
+// observe records an RPC's latency and error, and maps store errors to gRPC
+// status codes.
+func (r *reader) observe(rpc string, start time.Time, err error) error {
+	r.metrics.queryLatency.WithLabelValues(rpc).Observe(time.Since(start).Seconds())
+	if err == nil {
+		return nil
+	}
+	r.metrics.queryErrors.WithLabelValues(rpc).Inc()
+	return grpcError(err)
+}
+
+func grpcError(err error) error {
+	if _, ok := status.FromError(err); ok {
+		return err
+	}
+	switch {
+	case errors.Is(err, ioamstore.ErrInvalidQuery):
+		return status.Error(codes.InvalidArgument, err.Error())
+	case errors.Is(err, context.Canceled):
+		return status.Error(codes.Canceled, err.Error())
+	case errors.Is(err, context.DeadlineExceeded):
+		return status.Error(codes.DeadlineExceeded, err.Error())
+	case errors.Is(err, ioamstore.ErrClosed):
+		return status.Error(codes.Unavailable, err.Error())
+	default:
+		return status.Error(codes.Internal, err.Error())
+	}
+}
+
+// GetTraces streams each requested trace, enriched with its IOAM records.
+// Unknown IDs are skipped; the time hints are not needed by the store.
+func (r *reader) GetTraces(req *storagev2.GetTracesRequest, stream storagev2.TraceReader_GetTracesServer) (err error) {
+	defer func(start time.Time) { err = r.observe("GetTraces", start, err) }(time.Now())
+	seen := make(map[[16]byte]bool, len(req.GetQuery()))
+	for i, q := range req.GetQuery() {
+		if n := len(q.GetTraceId()); n != 16 {
+			return status.Errorf(codes.InvalidArgument, "query[%d].trace_id: length %d, want 16", i, n)
+		}
+		id := [16]byte(q.GetTraceId())
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		if err := r.streamTrace(stream.Context(), id, stream.Send); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// streamTrace sends one trace in chunks of at most MaxSpansPerChunk spans,
+// never empty and never mixing traces, joining the trace's IOAM records.
+func (r *reader) streamTrace(ctx context.Context, id [16]byte, send func(*tracepb.TracesData) error) error {
+	bySpan, err := r.records(ctx, id)
+	if err != nil {
+		return err
+	}
+	limit := r.cfg.MaxSpansPerChunk
+	var chunk []*tracepb.ResourceSpans
+	n := 0
+	flush := func() error {
+		if n == 0 {
+			return nil
+		}
+		err := send(&tracepb.TracesData{ResourceSpans: chunk})
+		chunk, n = nil, 0
+		return err
+	}
+	return errors.Join(r.store.GetTrace(ctx, id, func(rs *tracepb.ResourceSpans) error {
+		for _, part := range splitResourceSpans(rs, limit) {
+			c := countSpans(part)
+			if c == 0 {
+				continue
+			}
+			if n+c > limit {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+			if len(bySpan) > 0 {
+				for _, ss := range part.GetScopeSpans() {
+					for _, sp := range ss.GetSpans() {
+						if recs := bySpan[[8]byte(padSpanID(sp.GetSpanId()))]; len(recs) > 0 {
+							EnrichSpan(sp, recs)
+						}
+					}
+				}
+			}
+			chunk = append(chunk, part)
+			n += c
+		}
+		return nil
+	}), flush())
+}
+
+func padSpanID(b []byte) []byte {
+	if len(b) == 8 {
+		return b
+	}
+	out := make([]byte, 8)
+	copy(out, b)
+	return out
+}
+
+// records loads and decodes a trace's IOAM records, grouped by span. A record
+// that fails to decode is skipped (it was validated before being stored, so
+// this means corruption; the span itself is still served).
+func (r *reader) records(ctx context.Context, id [16]byte) (map[[8]byte][]*collectorv1.IOAMRecord, error) {
+	stored, err := r.store.GetRecords(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("get records: %w", err)
+	}
+	if len(stored) == 0 {
+		return nil, nil
+	}
+	out := make(map[[8]byte][]*collectorv1.IOAMRecord)
+	for _, s := range stored {
+		rec := &collectorv1.IOAMRecord{}
+		if err := proto.Unmarshal(s.Data, rec); err != nil {
+			r.metrics.queryErrors.WithLabelValues("decode_record").Inc()
+			continue
+		}
+		out[s.SpanID] = append(out[s.SpanID], rec)
+	}
+	return out, nil
+}
+
+func countSpans(rs *tracepb.ResourceSpans) int {
+	n := 0
+	for _, ss := range rs.GetScopeSpans() {
+		n += len(ss.GetSpans())
+	}
+	return n
+}
+
+// splitResourceSpans cuts rs into parts of at most limit spans, each under a
+// copy of the original resource and scope headers.
+func splitResourceSpans(rs *tracepb.ResourceSpans, limit int) []*tracepb.ResourceSpans {
+	if countSpans(rs) <= limit {
+		return []*tracepb.ResourceSpans{rs}
+	}
+	var out []*tracepb.ResourceSpans
+	cur := &tracepb.ResourceSpans{Resource: rs.GetResource(), SchemaUrl: rs.GetSchemaUrl()}
+	n := 0
+	for _, ss := range rs.GetScopeSpans() {
+		spans := ss.GetSpans()
+		for len(spans) > 0 {
+			if n == limit {
+				out = append(out, cur)
+				cur = &tracepb.ResourceSpans{Resource: rs.GetResource(), SchemaUrl: rs.GetSchemaUrl()}
+				n = 0
+			}
+			take := min(len(spans), limit-n)
+			cur.ScopeSpans = append(cur.ScopeSpans, &tracepb.ScopeSpans{Scope: ss.GetScope(), SchemaUrl: ss.GetSchemaUrl(), Spans: spans[:take]})
+			spans = spans[take:]
+			n += take
+		}
+	}
+	if n > 0 {
+		out = append(out, cur)
+	}
+	return out
+}
+
+// GetServices lists the services with stored spans.
+func (r *reader) GetServices(ctx context.Context, _ *storagev2.GetServicesRequest) (_ *storagev2.GetServicesResponse, err error) {
+	defer func(start time.Time) { err = r.observe("GetServices", start, err) }(time.Now())
+	svcs, err := r.store.GetServices(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &storagev2.GetServicesResponse{Services: svcs}, nil
+}
+
+// GetOperations lists a service's operations; an empty span_kind means all.
+func (r *reader) GetOperations(ctx context.Context, req *storagev2.GetOperationsRequest) (_ *storagev2.GetOperationsResponse, err error) {
+	defer func(start time.Time) { err = r.observe("GetOperations", start, err) }(time.Now())
+	ops, err := r.store.GetOperations(ctx, req.GetService(), req.GetSpanKind())
+	if err != nil {
+		return nil, err
+	}
+	resp := &storagev2.GetOperationsResponse{Operations: make([]*storagev2.Operation, 0, len(ops))}
+	for _, o := range ops {
+		resp.Operations = append(resp.Operations, &storagev2.Operation{Name: o.Name, SpanKind: o.SpanKind})
+	}
+	return resp, nil
+}
+
+// FindTraces streams the matching traces, newest first, enriched.
+func (r *reader) FindTraces(req *storagev2.FindTracesRequest, stream storagev2.TraceReader_FindTracesServer) (err error) {
+	defer func(start time.Time) { err = r.observe("FindTraces", start, err) }(time.Now())
+	found, err := r.find(stream.Context(), req.GetQuery())
+	if err != nil {
+		return err
+	}
+	for _, f := range found {
+		if err := r.streamTrace(stream.Context(), f.TraceID, stream.Send); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// FindTraceIDs returns the matching trace IDs, newest first.
+func (r *reader) FindTraceIDs(ctx context.Context, req *storagev2.FindTracesRequest) (_ *storagev2.FindTraceIDsResponse, err error) {
+	defer func(start time.Time) { err = r.observe("FindTraceIDs", start, err) }(time.Now())
+	found, err := r.find(ctx, req.GetQuery())
+	if err != nil {
+		return nil, err
+	}
+	resp := &storagev2.FindTraceIDsResponse{TraceIds: make([]*storagev2.FoundTraceID, 0, len(found))}
+	for _, f := range found {
+		resp.TraceIds = append(resp.TraceIds, &storagev2.FoundTraceID{
+			TraceId: f.TraceID[:],
+			Start:   timestamppb.New(f.Start),
+			End:     timestamppb.New(f.End),
+		})
+	}
+	return resp, nil
+}
+
+func (r *reader) find(ctx context.Context, p *storagev2.TraceQueryParameters) ([]ioamstore.FoundTrace, error) {
+	q, err := r.toQuery(p)
+	if err != nil {
+		return nil, err
+	}
+	return r.store.FindTraceIDs(ctx, q)
+}
+
+// toQuery maps the wire query to the store's. Attribute values arrive as
+// strings from Jaeger's HTTP and api_v3 paths; other AnyValue kinds are
+// turned into the same string form the store compares with.
+func (r *reader) toQuery(p *storagev2.TraceQueryParameters) (ioamstore.Query, error) {
+	if p == nil {
+		return ioamstore.Query{}, status.Error(codes.InvalidArgument, "query: missing")
+	}
+	q := ioamstore.Query{
+		Service:   p.GetServiceName(),
+		Operation: p.GetOperationName(),
+	}
+	if len(p.GetAttributes()) > 0 {
+		q.Attributes = make(map[string]string, len(p.GetAttributes()))
+		for i, kv := range p.GetAttributes() {
+			v, ok := anyString(kv.GetValue())
+			if !ok {
+				return q, status.Errorf(codes.InvalidArgument, "query.attributes[%d] (%s): only string, bool, int and double values can be searched", i, kv.GetKey())
+			}
+			q.Attributes[kv.GetKey()] = v
+		}
+	}
+	if t := p.GetStartTimeMin(); t != nil {
+		q.StartMin = t.AsTime()
+	}
+	if t := p.GetStartTimeMax(); t != nil {
+		q.StartMax = t.AsTime()
+	}
+	if d := p.GetDurationMin(); d != nil {
+		q.DurationMin = d.AsDuration()
+	}
+	if d := p.GetDurationMax(); d != nil {
+		q.DurationMax = d.AsDuration()
+	}
+	switch depth := int(p.GetSearchDepth()); {
+	case depth < 0:
+		return q, status.Errorf(codes.InvalidArgument, "query.search_depth: must be >= 0, got %d", depth)
+	case depth == 0:
+		q.SearchDepth = r.cfg.DefaultSearchDepth
+	default:
+		q.SearchDepth = min(depth, r.cfg.MaxSearchDepth)
+	}
+	return q, nil
+}
+
+func anyString(v *storagev2.AnyValue) (string, bool) {
+	switch x := v.GetValue().(type) {
+	case *storagev2.AnyValue_StringValue:
+		return x.StringValue, true
+	case *storagev2.AnyValue_BoolValue:
+		return strconv.FormatBool(x.BoolValue), true
+	case *storagev2.AnyValue_IntValue:
+		return strconv.FormatInt(x.IntValue, 10), true
+	case *storagev2.AnyValue_DoubleValue:
+		return strconv.FormatFloat(x.DoubleValue, 'f', -1, 64), true
+	default:
+		return "", false
+	}
+}
+
+// GetDependencies returns service call counts in [start_time, end_time].
+func (r *reader) GetDependencies(ctx context.Context, req *storagev2.GetDependenciesRequest) (_ *storagev2.GetDependenciesResponse, err error) {
+	defer func(start time.Time) { err = r.observe("GetDependencies", start, err) }(time.Now())
+	var start, end time.Time
+	if t := req.GetStartTime(); t != nil {
+		start = t.AsTime()
+	}
+	if t := req.GetEndTime(); t != nil {
+		end = t.AsTime()
+	} else {
+		end = time.Now()
+	}
+	if end.Before(start) {
+		return nil, status.Error(codes.InvalidArgument, "end_time: before start_time")
+	}
+	deps, err := r.store.GetDependencies(ctx, start, end)
+	if err != nil {
+		return nil, err
+	}
+	resp := &storagev2.GetDependenciesResponse{Dependencies: make([]*storagev2.Dependency, 0, len(deps))}
+	for _, d := range deps {
+		resp.Dependencies = append(resp.Dependencies, &storagev2.Dependency{Parent: d.Parent, Child: d.Child, CallCount: d.CallCount})
+	}
+	return resp, nil
+}

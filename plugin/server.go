@@ -1,0 +1,276 @@
+package plugin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	collectorv1 "github.com/cross-layer-telemetry/clt/api/collector/v1"
+	"github.com/cross-layer-telemetry/clt/api/compat/ioamapi"
+	"github.com/cross-layer-telemetry/clt/api/compat/ioamtrace"
+	"github.com/cross-layer-telemetry/clt/api/storagev2"
+	"github.com/cross-layer-telemetry/clt/ioamstore"
+)
+
+// Settings are the non-YAML dependencies of a Server.
+type Settings struct {
+	// Logger receives start/stop and error messages, never per span or
+	// record. Nil discards.
+	Logger *slog.Logger
+}
+
+// Server is clt-storage: the Jaeger storage gRPC server, the IOAM collector
+// gRPC server and the admin HTTP server over one store. Start it once; Close
+// is idempotent and safe without Start.
+type Server struct {
+	cfg    Config
+	logger *slog.Logger
+
+	// store is set by Start (or injected by tests); ownStore says Close must
+	// close it.
+	store    Store
+	ownStore *ioamstore.Store
+	metrics  *metrics
+
+	storageSrv   *grpc.Server
+	collectorSrv *grpc.Server
+	adminSrv     *http.Server
+	health       *health.Server
+	storageLn    net.Listener
+	collectorLn  net.Listener
+	adminLn      net.Listener
+
+	serving   atomic.Bool
+	started   atomic.Bool
+	errc      chan error
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+	closeErr  error
+	now       func() time.Time
+}
+
+// New validates cfg and returns an unstarted Server.
+func New(cfg Config, set Settings) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	logger := set.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Server{cfg: cfg, logger: logger, errc: make(chan error, 3), now: time.Now}, nil
+}
+
+// Err delivers the first fatal error of a serving loop (a listener that
+// failed after Start). main selects on it beside the signal context.
+func (s *Server) Err() <-chan error { return s.errc }
+
+// StorageAddr, CollectorAddr and AdminAddr return the bound addresses after
+// Start (nil for a disabled server); tests listen on port 0.
+func (s *Server) StorageAddr() net.Addr   { return addrOf(s.storageLn) }
+func (s *Server) CollectorAddr() net.Addr { return addrOf(s.collectorLn) }
+func (s *Server) AdminAddr() net.Addr     { return addrOf(s.adminLn) }
+
+func addrOf(l net.Listener) net.Addr {
+	if l == nil {
+		return nil
+	}
+	return l.Addr()
+}
+
+// Start opens the store and starts serving. It returns once every listener is
+// bound; a failure rolls back what was started.
+func (s *Server) Start(ctx context.Context) (err error) {
+	if !s.started.CompareAndSwap(false, true) {
+		return errors.New("plugin: server already started")
+	}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, s.Close())
+		}
+	}()
+	if s.store == nil {
+		st, err := ioamstore.Open(s.cfg.Store, s.logger.With("component", "ioamstore"))
+		if err != nil {
+			return err
+		}
+		s.store, s.ownStore = st, st
+		if err := st.Start(ctx); err != nil {
+			return fmt.Errorf("start store: %w", err)
+		}
+	}
+	s.metrics = newMetrics(s.store)
+	s.health = health.NewServer()
+
+	var lc net.ListenConfig
+	if s.storageLn, err = lc.Listen(ctx, "tcp", s.cfg.Storage.Listen); err != nil {
+		return fmt.Errorf("storage.listen: %w", err)
+	}
+	if s.cfg.Collector.Listen != "" {
+		if s.collectorLn, err = lc.Listen(ctx, "tcp", s.cfg.Collector.Listen); err != nil {
+			return fmt.Errorf("collector.listen: %w", err)
+		}
+	}
+	if s.cfg.Admin.Listen != "" {
+		if s.adminLn, err = lc.Listen(ctx, "tcp", s.cfg.Admin.Listen); err != nil {
+			return fmt.Errorf("admin.listen: %w", err)
+		}
+	}
+
+	rd := &reader{store: s.store, cfg: s.cfg.Storage, metrics: s.metrics, logger: s.logger}
+	s.storageSrv = grpc.NewServer(grpc.MaxRecvMsgSize(s.cfg.Storage.MaxRecvMsgSizeMiB << 20))
+	storagev2.RegisterTraceReaderServer(s.storageSrv, rd)
+	storagev2.RegisterDependencyReaderServer(s.storageSrv, rd)
+	coltracepb.RegisterTraceServiceServer(s.storageSrv, &writer{store: s.store, metrics: s.metrics})
+	healthpb.RegisterHealthServer(s.storageSrv, s.health)
+	services := []string{"", storagev2.TraceReader_ServiceDesc.ServiceName, storagev2.DependencyReader_ServiceDesc.ServiceName,
+		coltracepb.TraceService_ServiceDesc.ServiceName}
+	s.serveGRPC("storage", s.storageSrv, s.storageLn)
+
+	if s.collectorLn != nil {
+		col := &collector{store: s.store, cfg: s.cfg.Collector, metrics: s.metrics, logger: s.logger, now: s.now}
+		s.collectorSrv = grpc.NewServer(grpc.MaxRecvMsgSize(s.cfg.Collector.MaxRecvMsgSizeMiB << 20))
+		collectorv1.RegisterCollectorServiceServer(s.collectorSrv, col)
+		services = append(services, collectorv1.CollectorService_ServiceDesc.ServiceName)
+		if s.cfg.Collector.Compat {
+			ioamtrace.RegisterIOAMServiceServer(s.collectorSrv, ioamTraceService{c: col})
+			ioamapi.RegisterIOAMServiceServer(s.collectorSrv, ioamAPIService{c: col})
+			services = append(services, ioamtrace.IOAMService_ServiceDesc.ServiceName, ioamapi.IOAMService_ServiceDesc.ServiceName)
+		}
+		healthpb.RegisterHealthServer(s.collectorSrv, s.health)
+		s.serveGRPC("collector", s.collectorSrv, s.collectorLn)
+	}
+	if s.adminLn != nil {
+		s.adminSrv = &http.Server{Handler: s.adminHandler(), ReadHeaderTimeout: 10 * time.Second}
+		s.wg.Go(func() {
+			if err := s.adminSrv.Serve(s.adminLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				s.fail(fmt.Errorf("admin server: %w", err))
+			}
+		})
+	}
+	for _, svc := range services {
+		s.health.SetServingStatus(svc, healthpb.HealthCheckResponse_SERVING)
+	}
+	s.serving.Store(true)
+	s.logger.Info("clt-storage started", "storage", s.StorageAddr(), "collector", s.CollectorAddr(),
+		"admin", s.AdminAddr(), "store_dir", s.cfg.Store.Dir, "in_memory", s.cfg.Store.InMemory,
+		"purge", s.cfg.Admin.Purge, "pprof", s.cfg.Admin.Pprof)
+	return nil
+}
+
+func (s *Server) serveGRPC(name string, srv *grpc.Server, ln net.Listener) {
+	s.wg.Go(func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+			s.fail(fmt.Errorf("%s server: %w", name, err))
+		}
+	})
+}
+
+func (s *Server) fail(err error) {
+	select {
+	case s.errc <- err:
+	default:
+	}
+}
+
+// Close stops accepting, drains in-flight RPCs for up to ShutdownTimeout,
+// then flushes and closes the store. Idempotent; safe without Start.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() {
+		s.serving.Store(false)
+		if s.health != nil {
+			s.health.Shutdown() // every service NOT_SERVING
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+		defer cancel()
+		var errs []error
+		var stopWG sync.WaitGroup
+		for _, srv := range []*grpc.Server{s.storageSrv, s.collectorSrv} {
+			if srv == nil {
+				continue
+			}
+			stopWG.Go(func() {
+				done := make(chan struct{})
+				go func() { srv.GracefulStop(); close(done) }()
+				select {
+				case <-done:
+				case <-ctx.Done():
+					srv.Stop() // cancels the remaining RPCs; GracefulStop then returns
+					<-done
+				}
+			})
+		}
+		if s.adminSrv != nil {
+			stopWG.Go(func() {
+				if err := s.adminSrv.Shutdown(ctx); err != nil {
+					errs = append(errs, fmt.Errorf("admin shutdown: %w", errors.Join(err, s.adminSrv.Close())))
+				}
+			})
+		}
+		stopWG.Wait()
+		// Listeners not handed to a server yet (failed Start) are closed here;
+		// closing one a server already closed is harmless.
+		for _, ln := range []net.Listener{s.storageLn, s.collectorLn, s.adminLn} {
+			if ln != nil {
+				_ = ln.Close()
+			}
+		}
+		s.wg.Wait()
+		if s.ownStore != nil {
+			if err := s.ownStore.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("close store: %w", err))
+			}
+		}
+		s.closeErr = errors.Join(errs...)
+		if s.started.Load() {
+			s.logger.Info("clt-storage stopped", "err", s.closeErr)
+		}
+	})
+	return s.closeErr
+}
+
+func (s *Server) adminHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		if !s.serving.Load() {
+			http.Error(w, "shutting down", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	if s.cfg.Admin.Pprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
+	if s.cfg.Admin.Purge {
+		mux.HandleFunc("POST /purge", func(w http.ResponseWriter, r *http.Request) {
+			// Jaeger's conformance harness runs goleak; a kept-alive
+			// connection to us would count as a leaked goroutine there.
+			w.Header().Set("Connection", "close")
+			if err := s.store.Purge(r.Context()); err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+			s.logger.Info("store purged", "remote", r.RemoteAddr)
+			_, _ = w.Write([]byte("purged\n"))
+		})
+	}
+	return mux
+}
