@@ -1,0 +1,215 @@
+package ioam6nl
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+)
+
+// ErrFamilyNotFound means the kernel has no IOAM6 generic netlink family
+// (Linux < 5.15 or CONFIG_IPV6 without IOAM).
+var ErrFamilyNotFound = errors.New("ioam6nl: IOAM6 generic netlink family not found (Linux 5.15+ needed)")
+
+// ErrNoEventGroup means the IOAM6 family has no ioam6_events multicast group
+// (Linux < 6.9).
+var ErrNoEventGroup = errors.New("ioam6nl: IOAM6 family has no ioam6_events group (Linux 6.9+ needed)")
+
+// family is the resolved IOAM6 family.
+type family struct {
+	id         uint16
+	eventGroup uint32 // 0 when absent
+}
+
+// resolveFamily asks the controller (through vishvananda/netlink, in the
+// current thread's netns; family ids are global but we ask where we work).
+func resolveFamily() (family, error) {
+	h, err := netlink.NewHandle(unix.NETLINK_GENERIC)
+	if err != nil {
+		return family{}, fmt.Errorf("ioam6nl: netlink handle: %w", err)
+	}
+	defer h.Close()
+	f, err := h.GenlFamilyGet(familyName)
+	if err != nil {
+		if errors.Is(err, unix.ENOENT) {
+			return family{}, ErrFamilyNotFound
+		}
+		return family{}, fmt.Errorf("ioam6nl: resolve family %s: %w", familyName, err)
+	}
+	fam := family{id: f.ID}
+	for _, g := range f.Groups {
+		if g.Name == eventGroupName {
+			fam.eventGroup = g.ID
+		}
+	}
+	return fam, nil
+}
+
+// sock is a non-blocking generic netlink socket registered with the Go
+// netpoller through os.File, so deadlines and Close unblock readers without
+// extra goroutines.
+type sock struct {
+	f   *os.File
+	rc  syscall.RawConn
+	fam family
+	seq atomic.Uint32
+}
+
+// openSock creates the socket (in ns when it is open) and resolves the
+// family there.
+func openSock(ns netns.NsHandle, setup func(fd int, fam family) error) (*sock, error) {
+	var (
+		fd  = -1
+		fam family
+	)
+	err := RunInNetNS(ns, func() error {
+		var err error
+		if fam, err = resolveFamily(); err != nil {
+			return err
+		}
+		fd, err = unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, unix.NETLINK_GENERIC)
+		if err != nil {
+			return fmt.Errorf("ioam6nl: socket: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		if fd >= 0 {
+			unix.Close(fd)
+		}
+		return nil, err
+	}
+	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("ioam6nl: bind: %w", err)
+	}
+	// Strict checking makes the kernel reject unknown header bits; extended
+	// acks add the kernel's text to errors. Both are best effort.
+	_ = unix.SetsockoptInt(fd, unix.SOL_NETLINK, unix.NETLINK_EXT_ACK, 1)
+	if setup != nil {
+		if err := setup(fd, fam); err != nil {
+			unix.Close(fd)
+			return nil, err
+		}
+	}
+	f := os.NewFile(uintptr(fd), "ioam6-genl")
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("ioam6nl: raw conn: %w", err)
+	}
+	return &sock{f: f, rc: rc, fam: fam}, nil
+}
+
+// withDeadline applies ctx's deadline and cancellation to the socket for
+// the duration of one operation. The returned stop must be called.
+func (s *sock) withDeadline(ctx context.Context) (stop func()) {
+	if d, ok := ctx.Deadline(); ok {
+		_ = s.f.SetReadDeadline(d)
+	}
+	cancelStop := context.AfterFunc(ctx, func() { _ = s.f.SetReadDeadline(time.Unix(1, 0)) })
+	return func() {
+		cancelStop()
+		_ = s.f.SetReadDeadline(time.Time{})
+	}
+}
+
+// request sends one genl command and calls fn with the attributes of every
+// reply message until the kernel acknowledges (or ends the dump).
+func (s *sock) request(ctx context.Context, cmd uint8, dump bool, attrs []byte, fn func(attrs []byte) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	seq := s.seq.Add(1)
+	flags := uint16(unix.NLM_F_REQUEST | unix.NLM_F_ACK)
+	if dump {
+		flags = unix.NLM_F_REQUEST | unix.NLM_F_DUMP
+	}
+	msg := make([]byte, nlmsgHdrLen+genlHdrLen, nlmsgHdrLen+genlHdrLen+len(attrs))
+	msg = append(msg, attrs...)
+	putNlmsghdr(msg, uint32(len(msg)), s.fam.id, flags, seq)
+	msg[nlmsgHdrLen] = cmd
+	msg[nlmsgHdrLen+1] = familyVersion
+
+	var serr error
+	if err := s.rc.Write(func(fd uintptr) bool {
+		serr = unix.Sendto(int(fd), msg, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK})
+		return serr != unix.EAGAIN
+	}); err != nil {
+		return fmt.Errorf("send: %w", err)
+	}
+	if serr != nil {
+		return fmt.Errorf("send: %w", serr)
+	}
+
+	stop := s.withDeadline(ctx)
+	defer stop()
+	buf := make([]byte, 64<<10)
+	for {
+		var n int
+		var rerr error
+		if err := s.rc.Read(func(fd uintptr) bool {
+			n, rerr = unix.Read(int(fd), buf)
+			return rerr != unix.EAGAIN
+		}); err != nil {
+			if cerr := ctx.Err(); cerr != nil {
+				return cerr
+			}
+			return fmt.Errorf("receive: %w", err)
+		}
+		if rerr != nil {
+			return fmt.Errorf("receive: %w", rerr)
+		}
+		done, err := handleReplies(buf[:n], s.fam.id, seq, fn)
+		if err != nil || done {
+			return err
+		}
+	}
+}
+
+// handleReplies processes one datagram of replies to request seq.
+func handleReplies(b []byte, famID uint16, seq uint32, fn func(attrs []byte) error) (done bool, err error) {
+	for len(b) >= nlmsgHdrLen {
+		h := parseNlmsghdr(b)
+		if int(h.length) < nlmsgHdrLen || int(h.length) > len(b) {
+			return true, fmt.Errorf("%w: message length %d", errMalformed, h.length)
+		}
+		m := b[nlmsgHdrLen:h.length]
+		b = b[min(nlaAlign(int(h.length)), len(b)):]
+		if h.seq != seq {
+			continue // a stale reply to an earlier, cancelled request
+		}
+		switch h.typ {
+		case unix.NLMSG_DONE:
+			return true, nil
+		case unix.NLMSG_ERROR:
+			if len(m) < 4 {
+				return true, fmt.Errorf("%w: short error message", errMalformed)
+			}
+			code := int32(nativeUint32(m[:4]))
+			if code == 0 {
+				return true, nil
+			}
+			return true, syscall.Errno(-code)
+		case famID:
+			if len(m) < genlHdrLen {
+				return true, fmt.Errorf("%w: short genl header", errMalformed)
+			}
+			if fn != nil {
+				if err := fn(m[genlHdrLen:]); err != nil {
+					return true, err
+				}
+			}
+		}
+	}
+	return false, nil
+}
+
+func (s *sock) close() error { return s.f.Close() }

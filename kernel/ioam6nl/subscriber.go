@@ -1,0 +1,74 @@
+package ioam6nl
+
+import (
+	"errors"
+	"fmt"
+)
+
+// SubscriberConfig configures an ioam6_events subscriber.
+type SubscriberConfig struct {
+	// NetNSPath is the network namespace to listen in, e.g.
+	// /var/run/netns/NAME or /proc/PID/ns/net; "" is the calling thread's.
+	NetNSPath string `yaml:"netns_path"`
+	// ReceiveBuffer is the socket receive buffer in bytes, set with
+	// SO_RCVBUFFORCE (CAP_NET_ADMIN; falls back to SO_RCVBUF, capped by
+	// net.core.rmem_max). The kernel drops events (ENOBUFS) when it fills.
+	// Each queued event costs about 1 KiB of buffer (skb truesize).
+	ReceiveBuffer int `yaml:"receive_buffer"`
+	// ReadBuffer is the user-space buffer one Read call fills with as many
+	// queued events as fit; event data references it until the next Read.
+	ReadBuffer int `yaml:"read_buffer"`
+}
+
+// Limits of SubscriberConfig.
+const (
+	DefaultReceiveBuffer = 8 << 20
+	DefaultReadBuffer    = 64 << 10
+	minReadBuffer        = 4 << 10
+	maxReceiveBuffer     = 1 << 30
+	// readHeadroom is the space kept free for one more datagram; an IOAM
+	// event is at most 16+4+8+8+8+4+255 bytes (rounded up generously).
+	readHeadroom = 1 << 10
+)
+
+// DefaultSubscriberConfig returns the defaults: calling thread's netns,
+// 8 MiB receive buffer, 64 KiB read buffer.
+func DefaultSubscriberConfig() SubscriberConfig {
+	return SubscriberConfig{ReceiveBuffer: DefaultReceiveBuffer, ReadBuffer: DefaultReadBuffer}
+}
+
+// Validate reports every invalid field, naming its YAML key.
+func (c SubscriberConfig) Validate() error {
+	var errs []error
+	if c.ReceiveBuffer < 0 || c.ReceiveBuffer > maxReceiveBuffer {
+		errs = append(errs, fmt.Errorf("receive_buffer must be in [0, %d] (0 = default), got %d", maxReceiveBuffer, c.ReceiveBuffer))
+	}
+	if c.ReadBuffer != 0 && c.ReadBuffer < minReadBuffer {
+		errs = append(errs, fmt.Errorf("read_buffer must be 0 (default) or at least %d, got %d", minReadBuffer, c.ReadBuffer))
+	}
+	return errors.Join(errs...)
+}
+
+func (c SubscriberConfig) withDefaults() SubscriberConfig {
+	if c.ReceiveBuffer == 0 {
+		c.ReceiveBuffer = DefaultReceiveBuffer
+	}
+	if c.ReadBuffer == 0 {
+		c.ReadBuffer = DefaultReadBuffer
+	}
+	return c
+}
+
+// SubscriberStats are cumulative counters of a Subscriber.
+type SubscriberStats struct {
+	// Events is the number of trace events returned by Read.
+	Events uint64
+	// Overruns counts ENOBUFS: the kernel dropped at least one event each
+	// time because the receive buffer was full. The number of events lost
+	// is not known.
+	Overruns uint64
+	// Ignored counts messages that are not IOAM6_EVENT_TRACE.
+	Ignored uint64
+	// Malformed counts trace events whose attributes could not be parsed.
+	Malformed uint64
+}

@@ -1,0 +1,189 @@
+package ioam6nl
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+
+	"github.com/cross-layer-telemetry/clt/kernel/ioam6"
+)
+
+// Subscriber receives ioam6_events in one network namespace. Read and Close
+// may be called from different goroutines; Close unblocks a blocked Read,
+// which then returns an error wrapping net.ErrClosed. A Subscriber starts no
+// goroutine.
+type Subscriber struct {
+	s   *sock
+	buf []byte
+
+	readMu sync.Mutex // one reader at a time: event data aliases buf
+
+	events, overruns, ignored, malformed atomic.Uint64
+
+	closed    atomic.Bool
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Subscribe joins ioam6_events in cfg.NetNSPath (or the calling thread's
+// netns). It fails with ErrFamilyNotFound or ErrNoEventGroup on kernels
+// without IOAM or without the event group.
+func Subscribe(cfg SubscriberConfig) (*Subscriber, error) {
+	if cfg.NetNSPath == "" {
+		return SubscribeNetNS(netns.None(), cfg)
+	}
+	ns, err := netns.GetFromPath(cfg.NetNSPath)
+	if err != nil {
+		return nil, fmt.Errorf("ioam6nl: open netns %s: %w", cfg.NetNSPath, err)
+	}
+	defer ns.Close()
+	return SubscribeNetNS(ns, cfg)
+}
+
+// SubscribeNetNS is Subscribe with a namespace handle (netns.None(): the
+// calling thread's); cfg.NetNSPath is ignored.
+func SubscribeNetNS(ns netns.NsHandle, cfg SubscriberConfig) (*Subscriber, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("ioam6nl: subscriber config: %w", err)
+	}
+	cfg = cfg.withDefaults()
+	s, err := openSock(ns, func(fd int, fam family) error {
+		if fam.eventGroup == 0 {
+			return ErrNoEventGroup
+		}
+		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, cfg.ReceiveBuffer); err != nil {
+			// Without CAP_NET_ADMIN, ask within net.core.rmem_max.
+			if err2 := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, cfg.ReceiveBuffer); err2 != nil {
+				return fmt.Errorf("ioam6nl: receive buffer %d: %w", cfg.ReceiveBuffer, errors.Join(err, err2))
+			}
+		}
+		if err := unix.SetsockoptInt(fd, unix.SOL_NETLINK, unix.NETLINK_ADD_MEMBERSHIP, int(fam.eventGroup)); err != nil {
+			return fmt.Errorf("ioam6nl: join %s: %w", eventGroupName, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &Subscriber{s: s, buf: make([]byte, cfg.ReadBuffer)}, nil
+}
+
+// Read blocks until at least one event is queued, then fills events with as
+// many queued events as fit (bounded by len(events) and the read buffer) and
+// returns how many it stored. It does not allocate. Event data references the
+// Subscriber's buffer and stays valid only until the next Read: copy what
+// you keep (ioam6.DecodeEvent results alias it too).
+//
+// ENOBUFS (events lost in the kernel) is counted in Stats().Overruns and
+// Read keeps going. After Close, Read returns an error wrapping
+// net.ErrClosed; after a deadline (SetReadDeadline), one wrapping
+// os.ErrDeadlineExceeded.
+func (sub *Subscriber) Read(events []ioam6.EventAttrs) (int, error) {
+	if len(events) == 0 {
+		return 0, nil
+	}
+	sub.readMu.Lock()
+	defer sub.readMu.Unlock()
+	var (
+		n    int
+		off  int
+		rerr error
+	)
+	err := sub.s.rc.Read(func(fd uintptr) bool {
+		for n < len(events) && len(sub.buf)-off >= readHeadroom {
+			m, err := unix.Read(int(fd), sub.buf[off:])
+			switch {
+			case err == unix.EAGAIN:
+				return n > 0 // wait in the netpoller only when nothing was read
+			case err == unix.ENOBUFS:
+				sub.overruns.Add(1)
+				continue
+			case err == unix.EINTR:
+				continue
+			case err != nil:
+				rerr = err
+				return true
+			}
+			got := sub.parse(sub.buf[off:off+m], events[n:])
+			n += got
+			off += nlaAlign(m)
+		}
+		return true
+	})
+	if n > 0 {
+		// Report events already read; a pending error recurs next time.
+		sub.events.Add(uint64(n))
+		return n, nil
+	}
+	if err == nil {
+		err = rerr
+	}
+	if err != nil {
+		if sub.closed.Load() || errors.Is(err, os.ErrClosed) {
+			return 0, fmt.Errorf("ioam6nl: read: %w", net.ErrClosed)
+		}
+		return 0, fmt.Errorf("ioam6nl: read: %w", err)
+	}
+	return 0, nil
+}
+
+// parse stores the trace events of one datagram into out and returns how
+// many. A datagram holding more events than out has room for is not
+// expected (the kernel sends one per message); extras are counted ignored.
+func (sub *Subscriber) parse(b []byte, out []ioam6.EventAttrs) int {
+	n := 0
+	for len(b) >= nlmsgHdrLen {
+		h := parseNlmsghdr(b)
+		if int(h.length) < nlmsgHdrLen || int(h.length) > len(b) {
+			sub.malformed.Add(1)
+			return n
+		}
+		m := b[nlmsgHdrLen:h.length]
+		b = b[min(nlaAlign(int(h.length)), len(b)):]
+		if h.typ != sub.s.fam.id || len(m) < genlHdrLen || m[0] != ioam6.EventTrace || n == len(out) {
+			sub.ignored.Add(1)
+			continue
+		}
+		ev, err := parseEvent(m[genlHdrLen:])
+		if err != nil {
+			sub.malformed.Add(1)
+			continue
+		}
+		out[n] = ev
+		n++
+	}
+	return n
+}
+
+// SetReadDeadline bounds blocked and future Reads (zero: no deadline).
+func (sub *Subscriber) SetReadDeadline(t time.Time) error { return sub.s.f.SetReadDeadline(t) }
+
+// Overruns returns the number of ENOBUFS seen (see SubscriberStats).
+func (sub *Subscriber) Overruns() uint64 { return sub.overruns.Load() }
+
+// Stats returns the counters.
+func (sub *Subscriber) Stats() SubscriberStats {
+	return SubscriberStats{
+		Events:    sub.events.Load(),
+		Overruns:  sub.overruns.Load(),
+		Ignored:   sub.ignored.Load(),
+		Malformed: sub.malformed.Load(),
+	}
+}
+
+// Close leaves the group and closes the socket, unblocking Read. It is
+// idempotent.
+func (sub *Subscriber) Close() error {
+	sub.closeOnce.Do(func() {
+		sub.closed.Store(true)
+		sub.closeErr = sub.s.close()
+	})
+	return sub.closeErr
+}
