@@ -1,0 +1,188 @@
+package ioamstore
+
+import (
+	"bytes"
+	"encoding/hex"
+	"math"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestChunkKey(t *testing.T) {
+	k := chunkKey{TraceID: tid(0x1122), BatchSeq: 0x0102030405060708, Part: 0x0a0b}
+	b := k.append(nil)
+	// [0x01][traceID:16][batchSeq:8][part:2]
+	assert.Equal(t, "01"+"0000000000abcdef0000000000001122"+"0102030405060708"+"0a0b", hex.EncodeToString(b))
+	got, err := decodeChunkKey(b)
+	require.NoError(t, err)
+	assert.Equal(t, k, got)
+	assert.True(t, bytes.HasPrefix(b, chunkPrefix(k.TraceID)))
+	_, err = decodeChunkKey(b[:len(b)-1])
+	require.ErrorIs(t, err, errShortKey)
+}
+
+func TestSvcIndexKeyOrder(t *testing.T) {
+	k := svcIndexKey{ServiceHash: serviceHash("svc"), MaxStart: 1000, TraceID: tid(1), BatchSeq: 9}
+	b := k.append(nil)
+	require.Len(t, b, svcIndexKeyLen)
+	got, err := decodeSvcIndexKey(b)
+	require.NoError(t, err)
+	assert.Equal(t, k, got)
+	newer := k
+	newer.MaxStart = 2000
+	assert.Negative(t, bytes.Compare(newer.append(nil), b), "newer sorts first")
+	assert.True(t, bytes.Compare(svcIndexSeek(k.ServiceHash, 1500), b) < 0)
+	assert.True(t, bytes.Compare(svcIndexSeek(k.ServiceHash, 1500), newer.append(nil)) > 0)
+	assert.Equal(t, uint64(0), inv(math.MaxUint64))
+
+	v := svcIndexValue{Spread: 5, MinDuration: 300, MaxDuration: 1 << 40, Bloom: []byte{1, 2, 3}}
+	gv, err := decodeSvcIndexValue(v.append(nil))
+	require.NoError(t, err)
+	assert.Equal(t, v, gv)
+	_, err = decodeSvcIndexValue([]byte{valueFormat, 0x80})
+	require.Error(t, err)
+	_, err = decodeSvcIndexValue([]byte{9})
+	require.Error(t, err)
+}
+
+func TestNameKeys(t *testing.T) {
+	b := serviceNameKey("svc")
+	assert.Equal(t, []byte{prefixService, 0, 3, 's', 'v', 'c'}, b)
+	s, err := decodeServiceNameKey(b)
+	require.NoError(t, err)
+	assert.Equal(t, "svc", s)
+	_, err = decodeServiceNameKey(b[:4])
+	require.Error(t, err)
+
+	ok := operationKey("svc", 2, "GET /x")
+	assert.Equal(t, append([]byte{prefixOperation, 0, 3, 's', 'v', 'c', 2}, "GET /x"...), ok)
+	svc, kind, op, err := decodeOperationKey(ok)
+	require.NoError(t, err)
+	assert.Equal(t, "svc", svc)
+	assert.Equal(t, byte(2), kind)
+	assert.Equal(t, "GET /x", op)
+	// "svc" must not be a key prefix of service "svc-a"'s operations
+	assert.False(t, bytes.HasPrefix(operationKey("svc-a", 2, "x"), operationPrefix("svc")))
+	_, _, _, err = decodeOperationKey(ok[:5])
+	require.Error(t, err)
+}
+
+func TestRecordKeys(t *testing.T) {
+	k := recordKey{TraceID: tid(1), SpanID: sid(2), Hash: contentHash([]byte("x"))}
+	b := k.append(nil)
+	require.Len(t, b, recordKeyLen)
+	got, err := decodeRecordKey(b)
+	require.NoError(t, err)
+	assert.Equal(t, k, got)
+	_, err = decodeRecordKey(b[:10])
+	require.Error(t, err)
+
+	ik := recordIndexKey{Kind: recIndexNode, Value: 0xdeadbeef, Received: 77, TraceID: tid(3), SpanID: sid(4)}
+	ib := ik.append(nil)
+	require.Len(t, ib, recordIndexKeyLen)
+	assert.True(t, bytes.HasPrefix(ib, recordIndexPrefix(recIndexNode, 0xdeadbeef)))
+	gik, err := decodeRecordIndexKey(ib)
+	require.NoError(t, err)
+	assert.Equal(t, ik, gik)
+
+	v := recordValue{NamespaceID: 9, Received: -5, NodeIDs: []uint32{1, 2}, Data: []byte("data")}
+	gv, err := decodeRecordValue(v.append(nil), true)
+	require.NoError(t, err)
+	assert.Equal(t, v, gv)
+	bad := v.append(nil)
+	bad[12] = 200 // claims 200 node ids
+	_, err = decodeRecordValue(bad, true)
+	require.Error(t, err)
+}
+
+func TestChunkHeader(t *testing.T) {
+	h := chunkHeader{MinStart: 1, MaxEnd: 2, Spans: 3}
+	b := append(h.append(nil), "payload"...)
+	got, rest, err := decodeChunkHeader(b)
+	require.NoError(t, err)
+	assert.Equal(t, h, got)
+	assert.Equal(t, "payload", string(rest))
+	_, _, err = decodeChunkHeader(b[:5])
+	require.Error(t, err)
+	b[0] = 7
+	_, _, err = decodeChunkHeader(b)
+	require.Error(t, err)
+}
+
+func TestBloom(t *testing.T) {
+	var h hasher
+	var feats []uint64
+	for i := range 200 {
+		feats = append(feats, h.attr("k", string(rune('a'+i%26))+string(rune('A'+i/26))))
+	}
+	f := bloomBuild(nil, feats)
+	for _, x := range feats {
+		assert.True(t, bloomHas(f, x))
+	}
+	fp := 0
+	for i := range 10000 {
+		if bloomHas(f, h.attr("other", string(rune(i)))) {
+			fp++
+		}
+	}
+	assert.Less(t, fp, 100, "false positive rate above 1%%")
+	assert.True(t, bloomHas(nil, 1), "empty filter never prunes")
+}
+
+func TestValueString(t *testing.T) {
+	assert.Equal(t, "123", valueString(intKV("", 123).Value))
+	assert.Equal(t, "-1", valueString(intKV("", -1).Value))
+	assert.Equal(t, "true", valueString(boolKV("", true).Value))
+	assert.Equal(t, "72.5", valueString(dblKV("", 72.5).Value))
+	assert.Equal(t, "3", valueString(dblKV("", 3).Value))
+	assert.Equal(t, "1e+21", valueString(dblKV("", 1e21).Value))
+	assert.Equal(t, "1e-7", valueString(dblKV("", 1e-7).Value))
+	assert.Equal(t, "x", valueString(strKV("", "x").Value))
+	assert.Equal(t, "", valueString(nil))
+}
+
+// Fuzz the decoders: never panic, and a successful decode re-encodes to the
+// same bytes.
+func FuzzDecodeKeys(f *testing.F) {
+	f.Add(chunkKey{TraceID: tid(1), BatchSeq: 2, Part: 3}.append(nil))
+	f.Add(svcIndexKey{ServiceHash: 1, MaxStart: 2, TraceID: tid(3), BatchSeq: 4}.append(nil))
+	f.Add(recordKey{TraceID: tid(1), SpanID: sid(2)}.append(nil))
+	f.Add(recordIndexKey{Kind: 1, Value: 2, Received: 3, TraceID: tid(4), SpanID: sid(5)}.append(nil))
+	f.Add(serviceNameKey("svc"))
+	f.Add(operationKey("svc", 2, "op"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if k, err := decodeChunkKey(b); err == nil {
+			require.Equal(t, b[:chunkKeyLen], k.append(nil))
+		}
+		if k, err := decodeSvcIndexKey(b); err == nil {
+			require.Equal(t, b[:svcIndexKeyLen], k.append(nil))
+		}
+		if k, err := decodeRecordKey(b); err == nil {
+			require.Equal(t, b[:recordKeyLen], k.append(nil))
+		}
+		if k, err := decodeRecordIndexKey(b); err == nil {
+			require.Equal(t, b[:recordIndexKeyLen], k.append(nil))
+		}
+		if s, err := decodeServiceNameKey(b); err == nil {
+			require.Equal(t, b, serviceNameKey(s))
+		}
+		if s, kind, op, err := decodeOperationKey(b); err == nil {
+			require.Equal(t, b, operationKey(s, kind, op))
+		}
+	})
+}
+
+func FuzzDecodeValues(f *testing.F) {
+	f.Add(recordValue{NamespaceID: 1, Received: 2, NodeIDs: []uint32{3}, Data: []byte("d")}.append(nil))
+	f.Add(svcIndexValue{Spread: 1, MinDuration: 2, MaxDuration: 3, Bloom: []byte{4}}.append(nil))
+	f.Add(chunkHeader{MinStart: 1, MaxEnd: 2, Spans: 3}.append(nil))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if v, err := decodeRecordValue(b, true); err == nil {
+			require.Equal(t, b, v.append(nil))
+		}
+		_, _ = decodeSvcIndexValue(b)
+		_, _, _ = decodeChunkHeader(b)
+	})
+}

@@ -1,0 +1,262 @@
+package ioamstore
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+)
+
+func TestConfigValidate(t *testing.T) {
+	require.NoError(t, DefaultConfig().Validate())
+	bad := Config{GCInterval: -1, GCDiscardRatio: 1, Compression: "lz4", BlockCacheMB: -1}
+	err := bad.Validate()
+	require.Error(t, err)
+	for _, key := range []string{"dir:", "span_ttl:", "record_ttl:", "gc_interval:", "gc_discard_ratio:",
+		"compression:", "block_cache_mb:", "memtable_mb:", "value_threshold_kb:", "dependency_max_traces:"} {
+		assert.Contains(t, err.Error(), key)
+	}
+	mem := DefaultConfig()
+	mem.InMemory, mem.Dir = true, ""
+	require.NoError(t, mem.Validate())
+	_, err = Open(bad, nil)
+	require.Error(t, err)
+}
+
+func TestLifecycle(t *testing.T) {
+	s := openTest(t, false)
+	require.NoError(t, s.Start(context.Background()))
+	require.NoError(t, s.Start(context.Background())) // second Start is harmless
+	require.NoError(t, s.Close())
+	require.NoError(t, s.Close()) // idempotent
+	_, err := s.WriteSpans(context.Background(), nil)
+	require.ErrorIs(t, err, ErrClosed)
+	require.ErrorIs(t, s.GetTrace(context.Background(), tid(1), nil), ErrClosed)
+
+	s2 := openTest(t, true) // Close without Start
+	require.NoError(t, s2.Close())
+}
+
+// Lossless: what went in comes out proto.Equal, unknown fields included.
+func TestRoundTripLossless(t *testing.T) {
+	for _, mem := range []bool{true, false} {
+		s := openTest(t, mem)
+		now := time.Now()
+		root := newSpan(tid(1), 1, "root", now, time.Millisecond,
+			withAttrs(strKV("s", "x"), intKV("i", 5), boolKV("b", true), dblKV("d", 72.5)),
+			withEvent("ev", strKV("k", "v")), withStatus(tracepb.Status_STATUS_CODE_ERROR))
+		root.TraceState = "a=b"
+		root.Flags = 0x301
+		root.DroppedAttributesCount = 3
+		root.Links = []*tracepb.Span_Link{{TraceId: tidSlice(9), SpanId: sidSlice(9), TraceState: "x"}}
+		// an unknown field must survive too
+		root.ProtoReflect().SetUnknown(protowire.AppendVarint(protowire.AppendTag(nil, 999, protowire.VarintType), 42))
+		child := newSpan(tid(1), 2, "child", now.Add(time.Microsecond), time.Microsecond, withParent(1), withKind(tracepb.Span_SPAN_KIND_CLIENT))
+		in := []*tracepb.ResourceSpans{
+			resSpans("svc-a", []*commonpb.KeyValue{strKV("host.name", "h")}, nil, root),
+			resSpans("svc-b", nil, []*commonpb.KeyValue{intKV("scope.attr", 1)}, child),
+		}
+		want := cloneRS(in)
+		write(t, s, in...)
+		got := readTrace(t, s, tid(1))
+		require.Len(t, got, 2)
+		for i := range want {
+			assert.True(t, proto.Equal(want[i], got[i]), "resource spans %d differ:\nwant %v\ngot  %v", i, want[i], got[i])
+		}
+		assert.Empty(t, readTrace(t, s, tid(2)), "unknown trace calls fn zero times")
+	}
+}
+
+// A batch mixing traces is split by trace; each trace comes back alone.
+func TestWriteSplitsByTrace(t *testing.T) {
+	s := openTest(t, true)
+	now := time.Now()
+	rs := resSpans("svc", nil, nil,
+		newSpan(tid(1), 1, "a", now, time.Millisecond),
+		newSpan(tid(2), 2, "b", now, time.Millisecond),
+		newSpan(tid(1), 3, "c", now, time.Millisecond),
+		&tracepb.Span{TraceId: []byte{1, 2, 3}, SpanId: []byte{1}}, // malformed trace id: skipped
+	)
+	n, err := s.WriteSpans(context.Background(), []*tracepb.ResourceSpans{rs})
+	require.NoError(t, err)
+	require.Equal(t, 3, n)
+	got := readTrace(t, s, tid(1))
+	require.Len(t, got, 1)
+	require.Len(t, got[0].ScopeSpans, 1)
+	names := []string{}
+	for _, sp := range got[0].ScopeSpans[0].Spans {
+		names = append(names, sp.Name)
+	}
+	assert.Equal(t, []string{"a", "c"}, names)
+	assert.Equal(t, 1, countSpans(readTrace(t, s, tid(2))))
+	assert.EqualValues(t, 3, s.Stats().SpansWritten)
+}
+
+// Duplicate span IDs with different start times are both kept, whether in
+// one batch or two.
+func TestDuplicateSpanIDsKept(t *testing.T) {
+	s := openTest(t, false)
+	now := time.Now()
+	a := newSpan(tid(1), 7, "op", now, time.Millisecond)
+	b := newSpan(tid(1), 7, "op", now.Add(time.Second), time.Millisecond)
+	write(t, s, resSpans("svc", nil, nil, a, b))
+	write(t, s, resSpans("svc", nil, nil, proto.Clone(a).(*tracepb.Span)))
+	assert.Equal(t, 3, countSpans(readTrace(t, s, tid(1))))
+}
+
+// Huge traces are split into chunks of at most maxSpansPerChunk spans.
+func TestLargeTraceChunked(t *testing.T) {
+	s := openTest(t, true)
+	now := time.Now()
+	var spans []*tracepb.Span
+	for i := range 2*maxSpansPerChunk + 10 {
+		spans = append(spans, newSpan(tid(1), uint64(i+1), "op", now.Add(time.Duration(i)), time.Microsecond))
+	}
+	write(t, s, resSpans("svc", nil, nil, spans...))
+	calls := 0
+	total := 0
+	require.NoError(t, s.GetTrace(context.Background(), tid(1), func(r *tracepb.ResourceSpans) error {
+		calls++
+		n := countSpans([]*tracepb.ResourceSpans{r})
+		assert.LessOrEqual(t, n, maxSpansPerChunk)
+		total += n
+		return nil
+	}))
+	assert.Equal(t, 3, calls)
+	assert.Equal(t, len(spans), total)
+	// fn's error stops the stream
+	stop := errors.New("stop")
+	calls = 0
+	err := s.GetTrace(context.Background(), tid(1), func(*tracepb.ResourceSpans) error { calls++; return stop })
+	require.ErrorIs(t, err, stop)
+	assert.Equal(t, 1, calls)
+}
+
+func TestServicesAndOperations(t *testing.T) {
+	s := openTest(t, true)
+	now := time.Now()
+	write(t, s,
+		resSpans("svc-b", nil, nil,
+			newSpan(tid(1), 1, "GET /", now, time.Millisecond, withKind(tracepb.Span_SPAN_KIND_SERVER)),
+			newSpan(tid(1), 2, "query", now, time.Millisecond, withKind(tracepb.Span_SPAN_KIND_CLIENT)),
+			newSpan(tid(1), 3, "query", now, time.Millisecond, withKind(tracepb.Span_SPAN_KIND_UNSPECIFIED)),
+			newSpan(tid(1), 4, "work", now, time.Millisecond, withKind(tracepb.Span_SPAN_KIND_INTERNAL))),
+		resSpans("svc-a", nil, nil,
+			newSpan(tid(2), 1, "send", now, time.Millisecond, withKind(tracepb.Span_SPAN_KIND_PRODUCER)),
+			newSpan(tid(2), 2, "recv", now, time.Millisecond, withKind(tracepb.Span_SPAN_KIND_CONSUMER))),
+		// "svc" is a prefix of the others: length prefixes keep them apart
+		resSpans("svc", nil, nil, newSpan(tid(3), 1, "x", now, time.Millisecond)),
+	)
+	// written twice: the name cache must not duplicate anything
+	write(t, s, resSpans("svc", nil, nil, newSpan(tid(3), 2, "x", now, time.Millisecond)))
+	ctx := context.Background()
+	svcs, err := s.GetServices(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"svc", "svc-a", "svc-b"}, svcs)
+
+	ops, err := s.GetOperations(ctx, "svc-b", "")
+	require.NoError(t, err)
+	assert.Equal(t, []Operation{{"GET /", "server"}, {"query", ""}, {"query", "client"}, {"work", "internal"}}, ops)
+	ops, err = s.GetOperations(ctx, "svc-b", "client")
+	require.NoError(t, err)
+	assert.Equal(t, []Operation{{"query", "client"}}, ops)
+	ops, err = s.GetOperations(ctx, "svc-a", "")
+	require.NoError(t, err)
+	assert.Equal(t, []Operation{{"recv", "consumer"}, {"send", "producer"}}, ops)
+	ops, err = s.GetOperations(ctx, "svc", "")
+	require.NoError(t, err)
+	assert.Equal(t, []Operation{{"x", "server"}}, ops)
+	ops, err = s.GetOperations(ctx, "nope", "")
+	require.NoError(t, err)
+	assert.Empty(t, ops)
+	ops, err = s.GetOperations(ctx, "svc-b", "bogus")
+	require.NoError(t, err)
+	assert.Empty(t, ops)
+}
+
+func TestPurge(t *testing.T) {
+	s := openTest(t, false)
+	now := time.Now()
+	write(t, s, resSpans("svc", nil, nil, newSpan(tid(1), 1, "op", now, time.Millisecond)))
+	_, _, err := s.WriteRecords(context.Background(), []Record{{TraceID: tid(1), SpanID: sid(1), NodeIDs: []uint32{1}, Data: []byte("r")}})
+	require.NoError(t, err)
+	require.NoError(t, s.Purge(context.Background()))
+	svcs, err := s.GetServices(context.Background())
+	require.NoError(t, err)
+	assert.Empty(t, svcs)
+	assert.Empty(t, readTrace(t, s, tid(1)))
+	recs, err := s.GetRecords(context.Background(), tid(1))
+	require.NoError(t, err)
+	assert.Empty(t, recs)
+	assert.Empty(t, find(t, s, Query{Service: "svc"}))
+	// names are registered again after a purge (the name cache was reset)
+	write(t, s, resSpans("svc", nil, nil, newSpan(tid(1), 1, "op", now, time.Millisecond)))
+	svcs, err = s.GetServices(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, []string{"svc"}, svcs)
+}
+
+// Entries expire after their TTL (badger TTL has 1 s resolution).
+func TestTTLExpiry(t *testing.T) {
+	s := openTest(t, false, func(c *Config) { c.SpanTTL = time.Second; c.RecordTTL = time.Second })
+	now := time.Now()
+	write(t, s, resSpans("svc", nil, nil, newSpan(tid(1), 1, "op", now, time.Millisecond)))
+	_, _, err := s.WriteRecords(context.Background(), []Record{{TraceID: tid(1), SpanID: sid(1), NodeIDs: []uint32{1}, Data: []byte("r")}})
+	require.NoError(t, err)
+	require.Len(t, find(t, s, Query{Service: "svc"}), 1)
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) && countSpans(readTrace(t, s, tid(1))) > 0 {
+		time.Sleep(100 * time.Millisecond)
+	}
+	assert.Empty(t, readTrace(t, s, tid(1)))
+	assert.Empty(t, find(t, s, Query{Service: "svc"}))
+	assert.Empty(t, find(t, s, Query{Attributes: map[string]string{"ioam.node_id": "1"}}))
+	svcs, err := s.GetServices(context.Background())
+	require.NoError(t, err)
+	assert.Empty(t, svcs)
+	recs, err := s.GetRecords(context.Background(), tid(1))
+	require.NoError(t, err)
+	assert.Empty(t, recs)
+	s.RunGC() // must not fail on an (almost) empty store
+	assert.EqualValues(t, 1, s.Stats().GCRuns)
+	assert.Zero(t, s.Stats().GCErrors)
+}
+
+func TestPersistsAcrossReopen(t *testing.T) {
+	dir := t.TempDir()
+	cfg := DefaultConfig()
+	cfg.Dir = dir
+	s, err := Open(cfg, nil)
+	require.NoError(t, err)
+	now := time.Now()
+	write(t, s, resSpans("svc", nil, nil, newSpan(tid(1), 1, "op", now, time.Millisecond)))
+	require.NoError(t, s.Close())
+	s, err = Open(cfg, nil)
+	require.NoError(t, err)
+	defer s.Close()
+	write(t, s, resSpans("svc", nil, nil, newSpan(tid(1), 2, "op", now, time.Millisecond)))
+	assert.Equal(t, 2, countSpans(readTrace(t, s, tid(1))), "batch sequence must not collide after reopen")
+	lsm, vlog := s.DiskUsage()
+	assert.GreaterOrEqual(t, lsm+vlog, int64(0))
+}
+
+func TestGCLoopStops(t *testing.T) {
+	s := openTest(t, false, func(c *Config) { c.GCInterval = 10 * time.Millisecond })
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	require.NoError(t, s.Start(ctx))
+	deadline := time.Now().Add(5 * time.Second)
+	for s.Stats().GCRuns == 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	assert.NotZero(t, s.Stats().GCRuns)
+	assert.False(t, s.Stats().LastGC.IsZero())
+	require.NoError(t, s.Close()) // goleak in TestMain checks the loop ended
+}
