@@ -65,7 +65,7 @@ var (
 			0x007b2010, // Namespace-ID 123 | NodeLen 4, no flags | RemainingLen 16
 			0xf0000000, // trace type 0xf00000 | reserved
 		),
-		zeros(64), // 0x10..0x4f: 4 slots × 16 B, unwritten
+		zeros(64),  // 0x10..0x4f: 4 slots × 16 B, unwritten
 		docIDWords, // 0x50: trace id, span id (tail carrier)
 	)
 	// r1 egress (r1b, OUTGOING): after r1, RemLen 16 → 12, slot at data[48:64].
@@ -315,7 +315,7 @@ func TestGoldenDumps(t *testing.T) {
 				SpanID:  [8]byte{0x3e, 0, 0, 3, 0, 0x1f, 0, 0x20},
 			},
 			path: []Node{
-				{Fields: typeBasic}, // the 24 never-written bytes, seen as zero entries
+				{Fields: typeBasic},                                               // the 24 never-written bytes, seen as zero entries
 				basicNode(0x6b, 0x0951ef, 0x0004, 0x5867, 0, 0),                   // r1's second half + 8 zero bytes
 				basicNode(0x6b, 0x0951ef, 0x0004, 0x5876, 0x3f000002, 0x00150016), // r2's second half + r1's first
 			},
