@@ -1,0 +1,49 @@
+// Package clt puts the trace context of the current OpenTelemetry span on an
+// application's IPv6 packets, as an IOAM Pre-allocated Trace option (RFC
+// 9197 §4.4) in a Hop-by-Hop header (RFC 9486 §3, RFC 8200 §4.3) built by
+// kernel/ioam6, so that IOAM nodes on the path report hops tagged with the
+// trace and span IDs.
+//
+// It uses the RFC 3542 socket API (IPV6_HOPOPTS, include/uapi/linux/in6.h):
+//
+//   - TCP: a sticky option set with setsockopt before connect
+//     ([Injector.Dialer], [Injector.ControlContext]) so the SYN carries it, and
+//     replaced before each request on a reused connection ([Injector.SetConn]).
+//   - UDP: per-datagram ancillary data ([Injector.WriteMsgUDP]), or the
+//     sticky option on the socket.
+//   - net/http: [Transport] wraps an *http.Transport. It reads the span from
+//     the request's context (trace.SpanContextFromContext) and sets the option
+//     in httptrace.ClientTrace.GotConn, after the connection is chosen and
+//     before the request is written. It composes with a ClientTrace already in
+//     the context.
+//
+// # HTTP/1.1 only
+//
+// The option belongs to a socket, not to a request. HTTP/2 multiplexes the
+// streams of many requests (many spans) onto one connection, so no per-socket
+// option can tell them apart. [NewTransport] therefore disables HTTP/2 (ALPN
+// and h2c): each connection carries one request at a time, and the option
+// set in GotConn describes exactly that request.
+//
+// # Retransmissions (kernel-ioam.md §3.3)
+//
+// TCP sends with the option that is current at (re)transmit time. A segment
+// lost before the option changes is retransmitted with the next request's
+// IDs, possibly coalesced with new data. The mapping from bytes to spans is
+// therefore best effort: reports for a span may include a retransmission of
+// the previous request's tail, and one may miss when the whole request was
+// retransmitted later. The same holds for the client's pure ACKs.
+//
+// # Requirements and failure policy
+//
+// IPV6_HOPOPTS (sticky or cmsg) needs CAP_NET_RAW (Linux 5.15+ for IOAM;
+// any kernel accepts the option, routers need IOAM enabled). The path MTU
+// shrinks by the header length (TCP's MSS adapts; large UDP datagrams are
+// fragmented, every fragment carrying the header).
+//
+// Failures never break the application by default: without CAP_NET_RAW
+// (EPERM), with an IPv4 peer, or when the kernel refuses the option, the
+// packet goes out without it; the Injector counts the skip by reason
+// ([Stats], [Injector.Collector]) and logs each reason once. With
+// Config.Strict the same conditions are returned as errors ([*SkipError]).
+package clt

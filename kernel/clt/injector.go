@@ -1,0 +1,346 @@
+package clt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/cross-layer-telemetry/clt/kernel/ioam6"
+)
+
+// Reason says why an option was not applied.
+type Reason uint8
+
+// Reasons.
+const (
+	// ReasonPermission: the process lacks CAP_NET_RAW (EPERM/EACCES).
+	ReasonPermission Reason = iota
+	// ReasonIPv4: the socket or peer is IPv4; IPv6 options do not apply.
+	ReasonIPv4
+	// ReasonKernel: the kernel refused the option for another reason
+	// (EINVAL, ENOPROTOOPT, ...).
+	ReasonKernel
+	// ReasonUnsupportedConn: the connection exposes no socket
+	// (not a syscall.Conn, e.g. a custom net.Conn).
+	ReasonUnsupportedConn
+	// ReasonBuild: the header could not be built (should not happen with a
+	// validated Config).
+	ReasonBuild
+	numReasons
+)
+
+var reasonNames = [numReasons]string{"permission", "ipv4", "kernel", "unsupported_conn", "build"}
+
+// String returns the metric label, e.g. "permission".
+func (r Reason) String() string {
+	if r < numReasons {
+		return reasonNames[r]
+	}
+	return "reason(" + strconv.Itoa(int(r)) + ")"
+}
+
+// ErrSkipped is wrapped by every *SkipError.
+var ErrSkipped = errors.New("clt: ioam option not applied")
+
+// SkipError is returned in strict mode when an option could not be applied.
+type SkipError struct {
+	Reason Reason
+	Err    error // the underlying error, if any
+}
+
+// Error implements error.
+func (e *SkipError) Error() string {
+	if e.Err == nil {
+		return fmt.Sprintf("%v (%s)", ErrSkipped, e.Reason)
+	}
+	return fmt.Sprintf("%v (%s): %v", ErrSkipped, e.Reason, e.Err)
+}
+
+// Unwrap returns ErrSkipped and the cause, so errors.Is works for both.
+func (e *SkipError) Unwrap() []error {
+	if e.Err == nil {
+		return []error{ErrSkipped}
+	}
+	return []error{ErrSkipped, e.Err}
+}
+
+// Stats are cumulative counters of an Injector.
+type Stats struct {
+	// Applied counts options set (sticky) or attached (cmsg).
+	Applied uint64
+	// Cleared counts sticky options removed for requests without a span.
+	Cleared uint64
+	// Untraced counts packets or requests sent without a valid span.
+	Untraced uint64
+	// Skipped counts failures by Reason (index with a Reason).
+	Skipped [numReasons]uint64
+}
+
+// SkippedTotal sums Skipped.
+func (s Stats) SkippedTotal() uint64 {
+	var t uint64
+	for _, v := range s.Skipped {
+		t += v
+	}
+	return t
+}
+
+// Settings are the Injector's collaborators.
+type Settings struct {
+	// Logger receives one warning per skip reason (nil: discard).
+	Logger *slog.Logger
+}
+
+// Injector builds IOAM headers for spans and puts them on sockets. It is
+// safe for concurrent use and starts no goroutine.
+type Injector struct {
+	cfg    Config
+	spec   ioam6.HBHSpec
+	logger *slog.Logger
+
+	// setHopOpts and sendCmsg are replaced by fakes in tests.
+	setHopOpts func(fd int, hbh []byte) error
+
+	applied, cleared, untraced atomic.Uint64
+	skipped                    [numReasons]atomic.Uint64
+	logged                     [numReasons]atomic.Bool
+
+	bufs sync.Pool // *[]byte scratch for headers and cmsgs
+}
+
+// New validates cfg and returns an Injector.
+func New(cfg Config, set Settings) (*Injector, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("clt: config: %w", err)
+	}
+	lg := set.Logger
+	if lg == nil {
+		lg = slog.New(slog.DiscardHandler)
+	}
+	inj := &Injector{cfg: cfg, spec: cfg.spec(), logger: lg, setHopOpts: setHopOpts}
+	inj.spec.Own = ownEntry(cfg)
+	inj.bufs.New = func() any { b := make([]byte, 0, 512); return &b }
+	return inj, nil
+}
+
+// ownEntry fills the sender's own entry (oss carrier) with what a host
+// knows; unavailable fields use the RFC 9197 "all ones" convention, as Linux
+// does.
+func ownEntry(cfg Config) ioam6.Node {
+	id := uint32(0xFFFFFF)
+	if cfg.NodeID != nil {
+		id = *cfg.NodeID
+	} else if v, ok := readNodeID(); ok {
+		id = v
+	}
+	n := ioam6.Node{
+		HopLimit: 64, NodeID: id,
+		IngressIf: 0xFFFF, EgressIf: 0xFFFF,
+		TransitDelay: 0xFFFFFFFF, NamespaceData: 0xFFFFFFFF, QueueDepth: 0xFFFFFFFF,
+		ChecksumComplement: 0xFFFFFFFF,
+		WideHopLimit:       64, WideNodeID: 0xFFFFFFFFFFFFFF,
+		WideIngressIf: 0xFFFFFFFF, WideEgressIf: 0xFFFFFFFF, WideNamespaceData: 0xFFFFFFFFFFFFFFFF,
+		BufferOccupancy: 0xFFFFFFFF,
+	}
+	for i := range n.Undefined {
+		n.Undefined[i] = 0xFFFFFFFF
+	}
+	return n
+}
+
+func readNodeID() (uint32, bool) {
+	b, err := os.ReadFile("/proc/sys/net/ipv6/ioam6_id")
+	if err != nil {
+		return 0, false
+	}
+	v, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 32)
+	if err != nil || v > 0xFFFFFF {
+		return 0, false
+	}
+	return uint32(v), true
+}
+
+// Config returns the configuration.
+func (inj *Injector) Config() Config { return inj.cfg }
+
+// SpanIDs converts a span context to the IDs on the wire; a trace ID whose upper
+// 64 bits are zero is sent as a 64-bit ID (oss carrier).
+func SpanIDs(sc trace.SpanContext) ioam6.IDs {
+	ids := ioam6.IDs{TraceID: sc.TraceID(), SpanID: sc.SpanID()}
+	ids.Short = [8]byte(ids.TraceID[:8]) == [8]byte{}
+	return ids
+}
+
+// AppendHBH appends the Hop-by-Hop header for sc to dst. The own entry's
+// timestamp is the current time (microseconds, as Linux writes).
+func (inj *Injector) AppendHBH(dst []byte, sc trace.SpanContext) ([]byte, error) {
+	spec := inj.spec
+	now := time.Now()
+	spec.Own.TimestampSec = uint32(now.Unix())
+	spec.Own.TimestampFrac = uint32(now.Nanosecond() / 1000)
+	return ioam6.AppendHBH(dst, spec, SpanIDs(sc))
+}
+
+// Stats returns the counters.
+func (inj *Injector) Stats() Stats {
+	s := Stats{Applied: inj.applied.Load(), Cleared: inj.cleared.Load(), Untraced: inj.untraced.Load()}
+	for i := range s.Skipped {
+		s.Skipped[i] = inj.skipped[i].Load()
+	}
+	return s
+}
+
+// skip counts a failure, logs its reason once, and returns the error the
+// caller must surface (nil unless strict).
+func (inj *Injector) skip(r Reason, cause error) error {
+	inj.skipped[r].Add(1)
+	if !inj.logged[r].Swap(true) {
+		inj.logger.Warn("clt: sending without the IOAM option",
+			slog.String("reason", r.String()), slog.Any("error", cause), slog.Bool("strict", inj.cfg.Strict))
+	}
+	if inj.cfg.Strict {
+		return &SkipError{Reason: r, Err: cause}
+	}
+	return nil
+}
+
+// classify maps a setsockopt/sendmsg error to a reason.
+func classify(err error) Reason {
+	switch {
+	case errors.Is(err, syscall.EPERM), errors.Is(err, syscall.EACCES):
+		return ReasonPermission
+	case errors.Is(err, syscall.ENOPROTOOPT), errors.Is(err, syscall.EAFNOSUPPORT):
+		return ReasonIPv4
+	}
+	return ReasonKernel
+}
+
+// isIPv4 reports whether addr is an IPv4 (or v4-mapped) address.
+func isIPv4(addr net.Addr) bool {
+	var ip net.IP
+	switch a := addr.(type) {
+	case *net.TCPAddr:
+		ip = a.IP
+	case *net.UDPAddr:
+		ip = a.IP
+	default:
+		return false
+	}
+	return ip.To4() != nil
+}
+
+// rawConner is what sockets expose; *net.TCPConn, *net.UDPConn and
+// *tls.Conn's NetConn() satisfy it.
+type rawConner interface {
+	SyscallConn() (syscall.RawConn, error)
+}
+
+// SetConn sets (sc valid) or clears (sc invalid) the sticky option on conn,
+// a *net.TCPConn, *net.UDPConn or anything with NetConn() returning one
+// (*tls.Conn). Later writes carry it until the next call. Errors follow the
+// failure policy (nil unless strict).
+func (inj *Injector) SetConn(conn net.Conn, sc trace.SpanContext) error {
+	for {
+		if _, ok := conn.(rawConner); ok {
+			break
+		}
+		nc, ok := conn.(interface{ NetConn() net.Conn })
+		if !ok {
+			return inj.skip(ReasonUnsupportedConn, fmt.Errorf("%T has no socket", conn))
+		}
+		conn = nc.NetConn()
+	}
+	if isIPv4(conn.RemoteAddr()) {
+		return inj.skip(ReasonIPv4, nil)
+	}
+	rc, err := conn.(rawConner).SyscallConn()
+	if err != nil {
+		return inj.skip(ReasonUnsupportedConn, err)
+	}
+	return inj.setRaw(rc, sc)
+}
+
+// setRaw applies the option for sc (or clears it) on a raw socket.
+func (inj *Injector) setRaw(rc syscall.RawConn, sc trace.SpanContext) error {
+	var hbh []byte
+	bp := inj.bufs.Get().(*[]byte)
+	defer inj.bufs.Put(bp)
+	if sc.IsValid() {
+		var err error
+		if hbh, err = inj.AppendHBH((*bp)[:0], sc); err != nil {
+			return inj.skip(ReasonBuild, err)
+		}
+		*bp = hbh
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) { serr = inj.setHopOpts(int(fd), hbh) }); err != nil {
+		return inj.skip(ReasonUnsupportedConn, err)
+	}
+	if serr != nil {
+		err := inj.skip(classify(serr), fmt.Errorf("setsockopt IPV6_HOPOPTS: %w", serr))
+		if hbh == nil {
+			// Failing to clear never fails an untraced request: without
+			// permission nothing was set before either.
+			inj.untraced.Add(1)
+			return nil
+		}
+		return err
+	}
+	if hbh == nil {
+		inj.cleared.Add(1)
+		inj.untraced.Add(1)
+	} else {
+		inj.applied.Add(1)
+	}
+	return nil
+}
+
+// ControlContext fits net.Dialer.ControlContext: it sets the option for the
+// span in ctx before connect, so the TCP SYN (or every UDP datagram of a
+// connected socket) carries it. Without a span it does nothing.
+func (inj *Injector) ControlContext(ctx context.Context, network, _ string, c syscall.RawConn) error {
+	sc := trace.SpanContextFromContext(ctx)
+	if !sc.IsValid() {
+		return nil
+	}
+	if strings.HasSuffix(network, "4") {
+		return inj.skip(ReasonIPv4, nil)
+	}
+	return inj.setRaw(c, sc)
+}
+
+// Dialer returns a copy of base (nil: a zero Dialer) whose ControlContext
+// sets the option, chained after base's own ControlContext/Control.
+func (inj *Injector) Dialer(base *net.Dialer) *net.Dialer {
+	d := &net.Dialer{}
+	if base != nil {
+		*d = *base //nolint:govet // copying a Dialer value is fine (no locks)
+	}
+	prevCtx, prev := d.ControlContext, d.Control
+	d.Control = nil
+	d.ControlContext = func(ctx context.Context, network, address string, c syscall.RawConn) error {
+		switch {
+		case prevCtx != nil:
+			if err := prevCtx(ctx, network, address, c); err != nil {
+				return err
+			}
+		case prev != nil:
+			if err := prev(network, address, c); err != nil {
+				return err
+			}
+		}
+		return inj.ControlContext(ctx, network, address, c)
+	}
+	return d
+}

@@ -1,0 +1,109 @@
+package clt
+
+import (
+	"context"
+	"fmt"
+	"net"
+
+	"go.opentelemetry.io/otel/trace"
+	"golang.org/x/sys/unix"
+)
+
+// setHopOpts installs (or, with an empty hbh, removes) the sticky
+// IPV6_HOPOPTS option (RFC 3542 §6.1). Needs CAP_NET_RAW.
+func setHopOpts(fd int, hbh []byte) error {
+	if len(hbh) == 0 {
+		// A zero-length option removes the sticky header.
+		return unix.SetsockoptString(fd, unix.IPPROTO_IPV6, unix.IPV6_HOPOPTS, "")
+	}
+	return unix.SetsockoptString(fd, unix.IPPROTO_IPV6, unix.IPV6_HOPOPTS, string(hbh))
+}
+
+// WriteMsgUDP sends b on conn (to addr, or to the connected peer when addr
+// is nil) with the IOAM header for the span in ctx attached as IPV6_HOPOPTS
+// ancillary data (RFC 3542 §6.2). Without a span it sends b unchanged. When
+// the option cannot be attached (no CAP_NET_RAW, IPv4 peer, kernel refusal)
+// it sends b without it and counts the skip; in strict mode it returns a
+// *SkipError and does not send.
+func (inj *Injector) WriteMsgUDP(ctx context.Context, conn *net.UDPConn, b []byte, addr *net.UDPAddr) (int, error) {
+	sc := trace.SpanContextFromContext(ctx)
+	if !sc.IsValid() {
+		inj.untraced.Add(1)
+		n, _, err := conn.WriteMsgUDP(b, nil, addr)
+		return n, err
+	}
+	peer := net.Addr(addr)
+	if addr == nil {
+		peer = conn.RemoteAddr()
+	}
+	if peer != nil && isIPv4(peer) {
+		if err := inj.skip(ReasonIPv4, nil); err != nil {
+			return 0, err
+		}
+		n, _, err := conn.WriteMsgUDP(b, nil, addr)
+		return n, err
+	}
+	bp := inj.bufs.Get().(*[]byte)
+	defer inj.bufs.Put(bp)
+	oob, err := inj.appendCmsg((*bp)[:0], sc)
+	if err != nil {
+		if err := inj.skip(ReasonBuild, err); err != nil {
+			return 0, err
+		}
+		n, _, err := conn.WriteMsgUDP(b, nil, addr)
+		return n, err
+	}
+	*bp = oob
+	n, _, werr := conn.WriteMsgUDP(b, oob, addr)
+	if werr == nil {
+		inj.applied.Add(1)
+		return n, nil
+	}
+	r := classify(werr)
+	if r == ReasonKernel && !isOptionErr(werr) {
+		return n, werr // an ordinary send error, not about the option
+	}
+	if err := inj.skip(r, fmt.Errorf("sendmsg IPV6_HOPOPTS: %w", werr)); err != nil {
+		return 0, err
+	}
+	n, _, err = conn.WriteMsgUDP(b, nil, addr)
+	return n, err
+}
+
+// isOptionErr reports errors sendmsg returns for a bad ancillary option.
+func isOptionErr(err error) bool {
+	var errno unix.Errno
+	for e := err; e != nil; {
+		if en, ok := e.(unix.Errno); ok {
+			errno = en
+			break
+		}
+		u, ok := e.(interface{ Unwrap() error })
+		if !ok {
+			break
+		}
+		e = u.Unwrap()
+	}
+	return errno == unix.EINVAL || errno == unix.ENOPROTOOPT
+}
+
+// appendCmsg appends one IPV6_HOPOPTS control message carrying the header
+// for sc.
+func (inj *Injector) appendCmsg(dst []byte, sc trace.SpanContext) ([]byte, error) {
+	hdr := unix.CmsgLen(0)
+	start := len(dst)
+	dst = append(dst, make([]byte, hdr)...)
+	dst, err := inj.AppendHBH(dst, sc)
+	if err != nil {
+		return dst[:start], err
+	}
+	dataLen := len(dst) - start - hdr
+	h := (*unix.Cmsghdr)(unsafePointer(dst[start:]))
+	h.Level = unix.IPPROTO_IPV6
+	h.Type = unix.IPV6_HOPOPTS
+	h.SetLen(unix.CmsgLen(dataLen))
+	for len(dst)-start < unix.CmsgSpace(dataLen) {
+		dst = append(dst, 0)
+	}
+	return dst, nil
+}
