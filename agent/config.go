@@ -40,6 +40,11 @@ type Config struct {
 	// this node wrote its own hop. Default (null): setup.node_id when set, else
 	// the net.ipv6.ioam6_id sysctl read at start.
 	NodeID *uint32 `yaml:"node_id"`
+	// NetNSPath runs the kernel side (node setup, sysctls, event or capture
+	// socket) in another network namespace, e.g. /var/run/netns/r1
+	// (netns_path). Export and admin stay in the agent's own namespace.
+	// Default "": the agent's namespace.
+	NetNSPath string `yaml:"netns_path"`
 	// Source selects where IOAM traces come from (source).
 	Source SourceConfig `yaml:"source"`
 	// Namespaces maps IOAM namespace ids to the trace-context carrier that

@@ -59,7 +59,11 @@ type recSink struct {
 	recs []*collectorv1.IOAMRecord
 }
 
-func (s *recSink) Export(r []*collectorv1.IOAMRecord) { s.mu.Lock(); s.recs = append(s.recs, r...); s.mu.Unlock() }
+func (s *recSink) Export(r []*collectorv1.IOAMRecord) {
+	s.mu.Lock()
+	s.recs = append(s.recs, r...)
+	s.mu.Unlock()
+}
 func (s *recSink) get() []*collectorv1.IOAMRecord {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -8,6 +8,9 @@ import (
 // ErrNotSupported is returned by sources that do not exist on this platform or kernel.
 var ErrNotSupported = errors.New("agent: not supported")
 
+// ErrCheckFailed is returned by Check when something the agent needs is missing.
+var ErrCheckFailed = errors.New("check: node is not ready")
+
 // Event is one raw IOAM trace as a node sees it after its own processing: the
 // attributes of the kernel's IOAM6_EVENT_TRACE message (kernel-ioam.md §6).
 // A capture source fills the same fields from the packet.

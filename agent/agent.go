@@ -1,0 +1,255 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Settings are the non-YAML inputs of an Agent.
+type Settings struct {
+	// Logger defaults to a discarding logger.
+	Logger *slog.Logger
+	// Stdout receives export.stdout records; default os.Stdout.
+	Stdout io.Writer
+	// Source, when set, replaces the kernel source (tests, benchmarks).
+	Source Source
+}
+
+// Agent is a running clt-agent: source → decode → aggregate → export, plus
+// the admin HTTP endpoint. Start once, Close once (Close is idempotent and
+// safe without Start).
+type Agent struct {
+	cfg Config
+	set Settings
+	log *slog.Logger
+	m   *Metrics
+
+	src   Source
+	pipe  *Pipeline
+	exp   Exporter
+	admin *http.Server
+	lis   net.Listener
+	local uint32
+
+	wg        sync.WaitGroup
+	srcDone   chan error
+	running   atomic.Bool
+	startOnce sync.Once
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// New validates cfg and returns an agent that has not touched the kernel yet.
+func New(cfg Config, set Settings) (*Agent, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if set.Logger == nil {
+		set.Logger = slog.New(slog.DiscardHandler)
+	}
+	if set.Stdout == nil {
+		set.Stdout = os.Stdout
+	}
+	if cfg.AgentID == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return nil, fmt.Errorf("agent_id: host name: %w", err)
+		}
+		cfg.AgentID = h
+	}
+	return &Agent{cfg: cfg, set: set, log: set.Logger, m: NewMetrics(), srcDone: make(chan error, 1)}, nil
+}
+
+// Metrics returns the agent's metrics (its private registry).
+func (a *Agent) Metrics() *Metrics { return a.m }
+
+// AdminAddr returns the admin listener's address once started ("" if disabled).
+func (a *Agent) AdminAddr() string {
+	if a.lis == nil {
+		return ""
+	}
+	return a.lis.Addr().String()
+}
+
+// LocalNodeID returns the node id records are reported under (after Start).
+func (a *Agent) LocalNodeID() uint32 { return a.local }
+
+// Done is closed with the source's error (nil for a clean stop) when the
+// source stops by itself.
+func (a *Agent) Done() <-chan error { return a.srcDone }
+
+// Start applies node setup, opens the source, starts export, aggregation
+// and the admin endpoint, then reads events in the background.
+func (a *Agent) Start(ctx context.Context) error {
+	err := errors.New("agent: already started")
+	a.startOnce.Do(func() {
+		err = a.start(ctx)
+		if err != nil {
+			err = errors.Join(err, a.Close())
+		}
+	})
+	return err
+}
+
+func (a *Agent) start(ctx context.Context) error {
+	k, err := openKernel(a.cfg.NetNSPath)
+	if err != nil {
+		return err
+	}
+	defer k.close()
+	if a.cfg.Setup != nil {
+		changed, err := k.setup(ctx, a.cfg.Setup)
+		if err != nil {
+			return err
+		}
+		if len(changed) > 0 {
+			a.log.Info("node setup applied", "changes", changed)
+		} else {
+			a.log.Info("node setup already in place")
+		}
+	}
+	switch {
+	case a.cfg.NodeID != nil:
+		a.local = *a.cfg.NodeID
+	case a.cfg.Setup != nil && a.cfg.Setup.NodeID != nil:
+		a.local = *a.cfg.Setup.NodeID
+	default:
+		if a.local, err = k.nodeID(); err != nil {
+			return fmt.Errorf("node_id: read net.ipv6.ioam6_id: %w", err)
+		}
+	}
+	a.src = a.set.Source
+	if a.src == nil {
+		var why string
+		a.src, why, err = k.openSource(a.cfg.Source, a.m, a.malformed)
+		if err != nil {
+			return err
+		}
+		a.log.Info("source selected", "source", a.src.Name(), "reason", why)
+	}
+
+	var exps multiExporter
+	if a.cfg.Export.Stdout {
+		exps = append(exps, NewStdoutExporter(a.set.Stdout))
+	}
+	if a.cfg.Export.Collector != "" {
+		g, err := NewGRPCExporter(a.cfg.Export, a.cfg.AgentID, a.log, a.m)
+		if err != nil {
+			return err
+		}
+		exps = append(exps, g)
+	}
+	a.exp = exps
+	if err := a.exp.Start(ctx); err != nil {
+		return err
+	}
+	a.pipe = NewPipeline(a.cfg, a.local, a.src.Name(), a.m, a.exp)
+	if err := a.pipe.Start(ctx); err != nil {
+		return err
+	}
+	if a.cfg.Admin.Listen != "" {
+		if err := a.startAdmin(); err != nil {
+			return err
+		}
+	}
+	runCtx := context.WithoutCancel(ctx)
+	a.running.Store(true)
+	a.wg.Go(func() {
+		err := a.src.Run(runCtx, a.pipe.Handle)
+		a.running.Store(false)
+		a.srcDone <- err
+		close(a.srcDone)
+	})
+	a.log.Info("clt-agent started", "agent_id", a.cfg.AgentID, "node_id", a.local, "source", a.src.Name(),
+		"collector", a.cfg.Export.Collector, "stdout", a.cfg.Export.Stdout, "admin", a.AdminAddr(),
+		"window", a.cfg.Aggregation.Window, "namespaces", len(a.cfg.Namespaces))
+	return nil
+}
+
+// malformed counts a source-side decode failure (before the pipeline exists
+// it cannot happen: sources start reading in Start's last step).
+func (a *Agent) malformed(reason string) { a.m.EventsMalformed.WithLabelValues(reason).Inc() }
+
+func (a *Agent) startAdmin() error {
+	lis, err := net.Listen("tcp", a.cfg.Admin.Listen)
+	if err != nil {
+		return fmt.Errorf("admin.listen: %w", err)
+	}
+	a.lis = lis
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(a.m.Registry, promhttp.HandlerOpts{Registry: a.m.Registry}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		if !a.running.Load() {
+			http.Error(w, "source stopped", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	a.admin = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	a.wg.Go(func() {
+		if err := a.admin.Serve(lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.log.Error("admin server", "err", err)
+		}
+	})
+	return nil
+}
+
+// Close stops reading, flushes the open aggregates into the exporter, lets
+// the exporter drain for at most export.shutdown_timeout, and stops the
+// admin endpoint. Idempotent; safe without Start.
+func (a *Agent) Close() error {
+	a.closeOnce.Do(func() {
+		var errs []error
+		if a.src != nil {
+			errs = append(errs, a.src.Close())
+		}
+		if a.admin != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			errs = append(errs, a.admin.Shutdown(ctx))
+			cancel()
+		}
+		a.wg.Wait()
+		if a.pipe != nil {
+			errs = append(errs, a.pipe.Close())
+		}
+		if a.exp != nil {
+			errs = append(errs, a.exp.Close())
+		}
+		a.closeErr = errors.Join(errs...)
+		a.log.Info("clt-agent stopped", "err", a.closeErr)
+	})
+	return a.closeErr
+}
+
+// Run starts the agent, waits for ctx to end (or the source to fail) and
+// shuts down cleanly.
+func Run(ctx context.Context, cfg Config, set Settings) error {
+	a, err := New(cfg, set)
+	if err != nil {
+		return err
+	}
+	if err := a.Start(ctx); err != nil {
+		return err
+	}
+	var srcErr error
+	select {
+	case <-ctx.Done():
+	case srcErr = <-a.Done():
+		if srcErr == nil {
+			srcErr = errors.New("source stopped")
+		}
+		srcErr = fmt.Errorf("source %s: %w", a.src.Name(), srcErr)
+	}
+	return errors.Join(srcErr, a.Close())
+}

@@ -1,0 +1,79 @@
+// Command clt-agent reports the IOAM trace data a Linux node fills to
+// clt-storage. See package agent for the pipeline and agent/deploy for a
+// systemd unit and an example configuration.
+//
+//	clt-agent [--config FILE]            run the agent
+//	clt-agent check [--config FILE]      print the node's IOAM state and what is missing
+//	clt-agent defaults                   print the default configuration as YAML
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/cross-layer-telemetry/clt/agent"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		if !errors.Is(err, agent.ErrCheckFailed) {
+			fmt.Fprintln(os.Stderr, "clt-agent:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cmd := "run"
+	if len(args) > 0 && (args[0] == "run" || args[0] == "check" || args[0] == "defaults") {
+		cmd, args = args[0], args[1:]
+	}
+	fs := flag.NewFlagSet("clt-agent "+cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("config", "", "YAML configuration file (default: built-in defaults)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	cfg := agent.DefaultConfig()
+	if *configPath != "" {
+		var err error
+		if cfg, err = agent.LoadConfigFile(*configPath); err != nil {
+			return err
+		}
+	}
+	switch cmd {
+	case "defaults":
+		enc := yaml.NewEncoder(stdout)
+		enc.SetIndent(2)
+		return errors.Join(enc.Encode(cfg), enc.Close())
+	case "check":
+		if err := cfg.Validate(); err != nil {
+			return fmt.Errorf("invalid config:\n%w", err)
+		}
+		return agent.Check(ctx, cfg, stdout)
+	}
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("invalid config:\n%w", err)
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
+		return fmt.Errorf("log_level: %w", err)
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	return agent.Run(ctx, cfg, agent.Settings{Logger: log, Stdout: stdout})
+}
