@@ -32,6 +32,9 @@ type AthosConfig struct {
 	Transport http.RoundTripper
 	// Timeout bounds each sub-request.
 	Timeout time.Duration
+	// Stats, if set, is served as JSON on /debug/clt (the CLT transport's
+	// counters: options applied, skipped…).
+	Stats func() any
 }
 
 // SubResult describes one sub-request of an API call.
@@ -92,6 +95,12 @@ func (a *Athos) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/request", a.handleAPI)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	if a.cfg.Stats != nil {
+		mux.HandleFunc("GET /debug/clt", func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			_ = json.NewEncoder(w).Encode(a.cfg.Stats())
+		})
+	}
 	return mux
 }
 

@@ -1,0 +1,455 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/vishvananda/netns"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/cross-layer-telemetry/clt/agent"
+	"github.com/cross-layer-telemetry/clt/examples/demo/internal/jaegerui"
+	"github.com/cross-layer-telemetry/clt/examples/demo/internal/roles"
+	"github.com/cross-layer-telemetry/clt/examples/demo/internal/stack"
+	"github.com/cross-layer-telemetry/clt/kernel/netnstest"
+	"github.com/cross-layer-telemetry/clt/plugin"
+)
+
+// Options configure a demo run; flags map onto them (see main.go).
+type Options struct {
+	// Requests is the number of API calls per phase (baseline, congestion).
+	Requests int
+	// Interval is the pause between two API calls.
+	Interval time.Duration
+	// NetemDelay is the delay added on porthos's egress toward aramis in the
+	// congestion phase (0 skips that phase).
+	NetemDelay time.Duration
+	// AramisDelayMin/Max bound aramis's random processing delay.
+	AramisDelayMin, AramisDelayMax time.Duration
+
+	// Jaeger listeners in the root namespace (127.0.0.1). The OTLP receiver
+	// listens on the management bridge address with JaegerOTLPPort.
+	JaegerUI, JaegerGRPC, JaegerHealth string
+	JaegerOTLPPort                     int
+	// clt-storage listeners: Jaeger-facing gRPC and admin on 127.0.0.1, the
+	// collector on the management bridge address with CollectorPort.
+	StorageGRPC, StorageAdmin string
+	CollectorPort             int
+	// AgentAdminPort is each agent's admin port on its management address.
+	AgentAdminPort int
+
+	// Root is the repository root; DataDir holds configs, logs and badger.
+	Root, DataDir, BinDir string
+	// JaegerBin overrides $JAEGER_BIN / .cache/bin/jaeger; UIAssets is an
+	// optional jaeger-ui build directory.
+	JaegerBin, UIAssets string
+	// Build compiles clt-storage and clt-agent (and Jaeger if missing).
+	Build bool
+	// Self is the command that runs a role: the executable (and any leading
+	// args); the role is passed in CLT_DEMO_ROLE.
+	Self []string
+	// TraceTimeout bounds the wait for a trace and its hops in Jaeger.
+	TraceTimeout time.Duration
+
+	Log *slog.Logger
+	Out io.Writer
+}
+
+// Demo is a running demo stack.
+type Demo struct {
+	opt      Options
+	log      *slog.Logger
+	sup      *stack.Supervisor
+	topo     *netnstest.Topology
+	mgmt     *mgmtNet
+	Jaeger   *jaegerui.Client
+	statePth string
+	closers  []func() error
+}
+
+// Phase is one batch of API calls.
+type Phase struct {
+	Name    string
+	Netem   time.Duration
+	Results []roles.ClientResult
+	Traces  []*jaegerui.Trace
+}
+
+// nodeNames are shown next to node ids in the tables.
+var nodeNames = map[int64]string{nodeAthos: roleAthos, nodePorthos: rolePorthos, nodeAramis: roleAramis}
+
+// state lists what a run created, so the next run can remove leftovers of a
+// run that was killed (SIGKILL skips every cleanup).
+type state struct {
+	Namespaces []string `json:"namespaces"`
+	Links      []string `json:"links"`
+}
+
+// Start builds everything and waits until every component is healthy. On
+// error, everything already started is removed.
+func Start(ctx context.Context, opt Options) (d *Demo, err error) {
+	d = &Demo{opt: opt, log: opt.Log, statePth: filepath.Join(opt.DataDir, "state.json")}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, d.Close())
+			d = nil
+		}
+	}()
+	for _, dir := range []string{opt.DataDir, opt.BinDir} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return d, err
+		}
+	}
+	d.removeLeftovers()
+
+	jaegerBin, err := ensureJaeger(ctx, d.log, opt.Root, opt.JaegerBin, opt.Build)
+	if err != nil {
+		return d, err
+	}
+	if opt.Build {
+		if err := buildBinaries(ctx, d.log, opt.Root, opt.BinDir); err != nil {
+			return d, err
+		}
+	}
+	d.sup, err = stack.NewSupervisor(filepath.Join(opt.DataDir, "logs"), d.log)
+	if err != nil {
+		return d, err
+	}
+	d.closers = append(d.closers, d.sup.Close)
+
+	d.log.Info("creating network namespaces")
+	d.topo, err = netnstest.New(demoSpec())
+	if err != nil {
+		return d, err
+	}
+	d.closers = append(d.closers, d.topo.Close)
+	d.mgmt, err = setupMgmt(d.topo)
+	if err != nil {
+		return d, err
+	}
+	d.closers = append(d.closers, d.mgmt.Close)
+	d.saveState()
+
+	host := d.mgmt.Host.String()
+	collector := net.JoinHostPort(host, strconv.Itoa(opt.CollectorPort))
+	otlp := net.JoinHostPort(host, strconv.Itoa(opt.JaegerOTLPPort))
+
+	if err := d.startStorage(ctx, collector); err != nil {
+		return d, err
+	}
+	if err := d.startJaeger(ctx, jaegerBin, otlp); err != nil {
+		return d, err
+	}
+	for _, role := range []string{rolePorthos, roleAramis} {
+		if err := d.startAgent(ctx, role, collector); err != nil {
+			return d, err
+		}
+	}
+	if err := d.startApps(ctx, otlp); err != nil {
+		return d, err
+	}
+	d.Jaeger = &jaegerui.Client{BaseURL: "http://" + opt.JaegerUI}
+	return d, nil
+}
+
+func (d *Demo) path(name string) string { return filepath.Join(d.opt.DataDir, name) }
+
+func writeYAML(path string, v any) error {
+	b, err := yaml.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return os.WriteFile(path, append([]byte("# Generated by examples/demo.\n"), b...), 0o644)
+}
+
+func (d *Demo) startStorage(ctx context.Context, collector string) error {
+	cfg := plugin.DefaultConfig()
+	cfg.Storage.Listen = d.opt.StorageGRPC
+	cfg.Collector.Listen = collector
+	cfg.Admin.Listen = d.opt.StorageAdmin
+	cfg.Store.Dir = d.path("clt-storage")
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("clt-storage config: %w", err)
+	}
+	cfgPath := d.path("clt-storage.yaml")
+	if err := writeYAML(cfgPath, cfg); err != nil {
+		return err
+	}
+	d.log.Info("starting clt-storage", "jaeger_grpc", cfg.Storage.Listen, "collector", collector, "admin", cfg.Admin.Listen)
+	p, err := d.sup.Start(stack.ProcSpec{Name: "clt-storage", Path: filepath.Join(d.opt.BinDir, "clt-storage"), Args: []string{"--config", cfgPath}})
+	if err != nil {
+		return err
+	}
+	return stack.WaitHTTP(ctx, "http://"+d.opt.StorageAdmin+"/healthz", 30*time.Second, p)
+}
+
+func (d *Demo) startJaeger(ctx context.Context, bin, otlp string) error {
+	cfg := stack.JaegerConfig{QueryHTTP: d.opt.JaegerUI, QueryGRPC: d.opt.JaegerGRPC, OTLPGRPC: otlp,
+		Health: d.opt.JaegerHealth, Storage: d.opt.StorageGRPC, Timeout: 5 * time.Second, UIAssets: d.opt.UIAssets}
+	b, err := cfg.YAML()
+	if err != nil {
+		return err
+	}
+	cfgPath := d.path("jaeger.yaml")
+	if err := os.WriteFile(cfgPath, b, 0o644); err != nil {
+		return err
+	}
+	d.log.Info("starting Jaeger", "ui", d.opt.JaegerUI, "otlp", otlp, "storage", d.opt.StorageGRPC)
+	p, err := d.sup.Start(stack.ProcSpec{Name: "jaeger", Path: bin, Args: []string{"--config", cfgPath}, Env: stack.JaegerEnv})
+	if err != nil {
+		return err
+	}
+	if err := stack.WaitHTTP(ctx, "http://"+d.opt.JaegerHealth+"/status", 60*time.Second, p); err != nil {
+		return err
+	}
+	return stack.WaitHTTP(ctx, "http://"+d.opt.JaegerUI+"/api/services", 30*time.Second, p)
+}
+
+// agentConfig is the clt-agent configuration of a node: its node setup block
+// is the only place the IOAM identity of porthos and aramis is configured.
+func (d *Demo) agentConfig(role, collector string) agent.Config {
+	u32 := func(v uint32) *uint32 { return &v }
+	u64 := func(v uint64) *uint64 { return &v }
+	yes := true
+	cfg := agent.DefaultConfig()
+	cfg.AgentID = role
+	cfg.Namespaces = []agent.NamespaceConfig{{ID: ioamNamespace, Carrier: agent.CarrierOSS}}
+	cfg.Aggregation.Window = 300 * time.Millisecond
+	cfg.Export.Collector = collector
+	cfg.Admin.Listen = net.JoinHostPort(d.mgmt.Addr(role).String(), strconv.Itoa(d.opt.AgentAdminPort))
+	setup := &agent.SetupConfig{
+		Namespaces: []agent.SetupNamespace{{ID: ioamNamespace}},
+	}
+	switch role {
+	case rolePorthos:
+		setup.NodeID, setup.NodeIDWide = u32(nodePorthos), u64(0x1000000+nodePorthos)
+		setup.Interfaces = []agent.SetupInterface{
+			{Name: "athos0", Enabled: &yes, ID: u32(ifPorthosFromAthos)},
+			{Name: "aramis0", Enabled: &yes, ID: u32(ifPorthosToAramis)},
+		}
+	case roleAramis:
+		setup.NodeID, setup.NodeIDWide = u32(nodeAramis), u64(0x1000000+nodeAramis)
+		setup.Interfaces = []agent.SetupInterface{
+			{Name: "porthos0", Enabled: &yes, ID: u32(ifAramisFromPorth)},
+		}
+	}
+	cfg.Setup = setup
+	return cfg
+}
+
+func (d *Demo) startAgent(ctx context.Context, role, collector string) error {
+	cfg := d.agentConfig(role, collector)
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("clt-agent %s config: %w", role, err)
+	}
+	cfgPath := d.path("clt-agent-" + role + ".yaml")
+	if err := writeYAML(cfgPath, cfg); err != nil {
+		return err
+	}
+	node := d.topo.Node(role)
+	d.log.Info("starting clt-agent", "node", role, "netns", node.Name, "admin", cfg.Admin.Listen)
+	p, err := d.sup.Start(stack.ProcSpec{Name: "clt-agent-" + role, Netns: node.Name,
+		Path: filepath.Join(d.opt.BinDir, "clt-agent"), Args: []string{"--config", cfgPath}})
+	if err != nil {
+		return err
+	}
+	return stack.WaitHTTP(ctx, "http://"+cfg.Admin.Listen+agentHealthPath, 30*time.Second, p)
+}
+
+// agentHealthPath is clt-agent's readiness endpoint on its admin listener.
+const agentHealthPath = "/healthz"
+
+func hostPort(a netip.Addr, port int) string { return net.JoinHostPort(a.String(), strconv.Itoa(port)) }
+
+// aramisPort is aramis's HTTP port inside its namespace.
+const aramisPort = 8000
+
+func (d *Demo) roleSpec(role string, args ...string) stack.ProcSpec {
+	return stack.ProcSpec{Name: role, Netns: d.topo.Node(role).Name, Path: d.opt.Self[0],
+		Args: append(append([]string(nil), d.opt.Self[1:]...), args...), Env: []string{envRole + "=" + role}}
+}
+
+func (d *Demo) startApps(ctx context.Context, otlp string) error {
+	aramisMgmt := hostPort(d.mgmt.Addr(roleAramis), aramisPort)
+	p, err := d.sup.Start(d.roleSpec(roleAramis, "-otlp", otlp,
+		"-listen", hostPort(addrAramis, aramisPort), "-listen", aramisMgmt,
+		"-delay-min", d.opt.AramisDelayMin.String(), "-delay-max", d.opt.AramisDelayMax.String()))
+	if err != nil {
+		return err
+	}
+	if err := stack.WaitHTTP(ctx, "http://"+aramisMgmt+"/healthz", 30*time.Second, p); err != nil {
+		return err
+	}
+	athosMgmt := hostPort(d.mgmt.Addr(roleAthos), roles.AthosPort)
+	p, err = d.sup.Start(d.roleSpec(roleAthos, "-otlp", otlp,
+		"-listen", hostPort(addrAthosCli, roles.AthosPort), "-listen", athosMgmt,
+		"-aramis", "http://"+hostPort(addrAramis, aramisPort),
+		"-ioam-ns", strconv.Itoa(ioamNamespace)))
+	if err != nil {
+		return err
+	}
+	return stack.WaitHTTP(ctx, "http://"+athosMgmt+"/healthz", 30*time.Second, p)
+}
+
+// SetNetem sets (delay > 0) or removes (0) the netem qdisc on porthos's
+// egress toward aramis.
+func (d *Demo) SetNetem(ctx context.Context, delay time.Duration) error {
+	ns := d.topo.Node(rolePorthos).Name
+	if delay <= 0 {
+		_, err := stack.Output(ctx, ns, "tc", "qdisc", "del", "dev", "aramis0", "root")
+		return err
+	}
+	us := strconv.FormatInt(delay.Microseconds(), 10) + "us"
+	_, err := stack.Output(ctx, ns, "tc", "qdisc", "replace", "dev", "aramis0", "root", "netem", "delay", us)
+	return err
+}
+
+// RunPhase runs the client for one batch of API calls with the given netem
+// delay (0: none) and waits for every trace to be complete in Jaeger.
+func (d *Demo) RunPhase(ctx context.Context, name string, netem time.Duration) (*Phase, error) {
+	ph := &Phase{Name: name, Netem: netem}
+	if netem > 0 {
+		d.log.Info("congestion: tc netem delay on porthos → aramis", "delay", netem)
+		if err := d.SetNetem(ctx, netem); err != nil {
+			return ph, err
+		}
+	}
+	d.log.Info("running the client", "phase", name, "requests", d.opt.Requests)
+	var out bytes.Buffer
+	err := d.sup.Run(ctx, stack.ProcSpec{Name: "client-" + name, Netns: d.topo.Node(roleClient).Name, Path: d.opt.Self[0],
+		Args: append(append([]string(nil), d.opt.Self[1:]...),
+			"-otlp", net.JoinHostPort(d.mgmt.Host.String(), strconv.Itoa(d.opt.JaegerOTLPPort)),
+			"-api", "http://"+hostPort(addrAthosCli, roles.AthosPort)+"/api/request",
+			"-n", strconv.Itoa(d.opt.Requests), "-interval", d.opt.Interval.String()),
+		Env: []string{envRole + "=" + roleClient}, Stdout: &out})
+	dec := json.NewDecoder(&out)
+	for dec.More() {
+		var r roles.ClientResult
+		if derr := dec.Decode(&r); derr != nil {
+			return ph, errors.Join(err, fmt.Errorf("client output: %w", derr))
+		}
+		ph.Results = append(ph.Results, r)
+	}
+	if err != nil {
+		return ph, err
+	}
+	for _, r := range ph.Results {
+		t, werr := d.WaitTrace(ctx, r)
+		if t != nil {
+			ph.Traces = append(ph.Traces, t)
+		}
+		if werr != nil {
+			return ph, werr
+		}
+	}
+	return ph, nil
+}
+
+// complete reports whether the trace holds every span of an API call and
+// both sub-request spans carry their hops (porthos and aramis).
+func complete(t *jaegerui.Trace, r roles.ClientResult) (bool, string) {
+	if len(t.Spans) < 6 {
+		return false, fmt.Sprintf("%d of 6 spans", len(t.Spans))
+	}
+	for _, sub := range r.API.Subs {
+		s, ok := t.Span(sub.SpanID)
+		if !ok {
+			return false, "span " + sub.SpanID + " (" + sub.Path + ") missing"
+		}
+		seen := map[int64]bool{}
+		for _, h := range s.Hops() {
+			seen[h.NodeID] = true
+		}
+		if !seen[nodePorthos] || !seen[nodeAramis] {
+			return false, fmt.Sprintf("%s: hops of porthos/aramis not all there (%d hop logs)", sub.Path, len(s.Hops()))
+		}
+	}
+	return true, ""
+}
+
+// WaitTrace polls /api/traces/{id} until the trace is complete or
+// TraceTimeout passes; it returns the last version seen either way.
+func (d *Demo) WaitTrace(ctx context.Context, r roles.ClientResult) (*jaegerui.Trace, error) {
+	ctx, cancel := context.WithTimeout(ctx, d.opt.TraceTimeout)
+	defer cancel()
+	var last *jaegerui.Trace
+	why := "not found"
+	for {
+		t, _, err := d.Jaeger.GetTrace(ctx, r.TraceID)
+		switch {
+		case err == nil:
+			last = t
+			ok, w := complete(t, r)
+			if ok {
+				return t, nil
+			}
+			why = w
+		case !errors.Is(err, jaegerui.ErrNotFound):
+			why = err.Error()
+		}
+		select {
+		case <-ctx.Done():
+			return last, fmt.Errorf("trace %s incomplete after %s: %s", r.TraceID, d.opt.TraceTimeout, why)
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// Close stops every process and removes every namespace and link. Safe to
+// call more than once.
+func (d *Demo) Close() error {
+	var errs []error
+	for i := len(d.closers) - 1; i >= 0; i-- {
+		errs = append(errs, d.closers[i]())
+	}
+	d.closers = nil
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	_ = os.Remove(d.statePth)
+	return nil
+}
+
+func (d *Demo) saveState() {
+	st := state{Links: append([]string(nil), d.mgmt.links...)}
+	for _, n := range d.topo.Nodes {
+		st.Namespaces = append(st.Namespaces, n.Name)
+	}
+	b, _ := json.Marshal(st)
+	if err := os.WriteFile(d.statePth, b, 0o644); err != nil {
+		d.log.Warn("state file", "err", err)
+	}
+}
+
+// removeLeftovers deletes the namespaces and links a killed run left behind.
+func (d *Demo) removeLeftovers() {
+	b, err := os.ReadFile(d.statePth)
+	if err != nil {
+		return
+	}
+	var st state
+	if json.Unmarshal(b, &st) == nil {
+		for _, l := range st.Links {
+			_ = deleteLink(l)
+		}
+		for _, n := range st.Namespaces {
+			if _, err := os.Stat(filepath.Join("/run/netns", n)); err == nil {
+				if err := netns.DeleteNamed(n); err == nil {
+					d.log.Info("removed a namespace left by a previous run", "netns", n)
+				}
+			}
+		}
+	}
+	_ = os.Remove(d.statePth)
+}

@@ -1,0 +1,212 @@
+// Command demo is the one-command CLT demo (make demo = go run ./examples/demo).
+//
+// It builds clt-storage and clt-agent, creates the network namespaces
+// client → athos → porthos → aramis, starts clt-storage, Jaeger v2 (grpc
+// storage backend → clt-storage), a clt-agent on porthos and aramis (whose
+// node setup block configures their IOAM ids), and the apps; then it sends API
+// requests without and with a tc netem delay on porthos → aramis, and prints
+// each trace with its IOAM hops as read from Jaeger's /api/traces/{id}.
+// Jaeger stays up at http://localhost:16686 until Ctrl-C (-oneshot: exit at
+// once). Everything it started is removed on exit, on failure and on signals.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+)
+
+func main() {
+	if role := os.Getenv(envRole); role != "" {
+		os.Exit(roleMain(role, os.Args[1:]))
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "demo:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+// cli holds the flags that are not Options.
+type cli struct {
+	oneShot bool
+	verbose bool
+}
+
+func parseFlags(args []string, stderr io.Writer) (Options, cli, error) {
+	var c cli
+	o := Options{}
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.BoolVar(&c.oneShot, "oneshot", false, "run the scenario, print it and exit (tests); default: keep Jaeger up until Ctrl-C")
+	fs.BoolVar(&c.verbose, "v", false, "debug logging")
+	fs.IntVar(&o.Requests, "requests", 3, "API requests per phase")
+	fs.DurationVar(&o.Interval, "interval", 200*time.Millisecond, "pause between API requests")
+	fs.DurationVar(&o.NetemDelay, "netem-delay", 50*time.Millisecond, "netem delay on porthos → aramis in the congestion phase (0: skip the phase)")
+	fs.DurationVar(&o.AramisDelayMin, "aramis-delay-min", 2*time.Millisecond, "aramis minimum processing delay")
+	fs.DurationVar(&o.AramisDelayMax, "aramis-delay-max", 10*time.Millisecond, "aramis maximum processing delay")
+	fs.StringVar(&o.JaegerUI, "jaeger-ui", "127.0.0.1:16686", "Jaeger UI and /api listen address")
+	fs.StringVar(&o.JaegerGRPC, "jaeger-grpc", "127.0.0.1:16685", "Jaeger query gRPC listen address")
+	fs.StringVar(&o.JaegerHealth, "jaeger-health", "127.0.0.1:13133", "Jaeger health check listen address")
+	fs.IntVar(&o.JaegerOTLPPort, "jaeger-otlp-port", 4317, "Jaeger OTLP/gRPC port (on the management bridge address)")
+	fs.StringVar(&o.StorageGRPC, "storage-grpc", "127.0.0.1:17271", "clt-storage gRPC listen address for Jaeger")
+	fs.StringVar(&o.StorageAdmin, "storage-admin", "127.0.0.1:17270", "clt-storage admin listen address")
+	fs.IntVar(&o.CollectorPort, "collector-port", 7123, "clt-storage collector port (on the management bridge address)")
+	fs.IntVar(&o.AgentAdminPort, "agent-admin-port", 17272, "clt-agent admin port (on each node's management address)")
+	fs.StringVar(&o.DataDir, "data", "", "data directory (default <repo>/examples/demo/data)")
+	fs.StringVar(&o.BinDir, "bin", "", "binary directory (default <repo>/.cache/bin)")
+	fs.StringVar(&o.JaegerBin, "jaeger-bin", "", "Jaeger v2 binary (default $JAEGER_BIN, else <repo>/.cache/bin/jaeger)")
+	fs.StringVar(&o.UIAssets, "jaeger-ui-assets", "", "jaeger-ui build directory (module-built Jaeger only has a placeholder page)")
+	noBuild := fs.Bool("no-build", false, "do not build clt-storage, clt-agent or Jaeger")
+	fs.DurationVar(&o.TraceTimeout, "trace-timeout", 30*time.Second, "how long to wait for a trace and its hops in Jaeger")
+	if err := fs.Parse(args); err != nil {
+		return o, c, err
+	}
+	if fs.NArg() > 0 {
+		return o, c, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	o.Build = !*noBuild
+	var errs []error
+	if o.Requests < 1 || o.Requests > 1000 {
+		errs = append(errs, errors.New("-requests must be in [1, 1000]"))
+	}
+	if o.NetemDelay < 0 || o.NetemDelay > 10*time.Second {
+		errs = append(errs, errors.New("-netem-delay must be in [0, 10s]"))
+	}
+	for _, a := range []struct{ flag, v string }{{"jaeger-ui", o.JaegerUI}, {"jaeger-grpc", o.JaegerGRPC},
+		{"jaeger-health", o.JaegerHealth}, {"storage-grpc", o.StorageGRPC}, {"storage-admin", o.StorageAdmin}} {
+		if _, _, err := net.SplitHostPort(a.v); err != nil {
+			errs = append(errs, fmt.Errorf("-%s: %w", a.flag, err))
+		}
+	}
+	return o, c, errors.Join(errs...)
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	opt, c, err := parseFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	level := slog.LevelInfo
+	if c.verbose {
+		level = slog.LevelDebug
+	}
+	opt.Log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	opt.Out = stdout
+	if os.Geteuid() != 0 {
+		return errors.New("the demo creates network namespaces and sets IOAM sysctls: run it as root (sudo make demo)")
+	}
+	if err := opt.defaults(); err != nil {
+		return err
+	}
+	return Scenario(ctx, opt, c.oneShot)
+}
+
+// defaults fills the paths and the role command.
+func (o *Options) defaults() error {
+	if o.Root == "" {
+		root, err := repoRoot()
+		if err != nil {
+			return err
+		}
+		o.Root = root
+	}
+	if o.DataDir == "" {
+		o.DataDir = filepath.Join(o.Root, "examples", "demo", "data")
+	}
+	if o.BinDir == "" {
+		o.BinDir = filepath.Join(o.Root, ".cache", "bin")
+	}
+	if len(o.Self) == 0 {
+		self, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("own executable: %w", err)
+		}
+		o.Self = []string{self}
+	}
+	if o.TraceTimeout <= 0 {
+		o.TraceTimeout = 30 * time.Second
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.Out == nil {
+		o.Out = io.Discard
+	}
+	return nil
+}
+
+// Scenario starts the demo, runs both phases, prints them, and (unless
+// oneShot) waits for Ctrl-C; then it removes everything.
+func Scenario(ctx context.Context, opt Options, oneShot bool) (err error) {
+	d, err := Start(ctx, opt)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, d.Close()) }()
+	phases, err := d.RunScenario(ctx)
+	for _, ph := range phases {
+		printPhase(opt.Out, ph)
+	}
+	if err != nil {
+		return err
+	}
+	if oneShot {
+		return nil
+	}
+	d.printHelp(phases)
+	select {
+	case <-ctx.Done():
+		opt.Log.Info("stopping: removing processes and namespaces")
+		return nil
+	case p := <-d.sup.Exited():
+		return fmt.Errorf("%s exited: %v\n%s", p.Name, p.Err(), p.Tail(20))
+	}
+}
+
+// RunScenario runs the baseline phase and, when NetemDelay > 0, the
+// congestion phase.
+func (d *Demo) RunScenario(ctx context.Context) ([]*Phase, error) {
+	var phases []*Phase
+	ph, err := d.RunPhase(ctx, "baseline", 0)
+	phases = append(phases, ph)
+	if err != nil || d.opt.NetemDelay <= 0 {
+		return phases, err
+	}
+	ph, err = d.RunPhase(ctx, "congestion", d.opt.NetemDelay)
+	phases = append(phases, ph)
+	return phases, err
+}
+
+func (d *Demo) printHelp(phases []*Phase) {
+	w := d.opt.Out
+	var id string
+	for _, ph := range phases {
+		if len(ph.Results) > 0 {
+			id = ph.Results[len(ph.Results)-1].TraceID
+		}
+	}
+	_, port, _ := net.SplitHostPort(d.opt.JaegerUI)
+	fmt.Fprintf(w, "\nJaeger UI:    http://localhost:%s/search?service=athos  (a module-built Jaeger serves a placeholder page; see examples/demo/README.md)\n", port)
+	if id != "" {
+		fmt.Fprintf(w, "Trace JSON:   curl -s http://%s/api/traces/%s\n", d.opt.JaegerUI, id)
+	}
+	fmt.Fprintf(w, "Tag search:   curl -s 'http://%s/api/traces?service=athos&tag=ioam.node_id:%d'\n", d.opt.JaegerUI, nodePorthos)
+	fmt.Fprintf(w, "More traffic: curl -s http://%s/api/request\n", hostPort(d.mgmt.Addr(roleAthos), 15123))
+	fmt.Fprintf(w, "Congestion:   ip netns exec %s tc qdisc replace dev aramis0 root netem delay 100ms\n", d.topo.Node(rolePorthos).Name)
+	fmt.Fprintf(w, "Logs:         %s\n", filepath.Join(d.opt.DataDir, "logs"))
+	fmt.Fprintln(w, "Press Ctrl-C to stop and remove everything.")
+}
