@@ -31,6 +31,8 @@ type Topology struct {
 	Nodes map[string]*Node // by role
 
 	order     []*Node
+	mu        sync.Mutex
+	recorders []*Recorder
 	ctx       context.Context
 	cancel    context.CancelFunc
 	closeOnce sync.Once
@@ -77,6 +79,12 @@ func (t *Topology) Close() error {
 	t.closeOnce.Do(func() {
 		t.cancel()
 		var errs []error
+		t.mu.Lock()
+		recs := t.recorders
+		t.mu.Unlock()
+		for _, r := range recs {
+			errs = append(errs, r.Close())
+		}
 		for _, n := range t.order {
 			if n.ns.IsOpen() {
 				errs = append(errs, n.ns.Close())
