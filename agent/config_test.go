@@ -1,0 +1,121 @@
+package agent
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestDefaultConfigIsValidWithANamespace(t *testing.T) {
+	c := DefaultConfig()
+	require.NoError(t, c.Validate(), "defaults validate (namespaces may be empty: check reports it)")
+	assert.Equal(t, time.Second, c.Aggregation.Window)
+	assert.Equal(t, "localhost:7123", c.Export.Collector)
+	assert.Equal(t, ":17272", c.Admin.Listen)
+	assert.Equal(t, SourceAuto, c.Source.Kind)
+}
+
+func TestLoadConfigOverridesDefaults(t *testing.T) {
+	c, err := LoadConfig(strings.NewReader(`
+agent_id: r1
+node_id: 2
+namespaces:
+  - id: 123
+  - id: 124
+    carrier: tail
+  - id: 125
+    carrier: oss
+    schema_id: 0x777
+aggregation:
+  window: 250ms
+export:
+  collector: storage.example:7123
+  tls:
+    enabled: true
+    server_name: storage.example
+setup:
+  node_id: 2
+  node_id_wide: 0x1000002
+  namespaces:
+    - id: 123
+      data: 0x12300002
+      schema: {id: 777, data: "0x41424344"}
+  interfaces:
+    - name: eth0
+      id: 21
+`))
+	require.NoError(t, err)
+	require.NoError(t, c.Validate())
+	assert.Equal(t, "r1", c.AgentID)
+	assert.Equal(t, uint32(2), *c.NodeID)
+	assert.Equal(t, 250*time.Millisecond, c.Aggregation.Window)
+	assert.Equal(t, 65536, c.Aggregation.MaxOpen, "untouched keys keep their default")
+	assert.Equal(t, 200*time.Millisecond, c.Export.BatchMaxDelay)
+	ns, ok := c.carrierFor(123)
+	require.True(t, ok)
+	assert.Equal(t, CarrierOSS, ns.Carrier)
+	assert.Equal(t, uint32(DefaultSchemaID), *ns.SchemaID)
+	ns, _ = c.carrierFor(125)
+	assert.Equal(t, uint32(0x777), *ns.SchemaID)
+	_, ok = c.carrierFor(9)
+	assert.False(t, ok)
+	assert.Equal(t, uint64(0x1000002), *c.Setup.NodeIDWide)
+	assert.Equal(t, uint32(21), *c.Setup.Interfaces[0].ID)
+}
+
+func TestLoadConfigRejectsUnknownKeys(t *testing.T) {
+	_, err := LoadConfig(strings.NewReader("export:\n  colector: x:1\n"))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "colector")
+}
+
+func TestLoadConfigEmpty(t *testing.T) {
+	c, err := LoadConfig(strings.NewReader("\n"))
+	require.NoError(t, err)
+	assert.Equal(t, DefaultConfig().Export, c.Export)
+}
+
+func TestValidateReportsEveryProblemByKey(t *testing.T) {
+	c := DefaultConfig()
+	big := uint32(1 << 24)
+	c.NodeID = &big
+	c.Source.Kind = "pcap"
+	c.Source.RingBlockSize = 5000
+	c.Namespaces = []NamespaceConfig{{ID: 70000, Carrier: "udp"}, {ID: 1}, {ID: 1, SchemaID: &big}}
+	c.Aggregation.Window = -time.Second
+	c.Aggregation.MaxOpen = 0
+	c.Export.Collector = "nohostport"
+	c.Export.BatchMaxRecords = 0
+	c.Export.BackoffMax = time.Millisecond
+	c.Export.TLS.CertFile = "/nonexistent/cert.pem"
+	c.Admin.Listen = "17272"
+	c.LogLevel = "loud"
+	c.Setup = &SetupConfig{
+		NodeID:     &big,
+		Namespaces: []SetupNamespace{{ID: 1, Schema: &SetupSchema{ID: 1, Data: "abc"}}},
+		Interfaces: []SetupInterface{{Name: ""}, {Name: "averyveryverylongname"}},
+	}
+	err := c.Validate()
+	require.Error(t, err)
+	msg := err.Error()
+	for _, key := range []string{
+		"node_id:", "source.kind", "source.ring_block_size", "namespaces[0].id", "namespaces[0].carrier",
+		"namespaces[2].id: 1 configured twice", "namespaces[2].schema_id", "aggregation.window", "aggregation.max_open",
+		"export.collector", "export.batch_max_records", "export.backoff_max", "export.tls:",
+		"export.tls.cert_file and export.tls.key_file", "admin.listen", "log_level",
+		"setup.node_id", "setup.namespaces[0].schema.data", "setup.interfaces[0].name", "setup.interfaces[1].name",
+	} {
+		assert.Contains(t, msg, key)
+	}
+}
+
+func TestValidateNeedsAnExporter(t *testing.T) {
+	c := DefaultConfig()
+	c.Export.Collector = ""
+	require.ErrorContains(t, c.Validate(), "neither export.collector nor export.stdout")
+	c.Export.Stdout = true
+	require.NoError(t, c.Validate())
+}
