@@ -23,7 +23,9 @@ type fakeSource struct {
 	once    sync.Once
 }
 
-func newFakeSource(b ...[]Event) *fakeSource { return &fakeSource{batches: b, stop: make(chan struct{})} }
+func newFakeSource(b ...[]Event) *fakeSource {
+	return &fakeSource{batches: b, stop: make(chan struct{})}
+}
 
 func (f *fakeSource) Name() string { return "fake" }
 func (f *fakeSource) Run(ctx context.Context, handle func([]Event)) error {
