@@ -58,7 +58,7 @@ type spanKey struct {
 	span  [8]byte
 }
 
-func keyOf(sc trace.SpanContext) spanKey { return spanKey{sc.TraceID(), sc.SpanID()} }
+func keyOf(sc trace.SpanContext) spanKey   { return spanKey{sc.TraceID(), sc.SpanID()} }
 func keyOfEvent(e netnstest.Event) spanKey { return spanKey{e.IDs.TraceID, e.IDs.SpanID} }
 
 // wantHops is the path each reporter must show (node id, ingress, egress),

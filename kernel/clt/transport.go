@@ -33,6 +33,11 @@ func NewTransport(base *http.Transport, inj *Injector) *Transport {
 	// spans onto one socket option.
 	tr.ForceAttemptHTTP2 = false
 	tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
+	if tr.TLSClientConfig != nil {
+		// Offer only http/1.1 in ALPN; a base config may list h2 first.
+		tr.TLSClientConfig = tr.TLSClientConfig.Clone()
+		tr.TLSClientConfig.NextProtos = []string{"http/1.1"}
+	}
 	var p http.Protocols
 	p.SetHTTP1(true)
 	tr.Protocols = &p
