@@ -1,0 +1,348 @@
+//go:build e2e
+
+// Package e2e runs a real Jaeger v2 with its grpc storage backend pointed at
+// an in-process clt-storage, everything on free 127.0.0.1 ports, and checks
+// what the Jaeger UI reads (/api/traces JSON): the ioam.* tags, the ioam.hop
+// logs, the IOAM warnings and the ioam.node_id tag search.
+//
+// Run: make e2e (or go test -tags e2e ./plugin/e2e/ with JAEGER_BIN set).
+package e2e
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
+	resourcepb "go.opentelemetry.io/proto/otlp/resource/v1"
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+	"go.uber.org/goleak"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	collectorv1 "github.com/cross-layer-telemetry/clt/api/collector/v1"
+	"github.com/cross-layer-telemetry/clt/plugin"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// jaegerBin finds the Jaeger binary: $JAEGER_BIN, else <repo>/.cache/bin/jaeger.
+func jaegerBin(t *testing.T) string {
+	p := os.Getenv("JAEGER_BIN")
+	if p == "" {
+		wd, err := os.Getwd()
+		require.NoError(t, err)
+		p = filepath.Join(wd, "..", "..", ".cache", "bin", "jaeger")
+	}
+	if _, err := os.Stat(p); err != nil {
+		if os.Getenv("CLT_REQUIRE_PRIVILEGED") == "1" {
+			t.Fatalf("no Jaeger binary at %s (make jaeger)", p)
+		}
+		t.Skipf("no Jaeger binary at %s (make jaeger)", p)
+	}
+	return p
+}
+
+// freeAddr returns a loopback address with a port that was free a moment ago.
+func freeAddr(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	return l.Addr().String()
+}
+
+const jaegerConfig = `service:
+  extensions: [jaeger_storage, jaeger_query, healthcheckv2]
+  pipelines:
+    traces:
+      receivers: [otlp]
+      processors: [batch]
+      exporters: [jaeger_storage_exporter]
+  telemetry:
+    metrics:
+      level: none
+extensions:
+  healthcheckv2:
+    use_v2: true
+    http:
+      endpoint: %[1]s
+  jaeger_query:
+    storage:
+      traces: clt
+    http:
+      endpoint: %[2]s
+    grpc:
+      endpoint: %[3]s
+  jaeger_storage:
+    backends:
+      clt:
+        grpc:
+          endpoint: %[4]s
+          tls:
+            insecure: true
+          timeout: 5s
+receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: %[5]s
+processors:
+  batch:
+    timeout: 100ms
+exporters:
+  jaeger_storage_exporter:
+    trace_storage: clt
+`
+
+type stack struct {
+	queryHTTP string
+	otlpGRPC  string
+	collector string
+}
+
+func startStack(t *testing.T) *stack {
+	bin := jaegerBin(t)
+	dir := t.TempDir()
+	cfg := plugin.DefaultConfig()
+	cfg.Storage.Listen = "127.0.0.1:0"
+	cfg.Collector.Listen = "127.0.0.1:0"
+	cfg.Admin.Listen = "127.0.0.1:0"
+	cfg.Store.Dir = filepath.Join(dir, "data")
+	cfg.Store.BlockCacheMB, cfg.Store.MemTableMB = 16, 8
+	srv, err := plugin.New(cfg, plugin.Settings{})
+	require.NoError(t, err)
+	require.NoError(t, srv.Start(t.Context()))
+	t.Cleanup(func() { require.NoError(t, srv.Close()) })
+
+	s := &stack{queryHTTP: freeAddr(t), otlpGRPC: freeAddr(t), collector: srv.CollectorAddr().String()}
+	health := freeAddr(t)
+	conf := filepath.Join(dir, "jaeger.yaml")
+	require.NoError(t, os.WriteFile(conf, fmt.Appendf(nil, jaegerConfig, health, s.queryHTTP, freeAddr(t), srv.StorageAddr(), s.otlpGRPC), 0o644))
+
+	logf, err := os.Create(filepath.Join(dir, "jaeger.log"))
+	require.NoError(t, err)
+	cmd := exec.Command(bin, "--config", conf)
+	cmd.Env = append(os.Environ(), "OTEL_TRACES_SAMPLER=always_off")
+	cmd.Stdout, cmd.Stderr = logf, logf
+	require.NoError(t, cmd.Start())
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+		_ = logf.Close()
+		if t.Failed() {
+			b, _ := os.ReadFile(logf.Name())
+			t.Logf("jaeger log:\n%s", tail(b, 4000))
+		}
+	})
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, err := http.Get("http://" + health + "/status")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		select {
+		case err := <-exited:
+			t.Fatalf("jaeger exited: %v", err)
+		default:
+		}
+		require.True(t, time.Now().Before(deadline), "jaeger not healthy after 60s")
+		time.Sleep(200 * time.Millisecond)
+	}
+	return s
+}
+
+func tail(b []byte, n int) []byte {
+	if len(b) > n {
+		return b[len(b)-n:]
+	}
+	return b
+}
+
+var (
+	traceID    = mustHex("c17e2e00000000000000000000000001")
+	serverSpan = mustHex("00000000000000a1")
+	childSpan  = mustHex("00000000000000a2")
+)
+
+func mustHex(s string) []byte {
+	b, err := hex.DecodeString(s)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+func record(reporter uint32, seen time.Time, path ...uint32) *collectorv1.IOAMRecord {
+	const tt = 0xf00000 | 1<<(23-4) // node, interfaces, timestamps, transit delay
+	r := &collectorv1.IOAMRecord{TraceId: traceID, SpanId: serverSpan, NamespaceId: 123, TraceType: tt,
+		ReporterNodeId: reporter, ReporterWrote: true, Packets: 2, Carrier: "oss",
+		FirstSeenUnixNano: uint64(seen.UnixNano()), LastSeenUnixNano: uint64(seen.Add(time.Millisecond).UnixNano())}
+	for i, id := range path {
+		r.Hops = append(r.Hops, &collectorv1.Hop{Fields: tt, HopLimit: uint32(64 - i), NodeId: id, IngressIf: id*10 + 1, EgressIf: id*10 + 2,
+			TimestampSec: uint32(seen.Unix()), TimestampFrac: uint32(seen.Nanosecond()/1000 + i*10), TransitDelay: 1000 * id})
+	}
+	return r
+}
+
+// uiTrace is the part of Jaeger's v1 UI JSON the test reads.
+type uiTrace struct {
+	TraceID string `json:"traceID"`
+	Spans   []struct {
+		SpanID string `json:"spanID"`
+		Tags   []struct {
+			Key   string `json:"key"`
+			Type  string `json:"type"`
+			Value any    `json:"value"`
+		} `json:"tags"`
+		Logs []struct {
+			Fields []struct {
+				Key   string `json:"key"`
+				Value any    `json:"value"`
+			} `json:"fields"`
+		} `json:"logs"`
+		Warnings []string `json:"warnings"`
+	} `json:"spans"`
+}
+
+func getJSON(t *testing.T, u string) []uiTrace {
+	resp, err := http.Get(u)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	if resp.StatusCode == http.StatusNotFound {
+		return nil
+	}
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(b))
+	var out struct {
+		Data []uiTrace `json:"data"`
+	}
+	require.NoError(t, json.Unmarshal(b, &out), string(b))
+	return out.Data
+}
+
+func TestJaegerShowsIOAM(t *testing.T) {
+	s := startStack(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	dial := func(addr string) *grpc.ClientConn {
+		c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = c.Close() })
+		return c
+	}
+	col := collectorv1.NewCollectorServiceClient(dial(s.collector))
+	report := func(recs ...*collectorv1.IOAMRecord) {
+		_, err := col.Report(ctx, &collectorv1.ReportRequest{AgentId: "e2e", Records: recs})
+		require.NoError(t, err)
+	}
+	start := time.Now().Add(-2 * time.Second)
+
+	// Before the span: the destination (3) and router 2 saw 1 > 2 > 3.
+	report(record(3, start, 1, 2, 3), record(2, start, 1, 2))
+
+	// The span goes in through Jaeger's OTLP receiver.
+	otlp := coltracepb.NewTraceServiceClient(dial(s.otlpGRPC))
+	str := func(k, v string) *commonpb.KeyValue {
+		return &commonpb.KeyValue{Key: k, Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: v}}}
+	}
+	_, err := otlp.Export(ctx, &coltracepb.ExportTraceServiceRequest{ResourceSpans: []*tracepb.ResourceSpans{{
+		Resource: &resourcepb.Resource{Attributes: []*commonpb.KeyValue{str("service.name", "clt-e2e")}},
+		ScopeSpans: []*tracepb.ScopeSpans{{Scope: &commonpb.InstrumentationScope{Name: "e2e"}, Spans: []*tracepb.Span{
+			{TraceId: traceID, SpanId: serverSpan, Name: "GET /api", Kind: tracepb.Span_SPAN_KIND_SERVER,
+				StartTimeUnixNano: uint64(start.UnixNano()), EndTimeUnixNano: uint64(start.Add(50 * time.Millisecond).UnixNano())},
+			{TraceId: traceID, SpanId: childSpan, ParentSpanId: serverSpan, Name: "db", Kind: tracepb.Span_SPAN_KIND_CLIENT,
+				StartTimeUnixNano: uint64(start.Add(time.Millisecond).UnixNano()), EndTimeUnixNano: uint64(start.Add(5 * time.Millisecond).UnixNano())},
+		}}},
+	}}})
+	require.NoError(t, err)
+
+	// After the span: the path changed to 1 > 4 > 3, and router 5 reported a
+	// path nobody downstream confirmed.
+	report(record(3, start.Add(time.Second), 1, 4, 3), record(5, start.Add(time.Second), 1, 5))
+
+	base := "http://" + s.queryHTTP
+	idHex := hex.EncodeToString(traceID)
+	var traces []uiTrace
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		traces = getJSON(t, base+"/api/traces/"+idHex)
+		if len(traces) == 1 && len(traces[0].Spans) == 2 {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "trace not visible in Jaeger after 30s")
+		time.Sleep(200 * time.Millisecond)
+	}
+
+	var checked bool
+	for _, sp := range traces[0].Spans {
+		tags := map[string]any{}
+		for _, tg := range sp.Tags {
+			tags[tg.Key] = tg.Value
+		}
+		if sp.SpanID != hex.EncodeToString(serverSpan) {
+			assert.NotContains(t, tags, "ioam.path", "child span has no records")
+			continue
+		}
+		checked = true
+		assert.Equal(t, "1 > 2 > 3", tags["ioam.path"])
+		assert.EqualValues(t, 3, tags["ioam.hop_count"])
+		assert.EqualValues(t, 123, tags["ioam.namespace_id"])
+		assert.EqualValues(t, 3, tags["ioam.reporters"], "nodes 2, 3 and 5")
+		assert.EqualValues(t, 3000, tags["ioam.transit_delay_max_ns"])
+		assert.Equal(t, "0xf80000", tags["ioam.trace_type"])
+		assert.NotContains(t, tags, "@jaeger@warnings", "Jaeger moves it to warnings")
+
+		var hops []float64
+		for _, l := range sp.Logs {
+			f := map[string]any{}
+			for _, kv := range l.Fields {
+				f[kv.Key] = kv.Value
+			}
+			if f["event"] == "ioam.hop" {
+				hops = append(hops, f["ioam.node_id"].(float64))
+				assert.Contains(t, f, "ioam.ingress_if")
+				assert.Contains(t, f, "ioam.timestamp")
+			}
+		}
+		assert.Equal(t, []float64{1, 2, 3}, hops)
+
+		joined := strings.Join(sp.Warnings, "\n")
+		assert.Contains(t, joined, "ioam: path changed during the span: 1 > 2 > 3 then 1 > 4 > 3")
+		assert.Contains(t, joined, "ioam: report from node 5 not confirmed downstream (path 1 > 5)")
+	}
+	assert.True(t, checked, "server span present")
+
+	search := func(node string) int {
+		v := url.Values{"service": {"clt-e2e"}, "tag": {"ioam.node_id:" + node}, "limit": {"20"}, "lookback": {"1h"}}
+		return len(getJSON(t, base+"/api/traces?"+v.Encode()))
+	}
+	assert.Equal(t, 1, search("2"), "crossed node 2")
+	assert.Equal(t, 1, search("4"), "crossed node 4 after the path change")
+	assert.Equal(t, 0, search("99"), "never crossed node 99")
+}
