@@ -58,5 +58,3 @@ func decodeErr(field string, off int, sentinel error, format string, args ...any
 func specErr(format string, args ...any) error {
 	return fmt.Errorf("ioam6: %w: "+format, append([]any{ErrInvalidSpec}, args...)...)
 }
-
-var errNotImplemented = errors.New("ioam6: not implemented")

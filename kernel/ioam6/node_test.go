@@ -155,21 +155,23 @@ func TestNodeEveryBitRoundTrip(t *testing.T) {
 	assert.Equal(t, wire(0xC0000000), b[4*15:4*16], "undefined bit 12 follows buffer occupancy")
 }
 
+var decodeNodeErrorTests = []struct {
+	name   string
+	b      []byte
+	typ    TraceType
+	err    error
+	field  string
+	offset int
+}{
+	{"empty", nil, typeBasic, ErrTruncated, "node", 0},
+	{"fixed part short", wire(0x3f000002, 0x00150016, 0x6b0951e6), typeBasic, ErrTruncated, "node", 0},
+	{"snapshot header short", wire(0x3f000002), BitHopLimitNodeID | BitOpaqueStateSnapshot, ErrTruncated, "node opaque state snapshot", 4},
+	{"snapshot data short", wire(0x3f000002, 0x02000c17, 0x01020304), BitHopLimitNodeID | BitOpaqueStateSnapshot, ErrTruncated, "node opaque state snapshot", 4},
+	{"type over 24 bits", wire(0), 1 << 24, ErrMalformed, "node trace type", 0},
+}
+
 func TestDecodeNodeErrors(t *testing.T) {
-	tests := []struct {
-		name   string
-		b      []byte
-		typ    TraceType
-		err    error
-		field  string
-		offset int
-	}{
-		{"empty", nil, typeBasic, ErrTruncated, "node", 0},
-		{"fixed part short", wire(0x3f000002, 0x00150016, 0x6b0951e6), typeBasic, ErrTruncated, "node", 0},
-		{"snapshot header short", wire(0x3f000002), BitHopLimitNodeID | BitOpaqueStateSnapshot, ErrTruncated, "node opaque state snapshot", 4},
-		{"snapshot data short", wire(0x3f000002, 0x02000c17, 0x01020304), BitHopLimitNodeID | BitOpaqueStateSnapshot, ErrTruncated, "node opaque state snapshot", 4},
-		{"type over 24 bits", wire(0), 1 << 24, ErrMalformed, "node trace type", 0},
-	}
+	tests := decodeNodeErrorTests
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			n, l, err := DecodeNode(tt.b, tt.typ)

@@ -18,69 +18,71 @@ func checkDecodeError(t *testing.T, err, sentinel error, field string, offset in
 	assert.Equal(t, offset, de.Offset)
 }
 
+var findOptionErrorTests = []struct {
+	name   string
+	hbh    []byte
+	err    error
+	field  string
+	offset int
+}{
+	{"empty", nil, ErrTruncated, "hop-by-hop header", 0},
+	{"hdr ext len past data", wire(0x11010100, 0x31020000), ErrTruncated, "hdr ext len", 1},
+	{
+		name: "8 Pad1",
+		hbh: cat(
+			[]byte{0x11, 0x01},                   // Next Header | Hdr Ext Len 1 (16 B)
+			[]byte{0, 0, 0, 0, 0, 0, 0, 0},       // 8 × Pad1
+			[]byte{0x01, 0x04, 0x00, 0x00, 0, 0}, // PadN(4)
+		),
+		err: ErrMalformed, field: "padding", offset: 9,
+	},
+	{
+		name: "PadN 8 bytes",
+		hbh: cat(
+			[]byte{0x11, 0x01},                         // Next Header | Hdr Ext Len 1
+			[]byte{0x01, 0x06, 0, 0, 0, 0, 0, 0},       // PadN, 6 data bytes: 8 bytes of padding
+			[]byte{0x31, 0x02, 0x00, 0x00, 0x01, 0x00}, // bogus rest
+		),
+		err: ErrMalformed, field: "padding", offset: 2,
+	},
+	{
+		name: "Pad1 then PadN(6 B) is 7+",
+		hbh: cat(
+			[]byte{0x11, 0x01},              // Next Header | Hdr Ext Len 1
+			[]byte{0x00, 0x00},              // 2 × Pad1
+			[]byte{0x01, 0x04, 0, 0, 0, 0},  // PadN: 6 bytes, run of 8
+			[]byte{0x01, 0x04, 0, 0, 0, 0}), // PadN
+		err: ErrMalformed, field: "padding", offset: 4,
+	},
+	{
+		name: "ioam option misaligned",
+		hbh: cat(
+			[]byte{0x11, 0x02},             // Next Header | Hdr Ext Len 2 (24 B)
+			[]byte{0x31, 0x14, 0x00, 0x00}, // IOAM at offset 2: not 4n
+			wire(0x007b1000, 0xc0000000),   // trace header
+			wire(0, 0), []byte{0x01, 0x00}, // area, PadN(0)
+		),
+		err: ErrMalformed, field: "ioam option", offset: 2,
+	},
+	{
+		name: "option past the header",
+		hbh:  wire(0x11000100, 0x31080000), // IOAM option claims 10 B in an 8 B header
+		err:  ErrTruncated, field: "opt data len", offset: 5,
+	},
+	{
+		name: "option type without length",
+		hbh:  []byte{0x11, 0x00, 0x01, 0x03, 0, 0, 0, 0x1e}, // PadN(3) then a lone 0x1E
+		err:  ErrTruncated, field: "option", offset: 7,
+	},
+	{
+		name: "no ioam option",
+		hbh:  wire(0x11001e02, 0xabcd0100), // option 0x1E (2 B), PadN(0)
+		err:  ErrNotFound, field: "ioam option", offset: 2,
+	},
+}
+
 func TestFindIOAMOptionErrors(t *testing.T) {
-	tests := []struct {
-		name   string
-		hbh    []byte
-		err    error
-		field  string
-		offset int
-	}{
-		{"empty", nil, ErrTruncated, "hop-by-hop header", 0},
-		{"hdr ext len past data", wire(0x11010100, 0x31020000), ErrTruncated, "hdr ext len", 1},
-		{
-			name: "8 Pad1",
-			hbh: cat(
-				[]byte{0x11, 0x01},                   // Next Header | Hdr Ext Len 1 (16 B)
-				[]byte{0, 0, 0, 0, 0, 0, 0, 0},       // 8 × Pad1
-				[]byte{0x01, 0x04, 0x00, 0x00, 0, 0}, // PadN(4)
-			),
-			err: ErrMalformed, field: "padding", offset: 9,
-		},
-		{
-			name: "PadN 8 bytes",
-			hbh: cat(
-				[]byte{0x11, 0x01},                         // Next Header | Hdr Ext Len 1
-				[]byte{0x01, 0x06, 0, 0, 0, 0, 0, 0},       // PadN, 6 data bytes: 8 bytes of padding
-				[]byte{0x31, 0x02, 0x00, 0x00, 0x01, 0x00}, // bogus rest
-			),
-			err: ErrMalformed, field: "padding", offset: 2,
-		},
-		{
-			name: "Pad1 then PadN(6 B) is 7+",
-			hbh: cat(
-				[]byte{0x11, 0x01},              // Next Header | Hdr Ext Len 1
-				[]byte{0x00, 0x00},              // 2 × Pad1
-				[]byte{0x01, 0x04, 0, 0, 0, 0},  // PadN: 6 bytes, run of 8
-				[]byte{0x01, 0x04, 0, 0, 0, 0}), // PadN
-			err: ErrMalformed, field: "padding", offset: 4,
-		},
-		{
-			name: "ioam option misaligned",
-			hbh: cat(
-				[]byte{0x11, 0x02},             // Next Header | Hdr Ext Len 2 (24 B)
-				[]byte{0x31, 0x14, 0x00, 0x00}, // IOAM at offset 2: not 4n
-				wire(0x007b1000, 0xc0000000),   // trace header
-				wire(0, 0), []byte{0x01, 0x00}, // area, PadN(0)
-			),
-			err: ErrMalformed, field: "ioam option", offset: 2,
-		},
-		{
-			name: "option past the header",
-			hbh:  wire(0x11000100, 0x31080000), // IOAM option claims 10 B in an 8 B header
-			err:  ErrTruncated, field: "opt data len", offset: 5,
-		},
-		{
-			name: "option type without length",
-			hbh:  []byte{0x11, 0x00, 0x01, 0x03, 0, 0, 0, 0x1e}, // PadN(3) then a lone 0x1E
-			err:  ErrTruncated, field: "option", offset: 7,
-		},
-		{
-			name: "no ioam option",
-			hbh:  wire(0x11001e02, 0xabcd0100), // option 0x1E (2 B), PadN(0)
-			err:  ErrNotFound, field: "ioam option", offset: 2,
-		},
-	}
+	tests := findOptionErrorTests
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			opt, off, err := FindIOAMOption(tt.hbh)
@@ -122,50 +124,53 @@ func traceOpt(optLen, ioamType, flagsNodeLen, remLen byte, typ uint32, data ...[
 	}, data...)...)
 }
 
+var errR1 = wire(0x3f000002, 0x00150016, 0x6b0951e6, 0x00074536)
+
+var decodeTraceErrorTests = []struct {
+	name   string
+	opt    []byte
+	cc     CarrierConfig
+	err    error
+	field  string
+	offset int
+}{
+	{"empty", nil, tailCC, ErrTruncated, "ioam option", 0},
+	{"not ioam", wire(0x1e020000), tailCC, ErrMalformed, "option type", 0},
+	{"opt data len past input", traceOpt(60, 0, 0x20, 0, 0xf00000, errR1), tailCC, ErrTruncated, "opt data len", 1},
+	{"incremental trace", traceOpt(10, 1, 0x20, 0, 0xf00000), tailCC, ErrUnsupported, "ioam option-type", 3},
+	{"pot", traceOpt(10, 2, 0x20, 0, 0xf00000), tailCC, ErrUnsupported, "ioam option-type", 3},
+	{"trace header short", []byte{0x31, 0x06, 0, 0, 0, 0x7b, 0x20, 0}, tailCC, ErrTruncated, "trace header", 4},
+	{"nodelen smaller than type", traceOpt(50, 0, 0x10, 0, 0xf00000, errR1, docIDWords), tailCC, ErrMalformed, "node length", 6},
+	{"nodelen larger than type", traceOpt(50, 0, 0x28, 0, 0xf00000, errR1, docIDWords), tailCC, ErrMalformed, "node length", 6},
+	{"remlen past area (tail)", traceOpt(50, 0, 0x20, 5, 0xf00000, errR1, docIDWords), tailCC, ErrMalformed, "remaining length", 7},
+	{"remlen past area (oss)", traceOpt(26, 0, 0x20, 5, 0xf00000, errR1), ossCC, ErrMalformed, "remaining length", 7},
+	{"tail without ids", traceOpt(26, 0, 0x20, 0, 0xf00000, errR1), tailCC, ErrTruncated, "tail ids", 12},
+	{"clt-v1 without ids", traceOpt(26, 0, 0x20, 0, 0xf00000, errR1), cltCC, ErrTruncated, "clt-v1 ids", 12},
+	{"partial entry", traceOpt(22, 0, 0x20, 0, 0xf00000, errR1[:12]), ossCC, ErrTruncated, "node", 12},
+	{"partial entry after remlen", traceOpt(30, 0, 0x20, 2, 0xf00000, errR1, wire(0)), ossCC, ErrTruncated, "node", 20},
+	{
+		name: "truncated snapshot",
+		opt: traceOpt(22, 0, 0x08, 0, 0x800002,
+			wire(0x3f000002, 0x02000c17), // node 2, snapshot of 2 words ...
+			wire(0x01020304)),            // ... but only one
+		cc: ossCC, err: ErrTruncated, field: "node opaque state snapshot", offset: 16,
+	},
+	{
+		name: "snapshot header missing",
+		opt:  traceOpt(14, 0, 0x08, 0, 0x800002, wire(0x3f000002)),
+		cc:   ossCC, err: ErrTruncated, field: "node opaque state snapshot", offset: 16,
+	},
+	{
+		name: "oss ids of wrong length",
+		opt: traceOpt(30, 0, 0x08, 0, 0x800002,
+			wire(0x40000001, 0x03000c17, 1, 2, 3)), // schema 0xc17 but 3 words
+		cc: ossCC, err: ErrMalformed, field: "oss ids", offset: 16,
+	},
+	{"empty entries with data", traceOpt(14, 0, 0x00, 0, 0x000000, wire(0)), ossCC, ErrMalformed, "node", 12},
+}
+
 func TestDecodeTraceErrors(t *testing.T) {
-	r1 := wire(0x3f000002, 0x00150016, 0x6b0951e6, 0x00074536)
-	tests := []struct {
-		name   string
-		opt    []byte
-		cc     CarrierConfig
-		err    error
-		field  string
-		offset int
-	}{
-		{"empty", nil, tailCC, ErrTruncated, "ioam option", 0},
-		{"not ioam", wire(0x1e020000), tailCC, ErrMalformed, "option type", 0},
-		{"opt data len past input", traceOpt(60, 0, 0x20, 0, 0xf00000, r1), tailCC, ErrTruncated, "opt data len", 1},
-		{"incremental trace", traceOpt(10, 1, 0x20, 0, 0xf00000), tailCC, ErrUnsupported, "ioam option-type", 3},
-		{"pot", traceOpt(10, 2, 0x20, 0, 0xf00000), tailCC, ErrUnsupported, "ioam option-type", 3},
-		{"trace header short", []byte{0x31, 0x06, 0, 0, 0, 0x7b, 0x20, 0}, tailCC, ErrTruncated, "trace header", 4},
-		{"nodelen smaller than type", traceOpt(50, 0, 0x10, 0, 0xf00000, r1, docIDWords), tailCC, ErrMalformed, "node length", 6},
-		{"nodelen larger than type", traceOpt(50, 0, 0x28, 0, 0xf00000, r1, docIDWords), tailCC, ErrMalformed, "node length", 6},
-		{"remlen past area (tail)", traceOpt(50, 0, 0x20, 5, 0xf00000, r1, docIDWords), tailCC, ErrMalformed, "remaining length", 7},
-		{"remlen past area (oss)", traceOpt(26, 0, 0x20, 5, 0xf00000, r1), ossCC, ErrMalformed, "remaining length", 7},
-		{"tail without ids", traceOpt(26, 0, 0x20, 0, 0xf00000, r1), tailCC, ErrTruncated, "tail ids", 12},
-		{"clt-v1 without ids", traceOpt(26, 0, 0x20, 0, 0xf00000, r1), cltCC, ErrTruncated, "clt-v1 ids", 12},
-		{"partial entry", traceOpt(22, 0, 0x20, 0, 0xf00000, r1[:12]), ossCC, ErrTruncated, "node", 12},
-		{"partial entry after remlen", traceOpt(30, 0, 0x20, 2, 0xf00000, r1, wire(0)), ossCC, ErrTruncated, "node", 20},
-		{
-			name: "truncated snapshot",
-			opt: traceOpt(22, 0, 0x08, 0, 0x800002,
-				wire(0x3f000002, 0x02000c17), // node 2, snapshot of 2 words ...
-				wire(0x01020304)),            // ... but only one
-			cc: ossCC, err: ErrTruncated, field: "node opaque state snapshot", offset: 16,
-		},
-		{
-			name: "snapshot header missing",
-			opt:  traceOpt(14, 0, 0x08, 0, 0x800002, wire(0x3f000002)),
-			cc:   ossCC, err: ErrTruncated, field: "node opaque state snapshot", offset: 16,
-		},
-		{
-			name: "oss ids of wrong length",
-			opt: traceOpt(30, 0, 0x08, 0, 0x800002,
-				wire(0x40000001, 0x03000c17, 1, 2, 3)), // schema 0xc17 but 3 words
-			cc: ossCC, err: ErrMalformed, field: "oss ids", offset: 16,
-		},
-		{"empty entries with data", traceOpt(14, 0, 0x00, 0, 0x000000, wire(0)), ossCC, ErrMalformed, "node", 12},
-	}
+	tests := decodeTraceErrorTests
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tr, err := DecodeTrace(tt.opt, tt.cc)
@@ -206,20 +211,22 @@ func TestDecodeTraceOSSOtherSchema(t *testing.T) {
 	assert.Equal(t, short, tr.IDs)
 }
 
+var decodeEventErrorTests = []struct {
+	name   string
+	ev     EventAttrs
+	cc     CarrierConfig
+	err    error
+	field  string
+	offset int
+}{
+	{"nodelen mismatch", EventAttrs{NodeLen: 3, Type: 0xf0000000, Data: eventS6R2.Data}, tailCC, ErrMalformed, "node length", 0},
+	{"tail short", EventAttrs{NodeLen: 4, Type: 0xf0000000, Data: docIDWords[:20]}, tailCC, ErrTruncated, "tail ids", 0},
+	{"partial entry", EventAttrs{NodeLen: 4, Type: 0xf0000000, Data: eventS6R2.Data[:20]}, ossCC, ErrTruncated, "node", 16},
+	{"oss truncated snapshot", EventAttrs{NodeLen: 4, Type: 0xf0000200, Data: dumpS5OSSSlots2[16:96]}, ossCC, ErrTruncated, "node opaque state snapshot", 56},
+}
+
 func TestDecodeEventErrors(t *testing.T) {
-	tests := []struct {
-		name   string
-		ev     EventAttrs
-		cc     CarrierConfig
-		err    error
-		field  string
-		offset int
-	}{
-		{"nodelen mismatch", EventAttrs{NodeLen: 3, Type: 0xf0000000, Data: eventS6R2.Data}, tailCC, ErrMalformed, "node length", 0},
-		{"tail short", EventAttrs{NodeLen: 4, Type: 0xf0000000, Data: docIDWords[:20]}, tailCC, ErrTruncated, "tail ids", 0},
-		{"partial entry", EventAttrs{NodeLen: 4, Type: 0xf0000000, Data: eventS6R2.Data[:20]}, ossCC, ErrTruncated, "node", 16},
-		{"oss truncated snapshot", EventAttrs{NodeLen: 4, Type: 0xf0000200, Data: dumpS5OSSSlots2[16:96]}, ossCC, ErrTruncated, "node opaque state snapshot", 56},
-	}
+	tests := decodeEventErrorTests
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tr, err := DecodeEvent(tt.ev, tt.cc)
