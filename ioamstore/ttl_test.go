@@ -20,13 +20,13 @@ import (
 // store would, which triggers compaction; then RunGC must reclaim A's file.
 func TestTTLFreesDisk(t *testing.T) {
 	if testing.Short() {
-		t.Skip("writes ~30 MB and waits for expiry")
+		t.Skip("writes ~15 MB and waits for expiry")
 	}
 	dir := t.TempDir()
 	cfg := DefaultConfig()
 	cfg.Dir = dir
 	cfg.SpanTTL = 2 * time.Second
-	cfg.MemTableMB = 4
+	cfg.MemTableMB = 1
 	cfg.ValueThresholdKB = 1
 	cfg.BlockCacheMB = 8
 	write := func(cfg Config, batches int, seed uint64) {
@@ -39,16 +39,16 @@ func TestTTLFreesDisk(t *testing.T) {
 		}
 		require.NoError(t, s.Close())
 	}
-	write(cfg, 5, 1)
+	write(cfg, 2, 1)
 	written := time.Now()
 	vlogA := vlogBytes(t, dir)
-	require.Greater(t, vlogA, int64(5<<20))
+	require.Greater(t, vlogA, int64(4<<20))
 
 	time.Sleep(time.Until(written.Add(cfg.SpanTTL + 1100*time.Millisecond)))
 	cfgB := cfg
 	cfgB.SpanTTL = time.Hour
 	cfgB.ValueThresholdKB = 64 // phase B stays in the LSM tree
-	write(cfgB, 7, 2)
+	write(cfgB, 3, 2)
 
 	s, err := Open(cfgB, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
