@@ -199,7 +199,7 @@ func TestSubscriberParseCounts(t *testing.T) {
 	dgram := cat(
 		nlmsg(30, 0, ev),
 		nlmsg(31, 0, ev), // another family
-		nlmsg(30, 0, cat([]byte{2, 1, 0, 0}, eventAttrs())), // another command
+		nlmsg(30, 0, cat([]byte{2, 1, 0, 0}, eventAttrs())),             // another command
 		nlmsg(30, 0, cat([]byte{ioam6.EventTrace, 1, 0, 0}, ne16(100))), // bad attrs
 	)
 	out := make([]ioam6.EventAttrs, 4)
