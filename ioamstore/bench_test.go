@@ -117,12 +117,17 @@ func otlpSize(rs []*tracepb.ResourceSpans) int {
 	return proto.Size(&tracepb.TracesData{ResourceSpans: rs})
 }
 
-// BenchmarkWriteSpans writes Export batches of 745 tracegen traces (8,195
-// spans, the batch processor's default size) and reports spans/s and the
-// bytes per span of the closed store directory.
+// BenchmarkWriteSpans writes Export batches of tracegen traces, 745 traces
+// (8,195 spans, the collector batch processor's default size) or 46 traces
+// (506 spans, about one SDK export), and reports spans/s and the bytes per
+// span of the closed store directory, with SyncWrites off and on.
 func BenchmarkWriteSpans(b *testing.B) {
-	for _, sync := range []bool{false, true} {
-		b.Run(fmt.Sprintf("sync=%v", sync), func(b *testing.B) {
+	for _, bc := range []struct {
+		traces int
+		sync   bool
+	}{{745, false}, {745, true}, {46, false}, {46, true}} {
+		b.Run(fmt.Sprintf("batch=%d/sync=%v", bc.traces*11, bc.sync), func(b *testing.B) {
+			sync, tracesPerBatch := bc.sync, bc.traces
 			dir := b.TempDir()
 			cfg := DefaultConfig()
 			cfg.Dir = dir
@@ -130,7 +135,6 @@ func BenchmarkWriteSpans(b *testing.B) {
 			s, err := Open(cfg, slog.New(slog.DiscardHandler))
 			require.NoError(b, err)
 			g := newTracegen(1)
-			const tracesPerBatch = 745
 			start := time.Now().Add(-time.Hour)
 			in := 0
 			ctx := context.Background()

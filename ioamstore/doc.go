@@ -41,10 +41,11 @@
 // under its original Resource and InstrumentationScope (with schema URLs), so
 // GetTrace returns exactly what was written (proto.Equal, unknown fields kept).
 //
-// Service index: one entry per (service, trace, batch), where maxStart is the
-// latest start of that service's spans in the chunk. Entries whose spans spread
-// over more than indexSpread are split, so a scan for start <= T seeks to
-// inv(T + indexSpread) and never misses an entry.
+// Service index: one entry per (service, trace, batch, minute of span start),
+// where maxStart is the latest start of the entry's spans. Spans are grouped
+// by start / indexSpread (1 min), so an entry never covers more than
+// indexSpread and a scan for start <= T seeks to inv(T + indexSpread) without
+// missing an entry.
 //
 //	[0x10][xxhash(service):8][inv(maxStart):8][traceID:16][batchSeq:8]
 //	value: [fmt=1][maxStart-minStart:uvarint][minDuration:uvarint][maxDuration:uvarint][bloom]
@@ -52,8 +53,20 @@
 // The Bloom filter holds the features of that service's spans in the chunk:
 // "o" + span name, and "a" + key + 0x00 + string form of the value for every
 // attribute of the span, its scope, its resource and its events, plus
-// error=true for spans with status ERROR. It only filters candidates; every
-// candidate trace is loaded and checked exactly.
+// error=true for spans with status ERROR (12 bits per feature, 8 probes by
+// double hashing of the feature's xxhash64, about 0.3 % false positives). It
+// only filters candidates; every candidate trace is loaded and checked exactly.
+//
+// # Searching
+//
+// FindTraceIDs walks the service's index entries newest first, prunes each
+// entry by its time range, duration range and Bloom filter, loads the
+// remaining candidate traces (all their chunks) and checks every predicate on
+// each span exactly; it stops after SearchDepth matching traces. Searches with
+// ioam.node_id or ioam.namespace_id walk the IOAM record index instead (newest
+// record first), so records written before or after their spans both work.
+// Results are ordered by discovery, which is newest first by the latest span
+// start of the entry (record received time for ioam.* searches).
 //
 // Service and operation names (rewritten at most every TTL/4 so they expire
 // with the spans):
