@@ -129,7 +129,38 @@ func (t *Topology) build(spec Spec) error {
 			return err
 		}
 	}
+	for _, l := range spec.Links {
+		for _, e := range []Endpoint{l.A, l.B} {
+			if err := t.Nodes[e.Node].waitUp(e.Name, 5*time.Second); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
+}
+
+// waitUp polls until ifname is operationally up, so the first packets of a
+// test are not lost while the veth carrier settles.
+func (n *Node) waitUp(ifname string, timeout time.Duration) error {
+	h, err := n.handle()
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	deadline := time.Now().Add(timeout)
+	for {
+		l, err := h.LinkByName(ifname)
+		if err != nil {
+			return fmt.Errorf("netnstest: %s: link %s: %w", n.Name, ifname, err)
+		}
+		if l.Attrs().OperState == netlink.OperUp {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("netnstest: %s: link %s not up after %v (state %s)", n.Name, ifname, timeout, l.Attrs().OperState)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // newNamed creates a named namespace without moving the caller's thread.
@@ -188,6 +219,11 @@ func (n *Node) linkUp(ifname string) error {
 func (n *Node) configureNode(ns NodeSpec) error {
 	err := n.Do(func() error {
 		s := sysctl.Default
+		// No DAD on link-local addresses either: until it finishes,
+		// neighbour discovery stalls the first packets for about 2 s.
+		if err := s.SetAcceptDAD("default", 0); err != nil {
+			return err
+		}
 		if ns.Forwarding {
 			if err := s.SetForwarding("all", true); err != nil {
 				return err

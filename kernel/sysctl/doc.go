@@ -12,6 +12,7 @@
 //	net.ipv6.conf.<if>.ioam6_id          interface id, 16 bits (default 0xFFFF)
 //	net.ipv6.conf.<if>.ioam6_id_wide     wide interface id, 32 bits (default 0xFFFFFFFF)
 //	net.ipv6.conf.<if>.forwarding        0/1 (<if> may be "all")
+//	net.ipv6.conf.<if>.accept_dad        0..2 (<if> may be "default")
 //	net.ipv6.max_hbh_opts_number         non-padding HBH options accepted (default 8)
 //	net.ipv6.max_hbh_length              HBH bytes accepted (default INT_MAX)
 //

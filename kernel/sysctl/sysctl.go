@@ -58,6 +58,7 @@ var (
 	keyIfID         = keyRange{"ioam6_id", 0, 0xFFFF}
 	keyIfWideID     = keyRange{"ioam6_id_wide", 0, 0xFFFFFFFF}
 	keyIfForwarding = keyRange{"forwarding", 0, 1}
+	keyIfAcceptDAD  = keyRange{"accept_dad", 0, 2}
 )
 
 // Sysctl accesses the IPv6 IOAM sysctls under Root. The zero value uses
@@ -185,6 +186,13 @@ func (s *Sysctl) SetForwarding(ifname string, on bool) error {
 		v = 1
 	}
 	return s.ifSet(ifname, keyIfForwarding, v)
+}
+
+// SetAcceptDAD writes net.ipv6.conf.<ifname>.accept_dad (0: no duplicate
+// address detection, 1: DAD, 2: DAD and disable IPv6 on duplicate MAC-based
+// link-local). "default" applies to interfaces created afterwards.
+func (s *Sysctl) SetAcceptDAD(ifname string, v int) error {
+	return s.ifSet(ifname, keyIfAcceptDAD, int64(v))
 }
 
 // Get reads any integer sysctl by dotted name (e.g. "net.ipv6.ioam6_id").
