@@ -37,7 +37,9 @@ func (p *Pipeline) decode(ev *Event, o *Observation) string {
 	if err != nil {
 		return reasonOf(err)
 	}
-	if !tr.HasIDs {
+	if !tr.HasIDs || tr.IDs.TraceID == ([16]byte{}) || tr.IDs.SpanID == ([8]byte{}) {
+		// All-zero IDs are invalid (W3C trace context) and the collector
+		// would reject the whole batch for them.
 		return ReasonCarrier
 	}
 	o.TraceID, o.SpanID = tr.IDs.TraceID, tr.IDs.SpanID

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	grpcbackoff "google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
@@ -85,7 +86,12 @@ func NewGRPCExporter(cfg ExportConfig, agentID string, log *slog.Logger, m *Metr
 	e := &GRPCExporter{cfg: cfg, agentID: agentID, log: log, m: m}
 	e.cond = sync.NewCond(&e.mu)
 	e.dial = func() (*grpc.ClientConn, error) {
-		return grpc.NewClient(cfg.Collector, grpc.WithTransportCredentials(creds))
+		// Reconnect on the same schedule as the retries, not gRPC's default
+		// (up to 120 s), so a restarted collector is reached promptly.
+		bc := grpcbackoff.DefaultConfig
+		bc.BaseDelay, bc.MaxDelay = cfg.BackoffInitial, cfg.BackoffMax
+		return grpc.NewClient(cfg.Collector, grpc.WithTransportCredentials(creds),
+			grpc.WithConnectParams(grpc.ConnectParams{Backoff: bc, MinConnectTimeout: cfg.Timeout}))
 	}
 	return e, nil
 }

@@ -133,6 +133,7 @@ func TestPipelineCountsMalformedByReason(t *testing.T) {
 	odd := own
 	odd.Snapshot.Len, odd.Snapshot.Data = 5, odd.Snapshot.Data[:20]
 	badOSSLen = eventData(t, linuxNode(3, 62, 1), odd)
+	zeroIDs := eventData(t, linuxNode(3, 62, 1), ownNode(t, 1, ioam6.IDs{}, ioam6.DefaultSchemaID))
 
 	cases := []struct {
 		ev     Event
@@ -147,6 +148,7 @@ func TestPipelineCountsMalformedByReason(t *testing.T) {
 		{ev(123, 4, badSnapLen), ReasonSnapshot},
 		{ev(123, 4, badOSSLen), ReasonCarrier},
 		{ev(123, 4, nil), ReasonCarrier}, // no entry at all: no IDs
+		{ev(123, 4, zeroIDs), ReasonCarrier},
 	}
 	for _, c := range cases {
 		before := testutil.ToFloat64(m.EventsMalformed.WithLabelValues(c.reason))

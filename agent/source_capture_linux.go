@@ -65,11 +65,15 @@ const (
 // captureFilter accepts outgoing IPv6 packets whose Hop-by-Hop header holds
 // an IOAM option at HBH+4 (the encapsulators' layout) or HBH+28 (after a
 // 24-byte 0x1E option), as in kernel-ioam.md §7 but on the network header
-// (SOCK_DGRAM) and with the packet type checked in the kernel.
+// (SOCK_DGRAM) and with the packet type and protocol checked in the kernel.
+// The socket itself must be ETH_P_ALL: the transmit path only feeds
+// ETH_P_ALL taps (dev_queue_xmit_nit).
 func captureFilter() ([]bpf.RawInstruction, error) {
 	return bpf.Assemble([]bpf.Instruction{
 		bpf.LoadExtension{Num: bpf.ExtType},
-		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: unix.PACKET_OUTGOING, SkipTrue: 7},
+		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: unix.PACKET_OUTGOING, SkipTrue: 9},
+		bpf.LoadExtension{Num: bpf.ExtProto},
+		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: unix.ETH_P_IPV6, SkipTrue: 7},
 		bpf.LoadAbsolute{Off: ipv6NextHdrOff, Size: 1},
 		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: nextHdrHopByHop, SkipTrue: 5},
 		bpf.LoadAbsolute{Off: ipv6HdrLen + 4, Size: 1},
@@ -94,7 +98,7 @@ func newCaptureSource(cfg SourceConfig, m *Metrics, bad func(string)) (_ *captur
 		}
 		s.ifindex[int32(ifi.Index)] = true
 	}
-	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, int(htons(unix.ETH_P_IPV6)))
+	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, int(htons(unix.ETH_P_ALL)))
 	if err != nil {
 		return nil, fmt.Errorf("capture source: socket: %w", err)
 	}
@@ -128,7 +132,7 @@ func newCaptureSource(cfg SourceConfig, m *Metrics, bad func(string)) (_ *captur
 	if err != nil {
 		return nil, fmt.Errorf("capture source: mmap: %w", err)
 	}
-	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_IPV6)}); err != nil {
+	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL)}); err != nil {
 		return nil, fmt.Errorf("capture source: bind: %w", err)
 	}
 	return s, nil
