@@ -85,7 +85,16 @@ type NodeIter struct {
 	i     int // entries returned so far
 	node  Node
 	err   error
+	// offs caches the entry offsets (newest first) when entries have
+	// variable length (bit 22) and fit: a path is walked once, not per node.
+	offs   [maxCachedOffsets]uint8
+	cached bool
 }
+
+// maxCachedOffsets bounds NodeIter.offs: an option holds at most 61 entries
+// within 244 bytes, so uint8 offsets suffice; longer event data (not seen
+// from Linux) falls back to walking from the front for each entry.
+const maxCachedOffsets = 64
 
 // Next decodes the next entry in path order and reports whether there was one.
 func (it *NodeIter) Next() bool {
@@ -95,15 +104,10 @@ func (it *NodeIter) Next() bool {
 	k := it.hops - 1 - it.i // index from the front of the data (newest first)
 	off := k * it.fixed
 	if it.typ&BitOpaqueStateSnapshot != 0 {
-		// Variable entries: walk from the front; hops ≤ 61 so this stays cheap.
-		off = 0
-		for range k {
-			l, err := entryLen(it.data[off:], it.typ, it.fixed, "node", it.base+off)
-			if err != nil {
-				it.err = err
-				return false
-			}
-			off += l
+		var err error
+		if off, err = it.offset(k); err != nil {
+			it.err = err
+			return false
 		}
 	}
 	if off > len(it.data) {
@@ -116,6 +120,31 @@ func (it *NodeIter) Next() bool {
 	}
 	it.i++
 	return true
+}
+
+// offset returns the offset of the k-th entry (newest first) of variable
+// length, from the cache or by walking from the front.
+func (it *NodeIter) offset(k int) (int, error) {
+	if it.cached {
+		return int(it.offs[k]), nil
+	}
+	off := 0
+	for j := range k + 1 {
+		if it.hops <= maxCachedOffsets && off <= 0xFF {
+			it.offs[j] = uint8(off)
+		}
+		if j == k {
+			break
+		}
+		l, err := entryLen(it.data[off:], it.typ, it.fixed, "node", it.base+off)
+		if err != nil {
+			return 0, err
+		}
+		off += l
+	}
+	// The first call asks for the last entry, so every offset is now known.
+	it.cached = k == it.hops-1 && it.hops <= maxCachedOffsets && off <= 0xFF
+	return off, nil
 }
 
 // Node returns the entry decoded by the last successful Next.
@@ -217,11 +246,16 @@ func (t *Trace) setNodes(nodes []byte, base int, cc CarrierConfig) error {
 	switch {
 	case typ&BitOpaqueStateSnapshot != 0:
 		for off := 0; off < len(nodes); t.hops++ {
-			l, err := entryLen(nodes[off:], typ, t.fixed, "node", base+off)
-			if err != nil {
+			// Inline fast path; entryLen builds the error when an entry is cut.
+			e := off + t.fixed + snapshotHdrLen
+			if e <= len(nodes) {
+				e += 4 * int(nodes[e-snapshotHdrLen])
+			}
+			if e > len(nodes) {
+				_, err := entryLen(nodes[off:], typ, t.fixed, "node", base+off)
 				return err
 			}
-			last, off = off, off+l
+			last, off = off, e
 		}
 	case t.fixed == 0:
 		return decodeErr("node", base, ErrMalformed, "trace type %s has empty entries but %d bytes are written", typ, len(nodes))

@@ -429,3 +429,31 @@ func TestTraceEventRoundTrip(t *testing.T) {
 		assert.Empty(t, cmp.Diff(pathNodes(t, &tr), pathNodes(t, &ev), nodeCmp))
 	}
 }
+
+// Entries of different lengths (bit 22) come out in path order, from the
+// offset cache and, past 64 entries or 255 bytes, from the walking fallback.
+func TestNodeIterVariableEntries(t *testing.T) {
+	for _, hops := range []int{1, 3, 20, 64, 65, 300} {
+		typ := BitHopLimitNodeID | BitOpaqueStateSnapshot
+		var data []byte
+		var want []Node // path order
+		for i := range hops {
+			n := Node{Fields: typ, HopLimit: uint8(64 - i%64), NodeID: uint32(i + 1)}
+			n.Snapshot = Snapshot{Len: uint8(i % 3), SchemaID: uint32(i), Data: make([]byte, 4*(i%3))}
+			for j := range n.Snapshot.Data {
+				n.Snapshot.Data[j] = byte(i + j)
+			}
+			want = append(want, n)
+		}
+		for i := hops - 1; i >= 0; i-- { // newest (last hop) first
+			var err error
+			data, err = AppendNode(data, &want[i])
+			require.NoError(t, err)
+		}
+		tr, err := DecodeEvent(EventAttrs{NodeLen: 1, Type: uint32(typ) << 8, Data: data}, CarrierConfig{SchemaID: 0xABCDEF})
+		require.NoError(t, err)
+		require.Equal(t, hops, tr.Hops())
+		assert.False(t, tr.HasIDs)
+		assert.Empty(t, cmp.Diff(want, pathNodes(t, &tr), nodeCmp), "%d hops", hops)
+	}
+}
