@@ -38,7 +38,7 @@ func valueString(v *commonpb.AnyValue) string {
 	case *commonpb.AnyValue_IntValue:
 		return strconv.FormatInt(x.IntValue, 10)
 	case *commonpb.AnyValue_DoubleValue:
-		return formatFloat(x.DoubleValue)
+		return FormatDouble(x.DoubleValue)
 	case *commonpb.AnyValue_BytesValue:
 		return base64.StdEncoding.EncodeToString(x.BytesValue)
 	case *commonpb.AnyValue_ArrayValue, *commonpb.AnyValue_KvlistValue:
@@ -52,9 +52,12 @@ func valueString(v *commonpb.AnyValue) string {
 	}
 }
 
-// formatFloat follows ES6 number formatting like pdata does: plain decimal
-// unless the exponent is very small or very large.
-func formatFloat(f float64) string {
+// FormatDouble is the string form of a double attribute that query values
+// are compared with (ES6 number formatting, like OpenTelemetry pdata's
+// AsString): plain decimal ("72.5", "3") unless |f| < 1e-6 or >= 1e21
+// ("1e-7", "1e+21"). Callers turning typed query values into strings should
+// use it so that they match.
+func FormatDouble(f float64) string {
 	if math.IsInf(f, 0) || math.IsNaN(f) {
 		return strconv.FormatFloat(f, 'g', -1, 64)
 	}
@@ -81,7 +84,7 @@ func jsonValue(v *commonpb.AnyValue) any {
 		return x.IntValue
 	case *commonpb.AnyValue_DoubleValue:
 		if math.IsInf(x.DoubleValue, 0) || math.IsNaN(x.DoubleValue) {
-			return formatFloat(x.DoubleValue)
+			return FormatDouble(x.DoubleValue)
 		}
 		return x.DoubleValue
 	case *commonpb.AnyValue_BytesValue:

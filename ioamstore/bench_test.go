@@ -242,6 +242,22 @@ func BenchmarkBigStore(b *testing.B) {
 			return n
 		})
 	})
+	// What the plugin does for a UI search: FindTraceIDs, then GetTrace of each.
+	b.Run("FindTraces/svc+GetTrace", func(b *testing.B) {
+		lat(b, func() int {
+			now := time.Now()
+			res, err := s.FindTraceIDs(ctx, Query{Service: "tracegen", SearchDepth: 20, StartMin: now.Add(-time.Hour), StartMax: now})
+			require.NoError(b, err)
+			n := 0
+			for _, r := range res {
+				require.NoError(b, s.GetTrace(ctx, r.TraceID, func(r *tracepb.ResourceSpans) error {
+					n += countSpans([]*tracepb.ResourceSpans{r})
+					return nil
+				}))
+			}
+			return n
+		})
+	})
 	for _, v := range []struct {
 		name string
 		q    Query
