@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -35,6 +36,10 @@ type Options struct {
 	// NetemDelay is the delay added on porthos's egress toward aramis in the
 	// congestion phase (0 skips that phase).
 	NetemDelay time.Duration
+	// Congestion picks how the delay is added: "netem" (tc qdisc netem on
+	// porthos's egress toward aramis), "wire" (the userspace cable between
+	// porthos and aramis) or "auto" (netem when the kernel has it, else wire).
+	Congestion string
 	// AramisDelayMin/Max bound aramis's random processing delay.
 	AramisDelayMin, AramisDelayMax time.Duration
 
@@ -76,12 +81,16 @@ type Demo struct {
 	Jaeger   *jaegerui.Client
 	statePth string
 	closers  []func() error
+	// delayBy is the mechanism that added the congestion delay.
+	delayBy string
 }
 
 // Phase is one batch of API calls.
 type Phase struct {
-	Name    string
-	Netem   time.Duration
+	Name  string
+	Netem time.Duration
+	// DelayBy is "tc netem" or "wire" when Netem > 0.
+	DelayBy string
 	Results []roles.ClientResult
 	Traces  []*jaegerui.Trace
 }
@@ -151,12 +160,18 @@ func Start(ctx context.Context, opt Options) (d *Demo, err error) {
 	if err := d.startJaeger(ctx, jaegerBin, otlp); err != nil {
 		return d, err
 	}
+	if err := d.startWire(ctx); err != nil {
+		return d, err
+	}
 	for _, role := range []string{rolePorthos, roleAramis} {
 		if err := d.startAgent(ctx, role, collector); err != nil {
 			return d, err
 		}
 	}
 	if err := d.startApps(ctx, otlp); err != nil {
+		return d, err
+	}
+	if err := d.warmUp(ctx); err != nil {
 		return d, err
 	}
 	d.Jaeger = &jaegerui.Client{BaseURL: "http://" + opt.JaegerUI}
@@ -302,9 +317,27 @@ func (d *Demo) startApps(ctx context.Context, otlp string) error {
 	return stack.WaitHTTP(ctx, "http://"+athosMgmt+"/healthz", 30*time.Second, p)
 }
 
-// SetNetem sets (delay > 0) or removes (0) the netem qdisc on porthos's
-// egress toward aramis.
-func (d *Demo) SetNetem(ctx context.Context, delay time.Duration) error {
+// SetDelay sets (delay > 0) or removes (0) the delay between porthos and
+// aramis: tc netem on porthos's egress toward aramis, or the wire.
+func (d *Demo) SetDelay(ctx context.Context, delay time.Duration) error {
+	mode := d.opt.Congestion
+	if mode == "auto" || mode == "netem" {
+		err := d.setNetem(ctx, delay)
+		if err == nil {
+			d.delayBy = "tc netem"
+			return nil
+		}
+		if mode == "netem" {
+			return err
+		}
+		d.log.Info("tc netem unavailable on this kernel (CONFIG_NET_SCH_NETEM); delaying on the wire instead", "tc", err)
+		d.opt.Congestion = "wire"
+	}
+	d.delayBy = "wire"
+	return d.setWireDelay(ctx, delay)
+}
+
+func (d *Demo) setNetem(ctx context.Context, delay time.Duration) error {
 	ns := d.topo.Node(rolePorthos).Name
 	if delay <= 0 {
 		_, err := stack.Output(ctx, ns, "tc", "qdisc", "del", "dev", "aramis0", "root")
@@ -315,15 +348,85 @@ func (d *Demo) SetNetem(ctx context.Context, delay time.Duration) error {
 	return err
 }
 
+func (d *Demo) wireURL() string {
+	return "http://" + hostPort(d.mgmt.Addr(roleWire), wireAdminPort) + "/delay"
+}
+
+func (d *Demo) setWireDelay(ctx context.Context, delay time.Duration) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, d.wireURL()+"?ab="+delay.String(), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("wire delay: %w", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("wire delay: status %d: %s", resp.StatusCode, body)
+	}
+	return nil
+}
+
+func (d *Demo) startWire(ctx context.Context) error {
+	addr := hostPort(d.mgmt.Addr(roleWire), wireAdminPort)
+	p, err := d.sup.Start(d.roleSpec(roleWire, "-a", wirePorthos, "-b", wireAramis, "-listen", addr))
+	if err != nil {
+		return err
+	}
+	return stack.WaitHTTP(ctx, "http://"+addr+"/healthz", 30*time.Second, p)
+}
+
+// warmUp sends untraced requests along the data path (client → athos,
+// athos → porthos → aramis) until they are fast, so neighbour discovery and
+// link start-up are done before the first traced request.
+func (d *Demo) warmUp(ctx context.Context) error {
+	get := func(from, url string) (time.Duration, error) {
+		node := d.topo.Node(from)
+		tr := &http.Transport{DisableKeepAlives: true, DialContext: func(ctx context.Context, nw, addr string) (net.Conn, error) {
+			return node.DialContext(ctx, nil, nw, addr)
+		}}
+		defer tr.CloseIdleConnections()
+		hc := &http.Client{Transport: tr, Timeout: 5 * time.Second}
+		start := time.Now()
+		resp, err := hc.Get(url)
+		if err != nil {
+			return 0, err
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		_ = resp.Body.Close()
+		return time.Since(start), nil
+	}
+	for _, c := range []struct{ from, url string }{
+		{roleAthos, "http://" + hostPort(addrAramis, aramisPort) + "/healthz"},
+		{roleClient, "http://" + hostPort(addrAthosCli, roles.AthosPort) + "/healthz"},
+	} {
+		var last error
+		ok := false
+		for i := 0; i < 10 && !ok; i++ {
+			took, err := get(c.from, c.url)
+			last = err
+			ok = err == nil && took < 200*time.Millisecond
+			d.log.Debug("warm-up", "from", c.from, "url", c.url, "took", took, "err", err)
+		}
+		if !ok {
+			return fmt.Errorf("data path %s → %s not ready: %v", c.from, c.url, last)
+		}
+	}
+	return nil
+}
+
 // RunPhase runs the client for one batch of API calls with the given netem
 // delay (0: none) and waits for every trace to be complete in Jaeger.
 func (d *Demo) RunPhase(ctx context.Context, name string, netem time.Duration) (*Phase, error) {
 	ph := &Phase{Name: name, Netem: netem}
 	if netem > 0 {
-		d.log.Info("congestion: tc netem delay on porthos → aramis", "delay", netem)
-		if err := d.SetNetem(ctx, netem); err != nil {
+		if err := d.SetDelay(ctx, netem); err != nil {
 			return ph, err
 		}
+		ph.DelayBy = d.delayBy
+		d.log.Info("congestion: delay on porthos → aramis", "delay", netem, "by", d.delayBy)
 	}
 	d.log.Info("running the client", "phase", name, "requests", d.opt.Requests)
 	var out bytes.Buffer

@@ -23,6 +23,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/cross-layer-telemetry/clt/examples/demo/internal/roles"
 )
 
 func main() {
@@ -56,6 +58,7 @@ func parseFlags(args []string, stderr io.Writer) (Options, cli, error) {
 	fs.IntVar(&o.Requests, "requests", 3, "API requests per phase")
 	fs.DurationVar(&o.Interval, "interval", 200*time.Millisecond, "pause between API requests")
 	fs.DurationVar(&o.NetemDelay, "netem-delay", 50*time.Millisecond, "netem delay on porthos → aramis in the congestion phase (0: skip the phase)")
+	fs.StringVar(&o.Congestion, "congestion", "auto", "how to add the delay: netem, wire or auto (netem if the kernel has it)")
 	fs.DurationVar(&o.AramisDelayMin, "aramis-delay-min", 2*time.Millisecond, "aramis minimum processing delay")
 	fs.DurationVar(&o.AramisDelayMax, "aramis-delay-max", 10*time.Millisecond, "aramis maximum processing delay")
 	fs.StringVar(&o.JaegerUI, "jaeger-ui", "127.0.0.1:16686", "Jaeger UI and /api listen address")
@@ -82,6 +85,11 @@ func parseFlags(args []string, stderr io.Writer) (Options, cli, error) {
 	var errs []error
 	if o.Requests < 1 || o.Requests > 1000 {
 		errs = append(errs, errors.New("-requests must be in [1, 1000]"))
+	}
+	switch o.Congestion {
+	case "auto", "netem", "wire":
+	default:
+		errs = append(errs, fmt.Errorf("-congestion %q: want auto, netem or wire", o.Congestion))
 	}
 	if o.NetemDelay < 0 || o.NetemDelay > 10*time.Second {
 		errs = append(errs, errors.New("-netem-delay must be in [0, 10s]"))
@@ -205,8 +213,12 @@ func (d *Demo) printHelp(phases []*Phase) {
 		fmt.Fprintf(w, "Trace JSON:   curl -s http://%s/api/traces/%s\n", d.opt.JaegerUI, id)
 	}
 	fmt.Fprintf(w, "Tag search:   curl -s 'http://%s/api/traces?service=athos&tag=ioam.node_id:%d'\n", d.opt.JaegerUI, nodePorthos)
-	fmt.Fprintf(w, "More traffic: curl -s http://%s/api/request\n", hostPort(d.mgmt.Addr(roleAthos), 15123))
-	fmt.Fprintf(w, "Congestion:   ip netns exec %s tc qdisc replace dev aramis0 root netem delay 100ms\n", d.topo.Node(rolePorthos).Name)
+	fmt.Fprintf(w, "More traffic: curl -s http://%s/api/request\n", hostPort(d.mgmt.Addr(roleAthos), roles.AthosPort))
+	if d.delayBy == "tc netem" {
+		fmt.Fprintf(w, "Congestion:   ip netns exec %s tc qdisc replace dev aramis0 root netem delay 100ms\n", d.topo.Node(rolePorthos).Name)
+	} else {
+		fmt.Fprintf(w, "Congestion:   curl -s -X PUT '%s?ab=100ms'   (the wire between porthos and aramis)\n", d.wireURL())
+	}
 	fmt.Fprintf(w, "Logs:         %s\n", filepath.Join(d.opt.DataDir, "logs"))
 	fmt.Fprintln(w, "Press Ctrl-C to stop and remove everything.")
 }

@@ -47,7 +47,7 @@ func traceByID(ph *Phase, id string) *jaegerui.Trace {
 func printPhase(w io.Writer, ph *Phase) {
 	title := fmt.Sprintf("phase %q", ph.Name)
 	if ph.Netem > 0 {
-		title += fmt.Sprintf(" — tc netem delay %s on porthos → aramis", ph.Netem)
+		title += fmt.Sprintf(" — %s delay %s on porthos → aramis", ph.DelayBy, ph.Netem)
 	} else {
 		title += " — no added delay"
 	}

@@ -56,8 +56,14 @@ func runRole(ctx context.Context, log *slog.Logger, role string, args []string) 
 	api := fs.String("api", "", "client: athos API URL")
 	n := fs.Int("n", 5, "client: number of API requests")
 	interval := fs.Duration("interval", 100*time.Millisecond, "client: pause between requests")
+	// wire
+	wireA := fs.String("a", wirePorthos, "wire: interface toward porthos")
+	wireB := fs.String("b", wireAramis, "wire: interface toward aramis")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if role == roleWire {
+		return runWire(ctx, log, *wireA, *wireB, listen)
 	}
 
 	tr, err := roles.NewTracing(ctx, roles.TracingConfig{Service: role, Node: *node, OTLPEndpoint: *otlp})

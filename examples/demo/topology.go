@@ -16,7 +16,11 @@ import (
 // The demo network (client → athos → porthos → aramis), data links:
 //
 //	client (athos0 fd00:1::1) ── (client0 fd00:1::2) athos (porthos0 fd00:2::1) ──
-//	   (athos0 fd00:2::2) porthos (aramis0 fd00:3::1) ── (porthos0 fd00:3::2) aramis
+//	   (athos0 fd00:2::2) porthos (aramis0 fd00:3::1) ══ (porthos0 fd00:3::2) aramis
+//
+// ══ is a layer-2 "wire" namespace (wp ⇄ wa, package internal/wire) that
+// copies frames between porthos and aramis and can hold them for a while: the
+// congestion knob when the kernel has no sch_netem.
 //
 // plus one management veth per namespace (mgmt0, fd00:c17:<random>::<n>/64),
 // bridged in the root namespace with the address fd00:c17:<random>::1, where
@@ -27,8 +31,13 @@ const (
 	roleAthos   = "athos"
 	rolePorthos = "porthos"
 	roleAramis  = "aramis"
+	roleWire    = "wire"
 
 	ifMgmt = "mgmt0"
+
+	// The wire's two ends: toward porthos and toward aramis.
+	wirePorthos = "wp"
+	wireAramis  = "wa"
 )
 
 // IOAM identities of the demo (what the e2e test asserts on).
@@ -51,7 +60,7 @@ var (
 	addrPorthosA  = netip.MustParseAddr("fd00:2::2")
 	addrPorthosR  = netip.MustParseAddr("fd00:3::1")
 	addrAramis    = netip.MustParseAddr("fd00:3::2")
-	mgmtRoleIndex = map[string]int{roleClient: 2, roleAthos: 3, rolePorthos: 4, roleAramis: 5}
+	mgmtRoleIndex = map[string]int{roleClient: 2, roleAthos: 3, rolePorthos: 4, roleAramis: 5, roleWire: 6}
 )
 
 func p64(a netip.Addr) netip.Prefix { return netip.PrefixFrom(a, 64) }
@@ -69,6 +78,7 @@ func demoSpec() netnstest.Spec {
 			}},
 			{Role: rolePorthos, Forwarding: true},
 			{Role: roleAramis},
+			{Role: roleWire},
 		},
 		Links: []netnstest.LinkSpec{
 			{A: netnstest.Endpoint{Node: roleClient, Name: "athos0", Addr: p64(addrClient)},
@@ -77,6 +87,8 @@ func demoSpec() netnstest.Spec {
 				IOAM: &netnstest.InterfaceIOAM{ID: ifAthosToPorthos, WideID: 0x10000 + ifAthosToPorthos}},
 				B: netnstest.Endpoint{Node: rolePorthos, Name: "athos0", Addr: p64(addrPorthosA)}},
 			{A: netnstest.Endpoint{Node: rolePorthos, Name: "aramis0", Addr: p64(addrPorthosR)},
+				B: netnstest.Endpoint{Node: roleWire, Name: wirePorthos}},
+			{A: netnstest.Endpoint{Node: roleWire, Name: wireAramis},
 				B: netnstest.Endpoint{Node: roleAramis, Name: "porthos0", Addr: p64(addrAramis)}},
 		},
 		Routes: []netnstest.RouteSpec{
@@ -147,7 +159,7 @@ func setupMgmt(topo *netnstest.Topology) (m *mgmtNet, err error) {
 	if err := netlink.AddrAdd(brl, &netlink.Addr{IPNet: ipnet(m.Host, 64), Flags: unix.IFA_F_NODAD}); err != nil {
 		return m, fmt.Errorf("mgmt bridge address %s: %w", m.Host, err)
 	}
-	for _, role := range []string{roleClient, roleAthos, rolePorthos, roleAramis} {
+	for _, role := range []string{roleClient, roleAthos, rolePorthos, roleAramis, roleWire} {
 		node := topo.Node(role)
 		idx := mgmtRoleIndex[role]
 		rootName := fmt.Sprintf("clt-%s-m%d", topo.ID, idx)

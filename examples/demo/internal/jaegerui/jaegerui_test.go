@@ -160,3 +160,10 @@ func TestClient(t *testing.T) {
 	assert.Len(t, trs, 1)
 	assert.Equal(t, "end=20&limit=5&service=athos&start=10&tag=ioam.node_id%3A2", gotQuery)
 }
+
+func TestExtraHidesEmptySnapshots(t *testing.T) {
+	assert.Equal(t, "hop_limit=63", extra(Hop{Fields: map[string]string{
+		"ioam.node_id": "2", "ioam.hop_limit": "63", "ioam.snapshot_len": "0", "ioam.snapshot_schema_id": "16777215"}}))
+	assert.Equal(t, "snapshot_len=24 snapshot_schema_id=0xc17", extra(Hop{Fields: map[string]string{
+		"ioam.snapshot_len": "24", "ioam.snapshot_schema_id": "3095"}}))
+}

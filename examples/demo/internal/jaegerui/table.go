@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -116,7 +117,18 @@ func extra(h Hop) string {
 	sort.Strings(keys)
 	parts := make([]string, 0, len(keys))
 	for _, k := range keys {
-		parts = append(parts, strings.TrimPrefix(k, "ioam.")+"="+h.Fields[k])
+		v := h.Fields[k]
+		switch {
+		// A transit node's empty snapshot (length 0, schema all ones) says nothing.
+		case k == "ioam.snapshot_len" && v == "0",
+			k == "ioam.snapshot_schema_id" && v == "16777215":
+			continue
+		case k == "ioam.snapshot_schema_id":
+			if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+				v = fmt.Sprintf("%#x", n)
+			}
+		}
+		parts = append(parts, strings.TrimPrefix(k, "ioam.")+"="+v)
 	}
 	return strings.Join(parts, " ")
 }

@@ -69,5 +69,5 @@ func RunAramis(ctx context.Context, tr *Tracing, cfg AramisConfig, ready func())
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	return serve(ctx, cfg.Listen, AramisHandler(tr.Tracer, cfg), ready)
+	return Serve(ctx, cfg.Listen, AramisHandler(tr.Tracer, cfg), ready)
 }

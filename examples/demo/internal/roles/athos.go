@@ -183,5 +183,5 @@ func RunAthos(ctx context.Context, tr *Tracing, cfg AthosConfig, ready func()) e
 	if err != nil {
 		return err
 	}
-	return serve(ctx, cfg.Listen, a.Handler(), ready)
+	return Serve(ctx, cfg.Listen, a.Handler(), ready)
 }

@@ -10,9 +10,9 @@ import (
 	"time"
 )
 
-// serve runs handler on every address until ctx is done, then shuts down
+// Serve runs handler on every address until ctx is done, then shuts down
 // gracefully (5 s bound). ready, if not nil, is called once every listener is bound.
-func serve(ctx context.Context, addrs []string, handler http.Handler, ready func()) error {
+func Serve(ctx context.Context, addrs []string, handler http.Handler, ready func()) error {
 	if len(addrs) == 0 {
 		return errors.New("no listen address")
 	}
