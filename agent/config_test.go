@@ -119,3 +119,18 @@ func TestValidateNeedsAnExporter(t *testing.T) {
 	c.Export.Stdout = true
 	require.NoError(t, c.Validate())
 }
+
+func TestExampleConfigIsValid(t *testing.T) {
+	c, err := LoadConfigFile("deploy/clt-agent.example.yaml")
+	require.NoError(t, err)
+	require.NoError(t, c.Validate())
+	assert.Len(t, c.Namespaces, 1)
+	require.NotNil(t, c.Setup)
+	assert.Len(t, c.Setup.Interfaces, 2)
+	d := DefaultConfig()
+	assert.Empty(t, c.Source.Interfaces)
+	c.Source.Interfaces = nil
+	assert.Equal(t, d.Export, c.Export, "the example documents the export defaults")
+	assert.Equal(t, d.Aggregation, c.Aggregation)
+	assert.Equal(t, d.Source, c.Source)
+}
