@@ -9,7 +9,7 @@
 //   - RFC 9197 §4.4: the Pre-allocated Trace Option. §4.4.1 is the 8-byte trace
 //     header ([TraceHeader]), §4.4.2 the node data fields ([Node], one field per
 //     trace-type bit, §4.4.2.1–§4.4.2.13 including the Opaque State Snapshot).
-//   - RFC 9486 §3 (and §4 for the 4n alignment): IOAM carried in an IPv6
+//   - RFC 9486 §3 (including its 4n alignment rule): IOAM carried in an IPv6
 //     Hop-by-Hop option of type 0x31 ([IPv6OptionIOAM]): Option Type, Opt Data
 //     Len, Reserved, IOAM Option-Type, then the trace.
 //   - RFC 8200 §4.2: Hop-by-Hop options, TLV encoding, Pad1 and PadN.

@@ -59,7 +59,8 @@ func (t *Trace) decodeEvent(ev EventAttrs, cc CarrierConfig) error {
 			return decodeErr("tail ids", 0, ErrTruncated, "need %d bytes, have %d", IDLen, len(nodes))
 		}
 		nodes = nodes[:len(nodes)-IDLen]
-		t.IDs, t.HasIDs = readIDs(ev.Data[len(nodes):], false), true
+		readIDs(&t.IDs, ev.Data[len(nodes):], false)
+		t.HasIDs = true
 	default:
 		return specErr("carrier config: unknown carrier %d", uint8(cc.Carrier))
 	}

@@ -206,70 +206,91 @@ func entryLen(b []byte, t TraceType, fixed int, field string, base int) (int, er
 }
 
 // decodeNode fills n from b. field and base name the entry in errors.
+// Fields are tested in RFC order with one predictable branch each, which is
+// faster than dispatching on the set bits.
 func decodeNode(n *Node, b []byte, t TraceType, field string, base int) (int, error) {
 	if t > TraceTypeMask {
 		return 0, decodeErr(field+" trace type", base, ErrMalformed, "%#x exceeds 24 bits", uint32(t))
 	}
 	t &^= BitReserved
-	l, err := entryLen(b, t, 4*t.NodeLen(), field, base)
-	if err != nil {
+	fixed := 4 * t.NodeLen()
+	l := fixed
+	if t&BitOpaqueStateSnapshot != 0 {
+		l += snapshotHdrLen
+		if l <= len(b) {
+			l += 4 * int(b[fixed])
+		}
+	}
+	if l > len(b) {
+		_, err := entryLen(b, t, fixed, field, base) // builds the error
 		return 0, err
 	}
 	*n = Node{Fields: t}
 	be := binary.BigEndian
-	b = b[:l]
+	b = b[:l:l]
 	off := 0
-	for f := t; f != 0; {
-		bit := bits.LeadingZeros32(uint32(f)) - 8
-		f &^= 1 << (23 - bit)
-		switch bit {
-		case 0:
-			v := be.Uint32(b[off:])
-			n.HopLimit, n.NodeID = uint8(v>>24), v&nodeIDMask
-			off += 4
-		case 1:
-			n.IngressIf, n.EgressIf = be.Uint16(b[off:]), be.Uint16(b[off+2:])
-			off += 4
-		case 2:
-			n.TimestampSec = be.Uint32(b[off:])
-			off += 4
-		case 3:
-			n.TimestampFrac = be.Uint32(b[off:])
-			off += 4
-		case 4:
-			n.TransitDelay = be.Uint32(b[off:])
-			off += 4
-		case 5:
-			n.NamespaceData = be.Uint32(b[off:])
-			off += 4
-		case 6:
-			n.QueueDepth = be.Uint32(b[off:])
-			off += 4
-		case 7:
-			n.ChecksumComplement = be.Uint32(b[off:])
-			off += 4
-		case 8:
-			v := be.Uint64(b[off:])
-			n.WideHopLimit, n.WideNodeID = uint8(v>>56), v&wideNodeIDMask
-			off += 8
-		case 9:
-			n.WideIngressIf, n.WideEgressIf = be.Uint32(b[off:]), be.Uint32(b[off+4:])
-			off += 8
-		case 10:
-			n.WideNamespaceData = be.Uint64(b[off:])
-			off += 8
-		case 11:
-			n.BufferOccupancy = be.Uint32(b[off:])
-			off += 4
-		case 22:
-			v := be.Uint32(b[off:])
-			n.Snapshot.Len, n.Snapshot.SchemaID = uint8(v>>24), v&schemaIDMask
-			n.Snapshot.Data = b[off+snapshotHdrLen : l : l]
-			off = l
-		default: // 12–21
-			n.Undefined[bit-12] = be.Uint32(b[off:])
-			off += 4
+	if t&BitHopLimitNodeID != 0 {
+		v := be.Uint32(b[off:])
+		n.HopLimit, n.NodeID = uint8(v>>24), v&nodeIDMask
+		off += 4
+	}
+	if t&BitIfIDs != 0 {
+		n.IngressIf, n.EgressIf = be.Uint16(b[off:]), be.Uint16(b[off+2:])
+		off += 4
+	}
+	if t&BitTimestampSec != 0 {
+		n.TimestampSec = be.Uint32(b[off:])
+		off += 4
+	}
+	if t&BitTimestampFrac != 0 {
+		n.TimestampFrac = be.Uint32(b[off:])
+		off += 4
+	}
+	if t&BitTransitDelay != 0 {
+		n.TransitDelay = be.Uint32(b[off:])
+		off += 4
+	}
+	if t&BitNamespaceData != 0 {
+		n.NamespaceData = be.Uint32(b[off:])
+		off += 4
+	}
+	if t&BitQueueDepth != 0 {
+		n.QueueDepth = be.Uint32(b[off:])
+		off += 4
+	}
+	if t&BitChecksumComplement != 0 {
+		n.ChecksumComplement = be.Uint32(b[off:])
+		off += 4
+	}
+	if t&BitWideHopLimitNodeID != 0 {
+		v := be.Uint64(b[off:])
+		n.WideHopLimit, n.WideNodeID = uint8(v>>56), v&wideNodeIDMask
+		off += 8
+	}
+	if t&BitWideIfIDs != 0 {
+		n.WideIngressIf, n.WideEgressIf = be.Uint32(b[off:]), be.Uint32(b[off+4:])
+		off += 8
+	}
+	if t&BitWideNamespaceData != 0 {
+		n.WideNamespaceData = be.Uint64(b[off:])
+		off += 8
+	}
+	if t&BitBufferOccupancy != 0 {
+		n.BufferOccupancy = be.Uint32(b[off:])
+		off += 4
+	}
+	if t&undefinedMask != 0 {
+		for i := range n.Undefined {
+			if t&(BitUndefined12>>i) != 0 {
+				n.Undefined[i] = be.Uint32(b[off:])
+				off += 4
+			}
 		}
+	}
+	if t&BitOpaqueStateSnapshot != 0 {
+		v := be.Uint32(b[off:])
+		n.Snapshot.Len, n.Snapshot.SchemaID = uint8(v>>24), v&schemaIDMask
+		n.Snapshot.Data = b[off+snapshotHdrLen:]
 	}
 	return l, nil
 }

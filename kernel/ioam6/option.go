@@ -66,7 +66,7 @@ const (
 	optHdrLen       = 4 // type, length, reserved, IOAM type
 	optTraceHdrOff  = optHdrLen
 	optTraceDataOff = optHdrLen + TraceHeaderLen
-	optAlign        = 4 // RFC 9486 §4: 4n alignment of the option type
+	optAlign        = 4 // RFC 9486 §3: 4n alignment of the option type
 	maxOptDataLen   = 255
 	maxPadRun       = 7 // Linux drops more than 7 consecutive padding bytes
 	// MaxTraceDataLen is the longest node data area an option can carry
@@ -85,7 +85,7 @@ var errNoIOAM = &DecodeError{Field: "ioam option", Offset: hbhOptionsOff, Err: E
 //
 // It checks what Linux checks: every option lies inside the header, no run of
 // Pad1/PadN is longer than 7 bytes, and the IOAM option starts at a 4n offset
-// (RFC 9486 §4). Options after the IOAM option are not examined. Without an
+// (RFC 9486 §3). Options after the IOAM option are not examined. Without an
 // IOAM option it returns an error wrapping ErrNotFound.
 func FindIOAMOption(hbh []byte) (opt []byte, offset int, err error) {
 	if len(hbh) < hbhOptionsOff {

@@ -206,13 +206,15 @@ func (t *Trace) decodeOption(opt []byte, cc CarrierConfig) error {
 			return decodeErr("tail ids", dataOff, ErrTruncated, "need %d bytes after the trace header, have %d", IDLen, len(data))
 		}
 		area = data[:len(data)-IDLen]
-		t.IDs, t.HasIDs = readIDs(data[len(area):], false), true
+		readIDs(&t.IDs, data[len(area):], false)
+		t.HasIDs = true
 	case CarrierCLTv1:
 		if len(data) < IDLen {
 			return decodeErr("clt-v1 ids", dataOff, ErrTruncated, "need %d bytes after the trace header, have %d", IDLen, len(data))
 		}
 		area, areaOff = data[IDLen:], dataOff+IDLen
-		t.IDs, t.HasIDs = readIDs(data[:IDLen], false), true
+		readIDs(&t.IDs, data[:IDLen], false)
+		t.HasIDs = true
 	default:
 		return specErr("carrier config: unknown carrier %d", uint8(cc.Carrier))
 	}
@@ -242,30 +244,31 @@ func (t *Trace) setNodes(nodes []byte, base int, cc CarrierConfig) error {
 	if len(nodes) == 0 {
 		return nil
 	}
-	last := 0
+	last, hops, fixed := 0, 0, t.fixed
 	switch {
 	case typ&BitOpaqueStateSnapshot != 0:
-		for off := 0; off < len(nodes); t.hops++ {
+		for off := 0; off < len(nodes); hops++ {
 			// Inline fast path; entryLen builds the error when an entry is cut.
-			e := off + t.fixed + snapshotHdrLen
+			e := off + fixed + snapshotHdrLen
 			if e <= len(nodes) {
 				e += 4 * int(nodes[e-snapshotHdrLen])
 			}
 			if e > len(nodes) {
-				_, err := entryLen(nodes[off:], typ, t.fixed, "node", base+off)
+				_, err := entryLen(nodes[off:], typ, fixed, "node", base+off)
 				return err
 			}
 			last, off = off, e
 		}
-	case t.fixed == 0:
+	case fixed == 0:
 		return decodeErr("node", base, ErrMalformed, "trace type %s has empty entries but %d bytes are written", typ, len(nodes))
 	default:
-		if r := len(nodes) % t.fixed; r != 0 {
-			return decodeErr("node", base+len(nodes)-r, ErrTruncated, "%d bytes left, entry needs %d", r, t.fixed)
+		if r := len(nodes) % fixed; r != 0 {
+			return decodeErr("node", base+len(nodes)-r, ErrTruncated, "%d bytes left, entry needs %d", r, fixed)
 		}
-		t.hops = len(nodes) / t.fixed
-		last = len(nodes) - t.fixed
+		hops = len(nodes) / fixed
+		last = len(nodes) - fixed
 	}
+	t.hops = hops
 	if cc.Carrier != CarrierOSS || typ&BitOpaqueStateSnapshot == 0 {
 		return nil
 	}
@@ -278,9 +281,11 @@ func (t *Trace) setNodes(nodes []byte, base int, cc CarrierConfig) error {
 	ids := nodes[sn+snapshotHdrLen:]
 	switch words := v >> 24; words {
 	case IDLen / 4:
-		t.IDs, t.HasIDs = readIDs(ids, false), true
+		readIDs(&t.IDs, ids, false)
+		t.HasIDs = true
 	case ShortIDLen / 4:
-		t.IDs, t.HasIDs = readIDs(ids, true), true
+		readIDs(&t.IDs, ids, true)
+		t.HasIDs = true
 	default:
 		return decodeErr("oss ids", base+sn, ErrMalformed,
 			"snapshot with schema %#06x has %d words, want %d or %d", cc.Schema(), words, IDLen/4, ShortIDLen/4)
@@ -288,21 +293,21 @@ func (t *Trace) setNodes(nodes []byte, base int, cc CarrierConfig) error {
 	return nil
 }
 
-// readIDs reads 24 bytes (trace ID, span ID), or 16 when short (64-bit
-// trace ID into TraceID[8:]).
-func readIDs(b []byte, short bool) IDs {
-	var ids IDs
+// readIDs reads 24 bytes (trace ID, span ID) into ids, or 16 when short
+// (64-bit trace ID into TraceID[8:], TraceID[:8] zeroed).
+func readIDs(ids *IDs, b []byte, short bool) {
 	if short {
 		_ = b[ShortIDLen-1]
+		clear(ids.TraceID[:8])
 		copy(ids.TraceID[8:], b[:8])
 		copy(ids.SpanID[:], b[8:16])
 		ids.Short = true
-		return ids
+		return
 	}
 	_ = b[IDLen-1]
 	copy(ids.TraceID[:], b[:16])
 	copy(ids.SpanID[:], b[16:24])
-	return ids
+	ids.Short = false
 }
 
 // appendIDs appends the wire form of ids for the carrier.
