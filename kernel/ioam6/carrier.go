@@ -89,6 +89,9 @@ type IDs struct {
 	Short bool
 }
 
+// IsZero reports whether both IDs are all zero (no trace context).
+func (ids IDs) IsZero() bool { return ids.TraceID == [16]byte{} && ids.SpanID == [8]byte{} }
+
 // wireLen returns the number of ID bytes the carrier puts on the wire.
 func (ids IDs) wireLen(c Carrier) int {
 	if ids.Short && c == CarrierOSS {

@@ -2,7 +2,7 @@ package ioam6
 
 import (
 	"encoding/binary"
-	"math/bits"
+	"time"
 )
 
 // Node is one node data entry of a Pre-allocated Trace (RFC 9197 §4.4.2).
@@ -107,6 +107,24 @@ func (n *Node) Len() int {
 	return l
 }
 
+// Timestamp returns the node's timestamp read in the POSIX-based format of
+// RFC 9197 §5.3 that Linux writes: TimestampSec seconds and TimestampFrac
+// microseconds of CLOCK_REALTIME. ok is false without bit 2 (seconds) or when
+// the fraction is not a microsecond count (≥ 10⁶), as with PTP or NTP
+// formats; without bit 3 the fraction is taken as zero.
+func (n *Node) Timestamp() (t time.Time, ok bool) {
+	if n.Fields&BitTimestampSec == 0 {
+		return time.Time{}, false
+	}
+	var us uint32
+	if n.Fields&BitTimestampFrac != 0 {
+		if us = n.TimestampFrac; us >= 1_000_000 {
+			return time.Time{}, false
+		}
+	}
+	return time.Unix(int64(n.TimestampSec), int64(us)*1000), true
+}
+
 // AppendNode appends the encoding of n to dst in RFC 9197 field order. It
 // fails with ErrInvalidSpec when a value does not fit its field or the
 // snapshot's Len and Data disagree; dst is returned unchanged then.
@@ -126,47 +144,57 @@ func AppendNode(dst []byte, n *Node) ([]byte, error) {
 	return appendNode(dst, n), nil
 }
 
-// appendNode encodes a node whose values were checked.
+// appendNode encodes a node whose values were checked, in RFC field order.
 func appendNode(b []byte, n *Node) []byte {
 	be := binary.BigEndian
-	for f := n.Fields & TraceTypeMask; f != 0; {
-		bit := bits.LeadingZeros32(uint32(f)) - 8 // RFC bit number
-		f &^= 1 << (23 - bit)
-		switch bit {
-		case 0:
-			b = be.AppendUint32(b, uint32(n.HopLimit)<<24|n.NodeID&nodeIDMask)
-		case 1:
-			b = be.AppendUint16(b, n.IngressIf)
-			b = be.AppendUint16(b, n.EgressIf)
-		case 2:
-			b = be.AppendUint32(b, n.TimestampSec)
-		case 3:
-			b = be.AppendUint32(b, n.TimestampFrac)
-		case 4:
-			b = be.AppendUint32(b, n.TransitDelay)
-		case 5:
-			b = be.AppendUint32(b, n.NamespaceData)
-		case 6:
-			b = be.AppendUint32(b, n.QueueDepth)
-		case 7:
-			b = be.AppendUint32(b, n.ChecksumComplement)
-		case 8:
-			b = be.AppendUint64(b, uint64(n.WideHopLimit)<<56|n.WideNodeID&wideNodeIDMask)
-		case 9:
-			b = be.AppendUint32(b, n.WideIngressIf)
-			b = be.AppendUint32(b, n.WideEgressIf)
-		case 10:
-			b = be.AppendUint64(b, n.WideNamespaceData)
-		case 11:
-			b = be.AppendUint32(b, n.BufferOccupancy)
-		case 22:
-			b = be.AppendUint32(b, uint32(n.Snapshot.Len)<<24|n.Snapshot.SchemaID&schemaIDMask)
-			b = append(b, n.Snapshot.Data...)
-		case 23:
-			// reserved: no data
-		default: // 12–21
-			b = be.AppendUint32(b, n.Undefined[bit-12])
+	t := n.Fields
+	if t&BitHopLimitNodeID != 0 {
+		b = be.AppendUint32(b, uint32(n.HopLimit)<<24|n.NodeID&nodeIDMask)
+	}
+	if t&BitIfIDs != 0 {
+		b = be.AppendUint32(b, uint32(n.IngressIf)<<16|uint32(n.EgressIf))
+	}
+	if t&BitTimestampSec != 0 {
+		b = be.AppendUint32(b, n.TimestampSec)
+	}
+	if t&BitTimestampFrac != 0 {
+		b = be.AppendUint32(b, n.TimestampFrac)
+	}
+	if t&BitTransitDelay != 0 {
+		b = be.AppendUint32(b, n.TransitDelay)
+	}
+	if t&BitNamespaceData != 0 {
+		b = be.AppendUint32(b, n.NamespaceData)
+	}
+	if t&BitQueueDepth != 0 {
+		b = be.AppendUint32(b, n.QueueDepth)
+	}
+	if t&BitChecksumComplement != 0 {
+		b = be.AppendUint32(b, n.ChecksumComplement)
+	}
+	if t&BitWideHopLimitNodeID != 0 {
+		b = be.AppendUint64(b, uint64(n.WideHopLimit)<<56|n.WideNodeID&wideNodeIDMask)
+	}
+	if t&BitWideIfIDs != 0 {
+		b = be.AppendUint32(b, n.WideIngressIf)
+		b = be.AppendUint32(b, n.WideEgressIf)
+	}
+	if t&BitWideNamespaceData != 0 {
+		b = be.AppendUint64(b, n.WideNamespaceData)
+	}
+	if t&BitBufferOccupancy != 0 {
+		b = be.AppendUint32(b, n.BufferOccupancy)
+	}
+	if t&undefinedMask != 0 {
+		for i, v := range n.Undefined {
+			if t&(BitUndefined12>>i) != 0 {
+				b = be.AppendUint32(b, v)
+			}
 		}
+	}
+	if t&BitOpaqueStateSnapshot != 0 {
+		b = be.AppendUint32(b, uint32(n.Snapshot.Len)<<24|n.Snapshot.SchemaID&schemaIDMask)
+		b = append(b, n.Snapshot.Data...)
 	}
 	return b
 }

@@ -3,6 +3,7 @@ package ioam6
 import (
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/stretchr/testify/assert"
@@ -268,4 +269,27 @@ func TestDecodeErrorMessage(t *testing.T) {
 	assert.Equal(t, "ioam6: node at offset 0: truncated: entry needs 16 bytes, have 0", err.Error())
 	assert.True(t, errors.Is(err, ErrTruncated))
 	assert.False(t, errors.Is(err, ErrMalformed))
+}
+
+func TestNodeTimestamp(t *testing.T) {
+	n := basicNode(63, 2, 21, 22, 0x6b0951e6, 476470)
+	ts, ok := n.Timestamp()
+	require.True(t, ok)
+	assert.Equal(t, time.Unix(0x6b0951e6, 476470_000).UTC(), ts.UTC())
+	n.Fields &^= BitTimestampFrac
+	ts, ok = n.Timestamp()
+	require.True(t, ok)
+	assert.Equal(t, time.Unix(0x6b0951e6, 0).UTC(), ts.UTC(), "seconds only")
+	n.Fields |= BitTimestampFrac
+	n.TimestampFrac = 1_000_000
+	_, ok = n.Timestamp()
+	assert.False(t, ok, "not microseconds")
+	n.Fields &^= BitTimestampSec
+	_, ok = n.Timestamp()
+	assert.False(t, ok, "no seconds")
+
+	assert.True(t, IDs{}.IsZero())
+	assert.True(t, IDs{Short: true}.IsZero())
+	assert.False(t, docIDs.IsZero())
+	assert.False(t, IDs{SpanID: [8]byte{7: 1}}.IsZero())
 }
