@@ -1,0 +1,142 @@
+package main
+
+import (
+	"bytes"
+	"io"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/cross-layer-telemetry/clt/agent"
+	"github.com/cross-layer-telemetry/clt/plugin"
+)
+
+// TestMain lets the test binary play the demo's roles: the orchestrator
+// started by the e2e test re-runs os.Executable() with CLT_DEMO_ROLE set.
+func TestMain(m *testing.M) {
+	if role := os.Getenv(envRole); role != "" {
+		os.Exit(roleMain(role, os.Args[1:]))
+	}
+	os.Exit(m.Run())
+}
+
+func TestParseFlags(t *testing.T) {
+	o, c, err := parseFlags(nil, io.Discard)
+	require.NoError(t, err)
+	assert.False(t, c.oneShot)
+	assert.Equal(t, "127.0.0.1:16686", o.JaegerUI)
+	assert.Equal(t, 4317, o.JaegerOTLPPort)
+	assert.Equal(t, "127.0.0.1:17271", o.StorageGRPC)
+	assert.Equal(t, 7123, o.CollectorPort)
+	assert.Equal(t, "auto", o.Congestion)
+	assert.True(t, o.Build)
+
+	_, _, err = parseFlags([]string{"-requests", "0", "-congestion", "tc", "-jaeger-ui", "nope"}, io.Discard)
+	require.Error(t, err)
+	for _, want := range []string{"-requests", "-congestion", "-jaeger-ui"} {
+		assert.Contains(t, err.Error(), want)
+	}
+}
+
+func fakeDemo(t *testing.T) *Demo {
+	prefix := netip.MustParsePrefix("fd00:c17:abcd::/64")
+	m := &mgmtNet{Prefix: prefix, Host: hostN(prefix, 1), nodes: map[string]netip.Addr{}}
+	for role, i := range mgmtRoleIndex {
+		m.nodes[role] = hostN(prefix, i)
+	}
+	return &Demo{mgmt: m, opt: Options{AgentAdminPort: 17272, DataDir: t.TempDir()}}
+}
+
+// The generated agent configs must load back through clt-agent's own loader
+// (unknown keys are errors there) and carry the node setup the demo relies on.
+func TestAgentConfigRoundTrip(t *testing.T) {
+	d := fakeDemo(t)
+	for _, tc := range []struct {
+		role   string
+		node   uint32
+		ifaces map[string]uint32
+	}{
+		{rolePorthos, nodePorthos, map[string]uint32{"athos0": ifPorthosFromAthos, "aramis0": ifPorthosToAramis}},
+		{roleAramis, nodeAramis, map[string]uint32{"porthos0": ifAramisFromPorth}},
+	} {
+		t.Run(tc.role, func(t *testing.T) {
+			path := filepath.Join(d.opt.DataDir, tc.role+".yaml")
+			require.NoError(t, writeYAML(path, d.agentConfig(tc.role, "[fd00:c17:abcd::1]:7123")))
+			cfg, err := agent.LoadConfigFile(path)
+			require.NoError(t, err)
+			require.NoError(t, cfg.Validate())
+			require.NotNil(t, cfg.Setup)
+			assert.Equal(t, tc.node, *cfg.Setup.NodeID)
+			got := map[string]uint32{}
+			for _, i := range cfg.Setup.Interfaces {
+				require.NotNil(t, i.ID)
+				got[i.Name] = *i.ID
+			}
+			assert.Equal(t, tc.ifaces, got)
+			assert.Equal(t, "[fd00:c17:abcd::1]:7123", cfg.Export.Collector)
+			assert.Equal(t, "["+d.mgmt.Addr(tc.role).String()+"]:17272", cfg.Admin.Listen)
+			require.Len(t, cfg.Namespaces, 1)
+			assert.Equal(t, uint32(ioamNamespace), cfg.Namespaces[0].ID)
+		})
+	}
+}
+
+func TestStorageConfigRoundTrip(t *testing.T) {
+	cfg := plugin.DefaultConfig()
+	cfg.Storage.Listen = "127.0.0.1:17271"
+	cfg.Collector.Listen = "[fd00:c17:abcd::1]:7123"
+	cfg.Store.Dir = t.TempDir()
+	path := filepath.Join(t.TempDir(), "s.yaml")
+	require.NoError(t, writeYAML(path, cfg))
+	back, err := plugin.LoadConfig(path)
+	require.NoError(t, err)
+	require.NoError(t, back.Validate())
+	assert.Equal(t, cfg.Collector.Listen, back.Collector.Listen)
+	assert.Equal(t, cfg.Store.Dir, back.Store.Dir)
+}
+
+func TestCLTFlagsConfig(t *testing.T) {
+	c := cltFlags{namespace: 123, slots: 4, traceType: 0xF00000, carrier: "oss", schemaID: 0xC17}
+	cfg, err := c.config()
+	require.NoError(t, err)
+	assert.Equal(t, uint16(123), cfg.Namespace)
+	assert.True(t, cfg.Strict, "the demo must not silently send without IOAM")
+
+	c.carrier = "nope"
+	_, err = c.config()
+	require.Error(t, err)
+}
+
+func TestReportDelta(t *testing.T) {
+	var buf bytes.Buffer
+	ph := &Phase{Name: "x", Netem: 30 * time.Millisecond, DelayBy: "wire"}
+	printPhase(&buf, ph)
+	assert.Contains(t, buf.String(), `phase "x" — wire delay 30ms on porthos → aramis`)
+}
+
+// syncBuffer is a bytes.Buffer safe for the concurrent writes of a logger.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
