@@ -1,7 +1,9 @@
 package ioam6
 
 // Generic netlink names and numbers of the IOAM6 family
-// (include/uapi/linux/ioam6_genl.h, Linux ≥ 6.8 for the event enums).
+// (include/uapi/linux/ioam6_genl.h; the event enums are newer than the 6.1
+// distro headers). The ioam6_events group is GENL_MCAST_CAP_NET_ADMIN:
+// subscribing needs CAP_NET_ADMIN in the network namespace.
 const (
 	GenlFamilyName          = "IOAM6"        // IOAM6_GENL_NAME
 	GenlFamilyVer           = 1              // IOAM6_GENL_VERSION

@@ -52,8 +52,9 @@ func (t *Trace) Nodes() NodeIter {
 
 // Newest returns the newest entry (the first in the data, the last node of
 // the path so far) and true, or false when no node wrote. In an event it is
-// the reporting node's own entry if that node wrote; compare its NodeID with
-// the local net.ipv6.ioam6_id to tell whether this node overflowed.
+// the reporting node's own entry if that node wrote: compare its NodeID
+// (bit 0; WideNodeID for bit 8) with the local net.ipv6.ioam6_id
+// (ioam6_id_wide) to tell whether this node overflowed.
 func (t *Trace) Newest() (Node, bool) {
 	if t.hops == 0 {
 		return Node{}, false
@@ -322,9 +323,10 @@ func appendIDs(b []byte, ids IDs, c Carrier) []byte {
 
 // AppendOption appends t as an IOAM option TLV (as DecodeTrace reads it): the
 // option header, the trace header, RemainingLen·4 zero bytes for the unused
-// area, the written entries, and the carrier's IDs. For an event trace the
-// unused area is empty. DecodeTrace of the result with t's carrier yields t
-// again (NodeData then references the new bytes).
+// area, the written entries, and the carrier's IDs (zero when !HasIDs). For
+// an event trace the unused area is empty. DecodeTrace of the result with
+// t's carrier yields t again (NodeData then references the new bytes). It
+// fails with ErrInvalidSpec when the option would exceed 255 bytes of data.
 func (t *Trace) AppendOption(dst []byte) ([]byte, error) {
 	n := optTraceDataOff - 2 + t.unused + len(t.nodes)
 	if t.cc.Carrier != CarrierOSS {

@@ -53,8 +53,8 @@ const (
 	undefinedCount           = 10
 )
 
-// TypeFull is every defined and undefined data bit (0–22), the widest node a
-// Linux 6.18 kernel fills (0xFFFFFE).
+// TypeFull is every data bit, defined and undefined (0–22): 0xFFFFFE,
+// NodeLen 25 plus the snapshot.
 const TypeFull = TraceTypeMask &^ BitReserved
 
 // NodeLen returns the length in 4-octet words of the fixed part of a node

@@ -1,0 +1,5 @@
+//go:build !race
+
+package ioam6
+
+const raceEnabled = false
