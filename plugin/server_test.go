@@ -35,16 +35,17 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // env is one in-process clt-storage on loopback ports with a real badger in
 // a temporary directory, plus clients for its APIs.
 type env struct {
-	srv       *Server
-	reader    storagev2.TraceReaderClient
-	deps      storagev2.DependencyReaderClient
-	otlp      coltracepb.TraceServiceClient
-	collector collectorv1.CollectorServiceClient
-	collConn  *grpc.ClientConn
-	admin     string
+	srv         *Server
+	reader      storagev2.TraceReaderClient
+	deps        storagev2.DependencyReaderClient
+	otlp        coltracepb.TraceServiceClient
+	collector   collectorv1.CollectorServiceClient
+	collConn    *grpc.ClientConn
+	storageConn *grpc.ClientConn
+	admin       string
 }
 
-func testConfig(t *testing.T) Config {
+func testConfig(t testing.TB) Config {
 	cfg := DefaultConfig()
 	cfg.Storage.Listen = "127.0.0.1:0"
 	cfg.Collector.Listen = "127.0.0.1:0"
@@ -57,7 +58,7 @@ func testConfig(t *testing.T) Config {
 	return cfg
 }
 
-func startEnv(t *testing.T, mutate func(*Config)) *env {
+func startEnv(t testing.TB, mutate func(*Config)) *env {
 	t.Helper()
 	cfg := testConfig(t)
 	if mutate != nil {
@@ -76,13 +77,14 @@ func startEnv(t *testing.T, mutate func(*Config)) *env {
 	sc := dial(srv.StorageAddr().String())
 	cc := dial(srv.CollectorAddr().String())
 	return &env{
-		srv:       srv,
-		reader:    storagev2.NewTraceReaderClient(sc),
-		deps:      storagev2.NewDependencyReaderClient(sc),
-		otlp:      coltracepb.NewTraceServiceClient(sc),
-		collector: collectorv1.NewCollectorServiceClient(cc),
-		collConn:  cc,
-		admin:     "http://" + srv.AdminAddr().String(),
+		srv:         srv,
+		reader:      storagev2.NewTraceReaderClient(sc),
+		deps:        storagev2.NewDependencyReaderClient(sc),
+		otlp:        coltracepb.NewTraceServiceClient(sc),
+		collector:   collectorv1.NewCollectorServiceClient(cc),
+		collConn:    cc,
+		storageConn: sc,
+		admin:       "http://" + srv.AdminAddr().String(),
 	}
 }
 
@@ -117,7 +119,7 @@ func (s spanSpec) resourceSpans() *tracepb.ResourceSpans {
 	}
 }
 
-func (e *env) export(t *testing.T, specs ...spanSpec) {
+func (e *env) export(t testing.TB, specs ...spanSpec) {
 	t.Helper()
 	req := &coltracepb.ExportTraceServiceRequest{}
 	for _, s := range specs {
@@ -128,7 +130,7 @@ func (e *env) export(t *testing.T, specs ...spanSpec) {
 }
 
 // collect drains a TracesData stream, checking the chunk contract.
-func collect(t *testing.T, recv func() (*tracepb.TracesData, error), maxSpans int) []*tracepb.TracesData {
+func collect(t testing.TB, recv func() (*tracepb.TracesData, error), maxSpans int) []*tracepb.TracesData {
 	t.Helper()
 	var out []*tracepb.TracesData
 	for range 100000 {
@@ -181,7 +183,7 @@ func traceIDsOf(chunks []*tracepb.TracesData) [][]byte {
 	return out
 }
 
-func (e *env) getTraces(t *testing.T, ids ...[]byte) []*tracepb.TracesData {
+func (e *env) getTraces(t testing.TB, ids ...[]byte) []*tracepb.TracesData {
 	t.Helper()
 	req := &storagev2.GetTracesRequest{}
 	for _, id := range ids {
@@ -192,7 +194,7 @@ func (e *env) getTraces(t *testing.T, ids ...[]byte) []*tracepb.TracesData {
 	return collect(t, st.Recv, 1000)
 }
 
-func (e *env) findTraces(t *testing.T, q *storagev2.TraceQueryParameters) []*tracepb.TracesData {
+func (e *env) findTraces(t testing.TB, q *storagev2.TraceQueryParameters) []*tracepb.TracesData {
 	t.Helper()
 	st, err := e.reader.FindTraces(t.Context(), &storagev2.FindTracesRequest{Query: q})
 	require.NoError(t, err)

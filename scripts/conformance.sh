@@ -38,12 +38,12 @@ done
 mkdir -p "$WORK"
 # 1. A writable copy of the Jaeger module source (downloaded if the module
 #    cache is cold). The copy is rebuilt when the version changes.
-SRC="$WORK/jaeger-$JAEGER_VERSION"
+SRC="$CACHE/jaeger-src/jaeger-$JAEGER_VERSION"  # shared with bench-storage.sh
 if [ ! -f "$SRC/.copied" ]; then
   log "copying $JAEGER_MODULE@$JAEGER_VERSION source"
   MODDIR=$(cd tools/jaeger && go mod download -json "$JAEGER_MODULE@$JAEGER_VERSION" |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
-  rm -rf "$SRC"
+  rm -rf "$SRC" && mkdir -p "$(dirname "$SRC")"
   cp -r "$MODDIR" "$SRC"
   chmod -R u+w "$SRC"
   touch "$SRC/.copied"

@@ -1,0 +1,231 @@
+package plugin
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
+	resourcepb "go.opentelemetry.io/proto/otlp/resource/v1"
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	collectorv1 "github.com/cross-layer-telemetry/clt/api/collector/v1"
+	"github.com/cross-layer-telemetry/clt/api/storagev2"
+)
+
+// Benchmarks of clt-storage through its gRPC API (loopback, real badger),
+// with spans shaped like Jaeger's tracegen (a root span with 2 attributes,
+// children with 11 of 97 keys × 1000 values). Figures: docs/benchmarks.md.
+//
+//	go test -run '^$' -bench . -benchtime 3x ./plugin/
+
+const benchSpansPerTrace = 10
+
+var benchAttrKeys = func() []string {
+	k := make([]string, 97)
+	for i := range k {
+		k[i] = fmt.Sprintf("attr_%02d", i)
+	}
+	return k
+}()
+
+// benchTraces builds n traces of benchSpansPerTrace spans starting at
+// start, one ResourceSpans per trace (as an SDK batch would).
+func benchTraces(seq *uint64, n int, start time.Time) []*tracepb.ResourceSpans {
+	out := make([]*tracepb.ResourceSpans, 0, n)
+	for range n {
+		*seq++
+		tid := make([]byte, 16)
+		binary.BigEndian.PutUint64(tid[0:], 0xc17)
+		binary.BigEndian.PutUint64(tid[8:], *seq)
+		spans := make([]*tracepb.Span, 0, benchSpansPerTrace)
+		ts := uint64(start.Add(time.Duration(*seq) * time.Microsecond).UnixNano())
+		for i := range benchSpansPerTrace {
+			sp := &tracepb.Span{TraceId: tid, SpanId: binary.BigEndian.AppendUint64(nil, *seq<<8|uint64(i+1)),
+				Name: "lets-go", Kind: tracepb.Span_SPAN_KIND_SERVER, StartTimeUnixNano: ts, EndTimeUnixNano: ts + 123000,
+				Status: &tracepb.Status{}}
+			if i == 0 {
+				sp.Attributes = []*commonpb.KeyValue{strAttr("peer.service", "tracegen-server"), strAttr("peer.host.ipv4", "1.1.1.1")}
+			} else {
+				sp.Name, sp.Kind = "okey-dokey-"+fmt.Sprint(i), tracepb.Span_SPAN_KIND_CLIENT
+				sp.ParentSpanId = binary.BigEndian.AppendUint64(nil, *seq<<8|1)
+				for a := range 11 {
+					k := int(*seq*11+uint64(i*11+a)) % len(benchAttrKeys)
+					sp.Attributes = append(sp.Attributes, strAttr(benchAttrKeys[k], fmt.Sprintf("val_%02d", (int(*seq)+a)%1000)))
+				}
+			}
+			spans = append(spans, sp)
+		}
+		out = append(out, &tracepb.ResourceSpans{
+			Resource:   &resourcepb.Resource{Attributes: []*commonpb.KeyValue{strAttr("service.name", "tracegen-01"), strAttr("host.name", "bench")}},
+			ScopeSpans: []*tracepb.ScopeSpans{{Scope: &commonpb.InstrumentationScope{Name: "tracegen"}, Spans: spans}},
+		})
+	}
+	return out
+}
+
+// BenchmarkExport measures OTLP Export into clt-storage without Jaeger: 4
+// concurrent clients, 100 traces (1000 spans) per request, as Jaeger's batch
+// processor sends. Reports spans/s; the goal is >= 100k spans/s.
+func BenchmarkExport(b *testing.B) {
+	e := startEnv(b, nil)
+	const clients, tracesPerReq = 4, 100
+	var seq uint64
+	// Requests are built before the timer so the figure is the server's.
+	reqs := make([]rawMsg, 64)
+	build := func() {
+		for i := range reqs {
+			var err error
+			reqs[i], err = proto.Marshal(&coltracepb.ExportTraceServiceRequest{ResourceSpans: benchTraces(&seq, tracesPerReq, time.Now())})
+			require.NoError(b, err)
+		}
+	}
+	build()
+	spans := 0
+	var busy time.Duration
+	for b.Loop() {
+		t0 := time.Now()
+		var wg sync.WaitGroup
+		for c := range clients {
+			wg.Go(func() {
+				for i := c; i < len(reqs); i += clients {
+					var resp coltracepb.ExportTraceServiceResponse
+					if err := e.storageConn.Invoke(b.Context(), coltracepb.TraceService_Export_FullMethodName, reqs[i], &resp,
+						grpc.ForceCodec(rawCodec{})); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		busy += time.Since(t0)
+		spans += len(reqs) * tracesPerReq * benchSpansPerTrace
+		// The next round stores new traces, not the same bytes again.
+		b.StopTimer()
+		build()
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(spans)/busy.Seconds(), "spans/s")
+}
+
+// rawMsg is a request marshaled before the timer; rawCodec sends it as is,
+// so the client's marshaling does not count against the server.
+type rawMsg []byte
+
+type rawCodec struct{}
+
+func (rawCodec) Marshal(v any) ([]byte, error) {
+	if r, ok := v.(rawMsg); ok {
+		return r, nil
+	}
+	return proto.Marshal(v.(proto.Message))
+}
+func (rawCodec) Unmarshal(b []byte, v any) error { return proto.Unmarshal(b, v.(proto.Message)) }
+func (rawCodec) Name() string                    { return "proto" }
+
+// loadStore fills a server with nTraces traces (benchSpansPerTrace spans
+// each) and 3 IOAM records on every root span, and returns their IDs.
+func loadStore(b *testing.B, e *env, nTraces int) [][]byte {
+	b.Helper()
+	var seq uint64
+	var ids [][]byte
+	start := time.Now().Add(-time.Hour)
+	for done := 0; done < nTraces; done += 100 {
+		rs := benchTraces(&seq, 100, start)
+		_, err := e.otlp.Export(b.Context(), &coltracepb.ExportTraceServiceRequest{ResourceSpans: rs})
+		require.NoError(b, err)
+		var recs []*collectorv1.IOAMRecord
+		for _, r := range rs {
+			root := r.ScopeSpans[0].Spans[0]
+			ids = append(ids, root.TraceId)
+			for _, rr := range []*collectorv1.IOAMRecord{rec(2, 0, 1, 2), rec(3, 0, 1, 2, 3), rec(3, 1, 1, 2, 3)} {
+				rr.TraceId, rr.SpanId = root.TraceId, root.SpanId
+				recs = append(recs, rr)
+			}
+		}
+		_, err = e.collector.Report(b.Context(), &collectorv1.ReportRequest{Records: recs})
+		require.NoError(b, err)
+	}
+	return ids
+}
+
+// latency collects per-call durations and reports p50/p99.
+type latency []time.Duration
+
+func (l latency) report(b *testing.B) {
+	if len(l) == 0 {
+		return
+	}
+	slices.Sort(l)
+	b.ReportMetric(float64(l[len(l)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(l[min(len(l)-1, len(l)*99/100)].Microseconds())/1000, "p99-ms")
+}
+
+// benchTracesLoaded is the store size of the query benchmarks: 20k traces,
+// 200k spans, 60k records (BENCH_TRACES-independent so runs compare).
+const benchTracesLoaded = 20000
+
+// BenchmarkGetTraces measures GetTraces of one 10-span trace by ID,
+// including the IOAM join of its 3 records, on a store of 200k spans.
+func BenchmarkGetTraces(b *testing.B) {
+	e := startEnv(b, nil)
+	ids := loadStore(b, e, benchTracesLoaded)
+	rng := rand.New(rand.NewPCG(1, 2))
+	var lat latency
+	for b.Loop() {
+		id := ids[rng.IntN(len(ids))]
+		t0 := time.Now()
+		st, err := e.reader.GetTraces(b.Context(), &storagev2.GetTracesRequest{Query: []*storagev2.GetTraceParams{{TraceId: id}}})
+		require.NoError(b, err)
+		n := len(spansOf(collect(b, st.Recv, 1000)))
+		lat = append(lat, time.Since(t0))
+		if n != benchSpansPerTrace {
+			b.Fatalf("got %d spans", n)
+		}
+	}
+	lat.report(b)
+}
+
+// BenchmarkFindTraces measures the UI's default search (service, last hour,
+// 20 traces) and a tag search, streaming the enriched traces.
+func BenchmarkFindTraces(b *testing.B) {
+	e := startEnv(b, nil)
+	loadStore(b, e, benchTracesLoaded)
+	queries := map[string]*storagev2.TraceQueryParameters{
+		"service": {ServiceName: "tracegen-01", SearchDepth: 20},
+		"tag":     {ServiceName: "tracegen-01", SearchDepth: 20, Attributes: []*storagev2.KeyValue{strKV("attr_05", "val_07")}},
+		"node":    {ServiceName: "tracegen-01", SearchDepth: 20, Attributes: []*storagev2.KeyValue{strKV(AttrNodeID, "3")}},
+	}
+	for name, q := range queries {
+		q.StartTimeMin = timestampNowMinus(2 * time.Hour)
+		q.StartTimeMax = timestampNowMinus(0)
+		b.Run(name, func(b *testing.B) {
+			var lat latency
+			for b.Loop() {
+				t0 := time.Now()
+				st, err := e.reader.FindTraces(b.Context(), &storagev2.FindTracesRequest{Query: q})
+				require.NoError(b, err)
+				n := len(traceIDsOf(collect(b, st.Recv, 1000)))
+				lat = append(lat, time.Since(t0))
+				if n == 0 {
+					b.Fatal("no trace found")
+				}
+			}
+			lat.report(b)
+		})
+	}
+}
+
+func timestampNowMinus(d time.Duration) *timestamppb.Timestamp {
+	return timestamppb.New(time.Now().Add(-d))
+}
