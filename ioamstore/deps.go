@@ -16,10 +16,11 @@ import (
 // Calls within one service are not counted (as in Jaeger's stores). Sorted by
 // parent, then child.
 func (s *Store) GetDependencies(ctx context.Context, start, end time.Time) ([]Dependency, error) {
-	if s.closed.Load() {
+	if !s.enter() {
 		return nil, ErrClosed
 	}
-	services, err := s.GetServices(ctx)
+	defer s.exit()
+	services, err := s.services()
 	if err != nil {
 		return nil, err
 	}

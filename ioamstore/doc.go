@@ -68,8 +68,9 @@
 // Results are ordered by discovery, which is newest first by the latest span
 // start of the entry (record received time for ioam.* searches).
 //
-// Service and operation names (rewritten at most every TTL/4 so they expire
-// with the spans):
+// Service and operation names (rewritten every min(SpanTTL/4, 1h) while spans
+// arrive, with a TTL of SpanTTL plus that interval, so they expire at most
+// that long after the service's last span):
 //
 //	[0x20][len(service):2][service]
 //	[0x21][len(service):2][service][kind:1][operation]      (kind: OTLP SpanKind)

@@ -119,9 +119,10 @@ func compileQuery(q Query) (*compiledQuery, error) {
 // instead, so they find spans through their records whether the records were
 // written before or after the spans.
 func (s *Store) FindTraceIDs(ctx context.Context, q Query) ([]FoundTrace, error) {
-	if s.closed.Load() {
+	if !s.enter() {
 		return nil, ErrClosed
 	}
+	defer s.exit()
 	c, err := compileQuery(q)
 	if err != nil {
 		return nil, err

@@ -24,9 +24,10 @@ var ErrInvalidRecord = errors.New("invalid record")
 // written again (its other fields are ignored). Records may arrive before or
 // after their spans. Calls are serialised so the duplicate count is exact.
 func (s *Store) WriteRecords(ctx context.Context, recs []Record) (accepted, duplicates int, err error) {
-	if s.closed.Load() {
+	if !s.enter() {
 		return 0, 0, ErrClosed
 	}
+	defer s.exit()
 	if err := ctx.Err(); err != nil {
 		return 0, 0, err
 	}
@@ -123,9 +124,10 @@ func contentHash(data []byte) [recHashLen]byte {
 // GetRecords returns every record of a trace (any span), sorted by span ID,
 // then received time, then Data.
 func (s *Store) GetRecords(ctx context.Context, traceID [16]byte) ([]Record, error) {
-	if s.closed.Load() {
+	if !s.enter() {
 		return nil, ErrClosed
 	}
+	defer s.exit()
 	var out []Record
 	err := s.db.View(func(txn *badger.Txn) error {
 		prefix := recordPrefix(traceID)

@@ -61,9 +61,10 @@ type svcBucket struct {
 // skipped (not counted). On error nothing of the batch should be assumed
 // written.
 func (s *Store) WriteSpans(ctx context.Context, rs []*tracepb.ResourceSpans) (int, error) {
-	if s.closed.Load() {
+	if !s.enter() {
 		return 0, ErrClosed
 	}
+	defer s.exit()
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
@@ -159,9 +160,15 @@ func (s *Store) WriteSpans(ctx context.Context, rs []*tracepb.ResourceSpans) (in
 			}
 		}
 	}
-	names := s.names.due(now, s.cfg.SpanTTL/4, rs)
+	// Names are rewritten every refresh while spans arrive and live
+	// SpanTTL+refresh, so they outlive the last span by at most refresh.
+	refresh := min(s.cfg.SpanTTL/4, time.Hour)
+	nameExp := uint64(now.Add(s.cfg.SpanTTL + refresh).Unix())
+	names := s.names.due(now, refresh, rs)
 	for _, k := range names {
-		if err := set(k, nil); err != nil {
+		e := badger.NewEntry(k, nil)
+		e.ExpiresAt = nameExp
+		if err := wb.SetEntry(e); err != nil {
 			s.names.forget(names)
 			return 0, fmt.Errorf("write names: %w", err)
 		}
@@ -223,9 +230,10 @@ func spanFeatures(h *hasher, dst []uint64, sp *tracepb.Span) []uint64 {
 // zero times and returns nil. Every call gets a freshly decoded message that
 // fn may keep. An error from fn stops the stream and is returned.
 func (s *Store) GetTrace(ctx context.Context, traceID [16]byte, fn func(*tracepb.ResourceSpans) error) error {
-	if s.closed.Load() {
+	if !s.enter() {
 		return ErrClosed
 	}
+	defer s.exit()
 	return s.db.View(func(txn *badger.Txn) error {
 		return s.readTrace(ctx, txn, traceID, func(_ chunkHeader, td *tracepb.TracesData) error {
 			for _, r := range td.ResourceSpans {
@@ -270,9 +278,14 @@ func (s *Store) readTrace(ctx context.Context, txn *badger.Txn, traceID [16]byte
 
 // GetServices returns the service names with unexpired spans, sorted.
 func (s *Store) GetServices(ctx context.Context) ([]string, error) {
-	if s.closed.Load() {
+	if !s.enter() {
 		return nil, ErrClosed
 	}
+	defer s.exit()
+	return s.services()
+}
+
+func (s *Store) services() ([]string, error) {
 	var out []string
 	err := s.db.View(func(txn *badger.Txn) error {
 		prefix := []byte{prefixService}
@@ -298,9 +311,10 @@ func (s *Store) GetServices(ctx context.Context) ([]string, error) {
 // spanKind "" means all kinds, otherwise a lowercase kind as in Operation.
 // An unknown kind name returns no operations.
 func (s *Store) GetOperations(ctx context.Context, service, spanKind string) ([]Operation, error) {
-	if s.closed.Load() {
+	if !s.enter() {
 		return nil, ErrClosed
 	}
+	defer s.exit()
 	var want tracepb.Span_SpanKind
 	if spanKind != "" {
 		k, ok := spanKindByName(spanKind)
@@ -339,8 +353,8 @@ func (s *Store) GetOperations(ctx context.Context, service, spanKind string) ([]
 }
 
 // nameCache remembers which service/operation keys were written recently, so
-// a batch rewrites them only every SpanTTL/4 (keeping them alive as long as
-// spans arrive, and letting them expire with the spans otherwise).
+// a batch rewrites them only every min(SpanTTL/4, 1h) (keeping them alive as
+// long as spans arrive, and letting them expire soon after the spans).
 type nameCache struct {
 	mu sync.Mutex
 	m  map[string]time.Time

@@ -40,6 +40,7 @@ type Store struct {
 	closeOnce sync.Once
 	closeErr  error
 	closed    atomic.Bool
+	inflight  sync.RWMutex // read-held by every call using db; Close takes it
 	done      chan struct{}
 	wg        sync.WaitGroup
 }
@@ -91,9 +92,10 @@ func Open(cfg Config, logger *slog.Logger) (*Store, error) {
 // Calling it more than once is harmless; ctx cancellation stops the
 // maintenance like Close does.
 func (s *Store) Start(ctx context.Context) error {
-	if s.closed.Load() {
+	if !s.enter() {
 		return ErrClosed
 	}
+	defer s.exit()
 	s.startOnce.Do(func() {
 		if s.cfg.GCInterval <= 0 || s.cfg.InMemory {
 			return
@@ -124,9 +126,10 @@ func (s *Store) gcLoop(ctx context.Context) {
 // nothing to rewrite (bounded to 16 rewrites per pass so Close never waits
 // long). It is what the background loop calls; exported for tests and admin.
 func (s *Store) RunGC() {
-	if s.closed.Load() || s.cfg.InMemory {
+	if s.cfg.InMemory || !s.enter() {
 		return
 	}
+	defer s.exit()
 	s.stats.gcRuns.Add(1)
 	s.stats.lastGC.Store(time.Now().UnixNano())
 	for range 16 {
@@ -155,6 +158,8 @@ func (s *Store) Close() error {
 		s.closed.Store(true)
 		close(s.done)
 		s.wg.Wait()
+		s.inflight.Lock() // wait for calls in progress; new ones see closed
+		defer s.inflight.Unlock()
 		s.closeErr = s.db.Close()
 	})
 	return s.closeErr
@@ -162,9 +167,10 @@ func (s *Store) Close() error {
 
 // Purge deletes everything (used by the conformance suite between tests).
 func (s *Store) Purge(ctx context.Context) error {
-	if s.closed.Load() {
+	if !s.enter() {
 		return ErrClosed
 	}
+	defer s.exit()
 	if err := s.db.DropAll(); err != nil {
 		return fmt.Errorf("purge: %w", err)
 	}
@@ -175,9 +181,10 @@ func (s *Store) Purge(ctx context.Context) error {
 // DiskUsage returns the bytes of the LSM tree and of the value log, as badger
 // accounts them (updated by badger periodically, not per write).
 func (s *Store) DiskUsage() (lsm, vlog int64) {
-	if s.closed.Load() {
+	if !s.enter() {
 		return 0, 0
 	}
+	defer s.exit()
 	return s.db.Size()
 }
 
@@ -222,3 +229,15 @@ func trimNL(s string) string {
 	}
 	return s
 }
+
+// enter admits a call that uses db; false after Close. Pair with exit.
+func (s *Store) enter() bool {
+	s.inflight.RLock()
+	if s.closed.Load() {
+		s.inflight.RUnlock()
+		return false
+	}
+	return true
+}
+
+func (s *Store) exit() { s.inflight.RUnlock() }

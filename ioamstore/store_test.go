@@ -3,6 +3,7 @@ package ioamstore
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -212,7 +213,13 @@ func TestTTLExpiry(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, find(t, s, Query{Service: "svc"}), 1)
 	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) && countSpans(readTrace(t, s, tid(1))) > 0 {
+	gone := func() bool {
+		svcs, err := s.GetServices(context.Background())
+		require.NoError(t, err)
+		return countSpans(readTrace(t, s, tid(1))) == 0 && len(svcs) == 0
+	}
+	// names live up to SpanTTL/4 longer than spans; TTLs have 1 s resolution
+	for time.Now().Before(deadline) && !gone() {
 		time.Sleep(100 * time.Millisecond)
 	}
 	assert.Empty(t, readTrace(t, s, tid(1)))
@@ -259,4 +266,44 @@ func TestGCLoopStops(t *testing.T) {
 	assert.NotZero(t, s.Stats().GCRuns)
 	assert.False(t, s.Stats().LastGC.IsZero())
 	require.NoError(t, s.Close()) // goleak in TestMain checks the loop ended
+}
+
+// Writers and readers racing with Close get nil or ErrClosed, never a panic.
+func TestConcurrentUseAndClose(t *testing.T) {
+	s := openTest(t, true)
+	ctx := context.Background()
+	now := time.Now()
+	errs := make(chan error, 64)
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 200 {
+				id := tid(uint64(w*1000 + i))
+				var err error
+				switch i % 4 {
+				case 0:
+					_, err = s.WriteSpans(ctx, []*tracepb.ResourceSpans{resSpans("svc", nil, nil, newSpan(id, 1, "op", now, time.Millisecond))})
+				case 1:
+					_, err = s.FindTraceIDs(ctx, Query{Service: "svc", SearchDepth: 5})
+				case 2:
+					err = s.GetTrace(ctx, id, func(*tracepb.ResourceSpans) error { return nil })
+				case 3:
+					_, _, err = s.WriteRecords(ctx, []Record{{TraceID: id, NodeIDs: []uint32{1}}})
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	time.Sleep(5 * time.Millisecond)
+	require.NoError(t, s.Close())
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.ErrorIs(t, err, ErrClosed)
+	}
 }
