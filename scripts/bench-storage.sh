@@ -38,7 +38,7 @@ SRC="$CACHE/jaeger-src/jaeger-$JAEGER_VERSION" # shared with conformance.sh
 if [ ! -f "$SRC/.copied" ]; then
   log "copying $JAEGER_MODULE@$JAEGER_VERSION source"
   MODDIR=$(cd tools/jaeger && go mod download -json "$JAEGER_MODULE@$JAEGER_VERSION" |
-    python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
+    sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
   rm -rf "$SRC" && mkdir -p "$(dirname "$SRC")"
   cp -r "$MODDIR" "$SRC"
   chmod -R u+w "$SRC"

@@ -44,7 +44,7 @@ gen api api compat/ioamapi/ioam_api.proto
 
 echo "proto: api/storagev2 (jaeger-idl $JAEGER_IDL)"
 IDL=$(go mod download -json "github.com/jaegertracing/jaeger-idl@$JAEGER_IDL" |
-  python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
+  sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 go run ./tools/otlpdesc "$TMP/otlp.binpb"
