@@ -242,6 +242,13 @@ func BenchmarkBigStore(b *testing.B) {
 			return n
 		})
 	})
+	b.Run("GetDependencies", func(b *testing.B) {
+		lat(b, func() int {
+			deps, err := s.GetDependencies(ctx, time.Now().Add(-time.Hour), time.Now())
+			require.NoError(b, err)
+			return len(deps)
+		})
+	})
 	// What the plugin does for a UI search: FindTraceIDs, then GetTrace of each.
 	b.Run("FindTraces/svc+GetTrace", func(b *testing.B) {
 		lat(b, func() int {
@@ -267,6 +274,7 @@ func BenchmarkBigStore(b *testing.B) {
 		{"tag_common", Query{Attributes: map[string]string{"peer.service": "tracegen-server"}}},
 		{"mindur", Query{DurationMin: time.Millisecond}},
 		{"operation", Query{Operation: "child-span-07"}},
+		{"tag_absent", Query{Attributes: map[string]string{"attr_05": "val_no"}}}, // worst case: whole index scanned
 	} {
 		b.Run("FindTraceIDs/"+v.name, func(b *testing.B) {
 			q := v.q
