@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"unsafe"
 
 	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sys/unix"
@@ -12,11 +13,18 @@ import (
 // setHopOpts installs (or, with an empty hbh, removes) the sticky
 // IPV6_HOPOPTS option (RFC 3542 §6.1). Needs CAP_NET_RAW.
 func setHopOpts(fd int, hbh []byte) error {
-	if len(hbh) == 0 {
-		// A zero-length option removes the sticky header.
-		return unix.SetsockoptString(fd, unix.IPPROTO_IPV6, unix.IPV6_HOPOPTS, "")
+	// A zero-length option removes the sticky header. The raw call avoids
+	// the two copies SetsockoptString makes (this runs once per request).
+	var p unsafe.Pointer
+	if len(hbh) > 0 {
+		p = unsafe.Pointer(&hbh[0])
 	}
-	return unix.SetsockoptString(fd, unix.IPPROTO_IPV6, unix.IPV6_HOPOPTS, string(hbh))
+	_, _, errno := unix.Syscall6(unix.SYS_SETSOCKOPT, uintptr(fd), unix.IPPROTO_IPV6, unix.IPV6_HOPOPTS,
+		uintptr(p), uintptr(len(hbh)), 0)
+	if errno != 0 {
+		return errno
+	}
+	return nil
 }
 
 // WriteMsgUDP sends b on conn (to addr, or to the connected peer when addr
@@ -98,7 +106,7 @@ func (inj *Injector) appendCmsg(dst []byte, sc trace.SpanContext) ([]byte, error
 		return dst[:start], err
 	}
 	dataLen := len(dst) - start - hdr
-	h := (*unix.Cmsghdr)(unsafePointer(dst[start:]))
+	h := (*unix.Cmsghdr)(unsafe.Pointer(&dst[start]))
 	h.Level = unix.IPPROTO_IPV6
 	h.Type = unix.IPV6_HOPOPTS
 	h.SetLen(unix.CmsgLen(dataLen))
