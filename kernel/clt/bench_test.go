@@ -28,8 +28,8 @@ type httpBench struct {
 	// never changes it: the kernel and wire cost of the header without the
 	// per-request work of clt.Transport.
 	sticky *http.Client
-	tracer      trace.Tracer
-	inj         *clt.Injector
+	tracer trace.Tracer
+	inj    *clt.Injector
 }
 
 func newHTTPBench(tb testing.TB) *httpBench {
@@ -201,4 +201,3 @@ func envInt(k string, def int) int {
 	}
 	return def
 }
-

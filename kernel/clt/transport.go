@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptrace"
+	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
@@ -14,8 +15,9 @@ import (
 // Transport is an http.RoundTripper that puts the request's span on the
 // connection carrying it. It speaks HTTP/1.1 only (see the package doc).
 type Transport struct {
-	base *http.Transport
-	inj  *Injector
+	base   *http.Transport
+	inj    *Injector
+	states sync.Pool // *rtState
 }
 
 var _ http.RoundTripper = (*Transport)(nil)
@@ -50,23 +52,45 @@ func NewTransport(base *http.Transport, inj *Injector) *Transport {
 // Base returns the wrapped *http.Transport (configure idle limits there).
 func (t *Transport) Base() *http.Transport { return t.base }
 
+// rtState is the per-request state of RoundTrip, pooled: GotConn is bound
+// once, so a request costs no closure or ClientTrace allocation.
+type rtState struct {
+	t    *Transport
+	sc   trace.SpanContext
+	err  error
+	ct   httptrace.ClientTrace
+	hook func(httptrace.GotConnInfo) // st.gotConn, bound once
+}
+
+func (st *rtState) gotConn(info httptrace.GotConnInfo) {
+	// Without a span, SetConn clears: a reused connection (or one dialed
+	// for another request's context) may still carry an older span.
+	if st.err = st.t.inj.SetConn(info.Conn, st.sc); st.err != nil {
+		// Strict mode: abort before the request is written.
+		_ = info.Conn.Close()
+	}
+}
+
 // RoundTrip sets the option for the span in req's context (or clears a
 // previous one when there is none) on the connection the request uses,
 // before the request is written, then delegates to the base transport.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
-	sc := trace.SpanContextFromContext(req.Context())
-	var setErr error
-	ct := &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) {
-		// Without a span, clear: a reused connection (or one dialed for
-		// another request's context) may still carry an older span.
-		if setErr = t.inj.SetConn(info.Conn, sc); setErr != nil {
-			// Strict mode: abort before the request is written.
-			_ = info.Conn.Close()
-		}
-	}}
+	st, _ := t.states.Get().(*rtState)
+	if st == nil {
+		st = &rtState{t: t}
+		st.hook = st.gotConn
+	}
+	// WithClientTrace composes by rewriting the hooks of the trace it is
+	// given, so the pooled trace is reset for every request.
+	st.ct = httptrace.ClientTrace{GotConn: st.hook}
+	st.sc = trace.SpanContextFromContext(req.Context())
 	// WithClientTrace composes with a trace already in the context (ours
-	// runs first).
-	resp, err := t.base.RoundTrip(req.WithContext(httptrace.WithClientTrace(req.Context(), ct)))
+	// runs first). GotConn is only called inside RoundTrip, so st can be
+	// reused once it returns.
+	resp, err := t.base.RoundTrip(req.WithContext(httptrace.WithClientTrace(req.Context(), &st.ct)))
+	setErr := st.err
+	st.sc, st.err = trace.SpanContext{}, nil
+	t.states.Put(st)
 	if setErr != nil {
 		if resp != nil {
 			_ = resp.Body.Close()
