@@ -121,6 +121,12 @@ func Start(ctx context.Context, opt Options) (d *Demo, err error) {
 		}
 	}
 	d.removeLeftovers()
+	if err := checkFree(map[string]string{
+		"-jaeger-ui": opt.JaegerUI, "-jaeger-grpc": opt.JaegerGRPC, "-jaeger-health": opt.JaegerHealth,
+		"-storage-grpc": opt.StorageGRPC, "-storage-admin": opt.StorageAdmin,
+	}); err != nil {
+		return d, err
+	}
 
 	jaegerBin, err := ensureJaeger(ctx, d.log, opt.Root, opt.JaegerBin, opt.Build)
 	if err != nil {
@@ -513,6 +519,12 @@ func (d *Demo) WaitTrace(ctx context.Context, r roles.ClientResult) (*jaegerui.T
 // call more than once.
 func (d *Demo) Close() error {
 	var errs []error
+	// Processes first (apps, agents, wire, Jaeger, clt-storage: reverse start
+	// order), while their namespaces and the management network still exist,
+	// so that spans and IOAM records in flight are flushed; then the network.
+	if d.sup != nil {
+		errs = append(errs, d.sup.Close())
+	}
 	for i := len(d.closers) - 1; i >= 0; i-- {
 		errs = append(errs, d.closers[i]())
 	}
@@ -555,4 +567,20 @@ func (d *Demo) removeLeftovers() {
 		}
 	}
 	_ = os.Remove(d.statePth)
+}
+
+// checkFree fails early, naming the flag, when a listen address is taken
+// (another Jaeger or clt-storage): a health check could otherwise be answered
+// by the other process.
+func checkFree(addrs map[string]string) error {
+	var errs []error
+	for flag, a := range addrs {
+		ln, err := net.Listen("tcp", a)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s %s is not free (another Jaeger or clt-storage running?): %w", flag, a, err))
+			continue
+		}
+		_ = ln.Close()
+	}
+	return errors.Join(errs...)
 }

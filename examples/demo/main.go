@@ -164,7 +164,14 @@ func Scenario(ctx context.Context, opt Options, oneShot bool) (err error) {
 	if err != nil {
 		return err
 	}
-	defer func() { err = errors.Join(err, d.Close()) }()
+	defer func() {
+		start := time.Now()
+		cerr := d.Close()
+		if cerr == nil {
+			opt.Log.Info("removed every process, namespace and link the demo created", "took", time.Since(start).Round(time.Millisecond))
+		}
+		err = errors.Join(err, cerr)
+	}()
 	phases, err := d.RunScenario(ctx)
 	for _, ph := range phases {
 		printPhase(opt.Out, ph)
