@@ -31,10 +31,12 @@
 // encoding can change without a migration.
 //
 // Span chunk: the spans of one trace from one WriteSpans call, at most
-// maxSpansPerChunk spans per part. batchSeq is unique per call
-// (Unix nanoseconds at Open + a counter), so duplicate span IDs are kept.
+// maxSpansPerChunk spans per part. seq is the xxhash64 of the trace's chunk
+// payloads in that call: different content gives different keys, so duplicate
+// span IDs (with another start time, say) are kept, while a retried Export
+// rewrites the same keys instead of duplicating its spans.
 //
-//	[0x01][traceID:16][batchSeq:8][part:2]
+//	[0x01][traceID:16][seq:8][part:2]
 //	value: [fmt=1][minStart:8][maxEnd:8][spanCount:4][TracesData proto]
 //
 // The proto is an OTLP TracesData holding only this trace's spans, each span
@@ -47,7 +49,7 @@
 // indexSpread and a scan for start <= T seeks to inv(T + indexSpread) without
 // missing an entry.
 //
-//	[0x10][xxhash(service):8][inv(maxStart):8][traceID:16][batchSeq:8]
+//	[0x10][xxhash(service):8][inv(maxStart):8][traceID:16][seq:8]
 //	value: [fmt=1][maxStart-minStart:uvarint][minDuration:uvarint][maxDuration:uvarint][bloom]
 //
 // The Bloom filter holds the features of that service's spans in the chunk:

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cespare/xxhash/v2"
 	"github.com/dgraph-io/badger/v4"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/protobuf/proto"
@@ -22,6 +23,9 @@ const (
 	// bounded scan can seek to inv(StartMax + indexSpread).
 	indexSpread = uint64(time.Minute)
 )
+
+// marshalOpts makes chunk bytes (and so their content hash) stable.
+var marshalOpts = proto.MarshalOptions{Deterministic: true}
 
 // chunkPart accumulates the spans of one trace (one part) for one batch,
 // keeping each span under its original resource and scope.
@@ -58,8 +62,9 @@ type svcBucket struct {
 // WriteSpans stores one Export batch at once (one badger WriteBatch), split by
 // trace, and returns the number of spans written. Spans are stored losslessly
 // under their resource and scope. Spans whose trace ID is not 16 bytes are
-// skipped (not counted). On error nothing of the batch should be assumed
-// written.
+// skipped (not counted). On error part of the batch may have been
+// written; retrying the same batch is safe (see the chunk key in the package
+// doc), so spans are never duplicated by a retry.
 func (s *Store) WriteSpans(ctx context.Context, rs []*tracepb.ResourceSpans) (int, error) {
 	if !s.enter() {
 		return 0, ErrClosed
@@ -126,7 +131,6 @@ func (s *Store) WriteSpans(ctx context.Context, rs []*tracepb.ResourceSpans) (in
 
 	now := time.Now()
 	spanExp := uint64(now.Add(s.cfg.SpanTTL).Unix())
-	seq := s.batchSeq.Add(1)
 	wb := s.db.NewWriteBatch()
 	defer wb.Cancel()
 	set := func(k, v []byte) error {
@@ -135,15 +139,26 @@ func (s *Store) WriteSpans(ctx context.Context, rs []*tracepb.ResourceSpans) (in
 		return wb.SetEntry(e)
 	}
 	var buf []byte
+	var d xxhash.Digest
 	for _, t := range order {
+		values := make([][]byte, len(t.parts))
+		d.Reset()
 		for p, part := range t.parts {
-			payload, err := proto.Marshal(&tracepb.TracesData{ResourceSpans: part.rss})
+			payload, err := marshalOpts.Marshal(&tracepb.TracesData{ResourceSpans: part.rss})
 			if err != nil {
 				return 0, fmt.Errorf("marshal spans: %w", err)
 			}
 			v := chunkHeader{MinStart: part.minStart, MaxEnd: part.maxEnd, Spans: uint32(part.n)}.
 				append(make([]byte, 0, chunkHeaderLen+len(payload)))
-			v = append(v, payload...)
+			values[p] = append(v, payload...)
+			_, _ = d.Write(payload)
+		}
+		// The chunk sequence is the content hash of the trace's spans in this
+		// call: a retried Export rewrites the same keys instead of
+		// duplicating spans, while any difference (e.g. a duplicate span id
+		// with another start time) gives new keys.
+		seq := d.Sum64()
+		for p, v := range values {
 			if err := set(chunkKey{TraceID: t.id, BatchSeq: seq, Part: uint16(p)}.append(nil), v); err != nil {
 				return 0, fmt.Errorf("write spans: %w", err)
 			}
@@ -226,7 +241,7 @@ func spanFeatures(h *hasher, dst []uint64, sp *tracepb.Span) []uint64 {
 
 // GetTrace calls fn for each stored group of the trace's spans, each a
 // ResourceSpans holding the original resource, scope(s) and spans (at most
-// maxSpansPerChunk spans per chunk, in write order). An unknown trace calls fn
+// maxSpansPerChunk spans per chunk, in key order). An unknown trace calls fn
 // zero times and returns nil. Every call gets a freshly decoded message that
 // fn may keep. An error from fn stops the stream and is returned.
 func (s *Store) GetTrace(ctx context.Context, traceID [16]byte, fn func(*tracepb.ResourceSpans) error) error {

@@ -20,11 +20,6 @@ type Store struct {
 	logger *slog.Logger
 	db     *badger.DB
 
-	// batchSeq makes span chunk keys unique per WriteSpans call: Unix
-	// nanoseconds at Open plus a counter, so it keeps growing across restarts
-	// (a call would have to happen every nanosecond to catch up with the clock).
-	batchSeq atomic.Uint64
-
 	names nameCache  // service/operation names already written recently
 	recMu sync.Mutex // serialises WriteRecords (exact duplicate counts)
 
@@ -83,7 +78,6 @@ func Open(cfg Config, logger *slog.Logger) (*Store, error) {
 		return nil, fmt.Errorf("open badger at %q: %w", cfg.Dir, err)
 	}
 	s := &Store{cfg: cfg, logger: logger, db: db, done: make(chan struct{})}
-	s.batchSeq.Store(uint64(time.Now().UnixNano()))
 	s.names.init()
 	return s, nil
 }

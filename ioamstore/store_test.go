@@ -109,7 +109,20 @@ func TestDuplicateSpanIDsKept(t *testing.T) {
 	b := newSpan(tid(1), 7, "op", now.Add(time.Second), time.Millisecond)
 	write(t, s, resSpans("svc", nil, nil, a, b))
 	write(t, s, resSpans("svc", nil, nil, proto.Clone(a).(*tracepb.Span)))
-	assert.Equal(t, 3, countSpans(readTrace(t, s, tid(1))))
+	assert.Equal(t, 3, countSpans(readTrace(t, s, tid(1))), "same span in another batch shape is kept")
+}
+
+// A retried Export (same content) does not duplicate spans.
+func TestRetriedBatchIdempotent(t *testing.T) {
+	s := openTest(t, false)
+	now := time.Now()
+	batch := []*tracepb.ResourceSpans{resSpans("svc", nil, nil,
+		newSpan(tid(1), 1, "a", now, time.Millisecond), newSpan(tid(2), 1, "b", now, time.Millisecond))}
+	write(t, s, batch...)
+	write(t, s, cloneRS(batch)...)
+	assert.Equal(t, 1, countSpans(readTrace(t, s, tid(1))))
+	assert.Equal(t, 1, countSpans(readTrace(t, s, tid(2))))
+	assert.Len(t, find(t, s, Query{Service: "svc"}), 2)
 }
 
 // Huge traces are split into chunks of at most maxSpansPerChunk spans.
