@@ -15,6 +15,11 @@ const (
 	EventAttrTraceData      = 4              // IOAM6_EVENT_ATTR_TRACE_DATA, binary
 )
 
+// MaxEventDataLen is the longest IOAM6_EVENT_ATTR_TRACE_DATA the kernel can
+// send: the trace data of a 255-byte option (255 − 2 − 8). DecodeEvent
+// rejects longer data, which also bounds the work per event.
+const MaxEventDataLen = maxOptDataLen - 2 - TraceHeaderLen
+
 // EventAttrs holds the attributes of one IOAM6_EVENT_TRACE message, as the
 // netlink layer decoded them (integers in host order there; Data is the raw
 // big-endian node data).
@@ -37,7 +42,7 @@ func (ev EventAttrs) TraceType() TraceType { return TraceType(ev.Type >> 8) }
 // which the kernel does not send. Trace.Newest is the reporting node's own
 // entry when it wrote (the kernel also sends events on overflow, with the
 // previous hop's data). CarrierCLTv1 events carry no IDs (the kernel sends
-// only the area). Error offsets are relative to Data; the result references
+// only the area). Data longer than MaxEventDataLen is malformed. Error offsets are relative to Data; the result references
 // Data and is the zero Trace on error.
 func DecodeEvent(ev EventAttrs, cc CarrierConfig) (Trace, error) {
 	var t Trace
@@ -52,6 +57,9 @@ func (t *Trace) decodeEvent(ev EventAttrs, cc CarrierConfig) error {
 	t.Header = TraceHeader{NamespaceID: ev.NamespaceID, NodeLen: ev.NodeLen, Type: ev.TraceType()}
 	if err := checkNodeLen(t.Header, 0); err != nil {
 		return err
+	}
+	if len(ev.Data) > MaxEventDataLen {
+		return decodeErr("event data", 0, ErrMalformed, "%d bytes, an ioam option carries at most %d", len(ev.Data), MaxEventDataLen)
 	}
 	nodes := ev.Data
 	switch cc.Carrier {

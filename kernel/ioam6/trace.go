@@ -7,7 +7,8 @@ import "encoding/binary"
 // from an ioam6_events message ([DecodeEvent]).
 //
 // A Trace references the decoder's input; copy the input before reusing it.
-// The zero Trace has no nodes and no IDs.
+// Its methods only read it, so a Trace may be shared by goroutines as long as
+// nobody modifies it or the input. The zero Trace has no nodes and no IDs.
 type Trace struct {
 	// Header is the trace header. For events, RemainingLen is 0 and
 	// Overflow false: the kernel does not send them.
@@ -44,8 +45,9 @@ func (t *Trace) Carrier() CarrierConfig { return t.cc }
 func (t *Trace) NodeData() []byte { return t.nodes }
 
 // Nodes returns an iterator over the written entries in path order: the
-// first node of the path (for oss the encapsulating host) first, the newest
-// entry last. It does not allocate.
+// first node of the path first, the newest entry last. With CarrierOSS and
+// HasIDs, index 0 is the encapsulating host's own entry (its snapshot holds
+// the IDs). It does not allocate.
 func (t *Trace) Nodes() NodeIter {
 	return NodeIter{data: t.nodes, typ: t.Header.Type &^ BitReserved, fixed: t.fixed, hops: t.hops, base: t.base}
 }

@@ -222,6 +222,7 @@ var decodeEventErrorTests = []struct {
 	{"nodelen mismatch", EventAttrs{NodeLen: 3, Type: 0xf0000000, Data: eventS6R2.Data}, tailCC, ErrMalformed, "node length", 0},
 	{"tail short", EventAttrs{NodeLen: 4, Type: 0xf0000000, Data: docIDWords[:20]}, tailCC, ErrTruncated, "tail ids", 0},
 	{"partial entry", EventAttrs{NodeLen: 4, Type: 0xf0000000, Data: eventS6R2.Data[:20]}, ossCC, ErrTruncated, "node", 16},
+	{"longer than an option", EventAttrs{NodeLen: 4, Type: 0xf0000000, Data: zeros(MaxEventDataLen + 1)}, ossCC, ErrMalformed, "event data", 0},
 	{"oss truncated snapshot", EventAttrs{NodeLen: 4, Type: 0xf0000200, Data: dumpS5OSSSlots2[16:96]}, ossCC, ErrTruncated, "node opaque state snapshot", 56},
 }
 
@@ -435,27 +436,29 @@ func TestTraceEventRoundTrip(t *testing.T) {
 	}
 }
 
-// Entries of different lengths (bit 22) come out in path order, from the
-// offset cache and, past 64 entries or 255 bytes, from the walking fallback.
+// Entries of different lengths (bit 22) come out in path order, up to the
+// most an option can hold (61 empty snapshots of 4 bytes).
 func TestNodeIterVariableEntries(t *testing.T) {
-	for _, hops := range []int{1, 3, 20, 64, 65, 300} {
-		typ := BitHopLimitNodeID | BitOpaqueStateSnapshot
-		var data []byte
+	for _, hops := range []int{1, 3, 20, 61} {
+		typ := BitOpaqueStateSnapshot
 		var want []Node // path order
+		size := 0
 		for i := range hops {
-			n := Node{Fields: typ, HopLimit: uint8(64 - i%64), NodeID: uint32(i + 1)}
-			n.Snapshot = Snapshot{Len: uint8(i % 3), SchemaID: uint32(i), Data: make([]byte, 4*(i%3))}
-			for j := range n.Snapshot.Data {
-				n.Snapshot.Data[j] = byte(i + j)
+			n := Node{Fields: typ, Snapshot: Snapshot{SchemaID: uint32(i), Data: []byte{}}}
+			if hops < 61 && i%2 == 1 {
+				n.Snapshot.Len, n.Snapshot.Data = 1, []byte{byte(i), 2, 3, 4}
 			}
+			size += n.Len()
 			want = append(want, n)
 		}
+		require.LessOrEqual(t, size, MaxEventDataLen)
+		var data []byte
 		for i := hops - 1; i >= 0; i-- { // newest (last hop) first
 			var err error
 			data, err = AppendNode(data, &want[i])
 			require.NoError(t, err)
 		}
-		tr, err := DecodeEvent(EventAttrs{NodeLen: 1, Type: uint32(typ) << 8, Data: data}, CarrierConfig{SchemaID: 0xABCDEF})
+		tr, err := DecodeEvent(EventAttrs{NodeLen: 0, Type: uint32(typ) << 8, Data: data}, CarrierConfig{SchemaID: 0xABCDEF})
 		require.NoError(t, err)
 		require.Equal(t, hops, tr.Hops())
 		assert.False(t, tr.HasIDs)
