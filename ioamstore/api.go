@@ -73,6 +73,7 @@ type Record struct {
 type Stats struct {
 	SpansWritten        uint64 // spans accepted by WriteSpans
 	SpanBatches         uint64 // WriteSpans calls that wrote something
+	SpansSkipped        uint64 // spans dropped by WriteSpans: trace ID not 16 bytes
 	RecordsWritten      uint64 // records stored by WriteRecords
 	RecordDuplicates    uint64 // records already present (content-addressed)
 	GCRuns              uint64 // value-log GC passes started

@@ -77,7 +77,8 @@ func (s *Store) WriteSpans(ctx context.Context, rs []*tracepb.ResourceSpans) (in
 	traces := map[[16]byte]*traceAcc{}
 	var order []*traceAcc
 	var feats []uint64 // scratch: features of the current span
-	written := 0
+	written, skipped := 0, 0
+	defer func() { s.stats.spansSkipped.Add(uint64(skipped)) }()
 	for i, r := range rs {
 		service := serviceOf(r.GetResource())
 		resFeats := h.attrFeatures(nil, r.GetResource().GetAttributes())
@@ -85,6 +86,7 @@ func (s *Store) WriteSpans(ctx context.Context, rs []*tracepb.ResourceSpans) (in
 			scopeFeats := h.attrFeatures(nil, ss.GetScope().GetAttributes())
 			for _, sp := range ss.GetSpans() {
 				if sp == nil || len(sp.TraceId) != traceIDLen {
+					skipped++
 					continue
 				}
 				id := [16]byte(sp.TraceId)

@@ -25,6 +25,7 @@ type Store struct {
 
 	stats struct {
 		spansWritten, spanBatches        atomic.Uint64
+		spansSkipped                     atomic.Uint64
 		recordsWritten, recordDuplicates atomic.Uint64
 		gcRuns, gcRewrites, gcErrors     atomic.Uint64
 		lastGC                           atomic.Int64
@@ -187,6 +188,7 @@ func (s *Store) Stats() Stats {
 	st := Stats{
 		SpansWritten:        s.stats.spansWritten.Load(),
 		SpanBatches:         s.stats.spanBatches.Load(),
+		SpansSkipped:        s.stats.spansSkipped.Load(),
 		RecordsWritten:      s.stats.recordsWritten.Load(),
 		RecordDuplicates:    s.stats.recordDuplicates.Load(),
 		GCRuns:              s.stats.gcRuns.Load(),

@@ -98,6 +98,7 @@ func TestWriteSplitsByTrace(t *testing.T) {
 	assert.Equal(t, []string{"a", "c"}, names)
 	assert.Equal(t, 1, countSpans(readTrace(t, s, tid(2))))
 	assert.EqualValues(t, 3, s.Stats().SpansWritten)
+	assert.EqualValues(t, 1, s.Stats().SpansSkipped)
 }
 
 // Duplicate span IDs with different start times are both kept, whether in
