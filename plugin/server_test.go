@@ -628,3 +628,22 @@ func TestExportStoreErrorIsNotOK(t *testing.T) {
 	assert.Equal(t, codes.Unavailable, status.Code(err), fmt.Sprint(err))
 	assert.True(t, strings.Contains(e.scrape(t), "clt_storage_export_errors_total 1"))
 }
+
+// TestRestartKeepsData: what was acknowledged before a graceful Close is
+// there after a restart on the same directory, spans and records alike.
+func TestRestartKeepsData(t *testing.T) {
+	cfg := testConfig(t)
+	dir := cfg.Store.Dir
+	e := startEnv(t, func(c *Config) { c.Store.Dir = dir })
+	e.export(t, spanSpec{trace: 1, span: 1, service: "svc", name: "op", start: time.Now(), dur: time.Millisecond})
+	r := rec(3, 0, 1, 2, 3)
+	r.TraceId, r.SpanId = tid(1), sid(1)
+	_, err := e.collector.Report(t.Context(), &collectorv1.ReportRequest{Records: []*collectorv1.IOAMRecord{r}})
+	require.NoError(t, err)
+	require.NoError(t, e.srv.Close())
+
+	e2 := startEnv(t, func(c *Config) { c.Store.Dir = dir })
+	spans := spansOf(e2.getTraces(t, tid(1)))
+	require.Len(t, spans, 1)
+	assert.Equal(t, "1 > 2 > 3", attrMap(spans[0].Attributes)[AttrPath].GetStringValue())
+}
