@@ -1,3 +1,5 @@
+//go:build linux
+
 package netnstest
 
 // NewWithID builds with a chosen ID so tests can look for leftovers.

@@ -20,20 +20,3 @@ func RequirePrivileged(t testing.TB) {
 	}
 	t.Skipf("%s needs root; set %s=1 to fail instead", t.Name(), EnvRequirePrivileged)
 }
-
-// Build is New for tests: it calls RequirePrivileged, fails t on error and
-// registers Close with t.Cleanup (which runs even when the test fails).
-func Build(t testing.TB, spec Spec) *Topology {
-	t.Helper()
-	RequirePrivileged(t)
-	topo, err := New(spec)
-	if err != nil {
-		t.Fatalf("netnstest: build: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := topo.Close(); err != nil {
-			t.Errorf("netnstest: close: %v", err)
-		}
-	})
-	return topo
-}
