@@ -47,16 +47,16 @@ func (c *collector) Report(ctx context.Context, req *collectorv1.ReportRequest) 
 		c.metrics.recordsRejected.WithLabelValues("batch_size").Add(float64(n))
 		return nil, status.Errorf(codes.InvalidArgument, "records: %d records, limit %d", n, c.cfg.MaxRecordsPerBatch)
 	}
-	accepted, dups, err := c.store1(ctx, req.GetRecords(), "records")
+	accepted, dups, err := c.storeRecords(ctx, req.GetRecords(), "records")
 	if err != nil {
 		return nil, err
 	}
 	return &collectorv1.ReportResponse{BatchId: req.GetBatchId(), Accepted: uint32(accepted), Duplicates: uint32(dups)}, nil
 }
 
-// store1 validates and stores records as one unit. field names the list in
+// storeRecords validates and stores records as one unit. field names the list in
 // error messages ("records" → "records[3].trace_id: ...").
-func (c *collector) store1(ctx context.Context, recs []*collectorv1.IOAMRecord, field string) (int, int, error) {
+func (c *collector) storeRecords(ctx context.Context, recs []*collectorv1.IOAMRecord, field string) (int, int, error) {
 	var errs []fieldError
 	invalid := 0
 	for i, r := range recs {
@@ -102,7 +102,7 @@ type ioamTraceService struct {
 
 // Report stores one trace report; an invalid one is InvalidArgument.
 func (s ioamTraceService) Report(ctx context.Context, t *ioamtrace.IOAMTrace) (*emptypb.Empty, error) {
-	if _, _, err := s.c.store1(ctx, []*collectorv1.IOAMRecord{FromIOAMTrace(t, s.c.now())}, "trace"); err != nil {
+	if _, _, err := s.c.storeRecords(ctx, []*collectorv1.IOAMRecord{FromIOAMTrace(t, s.c.now())}, "trace"); err != nil {
 		return nil, err
 	}
 	return &emptypb.Empty{}, nil
@@ -124,7 +124,7 @@ func (s ioamAPIService) Report(stream ioamapi.IOAMService_ReportServer) error {
 		if len(batch) == 0 {
 			return nil
 		}
-		_, _, err := s.c.store1(ctx, batch, "trace")
+		_, _, err := s.c.storeRecords(ctx, batch, "trace")
 		batch = batch[:0]
 		return err
 	}
@@ -137,7 +137,9 @@ func (s ioamAPIService) Report(stream ioamapi.IOAMService_ReportServer) error {
 			return stream.SendAndClose(&emptypb.Empty{})
 		}
 		if err != nil {
-			// Keep what was received before the client went away.
+			// Keep what was received before the client went away; its
+			// context is already cancelled.
+			ctx = context.WithoutCancel(ctx)
 			return errors.Join(err, flush())
 		}
 		rec := FromIOAMAPITrace(t, s.c.now())

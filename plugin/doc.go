@@ -95,7 +95,8 @@
 // clt_storage_records_accepted_total, clt_storage_records_duplicate_total,
 // clt_storage_records_rejected_total{reason},
 // clt_storage_query_duration_seconds{rpc},
-// clt_storage_query_errors_total{rpc}, clt_storage_badger_lsm_bytes,
+// clt_storage_query_errors_total{rpc}, clt_storage_records_corrupt_total,
+// clt_storage_badger_lsm_bytes,
 // clt_storage_badger_vlog_bytes, clt_storage_gc_runs_total,
 // clt_storage_gc_rewrites_total, clt_storage_gc_errors_total, plus the Go
 // and process collectors.

@@ -20,6 +20,7 @@ type metrics struct {
 	recordsRejected  *prometheus.CounterVec
 	queryLatency     *prometheus.HistogramVec
 	queryErrors      *prometheus.CounterVec
+	recordsCorrupt   prometheus.Counter
 }
 
 // statsSource is what the store exposes for the gauge functions.
@@ -60,8 +61,12 @@ func newMetrics(store statsSource) *metrics {
 			Namespace: metricsNamespace, Name: "query_errors_total",
 			Help: "Jaeger storage RPCs that returned an error.",
 		}, []string{"rpc"}),
+		recordsCorrupt: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: metricsNamespace, Name: "records_corrupt_total",
+			Help: "Stored IOAM records that failed to decode at read time (skipped; the span is still served).",
+		}),
 	}
-	m.reg.MustRegister(m.spansWritten, m.exportErrors, m.recordsAccepted, m.recordsDuplicate,
+	m.reg.MustRegister(m.recordsCorrupt, m.spansWritten, m.exportErrors, m.recordsAccepted, m.recordsDuplicate,
 		m.recordsRejected, m.queryLatency, m.queryErrors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if store != nil {

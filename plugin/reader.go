@@ -172,7 +172,7 @@ func (r *reader) records(ctx context.Context, id [16]byte) (map[[8]byte][]*colle
 	for _, s := range stored {
 		rec := &collectorv1.IOAMRecord{}
 		if err := proto.Unmarshal(s.Data, rec); err != nil {
-			r.metrics.queryErrors.WithLabelValues("decode_record").Inc()
+			r.metrics.recordsCorrupt.Inc()
 			continue
 		}
 		out[s.SpanID] = append(out[s.SpanID], rec)
