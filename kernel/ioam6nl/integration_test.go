@@ -245,3 +245,27 @@ func TestIntegrationOverrunsSurvived(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 1, n)
 }
+
+func TestIntegrationReadDoesNotAllocate(t *testing.T) {
+	topo := netnstest.Build(t, netnstest.Chain(netnstest.ChainOptions{Routers: 0, IOAMNamespace: 123}))
+	sub, err := topo.Node("server").Subscribe(ioam6nl.DefaultSubscriberConfig())
+	if errors.Is(err, ioam6nl.ErrNoEventGroup) {
+		t.Skip(err)
+	}
+	require.NoError(t, err)
+	defer sub.Close()
+	const sent = 200
+	flood(t, topo.Node("client"), "fd00:1::2", sent, hbhFor(t))
+	// Let the events queue, then read one per call.
+	time.Sleep(200 * time.Millisecond)
+	buf := make([]ioam6.EventAttrs, 1)
+	var readErr error
+	allocs := testing.AllocsPerRun(100, func() {
+		if _, err := sub.Read(buf); err != nil {
+			readErr = err
+		}
+	})
+	require.NoError(t, readErr)
+	assert.Zero(t, allocs, "Read allocates")
+	assert.EqualValues(t, 101, sub.Stats().Events)
+}

@@ -24,6 +24,14 @@ type Subscriber struct {
 	buf []byte
 
 	readMu sync.Mutex // one reader at a time: event data aliases buf
+	// State of the current Read, kept here (guarded by readMu) with the
+	// callback bound once, so Read allocates nothing.
+	rd struct {
+		events []ioam6.EventAttrs
+		n, off int
+		err    error
+	}
+	readFn func(fd uintptr) bool
 
 	events, overruns, ignored, malformed atomic.Uint64
 
@@ -72,7 +80,9 @@ func SubscribeNetNS(ns netns.NsHandle, cfg SubscriberConfig) (*Subscriber, error
 	if err != nil {
 		return nil, err
 	}
-	return &Subscriber{s: s, buf: make([]byte, cfg.ReadBuffer)}, nil
+	sub := &Subscriber{s: s, buf: make([]byte, cfg.ReadBuffer)}
+	sub.readFn = sub.readReady
+	return sub, nil
 }
 
 // Read blocks until at least one event is queued, then fills events with as
@@ -91,32 +101,11 @@ func (sub *Subscriber) Read(events []ioam6.EventAttrs) (int, error) {
 	}
 	sub.readMu.Lock()
 	defer sub.readMu.Unlock()
-	var (
-		n    int
-		off  int
-		rerr error
-	)
-	err := sub.s.rc.Read(func(fd uintptr) bool {
-		for n < len(events) && len(sub.buf)-off >= readHeadroom {
-			m, err := unix.Read(int(fd), sub.buf[off:])
-			switch {
-			case err == unix.EAGAIN:
-				return n > 0 // wait in the netpoller only when nothing was read
-			case err == unix.ENOBUFS:
-				sub.overruns.Add(1)
-				continue
-			case err == unix.EINTR:
-				continue
-			case err != nil:
-				rerr = err
-				return true
-			}
-			got := sub.parse(sub.buf[off:off+m], events[n:])
-			n += got
-			off += nlaAlign(m)
-		}
-		return true
-	})
+	rd := &sub.rd
+	rd.events, rd.n, rd.off, rd.err = events, 0, 0, nil
+	err := sub.s.rc.Read(sub.readFn)
+	n, rerr := rd.n, rd.err
+	rd.events = nil
 	if n > 0 {
 		// Report events already read; a pending error recurs next time.
 		sub.events.Add(uint64(n))
@@ -132,6 +121,31 @@ func (sub *Subscriber) Read(events []ioam6.EventAttrs) (int, error) {
 		return 0, fmt.Errorf("ioam6nl: read: %w", err)
 	}
 	return 0, nil
+}
+
+// readReady is the RawConn.Read callback: it drains queued datagrams into
+// sub.rd and returns false (wait in the netpoller) only when nothing was
+// read.
+func (sub *Subscriber) readReady(fd uintptr) bool {
+	rd := &sub.rd
+	for rd.n < len(rd.events) && len(sub.buf)-rd.off >= readHeadroom {
+		m, err := unix.Read(int(fd), sub.buf[rd.off:])
+		switch {
+		case err == unix.EAGAIN:
+			return rd.n > 0
+		case err == unix.ENOBUFS:
+			sub.overruns.Add(1)
+			continue
+		case err == unix.EINTR:
+			continue
+		case err != nil:
+			rd.err = err
+			return true
+		}
+		rd.n += sub.parse(sub.buf[rd.off:rd.off+m], rd.events[rd.n:])
+		rd.off += nlaAlign(m)
+	}
+	return true
 }
 
 // parse stores the trace events of one datagram into out and returns how
