@@ -1,5 +1,7 @@
 package ioam6
 
+import "encoding/binary"
+
 // HBHSpec describes the IPv6 Hop-by-Hop header an encapsulating host sends:
 // one IOAM Pre-allocated Trace option carrying the trace context.
 //
@@ -180,7 +182,7 @@ func UpdateIDs(hbh []byte, cc CarrierConfig, ids IDs) error {
 			return decodeErr("oss ids", off+optTraceDataOff, ErrTruncated, "option too short for %d bytes of ids", n)
 		}
 		want := uint32(n/4)<<24 | cc.Schema()
-		got := uint32(opt[sh])<<24 | uint32(opt[sh+1])<<16 | uint32(opt[sh+2])<<8 | uint32(opt[sh+3])
+		got := binary.BigEndian.Uint32(opt[sh:])
 		if got != want {
 			return decodeErr("oss ids", off+sh, ErrMalformed, "snapshot header %#08x, want %#08x", got, want)
 		}
