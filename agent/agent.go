@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -196,6 +197,13 @@ func (a *Agent) startAdmin() error {
 		}
 		_, _ = io.WriteString(w, "ok\n")
 	})
+	if a.cfg.Admin.Pprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	a.admin = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	a.wg.Go(func() {
 		if err := a.admin.Serve(lis); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -78,7 +78,7 @@ func (k *kernel) openSource(cfg SourceConfig, m *Metrics, bad func(string)) (Sou
 	}
 	switch cfg.Kind {
 	case SourceNetlink:
-		s, err := newNetlinkSource(k.ns, cfg.ReceiveBuffer, m)
+		s, err := newNetlinkSource(k.ns, cfg, m, bad)
 		if err != nil {
 			return nil, "", err
 		}
@@ -90,7 +90,7 @@ func (k *kernel) openSource(cfg SourceConfig, m *Metrics, bad func(string)) (Sou
 		}
 		return s, "source.kind is capture", nil
 	}
-	s, nerr := newNetlinkSource(k.ns, cfg.ReceiveBuffer, m)
+	s, nerr := newNetlinkSource(k.ns, cfg, m, bad)
 	if nerr == nil {
 		return s, "kernel has the ioam6_events group", nil
 	}

@@ -71,6 +71,12 @@ type SourceConfig struct {
 	// ReceiveBuffer is the netlink socket receive buffer in bytes
 	// (source.receive_buffer, SO_RCVBUFFORCE). Default 8 MiB.
 	ReceiveBuffer int `yaml:"receive_buffer"`
+	// BatchWait is how long the netlink source pauses after a read that
+	// drained the socket, so that events accumulate and are read in batches
+	// (source.batch_wait): one wake-up per batch instead of per packet.
+	// Default 1ms; 0 reads every event as it arrives. Keep
+	// receive_buffer ≥ rate × batch_wait × ~1 KiB per queued event.
+	BatchWait time.Duration `yaml:"batch_wait"`
 	// Interfaces limits packet capture to these interfaces
 	// (source.interfaces). Empty: every interface. Only packets the node sends
 	// (PACKET_OUTGOING) are read, so the local hop is included.
@@ -151,6 +157,8 @@ type TLSConfig struct {
 type AdminConfig struct {
 	// Listen is the admin address (admin.listen). Default :17272. Empty disables it.
 	Listen string `yaml:"listen"`
+	// Pprof serves net/http/pprof under /debug/pprof/ (admin.pprof). Default false.
+	Pprof bool `yaml:"pprof"`
 }
 
 // SetupConfig is node configuration applied idempotently at start through the
@@ -204,6 +212,7 @@ func DefaultConfig() Config {
 		Source: SourceConfig{
 			Kind:          SourceAuto,
 			ReceiveBuffer: 8 << 20,
+			BatchWait:     time.Millisecond,
 			RingBlockSize: 1 << 20,
 			RingBlocks:    8,
 		},
@@ -275,6 +284,9 @@ func (c Config) Validate() error {
 	}
 	if c.Source.ReceiveBuffer < 4096 {
 		add("source.receive_buffer: %d, want >= 4096", c.Source.ReceiveBuffer)
+	}
+	if c.Source.BatchWait < 0 || c.Source.BatchWait > time.Second {
+		add("source.batch_wait: %s, want 0..1s", c.Source.BatchWait)
 	}
 	if c.Source.RingBlockSize < 4096 || c.Source.RingBlockSize&(c.Source.RingBlockSize-1) != 0 {
 		add("source.ring_block_size: %d, want a power of two >= 4096", c.Source.RingBlockSize)

@@ -38,14 +38,14 @@ var itServerAddr = netip.MustParseAddr("fd00:3::2")
 // storage is an in-process clt-storage on loopback that can be restarted on
 // the same ports and data directory.
 type storage struct {
-	t         *testing.T
+	t         testing.TB
 	dir       string
 	collector string
 	spans     string
 	srv       *plugin.Server
 }
 
-func startStorage(t *testing.T) *storage {
+func startStorage(t testing.TB) *storage {
 	t.Helper()
 	s := &storage{t: t, dir: t.TempDir(), collector: "127.0.0.1:0", spans: "127.0.0.1:0"}
 	s.start()
@@ -143,7 +143,7 @@ type sender struct {
 	dst unix.SockaddrInet6
 }
 
-func newSender(t *testing.T, client *netnstest.Node, dst netip.Addr) *sender {
+func newSender(t testing.TB, client *netnstest.Node, dst netip.Addr) *sender {
 	t.Helper()
 	s := &sender{fd: -1, dst: unix.SockaddrInet6{Port: itPort, Addr: dst.As16()}}
 	require.NoError(t, client.Do(func() error {
@@ -176,7 +176,7 @@ func (s *sender) send(hbh []byte, n int) error {
 
 // testHBH is the encapsulator's header: oss carrier, type 0xF00000 (+ bit
 // 22), room for 4 transit hops, the client (node 1) as its own entry.
-func testHBH(t *testing.T, ids ioam6.IDs) []byte {
+func testHBH(t testing.TB, ids ioam6.IDs) []byte {
 	t.Helper()
 	now := time.Now()
 	spec := ioam6.HBHSpec{
@@ -203,7 +203,7 @@ func itIDs(run byte, i int) ioam6.IDs {
 
 // chain builds client - r1 - r2 - server with IOAM namespace 123 and a UDP
 // sink on the server.
-func chain(t *testing.T) *netnstest.Topology {
+func chain(t testing.TB) *netnstest.Topology {
 	t.Helper()
 	topo := netnstest.Build(t, netnstest.Chain(netnstest.ChainOptions{Routers: 2, IOAMNamespace: itNamespace}))
 	server := topo.Node("server")

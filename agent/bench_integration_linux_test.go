@@ -1,0 +1,253 @@
+package agent
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// BenchmarkIntegrationAgentRate measures the built clt-agent binary end to end
+// (ioam6_events → decode → aggregate → export to an in-process clt-storage) on
+// the server of the client–r1–r2–server chain, at fixed offered rates for a
+// bounded time each. It reports events/s processed, events lost in the kernel
+// (ENOBUFS), agent CPU per event, and the agent's resident memory idle and at
+// peak. Run it alone (2 vCPUs are shared with the sender and forwarding):
+//
+//	go test -run '^$' -bench BenchmarkIntegrationAgentRate -benchtime 1x ./agent/
+func BenchmarkIntegrationAgentRate(b *testing.B) {
+	bin := filepath.Join(b.TempDir(), "clt-agent")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/clt-agent")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		b.Fatalf("build clt-agent: %v", err)
+	}
+	for _, rate := range []int{25000, 50000, 75000, 100000, 0} {
+		name := fmt.Sprintf("rate=%dk", rate/1000)
+		if rate == 0 {
+			name = "rate=max"
+		}
+		b.Run(name, func(b *testing.B) {
+			for range b.N {
+				agentRateRun(b, bin, rate, 3*time.Second)
+			}
+		})
+	}
+}
+
+func agentRateRun(b *testing.B, bin string, rate int, dur time.Duration) {
+	topo := chain(b)
+	st := startStorage(b)
+	cfgPath := filepath.Join(b.TempDir(), "agent.yaml")
+	cfg := fmt.Sprintf(`agent_id: bench
+netns_path: %s
+source: {kind: netlink}
+namespaces: [{id: %d}]
+export: {collector: "%s"}
+admin: {listen: "127.0.0.1:0", pprof: true}
+`, topo.Node("server").Path, itNamespace, st.collector)
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	cmd := exec.Command(bin, "--config", cfgPath)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	pid := cmd.Process.Pid
+	exited := make(chan error, 1)
+	addrc := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			if m := adminRE.FindStringSubmatch(sc.Text()); m != nil {
+				select {
+				case addrc <- m[1]:
+				default:
+				}
+			}
+		}
+		exited <- cmd.Wait()
+	}()
+	defer func() {
+		_ = cmd.Process.Signal(unix.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(15 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+	}()
+	var admin string
+	select {
+	case admin = <-addrc:
+	case err := <-exited:
+		b.Fatalf("agent exited: %v", err)
+	case <-time.After(10 * time.Second):
+		b.Fatal("agent did not start")
+	}
+	time.Sleep(2 * time.Second)
+	rssIdle, _ := procMem(pid)
+
+	snd := newSender(b, topo.Node("client"), itServerAddr)
+	cpu0, _ := procCPU(pid)
+	if prof := os.Getenv("CLT_AGENT_BENCH_PROFILE"); prof != "" {
+		// Profile the agent while it works (go tool pprof FILE).
+		go func() {
+			resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", admin, int(dur.Seconds())))
+			if err != nil {
+				return
+			}
+			defer resp.Body.Close()
+			if f, err := os.Create(prof); err == nil {
+				_, _ = io.Copy(f, resp.Body)
+				_ = f.Close()
+			}
+		}()
+	}
+	b.ResetTimer()
+	sent := senderFlood(b, snd, rate, dur)
+	// Let the agent drain what the kernel queued.
+	var received float64
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
+		r, err := scrape(admin, "clt_agent_events_received_total")
+		if err != nil {
+			b.Fatal(err)
+		}
+		if r >= float64(sent) || (r == received && r > 0) {
+			received = r
+			break
+		}
+		received = r
+		time.Sleep(200 * time.Millisecond)
+	}
+	b.StopTimer()
+	cpu1, _ := procCPU(pid)
+	lost, _ := scrape(admin, "clt_agent_events_lost_total")
+	decoded, _ := scrape(admin, "clt_agent_events_decoded_total")
+	malformed, _ := scrape(admin, "clt_agent_events_malformed_total")
+	time.Sleep(1500 * time.Millisecond) // window + batch delay: records leave
+	exported, _ := scrape(admin, "clt_agent_records_exported_total")
+	dropped, _ := scrape(admin, "clt_agent_records_dropped_total")
+	_, hwm := procMem(pid)
+
+	secs := dur.Seconds()
+	b.ReportMetric(float64(sent)/secs, "sent/s")
+	b.ReportMetric(received/secs, "events/s")
+	b.ReportMetric(100*(float64(sent)-received)/float64(sent), "loss%")
+	b.ReportMetric(lost, "enobufs")
+	if received > 0 {
+		b.ReportMetric(float64(cpu1-cpu0)/received, "cpu-ns/event")
+	}
+	b.ReportMetric(float64(rssIdle)/1024, "rss-idle-MiB")
+	b.ReportMetric(float64(hwm)/1024, "rss-peak-MiB")
+	b.ReportMetric(exported, "records")
+	if malformed != 0 || decoded != received || dropped != 0 {
+		b.Errorf("decoded %v of %v, malformed %v, records dropped %v", decoded, received, malformed, dropped)
+	}
+}
+
+// senderFlood sends UDP datagrams with a sticky IOAM HBH whose IDs change
+// every 100 datagrams, paced at rate per second (0: as fast as possible),
+// for dur. It returns the number sent.
+func senderFlood(b *testing.B, s *sender, rate int, dur time.Duration) int {
+	payload := make([]byte, 64)
+	start := time.Now()
+	sent := 0
+	for i := 0; ; i++ {
+		if i%100 == 0 {
+			if time.Since(start) >= dur {
+				return sent
+			}
+			hbh := testHBH(b, itIDs(9, i/100))
+			if err := unix.SetsockoptString(s.fd, unix.IPPROTO_IPV6, unix.IPV6_HOPOPTS, string(hbh)); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if rate > 0 {
+			if ahead := time.Duration(float64(sent)/float64(rate)*1e9) - time.Since(start); ahead > time.Millisecond {
+				time.Sleep(ahead)
+			}
+		}
+		if err := unix.Sendto(s.fd, payload, 0, &s.dst); err != nil {
+			if err == unix.ENOBUFS || err == unix.EAGAIN {
+				continue
+			}
+			b.Fatal(err)
+		}
+		sent++
+	}
+}
+
+var adminRE = regexp.MustCompile(`admin=(127\.0\.0\.1:\d+)`)
+
+// procStat returns utime+stime (clock ticks) of pid.
+func procCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	stt, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+stt) * 10 * time.Millisecond, nil // USER_HZ = 100
+}
+
+// procMem returns VmRSS and VmHWM of pid in KiB.
+func procMem(pid int) (rss, hwm int64) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		k, v, _ := strings.Cut(sc.Text(), ":")
+		n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+		switch k {
+		case "VmRSS":
+			rss = n
+		case "VmHWM":
+			hwm = n
+		}
+	}
+	return rss, hwm
+}
+
+// scrape returns the sum of every sample of metric name (all label sets).
+func scrape(addr, name string) (float64, error) {
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, err
+	}
+	var sum float64
+	for _, line := range strings.Split(string(body), "\n") {
+		if !strings.HasPrefix(line, name+" ") && !strings.HasPrefix(line, name+"{") {
+			continue
+		}
+		v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
+		if err == nil {
+			sum += v
+		}
+	}
+	return sum, nil
+}
