@@ -1,11 +1,5 @@
 //go:build e2e
 
-// Package e2e runs a real Jaeger v2 with its grpc storage backend pointed at
-// an in-process clt-storage, everything on free 127.0.0.1 ports, and checks
-// what the Jaeger UI reads (/api/traces JSON): the ioam.* tags, the ioam.hop
-// logs, the IOAM warnings and the ioam.node_id tag search.
-//
-// Run: make e2e (or go test -tags e2e ./plugin/e2e/ with JAEGER_BIN set).
 package e2e
 
 import (
