@@ -9,6 +9,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptrace"
+	"runtime"
+	"syscall"
 	"testing"
 	"time"
 
@@ -16,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
+	"golang.org/x/sys/unix"
 
 	"github.com/cross-layer-telemetry/clt/kernel/clt"
 	"github.com/cross-layer-telemetry/clt/kernel/ioam6"
@@ -288,4 +291,57 @@ func TestIntegrationIPv4AndPermissionFailOpen(t *testing.T) {
 	strict := newInjector(t, func(c *clt.Config) { c.Strict = true })
 	_, err = strict.Dialer(nil).DialContext(ctx, "tcp4", ln.Addr().String())
 	require.ErrorIs(t, err, clt.ErrSkipped)
+}
+
+// TestIntegrationNoCapNetRaw drops CAP_NET_RAW from one locked OS thread
+// (capabilities are per thread in Linux) and checks the real EPERM path:
+// counted and skipped, or an error in strict mode.
+func TestIntegrationNoCapNetRaw(t *testing.T) {
+	netnstest.RequirePrivileged(t)
+	conn, err := net.ListenUDP("udp6", &net.UDPAddr{IP: net.IPv6loopback})
+	if err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	lenient := newInjector(t, nil)
+	strict := newInjector(t, func(c *clt.Config) { c.Strict = true })
+	sc := trace.NewSpanContext(trace.SpanContextConfig{TraceID: trace.TraceID{1}, SpanID: trace.SpanID{2}, TraceFlags: trace.FlagsSampled})
+	ctx := trace.ContextWithSpanContext(t.Context(), sc)
+	dst := conn.LocalAddr().(*net.UDPAddr)
+
+	type result struct{ sticky, cmsg, strictErr, capErr error }
+	done := make(chan result, 1)
+	go func() {
+		// The thread keeps its reduced capabilities and is discarded when
+		// this goroutine exits locked.
+		runtime.LockOSThread()
+		var r result
+		hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+		var data [2]unix.CapUserData
+		if r.capErr = unix.Capget(&hdr, &data[0]); r.capErr == nil {
+			data[0].Effective &^= 1 << unix.CAP_NET_RAW
+			r.capErr = unix.Capset(&hdr, &data[0])
+		}
+		if r.capErr == nil {
+			r.sticky = lenient.SetConn(conn, sc)
+			_, r.cmsg = lenient.WriteMsgUDP(ctx, conn, []byte("x"), dst)
+			r.strictErr = strict.SetConn(conn, sc)
+		}
+		done <- r
+	}()
+	r := <-done
+	require.NoError(t, r.capErr)
+	require.NoError(t, r.sticky, "fail-open: no error")
+	require.NoError(t, r.cmsg, "fail-open: the datagram is sent without the option")
+	require.ErrorIs(t, r.strictErr, clt.ErrSkipped)
+	require.ErrorIs(t, r.strictErr, syscall.EPERM)
+	st := lenient.Stats()
+	assert.EqualValues(t, 2, st.Skipped[clt.ReasonPermission], "%+v", st)
+	assert.Zero(t, st.Applied)
+	// The datagram arrived (without the option).
+	buf := make([]byte, 8)
+	require.NoError(t, conn.SetReadDeadline(time.Now().Add(2*time.Second)))
+	n, _, err := conn.ReadFromUDP(buf)
+	require.NoError(t, err)
+	assert.Equal(t, "x", string(buf[:n]))
 }
