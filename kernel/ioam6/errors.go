@@ -28,6 +28,13 @@ var (
 // DecodeError reports where decoding failed: the field being decoded and its
 // byte offset from the start of the slice passed to the decoding function.
 // Err wraps one of the sentinels above.
+//
+// Field is one of these stable names (callers may classify on them):
+// "hop-by-hop header", "hdr ext len", "padding", "option", "opt data len",
+// "ioam option", "option type", "ioam option-type", "trace header",
+// "node length", "remaining length", "event data", "tail ids",
+// "clt-v1 ids", "oss ids", "node", "node opaque state snapshot",
+// "node trace type".
 type DecodeError struct {
 	Field  string // e.g. "remaining length", "node 2 opaque state snapshot"
 	Offset int    // byte offset of Field in the decoder's input
