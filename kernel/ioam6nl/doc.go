@@ -38,7 +38,10 @@
 //
 // Events are not batched by the kernel: each one costs a netlink message.
 // When the receive buffer fills, the kernel drops events and the next read
-// fails with ENOBUFS; [Subscriber] counts that and keeps reading. On a
-// 2-vCPU VM one subscriber stays lossless at about 50k events/s (see
-// BenchmarkIntegrationEventRate and docs/benchmarks.md).
+// fails with ENOBUFS; [Subscriber] counts that and keeps reading. Bursts
+// need a large buffer: with the default 8 MiB ([DefaultReceiveBuffer]) and
+// batched reads, one subscriber on a 2-vCPU VM received every event up to
+// the ~125k events/s the sender could offer; with the kernel's default
+// 208 KiB it lost events already at 25k/s (TestIntegrationEventRate,
+// CLT_BENCH=1).
 package ioam6nl

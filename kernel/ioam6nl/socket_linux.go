@@ -90,8 +90,8 @@ func openSock(ns netns.NsHandle, setup func(fd int, fam family) error) (*sock, e
 		unix.Close(fd)
 		return nil, fmt.Errorf("ioam6nl: bind: %w", err)
 	}
-	// Strict checking makes the kernel reject unknown header bits; extended
-	// acks add the kernel's text to errors. Both are best effort.
+	// Extended acks let the kernel attach its reason to errors (best
+	// effort; only the errno is reported).
 	_ = unix.SetsockoptInt(fd, unix.SOL_NETLINK, unix.NETLINK_EXT_ACK, 1)
 	if setup != nil {
 		if err := setup(fd, fam); err != nil {
