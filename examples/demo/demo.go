@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 import (
@@ -84,19 +86,6 @@ type Demo struct {
 	// delayBy is the mechanism that added the congestion delay.
 	delayBy string
 }
-
-// Phase is one batch of API calls.
-type Phase struct {
-	Name  string
-	Netem time.Duration
-	// DelayBy is "tc netem" or "wire" when Netem > 0.
-	DelayBy string
-	Results []roles.ClientResult
-	Traces  []*jaegerui.Trace
-}
-
-// nodeNames are shown next to node ids in the tables.
-var nodeNames = map[int64]string{nodeAthos: roleAthos, nodePorthos: rolePorthos, nodeAramis: roleAramis}
 
 // state lists what a run created, so the next run can remove leftovers of a
 // run that was killed (SIGKILL skips every cleanup).

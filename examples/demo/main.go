@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command demo is the one-command CLT demo (make demo = go run ./examples/demo).
 //
 // It builds clt-storage and clt-agent, creates the network namespaces

@@ -88,3 +88,16 @@ func connNote(r roles.ClientResult) string {
 	}
 	return "  connections " + strings.Join([]string{a.LocalAddr, b.LocalAddr}, ", ")
 }
+
+// Phase is one batch of API calls.
+type Phase struct {
+	Name  string
+	Netem time.Duration
+	// DelayBy is "tc netem" or "wire" when Netem > 0.
+	DelayBy string
+	Results []roles.ClientResult
+	Traces  []*jaegerui.Trace
+}
+
+// nodeNames are shown next to node ids in the tables.
+var nodeNames = map[int64]string{nodeAthos: roleAthos, nodePorthos: rolePorthos, nodeAramis: roleAramis}

@@ -142,7 +142,7 @@ func (s *Supervisor) Start(spec ProcSpec) (*Proc, error) {
 		cmd.Stdout = spec.Stdout
 	}
 	cmd.Stderr = logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = sysProcAttr()
 	start := cmd.Start
 	if spec.Netns != "" {
 		start = func() error { return InNetns(spec.Netns, cmd.Start) }
