@@ -179,11 +179,14 @@ func TestIntegrationHTTPAndUDPSpans(t *testing.T) {
 	}
 
 	known := map[spanKey]string{}
+	order := map[spanKey]int{} // the order in which the spans sent
 	for i, sc := range httpSpans {
 		known[keyOf(sc)] = fmt.Sprintf("http %d", i)
+		order[keyOf(sc)] = len(order)
 	}
 	for i, sc := range udpSpans {
 		known[keyOf(sc)] = fmt.Sprintf("udp %d", i)
+		order[keyOf(sc)] = len(order)
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
@@ -202,7 +205,13 @@ func TestIntegrationHTTPAndUDPSpans(t *testing.T) {
 		})
 		require.True(t, ok, "%s: not every span reported (%d events)", role, len(evs))
 		perSpan := map[spanKey]int{}
+		last := 0
 		for _, e := range evs {
+			// Each packet carries the span of the request that was current
+			// when it left: in event order the spans never go back.
+			k := order[keyOfEvent(e)]
+			assert.GreaterOrEqual(t, k, last, "%s: span order", role)
+			last = max(last, k)
 			name, isKnown := known[keyOfEvent(e)]
 			require.True(t, isKnown, "%s: event with unknown ids %x/%x", role, e.IDs.TraceID, e.IDs.SpanID)
 			perSpan[keyOfEvent(e)]++

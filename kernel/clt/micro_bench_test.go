@@ -3,6 +3,7 @@
 package clt_test
 
 import (
+	"io"
 	"net"
 	"testing"
 
@@ -65,5 +66,66 @@ func BenchmarkSetConnTCP(b *testing.B) {
 	}
 	if st := inj.Stats(); st.SkippedTotal() != 0 {
 		b.Fatalf("skipped: %+v", st)
+	}
+}
+
+// BenchmarkPingPongTCP isolates the full cost of changing the option once
+// per exchange (setsockopt plus its after-effects on the next transmit) on
+// a ::1 TCP echo: "sticky" sets it once, "per-request" before every write.
+func BenchmarkPingPongTCP(b *testing.B) {
+	for _, perRequest := range []bool{false, true} {
+		name := map[bool]string{false: "sticky", true: "per-request"}[perRequest]
+		b.Run(name, func(b *testing.B) {
+			ln, err := net.Listen("tcp6", "[::1]:0")
+			if err != nil {
+				b.Skip(err)
+			}
+			defer ln.Close()
+			go func() {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				defer c.Close()
+				buf := make([]byte, 64)
+				for {
+					n, err := c.Read(buf)
+					if err != nil {
+						return
+					}
+					if _, err := c.Write(buf[:n]); err != nil {
+						return
+					}
+				}
+			}()
+			c, err := net.Dial("tcp6", ln.Addr().String())
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.Close()
+			inj, err := clt.New(clt.DefaultConfig(), clt.Settings{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := inj.SetConn(c, span(1)); err != nil {
+				b.Fatal(err)
+			}
+			msg := make([]byte, 64)
+			i := 0
+			for b.Loop() {
+				if perRequest {
+					i++
+					if err := inj.SetConn(c, span(byte(i))); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if _, err := c.Write(msg); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := io.ReadFull(c, msg); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
