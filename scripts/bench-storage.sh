@@ -10,8 +10,11 @@
 # alone (Export without Jaeger, GetTraces with the IOAM join, FindTraces).
 #
 # Everything runs on 127.0.0.1 with free ports, bounded in time.
-# Env: JAEGER_BIN, BENCH_DURATION (30s), BENCH_WORKERS (4), BENCH_SPANS (9
-# child spans per trace), BENCH_QUERIES (200), BENCH_GO (1: run Go benchmarks).
+# Env: JAEGER_BIN, BENCH_TRACES (traces per worker; default 25000, i.e. 1M
+# spans with the defaults; the same count goes to both backends),
+# BENCH_DURATION (used instead of BENCH_TRACES when set, e.g. 30s),
+# BENCH_WORKERS (4), BENCH_SPANS (9 child spans per trace), BENCH_QUERIES
+# (200), BENCH_GO (1: also run the Go benchmarks).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -21,7 +24,8 @@ WORK=$CACHE/bench-storage
 JAEGER_BIN=${JAEGER_BIN:-$BIN/jaeger}
 JAEGER_MODULE=github.com/jaegertracing/jaeger
 JAEGER_VERSION=v1.76.0
-DURATION=${BENCH_DURATION:-30s}
+TRACES=${BENCH_TRACES:-25000}
+DURATION=${BENCH_DURATION:-}
 WORKERS=${BENCH_WORKERS:-4}
 CHILD_SPANS=${BENCH_SPANS:-9}
 QUERIES=${BENCH_QUERIES:-200}
@@ -182,11 +186,13 @@ EOF
   j0=$(cpu_ticks "$jpid")
   c0=0
   [ -n "$clt_pid" ] && c0=$(cpu_ticks "$clt_pid")
-  log "$name: tracegen -workers $WORKERS -spans $CHILD_SPANS -duration $DURATION"
+  local amount=(-traces "$TRACES")
+  [ -n "$DURATION" ] && amount=(-duration "$DURATION")
+  log "$name: tracegen -workers $WORKERS -spans $CHILD_SPANS ${amount[*]}"
   t0=$(date +%s.%N)
   OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:$P_OTLP OTEL_EXPORTER_OTLP_INSECURE=true \
-    timeout 600 "$BIN/tracegen" -trace-exporter otlp-grpc -workers "$WORKERS" -spans "$CHILD_SPANS" \
-    -pause 0s -duration "$DURATION" -services 1 >"$WORK/tracegen-$name.log" 2>&1 || die "tracegen failed ($name)"
+    timeout 900 "$BIN/tracegen" -trace-exporter otlp-grpc -workers "$WORKERS" -spans "$CHILD_SPANS" \
+    -pause 0s "${amount[@]}" -services 1 >"$WORK/tracegen-$name.log" 2>&1 || die "tracegen failed or took over 900s ($name)"
   t1=$(date +%s.%N)
   # Drain: wait until the stored count stops moving (bounded to 120 s).
   local accepted stored prev=-1 tstored=$t1
@@ -232,7 +238,7 @@ EOF
 
 run_backend badger
 run_backend clt
-echo "== side by side (tracegen $DURATION, $WORKERS workers, $((CHILD_SPANS + 1)) spans/trace)"
+echo "== side by side (tracegen ${DURATION:-$TRACES traces} x $WORKERS workers, $((CHILD_SPANS + 1)) spans/trace, load avg $(cut -d' ' -f1-3 /proc/loadavg))"
 cat "$RESULTS"
 echo "(cpu_s_per_1k_storage: badger = the whole Jaeger process; clt = the clt-storage process only)"
 
