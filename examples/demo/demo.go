@@ -42,6 +42,10 @@ type Options struct {
 	// porthos's egress toward aramis), "wire" (the userspace cable between
 	// porthos and aramis) or "auto" (netem when the kernel has it, else wire).
 	Congestion string
+	// IOAMTraceType (24-bit, e.g. "0xf00000") and IOAMSlots configure athos's
+	// CLT transport.
+	IOAMTraceType string
+	IOAMSlots     int
 	// AramisDelayMin/Max bound aramis's random processing delay.
 	AramisDelayMin, AramisDelayMax time.Duration
 
@@ -305,7 +309,8 @@ func (d *Demo) startApps(ctx context.Context, otlp string) error {
 	p, err = d.sup.Start(d.roleSpec(roleAthos, "-otlp", otlp,
 		"-listen", hostPort(addrAthosCli, roles.AthosPort), "-listen", athosMgmt,
 		"-aramis", "http://"+hostPort(addrAramis, aramisPort),
-		"-ioam-ns", strconv.Itoa(ioamNamespace)))
+		"-ioam-ns", strconv.Itoa(ioamNamespace), "-ioam-trace-type", d.opt.IOAMTraceType,
+		"-ioam-slots", strconv.Itoa(d.opt.IOAMSlots)))
 	if err != nil {
 		return err
 	}

@@ -23,6 +23,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -60,6 +61,8 @@ func parseFlags(args []string, stderr io.Writer) (Options, cli, error) {
 	fs.IntVar(&o.Requests, "requests", 3, "API requests per phase")
 	fs.DurationVar(&o.Interval, "interval", 200*time.Millisecond, "pause between API requests")
 	fs.DurationVar(&o.NetemDelay, "netem-delay", 50*time.Millisecond, "netem delay on porthos → aramis in the congestion phase (0: skip the phase)")
+	fs.StringVar(&o.IOAMTraceType, "ioam-trace-type", "0xf00000", "IOAM trace type athos asks for (e.g. 0xf20000 adds queue depth, bit 6)")
+	fs.IntVar(&o.IOAMSlots, "ioam-slots", 6, "hop slots athos pre-allocates")
 	fs.StringVar(&o.Congestion, "congestion", "auto", "how to add the delay: netem, wire or auto (netem if the kernel has it)")
 	fs.DurationVar(&o.AramisDelayMin, "aramis-delay-min", 2*time.Millisecond, "aramis minimum processing delay")
 	fs.DurationVar(&o.AramisDelayMax, "aramis-delay-max", 10*time.Millisecond, "aramis maximum processing delay")
@@ -87,6 +90,12 @@ func parseFlags(args []string, stderr io.Writer) (Options, cli, error) {
 	var errs []error
 	if o.Requests < 1 || o.Requests > 1000 {
 		errs = append(errs, errors.New("-requests must be in [1, 1000]"))
+	}
+	if v, err := strconv.ParseUint(o.IOAMTraceType, 0, 32); err != nil || v > 0xFFFFFF {
+		errs = append(errs, fmt.Errorf("-ioam-trace-type %q: want a 24-bit number such as 0xf00000", o.IOAMTraceType))
+	}
+	if o.IOAMSlots < 1 || o.IOAMSlots > 10 {
+		errs = append(errs, errors.New("-ioam-slots must be in [1, 10]"))
 	}
 	switch o.Congestion {
 	case "auto", "netem", "wire":
@@ -146,6 +155,12 @@ func (o *Options) defaults() error {
 			return fmt.Errorf("own executable: %w", err)
 		}
 		o.Self = []string{self}
+	}
+	if o.IOAMTraceType == "" {
+		o.IOAMTraceType = "0xf00000"
+	}
+	if o.IOAMSlots == 0 {
+		o.IOAMSlots = 6
 	}
 	if o.TraceTimeout <= 0 {
 		o.TraceTimeout = 30 * time.Second
