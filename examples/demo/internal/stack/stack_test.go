@@ -25,6 +25,7 @@ func TestSupervisorStopsInReverseAndReportsCrashes(t *testing.T) {
 
 	long, err := s.Start(ProcSpec{Name: "sleeper", Path: "/bin/sh", Args: []string{"-c", "echo up; exec sleep 30"}})
 	require.NoError(t, err)
+	require.Eventually(t, func() bool { return long.Tail(1) == "up" }, 10*time.Second, 20*time.Millisecond)
 	crash, err := s.Start(ProcSpec{Name: "crasher", Path: "/bin/sh", Args: []string{"-c", "echo boom >&2; exit 3"}})
 	require.NoError(t, err)
 
@@ -42,7 +43,6 @@ func TestSupervisorStopsInReverseAndReportsCrashes(t *testing.T) {
 	require.NoError(t, s.Close(), "Close is idempotent")
 	assert.Less(t, time.Since(start), 4*time.Second, "SIGTERM is enough for sleep")
 	<-long.Done()
-	assert.Equal(t, "up", long.Tail(1))
 	select {
 	case p := <-s.Exited():
 		t.Fatalf("stopped process %s reported as crashed", p.Name)
