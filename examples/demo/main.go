@@ -234,6 +234,7 @@ func (d *Demo) printHelp(phases []*Phase) {
 	_, port, _ := net.SplitHostPort(d.opt.JaegerUI)
 	fmt.Fprintf(w, "\nJaeger UI:    http://localhost:%s/search?service=athos  (a module-built Jaeger serves a placeholder page; see examples/demo/README.md)\n", port)
 	if id != "" {
+		fmt.Fprintf(w, "Trace:        http://localhost:%s/trace/%s\n", port, id)
 		fmt.Fprintf(w, "Trace JSON:   curl -s http://%s/api/traces/%s\n", d.opt.JaegerUI, id)
 	}
 	fmt.Fprintf(w, "Tag search:   curl -s 'http://%s/api/traces?service=athos&tag=ioam.node_id:%d'\n", d.opt.JaegerUI, nodePorthos)
