@@ -32,30 +32,37 @@ func BenchmarkIntegrationAgentRate(b *testing.B) {
 	if err := build.Run(); err != nil {
 		b.Fatalf("build clt-agent: %v", err)
 	}
-	for _, rate := range []int{25000, 50000, 75000, 100000, 0} {
-		name := fmt.Sprintf("rate=%dk", rate/1000)
-		if rate == 0 {
-			name = "rate=max"
-		}
-		b.Run(name, func(b *testing.B) {
-			for range b.N {
-				agentRateRun(b, bin, rate, 3*time.Second)
+	for _, src := range []string{SourceNetlink, SourceCapture} {
+		for _, rate := range []int{25000, 50000, 75000, 100000, 0} {
+			name := fmt.Sprintf("source=%s/rate=%dk", src, rate/1000)
+			if rate == 0 {
+				name = fmt.Sprintf("source=%s/rate=max", src)
 			}
-		})
+			b.Run(name, func(b *testing.B) {
+				for range b.N {
+					agentRateRun(b, bin, src, rate, 3*time.Second)
+				}
+			})
+		}
 	}
 }
 
-func agentRateRun(b *testing.B, bin string, rate int, dur time.Duration) {
+func agentRateRun(b *testing.B, bin, src string, rate int, dur time.Duration) {
 	topo := chain(b)
 	st := startStorage(b)
 	cfgPath := filepath.Join(b.TempDir(), "agent.yaml")
+	// netlink: the destination's events; capture: r2's egress toward it.
+	node, ifs := "server", "[]"
+	if src == SourceCapture {
+		node, ifs = "r2", "[r2b]"
+	}
 	cfg := fmt.Sprintf(`agent_id: bench
 netns_path: %s
-source: {kind: netlink}
+source: {kind: %s, interfaces: %s}
 namespaces: [{id: %d}]
 export: {collector: "%s"}
 admin: {listen: "127.0.0.1:0", pprof: true}
-`, topo.Node("server").Path, itNamespace, st.collector)
+`, topo.Node(node).Path, src, ifs, itNamespace, st.collector)
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		b.Fatal(err)
 	}

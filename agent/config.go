@@ -82,7 +82,10 @@ type SourceConfig struct {
 	// (PACKET_OUTGOING) are read, so the local hop is included.
 	Interfaces []string `yaml:"interfaces"`
 	// RingBlockSize and RingBlocks size the TPACKET_V3 capture ring
-	// (source.ring_block_size, source.ring_blocks). Default 1 MiB x 8.
+	// (source.ring_block_size, source.ring_blocks). Default 256 KiB x 32
+	// (8 MiB, resident). A block is handed over when full or 10 ms old, so
+	// at low rates the ring holds about ring_blocks x 10 ms of traffic:
+	// prefer more, smaller blocks.
 	RingBlockSize int `yaml:"ring_block_size"`
 	RingBlocks    int `yaml:"ring_blocks"`
 }
@@ -213,8 +216,8 @@ func DefaultConfig() Config {
 			Kind:          SourceAuto,
 			ReceiveBuffer: 8 << 20,
 			BatchWait:     time.Millisecond,
-			RingBlockSize: 1 << 20,
-			RingBlocks:    8,
+			RingBlockSize: 256 << 10,
+			RingBlocks:    32,
 		},
 		Aggregation: AggregationConfig{Window: time.Second, MaxOpen: 65536},
 		Export: ExportConfig{

@@ -508,3 +508,33 @@ func TestIntegrationCaptureSource(t *testing.T) {
 	assert.Equal(t, "1 > 2", attr(sp, plugin.AttrPath).GetStringValue(), "r1's egress copy holds the host and r1")
 	assert.Equal(t, int64(9), attr(sp, plugin.AttrPackets).GetIntValue())
 }
+
+// TestIntegrationKernelLossCounted: with a tiny receive buffer and a long
+// batch wait the kernel drops events (ENOBUFS); the agent counts the loss
+// and keeps going.
+func TestIntegrationKernelLossCounted(t *testing.T) {
+	topo := chain(t)
+	st := startStorage(t)
+	a := startAgents(t, topo, st.collector, func(c *Config) {
+		c.Source.ReceiveBuffer = 4096
+		c.Source.BatchWait = 300 * time.Millisecond
+	})["server"]
+	snd := newSender(t, topo.Node("client"), itServerAddr)
+	id := itIDs(6, 0)
+	// Wake the reader, then burst while it sleeps.
+	require.NoError(t, snd.send(testHBH(t, id), 1))
+	time.Sleep(50 * time.Millisecond)
+	require.NoError(t, snd.send(testHBH(t, id), 2000))
+	m := a.Metrics()
+	deadline := time.Now().Add(5 * time.Second)
+	for testutil.ToFloat64(m.EventsLost.WithLabelValues(SourceNetlink)) == 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	assert.Positive(t, testutil.ToFloat64(m.EventsLost.WithLabelValues(SourceNetlink)), "ENOBUFS counted")
+	received := testutil.ToFloat64(m.EventsReceived.WithLabelValues(SourceNetlink))
+	assert.Less(t, received, 2001.0)
+	assert.Positive(t, received)
+	// Still working after the overrun.
+	require.NoError(t, snd.send(testHBH(t, itIDs(6, 1)), 1))
+	waitDecoded(t, map[string]*Agent{"server": a}, received+1)
+}
