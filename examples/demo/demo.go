@@ -330,7 +330,7 @@ func (d *Demo) SetDelay(ctx context.Context, delay time.Duration) error {
 		if mode == "netem" {
 			return err
 		}
-		d.log.Info("tc netem unavailable on this kernel (CONFIG_NET_SCH_NETEM); delaying on the wire instead", "tc", err)
+		d.log.Info("tc netem unavailable (no sch_netem in this kernel, or no tc); delaying on the wire instead", "tc", err)
 		d.opt.Congestion = "wire"
 	}
 	d.delayBy = "wire"

@@ -4,7 +4,9 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"io"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -17,6 +19,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cross-layer-telemetry/clt/agent"
+	"github.com/cross-layer-telemetry/clt/examples/demo/internal/jaegerui"
+	"github.com/cross-layer-telemetry/clt/examples/demo/internal/roles"
 	"github.com/cross-layer-telemetry/clt/plugin"
 )
 
@@ -142,3 +146,56 @@ func (b *syncBuffer) String() string {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+func hopLog(node, in, out int64, ts string) jaegerui.Log {
+	n := func(v int64) json.Number { return json.Number(strconv.FormatInt(v, 10)) }
+	return jaegerui.Log{Fields: []jaegerui.KeyValue{
+		{Key: "event", Type: "string", Value: "ioam.hop"},
+		{Key: "ioam.node_id", Type: "int64", Value: n(node)},
+		{Key: "ioam.ingress_if", Type: "int64", Value: n(in)},
+		{Key: "ioam.egress_if", Type: "int64", Value: n(out)},
+		{Key: "ioam.timestamp", Type: "string", Value: ts},
+	}}
+}
+
+func TestCompleteAndHopDelta(t *testing.T) {
+	r := roles.ClientResult{TraceID: "t", API: roles.APIResponse{Subs: []roles.SubResult{
+		{Path: "/check", SpanID: "c1"}, {Path: "/validate", SpanID: "v1"}}}}
+	tr := &jaegerui.Trace{TraceID: "t"}
+	for _, id := range []string{"root", "api", "c1", "v1", "s1", "s2"} {
+		tr.Spans = append(tr.Spans, jaegerui.Span{SpanID: id})
+	}
+	ok, why := complete(tr, r)
+	assert.False(t, ok)
+	assert.Contains(t, why, "/check")
+
+	for i := range tr.Spans {
+		if s := &tr.Spans[i]; s.SpanID == "c1" || s.SpanID == "v1" {
+			s.Logs = []jaegerui.Log{
+				hopLog(nodePorthos, ifPorthosFromAthos, ifPorthosToAramis, "2026-11-27T10:00:00.000100Z"),
+				hopLog(nodeAramis, ifAramisFromPorth, 65535, "2026-11-27T10:00:00.050350Z"),
+			}
+		}
+	}
+	ok, why = complete(tr, r)
+	assert.True(t, ok, why)
+	d, ok := hopDelta(tr, "c1")
+	require.True(t, ok)
+	assert.Equal(t, 50250*time.Microsecond, d)
+	_, ok = hopDelta(tr, "root")
+	assert.False(t, ok)
+
+	tr.Spans = tr.Spans[:5]
+	ok, _ = complete(tr, r)
+	assert.False(t, ok, "a missing server span leaves the trace incomplete")
+}
+
+func TestCheckFree(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	err = checkFree(map[string]string{"-jaeger-ui": ln.Addr().String(), "-storage-grpc": "127.0.0.1:0"})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "-jaeger-ui")
+	assert.NotContains(t, err.Error(), "-storage-grpc")
+}
