@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/cross-layer-telemetry/clt/kernel/netnstest"
 )
 
 // BenchmarkIntegrationAgentRate measures the built clt-agent binary end to end
@@ -24,8 +26,14 @@ import (
 // (ENOBUFS), agent CPU per event, and the agent's resident memory idle and at
 // peak. Run it alone (2 vCPUs are shared with the sender and forwarding):
 //
-//	go test -run '^$' -bench BenchmarkIntegrationAgentRate -benchtime 1x ./agent/
+//	CLT_BENCH_NETNS=1 go test -run '^$' -bench BenchmarkIntegrationAgentRate -benchtime 1x ./agent/
+//
+// It takes about a minute, so it runs only with CLT_BENCH_NETNS=1.
 func BenchmarkIntegrationAgentRate(b *testing.B) {
+	if os.Getenv("CLT_BENCH_NETNS") != "1" {
+		b.Skip("set CLT_BENCH_NETNS=1 to run the namespace rate benchmark")
+	}
+	netnstest.RequirePrivileged(b)
 	bin := filepath.Join(b.TempDir(), "clt-agent")
 	build := exec.Command("go", "build", "-o", bin, "./cmd/clt-agent")
 	build.Stderr = os.Stderr
