@@ -101,6 +101,9 @@ type state struct {
 // Start builds everything and waits until every component is healthy. On
 // error, everything already started is removed.
 func Start(ctx context.Context, opt Options) (d *Demo, err error) {
+	if err := opt.defaults(); err != nil {
+		return nil, err
+	}
 	d = &Demo{opt: opt, log: opt.Log, statePth: filepath.Join(opt.DataDir, "state.json")}
 	defer func() {
 		if err != nil {
