@@ -65,7 +65,8 @@ e2e: jaeger
 
 ## demo: the one-command demo; Jaeger stays up on :16686 until Ctrl-C
 demo: jaeger
-	$(GO) run ./examples/demo
+	$(GO) build -o $(BIN)/clt-demo ./examples/demo
+	$(BIN)/clt-demo $(DEMO_FLAGS)
 
 ## bench: micro-benchmarks of the wire format and the store
 bench:
