@@ -203,11 +203,15 @@ func itIDs(run byte, i int) ioam6.IDs {
 
 // chain builds client - r1 - r2 - server with IOAM namespace 123 and a UDP
 // sink on the server.
-func chain(t testing.TB) *netnstest.Topology {
+func chain(t testing.TB) *netnstest.Topology { return chainN(t, 2) }
+
+// chainN is chain with n routers; the server's address is
+// topo.Node("server").Addr("s0").
+func chainN(t testing.TB, routers int) *netnstest.Topology {
 	t.Helper()
-	topo := netnstest.Build(t, netnstest.Chain(netnstest.ChainOptions{Routers: 2, IOAMNamespace: itNamespace}))
+	topo := netnstest.Build(t, netnstest.Chain(netnstest.ChainOptions{Routers: routers, IOAMNamespace: itNamespace}))
 	server := topo.Node("server")
-	pc, err := server.ListenPacket("udp6", fmt.Sprintf("[%s]:%d", itServerAddr, itPort))
+	pc, err := server.ListenPacket("udp6", fmt.Sprintf("[%s]:%d", server.Addr("s0"), itPort))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = pc.Close() })
 	go func() {
