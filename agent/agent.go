@@ -130,6 +130,9 @@ func (a *Agent) start(ctx context.Context) error {
 			return fmt.Errorf("node_id: read net.ipv6.ioam6_id: %w", err)
 		}
 	}
+	if a.local == 0xFFFFFF {
+		a.log.Warn("node id is unset (net.ipv6.ioam6_id = 0xffffff): set it or setup.node_id so records name this node")
+	}
 	a.src = a.set.Source
 	if a.src == nil {
 		var why string

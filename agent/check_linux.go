@@ -92,7 +92,12 @@ func kernelVersion(release string) (major, minor, patch int) {
 	nums := strings.Split(parts[0], ".")
 	v := [3]int{}
 	for i := 0; i < len(nums) && i < 3; i++ {
-		v[i], _ = strconv.Atoi(nums[i])
+		// Leading digits only: "11+" (dirty tree) is 11.
+		d := strings.IndexFunc(nums[i], func(r rune) bool { return r < '0' || r > '9' })
+		if d < 0 {
+			d = len(nums[i])
+		}
+		v[i], _ = strconv.Atoi(nums[i][:d])
 	}
 	return v[0], v[1], v[2]
 }
