@@ -3,8 +3,8 @@ package agent_test
 import (
 	"os"
 
-	collectorv1 "github.com/cross-layer-telemetry/clt/api/collector/v1"
 	"github.com/cross-layer-telemetry/clt/agent"
+	collectorv1 "github.com/cross-layer-telemetry/clt/api/collector/v1"
 )
 
 // The stdout exporter prints each record as one JSON line, a decoded and
