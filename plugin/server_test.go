@@ -314,6 +314,12 @@ func TestFindTracesQueryRules(t *testing.T) {
 		e.export(t, s)
 	}
 	e.export(t, spanSpec{trace: 9, span: 1, service: "other", name: "op", start: base, dur: time.Millisecond})
+	// Trace 6: the searched value sits on an event and on the scope.
+	ev := spanSpec{trace: 6, span: 1, service: "svc", name: "op", start: base.Add(-time.Minute), dur: time.Millisecond}.resourceSpans()
+	ev.ScopeSpans[0].Scope.Attributes = []*commonpb.KeyValue{strAttr("scope.k", "sv")}
+	ev.ScopeSpans[0].Spans[0].Events = []*tracepb.Span_Event{{Name: "e", Attributes: []*commonpb.KeyValue{intAttr("event.k", 42)}}}
+	_, err := e.otlp.Export(t.Context(), &coltracepb.ExportTraceServiceRequest{ResourceSpans: []*tracepb.ResourceSpans{ev}})
+	require.NoError(t, err)
 
 	ids := func(q *storagev2.TraceQueryParameters) []byte {
 		var out []byte
@@ -330,23 +336,25 @@ func TestFindTracesQueryRules(t *testing.T) {
 		}
 		return p
 	}
-	assert.Equal(t, []byte{5, 4, 3, 2, 1}, ids(q(nil)), "newest first")
+	assert.Equal(t, []byte{5, 4, 3, 2, 1, 6}, ids(q(nil)), "newest first")
+	assert.Equal(t, []byte{6}, ids(q(func(p *storagev2.TraceQueryParameters) { p.Attributes = []*storagev2.KeyValue{strKV("event.k", "42")} })), "event attribute")
+	assert.Equal(t, []byte{6}, ids(q(func(p *storagev2.TraceQueryParameters) { p.Attributes = []*storagev2.KeyValue{strKV("scope.k", "sv")} })), "scope attribute")
 	assert.Equal(t, []byte{5, 4}, ids(q(func(p *storagev2.TraceQueryParameters) { p.SearchDepth = 2 })), "search depth")
-	assert.Equal(t, []byte{5, 4, 3, 2, 1}, ids(q(func(p *storagev2.TraceQueryParameters) { p.SearchDepth = 0 })), "0 = default depth")
+	assert.Equal(t, []byte{5, 4, 3, 2, 1, 6}, ids(q(func(p *storagev2.TraceQueryParameters) { p.SearchDepth = 0 })), "0 = default depth")
 	assert.Equal(t, []byte{4}, ids(q(func(p *storagev2.TraceQueryParameters) { p.OperationName = "slow" })))
 	assert.Equal(t, []byte{3}, ids(q(func(p *storagev2.TraceQueryParameters) { p.Attributes = []*storagev2.KeyValue{strKV("n", "3")} })), "int by string form")
 	assert.Equal(t, []byte{4, 2}, ids(q(func(p *storagev2.TraceQueryParameters) { p.Attributes = []*storagev2.KeyValue{strKV("even", "true")} })), "bool by string form")
 	assert.Equal(t, []byte{5, 4, 3, 2, 1}, ids(q(func(p *storagev2.TraceQueryParameters) { p.Attributes = []*storagev2.KeyValue{strKV("ratio", "72.5")} })), "double by string form")
-	assert.Equal(t, []byte{5, 4, 3, 2, 1}, ids(q(func(p *storagev2.TraceQueryParameters) {
+	assert.Equal(t, []byte{5, 4, 3, 2, 1, 6}, ids(q(func(p *storagev2.TraceQueryParameters) {
 		p.Attributes = []*storagev2.KeyValue{strKV("host.name", "node-a")}
 	})), "resource attribute")
 	assert.Empty(t, ids(q(func(p *storagev2.TraceQueryParameters) {
 		p.Attributes = []*storagev2.KeyValue{strKV("n", "3"), strKV("even", "true")}
 	})), "all attributes on one span")
 	assert.Equal(t, []byte{3}, ids(q(func(p *storagev2.TraceQueryParameters) { p.Attributes = []*storagev2.KeyValue{strKV("error", "true")} })), "error=true")
-	assert.Equal(t, []byte{5, 4, 2, 1}, ids(q(func(p *storagev2.TraceQueryParameters) { p.Attributes = []*storagev2.KeyValue{strKV("error", "false")} })), "error=false")
+	assert.Equal(t, []byte{5, 4, 2, 1, 6}, ids(q(func(p *storagev2.TraceQueryParameters) { p.Attributes = []*storagev2.KeyValue{strKV("error", "false")} })), "error=false")
 	assert.Equal(t, []byte{4}, ids(q(func(p *storagev2.TraceQueryParameters) { p.DurationMin = durationpb.New(100 * time.Millisecond) })), "duration_min")
-	assert.Equal(t, []byte{5, 3, 2, 1}, ids(q(func(p *storagev2.TraceQueryParameters) { p.DurationMax = durationpb.New(100 * time.Millisecond) })), "duration_max")
+	assert.Equal(t, []byte{5, 3, 2, 1, 6}, ids(q(func(p *storagev2.TraceQueryParameters) { p.DurationMax = durationpb.New(100 * time.Millisecond) })), "duration_max")
 	assert.Equal(t, []byte{3, 2}, ids(q(func(p *storagev2.TraceQueryParameters) {
 		p.StartTimeMin = timestamppb.New(base.Add(2 * time.Minute))
 		p.StartTimeMax = timestamppb.New(base.Add(3 * time.Minute))
