@@ -248,7 +248,12 @@ func (r *reader) FindTraces(req *storagev2.FindTracesRequest, stream storagev2.T
 	if err != nil {
 		return err
 	}
+	seen := make(map[[16]byte]bool, len(found))
 	for _, f := range found {
+		if seen[f.TraceID] {
+			continue // chunks of one trace must be consecutive
+		}
+		seen[f.TraceID] = true
 		if err := r.streamTrace(stream.Context(), f.TraceID, stream.Send); err != nil {
 			return err
 		}
