@@ -28,6 +28,7 @@ import (
 
 	collectorv1 "github.com/cross-layer-telemetry/clt/api/collector/v1"
 	"github.com/cross-layer-telemetry/clt/api/storagev2"
+	"github.com/cross-layer-telemetry/clt/ioamstore"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -654,4 +655,76 @@ func TestRestartKeepsData(t *testing.T) {
 	spans := spansOf(e2.getTraces(t, tid(1)))
 	require.Len(t, spans, 1)
 	assert.Equal(t, "1 > 2 > 3", attrMap(spans[0].Attributes)[AttrPath].GetStringValue())
+}
+
+// blockingStore holds WriteSpans until released (or its context ends), to
+// observe what Close does with an RPC in flight.
+type blockingStore struct {
+	Store
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (s *blockingStore) WriteSpans(ctx context.Context, rs []*tracepb.ResourceSpans) (int, error) {
+	s.entered <- struct{}{}
+	select {
+	case <-s.release:
+		return s.Store.WriteSpans(ctx, rs)
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+}
+
+func startBlocking(t *testing.T, timeout time.Duration) (*Server, *blockingStore, coltracepb.TraceServiceClient) {
+	cfg := testConfig(t)
+	cfg.ShutdownTimeout = timeout
+	st, err := ioamstore.Open(cfg.Store, nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, st.Close()) })
+	bs := &blockingStore{Store: st, entered: make(chan struct{}, 1), release: make(chan struct{})}
+	srv, err := New(cfg, Settings{})
+	require.NoError(t, err)
+	srv.store = bs // injected: not owned, so Close leaves it open
+	require.NoError(t, srv.Start(t.Context()))
+	t.Cleanup(func() { _ = srv.Close() })
+	c, err := grpc.NewClient(srv.StorageAddr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close() })
+	return srv, bs, coltracepb.NewTraceServiceClient(c)
+}
+
+func TestCloseDrainsInFlight(t *testing.T) {
+	srv, bs, otlp := startBlocking(t, 10*time.Second)
+	exported := make(chan error, 1)
+	go func() {
+		_, err := otlp.Export(t.Context(), &coltracepb.ExportTraceServiceRequest{ResourceSpans: []*tracepb.ResourceSpans{
+			spanSpec{trace: 1, span: 1, service: "svc", name: "op", start: time.Now(), dur: time.Millisecond}.resourceSpans()}})
+		exported <- err
+	}()
+	<-bs.entered
+	closed := make(chan error, 1)
+	go func() { closed <- srv.Close() }()
+	select {
+	case <-closed:
+		t.Fatal("Close returned with an RPC in flight")
+	case <-time.After(200 * time.Millisecond):
+	}
+	close(bs.release)
+	require.NoError(t, <-exported, "the in-flight write completes")
+	require.NoError(t, <-closed)
+}
+
+func TestCloseCancelsAfterTimeout(t *testing.T) {
+	srv, bs, otlp := startBlocking(t, 200*time.Millisecond)
+	exported := make(chan error, 1)
+	go func() {
+		_, err := otlp.Export(t.Context(), &coltracepb.ExportTraceServiceRequest{ResourceSpans: []*tracepb.ResourceSpans{
+			spanSpec{trace: 1, span: 1, service: "svc", name: "op", start: time.Now(), dur: time.Millisecond}.resourceSpans()}})
+		exported <- err
+	}()
+	<-bs.entered
+	start := time.Now()
+	require.NoError(t, srv.Close())
+	assert.Less(t, time.Since(start), 5*time.Second)
+	assert.Error(t, <-exported, "a write cut by the timeout is not acknowledged")
 }
