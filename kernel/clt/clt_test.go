@@ -260,3 +260,38 @@ func TestTransportHTTP1AndComposition(t *testing.T) {
 	assert.Equal(t, 4, sets)
 	assert.Zero(t, inj.Stats().SkippedTotal())
 }
+
+func TestSampledOnlyAndNeedlessClears(t *testing.T) {
+	newFake := func(tagUnsampled bool) (*clt.Injector, *[][]byte) {
+		cfg := clt.DefaultConfig()
+		cfg.TagUnsampled = tagUnsampled
+		inj, err := clt.New(cfg, clt.Settings{})
+		require.NoError(t, err)
+		calls := &[][]byte{}
+		inj.SetHopOptsFunc(func(_ int, hbh []byte) error { *calls = append(*calls, hbh); return nil })
+		return inj, calls
+	}
+	unsampled := trace.NewSpanContext(trace.SpanContextConfig{TraceID: trace.TraceID{1}, SpanID: trace.SpanID{2}})
+	require.False(t, unsampled.IsSampled())
+
+	inj, calls := newFake(false)
+	conn := udpConn(t, "udp6", "::1")
+	require.NoError(t, inj.SetConn(conn, unsampled))
+	require.NoError(t, inj.SetConn(conn, trace.SpanContext{}))
+	assert.Empty(t, *calls, "never tagged: no syscall to tag or clear")
+	require.NoError(t, inj.SetConn(conn, span(1)))
+	require.NoError(t, inj.SetConn(conn, unsampled))
+	require.NoError(t, inj.SetConn(conn, unsampled))
+	require.Len(t, *calls, 2, "one set, one clear, then nothing")
+	assert.NotEmpty(t, (*calls)[0])
+	assert.Empty(t, (*calls)[1])
+	st := inj.Stats()
+	assert.EqualValues(t, 1, st.Applied)
+	assert.EqualValues(t, 1, st.Cleared)
+	assert.EqualValues(t, 4, st.Untraced)
+
+	inj, calls = newFake(true)
+	require.NoError(t, inj.SetConn(conn, unsampled))
+	require.Len(t, *calls, 1, "tag_unsampled tags it")
+	assert.NotEmpty(t, (*calls)[0])
+}

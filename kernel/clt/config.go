@@ -27,6 +27,10 @@ type Config struct {
 	// NodeID is the sender's node id in its own entry (oss carrier, 24
 	// bits). Nil: read net.ipv6.ioam6_id at New (0xFFFFFF if unreadable).
 	NodeID *uint32 `yaml:"node_id"`
+	// TagUnsampled also tags spans that are not sampled. By default only
+	// sampled spans are tagged: IOAM records of unsampled spans have no span
+	// to join, and each tagged request costs a setsockopt.
+	TagUnsampled bool `yaml:"tag_unsampled"`
 	// Strict turns skipped options (no CAP_NET_RAW, IPv4 peer, kernel
 	// refusal) into errors instead of sending without the option.
 	Strict bool `yaml:"strict"`

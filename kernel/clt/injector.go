@@ -112,6 +112,8 @@ type Injector struct {
 	// setHopOpts and sendCmsg are replaced by fakes in tests.
 	setHopOpts func(fd int, hbh []byte) error
 
+	fds fdSet
+
 	applied, cleared, untraced atomic.Uint64
 	skipped                    [numReasons]atomic.Uint64
 	logged                     [numReasons]atomic.Bool
@@ -246,7 +248,9 @@ type rawConner interface {
 	SyscallConn() (syscall.RawConn, error)
 }
 
-// SetConn sets (sc valid) or clears (sc invalid) the sticky option on conn,
+// SetConn sets the sticky option for sc on conn, or clears an option this
+// Injector set before when sc is not tagged (invalid, or unsampled unless
+// Config.TagUnsampled). conn is
 // a *net.TCPConn, *net.UDPConn or anything with NetConn() returning one
 // (*tls.Conn). Later writes carry it until the next call. Errors follow the
 // failure policy (nil unless strict).
@@ -261,49 +265,101 @@ func (inj *Injector) SetConn(conn net.Conn, sc trace.SpanContext) error {
 		}
 		conn = nc.NetConn()
 	}
+	want := inj.tagged(sc)
 	if isIPv4(conn.RemoteAddr()) {
+		if !want {
+			inj.untraced.Add(1)
+			return nil // an IPv4 socket never carries the option
+		}
 		return inj.skip(ReasonIPv4, nil)
 	}
 	rc, err := conn.(rawConner).SyscallConn()
 	if err != nil {
 		return inj.skip(ReasonUnsupportedConn, err)
 	}
-	return inj.setRaw(rc, sc)
+	return inj.setRaw(rc, sc, want)
 }
 
-// setRaw applies the option for sc (or clears it) on a raw socket.
-func (inj *Injector) setRaw(rc syscall.RawConn, sc trace.SpanContext) error {
+// setRaw sets the option for sc on a raw socket when want, else clears it
+// if this Injector set it before (tracked per descriptor, see fdSet).
+func (inj *Injector) setRaw(rc syscall.RawConn, sc trace.SpanContext, want bool) error {
 	var hbh []byte
 	bp := inj.bufs.Get().(*[]byte)
 	defer inj.bufs.Put(bp)
-	if sc.IsValid() {
+	if want {
 		var err error
 		if hbh, err = inj.AppendHBH((*bp)[:0], sc); err != nil {
 			return inj.skip(ReasonBuild, err)
 		}
 		*bp = hbh
 	}
-	var serr error
-	if err := rc.Control(func(fd uintptr) { serr = inj.setHopOpts(int(fd), hbh) }); err != nil {
+	var (
+		serr   error
+		called bool
+	)
+	err := rc.Control(func(fd uintptr) {
+		if !want && !inj.fds.has(int(fd)) {
+			return // never set by us: nothing to clear, no syscall
+		}
+		called = true
+		if serr = inj.setHopOpts(int(fd), hbh); serr == nil {
+			inj.fds.mark(int(fd), want)
+		}
+	})
+	if err != nil {
 		return inj.skip(ReasonUnsupportedConn, err)
 	}
-	if serr != nil {
-		err := inj.skip(classify(serr), fmt.Errorf("setsockopt IPV6_HOPOPTS: %w", serr))
-		if hbh == nil {
-			// Failing to clear never fails an untraced request: without
-			// permission nothing was set before either.
-			inj.untraced.Add(1)
-			return nil
-		}
-		return err
-	}
-	if hbh == nil {
-		inj.cleared.Add(1)
+	if !want {
 		inj.untraced.Add(1)
-	} else {
-		inj.applied.Add(1)
+		if called && serr == nil {
+			inj.cleared.Add(1)
+		} else if serr != nil {
+			// Failing to clear never fails an untraced request.
+			_ = inj.skip(classify(serr), fmt.Errorf("setsockopt IPV6_HOPOPTS (clear): %w", serr))
+		}
+		return nil
 	}
+	if serr != nil {
+		return inj.skip(classify(serr), fmt.Errorf("setsockopt IPV6_HOPOPTS: %w", serr))
+	}
+	inj.applied.Add(1)
 	return nil
+}
+
+// tagged reports whether packets for sc carry the option: valid spans that
+// are sampled (all valid spans with Config.TagUnsampled).
+func (inj *Injector) tagged(sc trace.SpanContext) bool {
+	return sc.IsValid() && (sc.IsSampled() || inj.cfg.TagUnsampled)
+}
+
+// fdSet remembers which descriptors carry an option this Injector set, so
+// untraced requests on untagged connections cost no syscall. A stale entry
+// (descriptor closed and reused) only causes one unneeded clear; a new
+// socket never carries an option it did not get from us, so a missing
+// entry is always right.
+type fdSet struct {
+	mu sync.Mutex
+	m  map[int]struct{}
+}
+
+func (s *fdSet) has(fd int) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.m[fd]
+	return ok
+}
+
+func (s *fdSet) mark(fd int, set bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !set {
+		delete(s.m, fd)
+		return
+	}
+	if s.m == nil {
+		s.m = map[int]struct{}{}
+	}
+	s.m[fd] = struct{}{}
 }
 
 // ControlContext fits net.Dialer.ControlContext: it sets the option for the
@@ -311,13 +367,15 @@ func (inj *Injector) setRaw(rc syscall.RawConn, sc trace.SpanContext) error {
 // connected socket) carries it. Without a span it does nothing.
 func (inj *Injector) ControlContext(ctx context.Context, network, _ string, c syscall.RawConn) error {
 	sc := trace.SpanContextFromContext(ctx)
-	if !sc.IsValid() {
+	if !inj.tagged(sc) {
+		// A new socket: forget whatever an old one with this descriptor had.
+		_ = c.Control(func(fd uintptr) { inj.fds.mark(int(fd), false) })
 		return nil
 	}
 	if strings.HasSuffix(network, "4") {
 		return inj.skip(ReasonIPv4, nil)
 	}
-	return inj.setRaw(c, sc)
+	return inj.setRaw(c, sc, true)
 }
 
 // Dialer returns a copy of base (nil: a zero Dialer) whose ControlContext

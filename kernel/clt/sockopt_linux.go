@@ -29,13 +29,14 @@ func setHopOpts(fd int, hbh []byte) error {
 
 // WriteMsgUDP sends b on conn (to addr, or to the connected peer when addr
 // is nil) with the IOAM header for the span in ctx attached as IPV6_HOPOPTS
-// ancillary data (RFC 3542 §6.2). Without a span it sends b unchanged. When
+// ancillary data (RFC 3542 §6.2). Without a tagged span (see SetConn) it
+// sends b unchanged. When
 // the option cannot be attached (no CAP_NET_RAW, IPv4 peer, kernel refusal)
 // it sends b without it and counts the skip; in strict mode it returns a
 // *SkipError and does not send.
 func (inj *Injector) WriteMsgUDP(ctx context.Context, conn *net.UDPConn, b []byte, addr *net.UDPAddr) (int, error) {
 	sc := trace.SpanContextFromContext(ctx)
-	if !sc.IsValid() {
+	if !inj.tagged(sc) {
 		inj.untraced.Add(1)
 		n, _, err := conn.WriteMsgUDP(b, nil, addr)
 		return n, err

@@ -18,7 +18,7 @@ func setHopOpts(int, []byte) error { return errNotSupported }
 // WriteMsgUDP sends b without the option (counted as a kernel skip) on
 // platforms other than Linux.
 func (inj *Injector) WriteMsgUDP(ctx context.Context, conn *net.UDPConn, b []byte, addr *net.UDPAddr) (int, error) {
-	if trace.SpanContextFromContext(ctx).IsValid() {
+	if inj.tagged(trace.SpanContextFromContext(ctx)) {
 		if err := inj.skip(ReasonKernel, errNotSupported); err != nil {
 			return 0, err
 		}

@@ -63,8 +63,9 @@ type rtState struct {
 }
 
 func (st *rtState) gotConn(info httptrace.GotConnInfo) {
-	// Without a span, SetConn clears: a reused connection (or one dialed
-	// for another request's context) may still carry an older span.
+	// Without a tagged span, SetConn clears the option if it was set: a
+	// reused connection (or one dialed for another request's context) may
+	// still carry an older span.
 	if st.err = st.t.inj.SetConn(info.Conn, st.sc); st.err != nil {
 		// Strict mode: abort before the request is written.
 		_ = info.Conn.Close()
