@@ -84,6 +84,15 @@ const (
 	// value overflowed (RFC 9197 §4.4.2.5); such values are not delays.
 	transitDelayOverflow = 1 << 31
 
+	// All-ones values are how Linux (and RFC 9197 §4.4.2) says "not available"
+	// for a field the trace type asks for: the destination's egress interface,
+	// a queue depth without a qdisc, ids left at their default. They are not
+	// measurements, so enrichment leaves them out.
+	ifUnavailable     = 0xFFFF
+	wideIfUnavailable = 0xFFFFFFFF
+	u32Unavailable    = 0xFFFFFFFF
+	u64Unavailable    = 0xFFFFFFFFFFFFFFFF
+
 	// maxPathWarnings bounds the warnings one span can carry so a pathological
 	// flow (path flapping every window) cannot bloat a trace.
 	maxPathWarnings = 5
@@ -247,10 +256,15 @@ func summarize(recs []*collectorv1.IOAMRecord, spanStart uint64) summary {
 	}
 	if has(traceType, bitQueueDepth) {
 		var m uint32
+		found := false
 		for _, h := range hops {
-			m = max(m, h.queueMax())
+			if d, ok := h.queueMax(); ok {
+				m, found = max(m, d), true
+			}
 		}
-		s.attrs = append(s.attrs, intAttr(AttrQueueDepthMax, int64(m)))
+		if found {
+			s.attrs = append(s.attrs, intAttr(AttrQueueDepthMax, int64(m)))
+		}
 	}
 	if overflow {
 		s.attrs = append(s.attrs, boolAttr(AttrOverflow, true))
@@ -407,7 +421,7 @@ func mergeHops(recs []*collectorv1.IOAMRecord) []*mergedHop {
 					m.tdMin, m.tdMax = min(m.tdMin, lo), max(m.tdMax, hi)
 				}
 			}
-			if has(f, bitQueueDepth) {
+			if has(f, bitQueueDepth) && h.GetQueueDepth() != u32Unavailable {
 				lo, hi := h.GetQueueDepthMin(), h.GetQueueDepthMax()
 				if lo == 0 && hi == 0 {
 					lo, hi = h.GetQueueDepth(), h.GetQueueDepth()
@@ -439,7 +453,7 @@ func hopTimestamp(h *collectorv1.Hop, f uint32) uint64 {
 }
 
 func (m *mergedHop) transitMax() (uint32, bool) { return m.tdMax, m.tdSeen }
-func (m *mergedHop) queueMax() uint32           { return m.qdMax }
+func (m *mergedHop) queueMax() (uint32, bool)   { return m.qdMax, m.qdSeen }
 
 func (m *mergedHop) event(index int, traceType uint32, spanStart uint64) *tracepb.Span_Event {
 	h, f := m.h, m.fields
@@ -448,7 +462,8 @@ func (m *mergedHop) event(index int, traceType uint32, spanStart uint64) *tracep
 		attrs = append(attrs, intAttr(AttrNodeID, int64(h.GetNodeId())), intAttr(AttrHopLimit, int64(h.GetHopLimit())))
 	}
 	if has(f, bitIfIDs) {
-		attrs = append(attrs, intAttr(AttrIngressIf, int64(h.GetIngressIf())), intAttr(AttrEgressIf, int64(h.GetEgressIf())))
+		attrs = appendAvailable(attrs, AttrIngressIf, uint64(h.GetIngressIf()), ifUnavailable)
+		attrs = appendAvailable(attrs, AttrEgressIf, uint64(h.GetEgressIf()), ifUnavailable)
 	}
 	ts := spanStart
 	if m.firstTS != 0 {
@@ -462,16 +477,16 @@ func (m *mergedHop) event(index int, traceType uint32, spanStart uint64) *tracep
 			intAttr(AttrTransitDelayMaxNs, int64(m.tdMax)))
 	}
 	if has(f, bitNamespaceData) {
-		attrs = append(attrs, intAttr(AttrNamespaceData, int64(h.GetNamespaceData())))
+		attrs = appendAvailable(attrs, AttrNamespaceData, uint64(h.GetNamespaceData()), u32Unavailable)
 	}
-	if has(f, bitQueueDepth) {
+	if has(f, bitQueueDepth) && m.qdSeen {
 		attrs = append(attrs,
 			intAttr(AttrQueueDepth, int64(h.GetQueueDepth())),
 			intAttr(AttrQueueDepthMin, int64(m.qdMin)),
 			intAttr(AttrQueueDepthMax, int64(m.qdMax)))
 	}
 	if has(f, bitChecksumComp) {
-		attrs = append(attrs, intAttr(AttrChecksumComplement, int64(h.GetChecksumComplement())))
+		attrs = appendAvailable(attrs, AttrChecksumComplement, uint64(h.GetChecksumComplement()), u32Unavailable)
 	}
 	if has(f, bitWideHopLimNodeID) {
 		attrs = append(attrs, intAttr(AttrWideNodeID, int64(h.GetWideNodeId())))
@@ -480,14 +495,15 @@ func (m *mergedHop) event(index int, traceType uint32, spanStart uint64) *tracep
 		}
 	}
 	if has(f, bitWideIfIDs) {
-		attrs = append(attrs, intAttr(AttrWideIngressIf, int64(h.GetWideIngressIf())), intAttr(AttrWideEgressIf, int64(h.GetWideEgressIf())))
+		attrs = appendAvailable(attrs, AttrWideIngressIf, uint64(h.GetWideIngressIf()), wideIfUnavailable)
+		attrs = appendAvailable(attrs, AttrWideEgressIf, uint64(h.GetWideEgressIf()), wideIfUnavailable)
 	}
-	if has(f, bitWideNSData) {
+	if has(f, bitWideNSData) && h.GetWideNamespaceData() != u64Unavailable {
 		// 64 bits do not fit an int attribute; hex keeps every value exact.
 		attrs = append(attrs, strAttr(AttrWideNamespaceData, fmt.Sprintf("0x%016x", h.GetWideNamespaceData())))
 	}
 	if has(f, bitBufferOccupancy) {
-		attrs = append(attrs, intAttr(AttrBufferOccupancy, int64(h.GetBufferOccupancy())))
+		attrs = appendAvailable(attrs, AttrBufferOccupancy, uint64(h.GetBufferOccupancy()), u32Unavailable)
 	}
 	if has(f, bitOpaqueSnapshot) {
 		attrs = append(attrs, intAttr(AttrSnapshotSchemaID, int64(h.GetSnapshotSchemaId())), intAttr(AttrSnapshotLen, int64(len(h.GetSnapshotData()))))
@@ -516,6 +532,14 @@ func addWarnings(span *tracepb.Span, ws []string) {
 		Key:   AttrJaegerWarnings,
 		Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_ArrayValue{ArrayValue: &commonpb.ArrayValue{Values: vals}}},
 	})
+}
+
+// appendAvailable adds k=v unless v is the field's "not available" value.
+func appendAvailable(attrs []*commonpb.KeyValue, k string, v, unavailable uint64) []*commonpb.KeyValue {
+	if v == unavailable {
+		return attrs
+	}
+	return append(attrs, intAttr(k, int64(v)))
 }
 
 func intAttr(k string, v int64) *commonpb.KeyValue {

@@ -173,6 +173,25 @@ func TestEnrichSpanTransitDelayOverflowIgnored(t *testing.T) {
 	assert.NotContains(t, attrMap(sp.Events[0].Attributes), AttrTransitDelayNs)
 }
 
+func TestEnrichSpanUnavailableValuesLeftOut(t *testing.T) {
+	sp := newSpan()
+	r := rec(3, 0, 2, 3)
+	// The destination's egress interface and a queue depth Linux could not read.
+	r.Hops[1].EgressIf = 0xFFFF
+	r.Hops[1].QueueDepth, r.Hops[1].QueueDepthMin, r.Hops[1].QueueDepthMax = 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF
+	EnrichSpan(sp, []*collectorv1.IOAMRecord{r})
+	require.Len(t, sp.Events, 2)
+	first, last := attrMap(sp.Events[0].Attributes), attrMap(sp.Events[1].Attributes)
+	assert.Equal(t, int64(22), first[AttrEgressIf].GetIntValue())
+	assert.Equal(t, int64(2), first[AttrQueueDepth].GetIntValue())
+	assert.Equal(t, int64(13), last[AttrIngressIf].GetIntValue())
+	assert.NotContains(t, last, AttrEgressIf)
+	assert.NotContains(t, last, AttrQueueDepth)
+	assert.NotContains(t, last, AttrQueueDepthMax)
+	// The span summary is the maximum over the hops that measured one.
+	assert.Equal(t, int64(4), attrMap(sp.Attributes)[AttrQueueDepthMax].GetIntValue())
+}
+
 func TestEnrichSpanWarnings(t *testing.T) {
 	tests := []struct {
 		name string
