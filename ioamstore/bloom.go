@@ -2,11 +2,12 @@ package ioamstore
 
 // A small Bloom filter per service index entry. It only prunes candidates
 // before the exact check, so false positives cost a trace load and false
-// negatives are impossible. 12 bits per feature and 8 probes give about 0.3 %
-// false positives.
+// negatives are impossible. 16 bits per feature and 11 probes give about
+// 0.05 % false positives: a search for an absent attribute over 1M spans then
+// loads ~45 traces instead of ~270 at 12 bits (~6 more bytes per span).
 const (
-	bloomBitsPerFeature = 12
-	bloomProbes         = 8
+	bloomBitsPerFeature = 16
+	bloomProbes         = 11
 	bloomMinBits        = 64
 )
 

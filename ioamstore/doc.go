@@ -55,8 +55,8 @@
 // The Bloom filter holds the features of that service's spans in the chunk:
 // "o" + span name, and "a" + key + 0x00 + string form of the value for every
 // attribute of the span, its scope, its resource and its events, plus
-// error=true for spans with status ERROR (12 bits per feature, 8 probes by
-// double hashing of the feature's xxhash64, about 0.3 % false positives). It
+// error=true for spans with status ERROR (16 bits per feature, 11 probes by
+// double hashing of the feature's xxhash64, about 0.05 % false positives). It
 // only filters candidates; every candidate trace is loaded and checked exactly.
 //
 // # Searching

@@ -127,7 +127,7 @@ func TestBloom(t *testing.T) {
 			fp++
 		}
 	}
-	assert.Less(t, fp, 100, "false positive rate above 1%%")
+	assert.Less(t, fp, 30, "false positive rate above 0.3%%")
 	assert.True(t, bloomHas(nil, 1), "empty filter never prunes")
 }
 
