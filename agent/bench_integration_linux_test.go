@@ -67,13 +67,17 @@ func agentRateRun(b *testing.B, bin, src string, rate int, dur time.Duration) {
 	topo := chainN(b, routers)
 	st := startStorage(b)
 	cfgPath := filepath.Join(b.TempDir(), "agent.yaml")
+	wait := DefaultConfig().Source.BatchWait.String()
+	if w := os.Getenv("CLT_BENCH_BATCH_WAIT"); w != "" {
+		wait = w
+	}
 	cfg := fmt.Sprintf(`agent_id: bench
 netns_path: %s
-source: {kind: %s, interfaces: %s}
+source: {kind: %s, interfaces: %s, batch_wait: %s}
 namespaces: [{id: %d}]
 export: {collector: "%s"}
 admin: {listen: "127.0.0.1:0", pprof: true}
-`, topo.Node(node).Path, src, ifs, itNamespace, st.collector)
+`, topo.Node(node).Path, src, ifs, wait, itNamespace, st.collector)
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		b.Fatal(err)
 	}

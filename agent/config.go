@@ -74,8 +74,11 @@ type SourceConfig struct {
 	// BatchWait is how long the netlink source pauses after a read that
 	// drained the socket, so that events accumulate and are read in batches
 	// (source.batch_wait): one wake-up per batch instead of per packet.
-	// Default 1ms; 0 reads every event as it arrives. Keep
-	// receive_buffer ≥ rate × batch_wait × ~1 KiB per queued event.
+	// Default 5ms (CPU per event 6.4 µs at 0, 2.1 µs at 1ms, 1.4 µs at 5ms;
+	// 50k events/s, see docs). 0 reads every event as it arrives. The
+	// receive buffer must hold what arrives meanwhile: about 0.8 KiB per
+	// queued event (measured), i.e. 8 MiB ≈ 20k events (the kernel doubles
+	// the value).
 	BatchWait time.Duration `yaml:"batch_wait"`
 	// Interfaces limits packet capture to these interfaces
 	// (source.interfaces). Empty: every interface. Only packets the node sends
@@ -215,7 +218,7 @@ func DefaultConfig() Config {
 		Source: SourceConfig{
 			Kind:          SourceAuto,
 			ReceiveBuffer: 8 << 20,
-			BatchWait:     time.Millisecond,
+			BatchWait:     5 * time.Millisecond,
 			RingBlockSize: 256 << 10,
 			RingBlocks:    32,
 		},

@@ -229,8 +229,14 @@ func chainN(t testing.TB, routers int) *netnstest.Topology {
 // with its kernel side in the node's namespace, reporting to collector.
 func startAgents(t *testing.T, topo *netnstest.Topology, collector string, mod func(*Config)) map[string]*Agent {
 	t.Helper()
+	return startAgentsOn(t, topo, []string{"r1", "r2", "server"}, collector, mod)
+}
+
+// startAgentsOn is startAgents on the given roles.
+func startAgentsOn(t *testing.T, topo *netnstest.Topology, roles []string, collector string, mod func(*Config)) map[string]*Agent {
+	t.Helper()
 	agents := map[string]*Agent{}
-	for _, role := range []string{"r1", "r2", "server"} {
+	for _, role := range roles {
 		cfg := DefaultConfig()
 		cfg.AgentID = role
 		cfg.NetNSPath = topo.Node(role).Path
