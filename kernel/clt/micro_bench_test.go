@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/cross-layer-telemetry/clt/kernel/clt"
+	"github.com/cross-layer-telemetry/clt/kernel/netnstest"
 )
 
 func BenchmarkAppendHBH(b *testing.B) {
@@ -33,6 +34,7 @@ func BenchmarkAppendHBH(b *testing.B) {
 // connection: build the header and setsockopt(IPV6_HOPOPTS) on a connected
 // TCP socket (::1). Needs CAP_NET_RAW (root).
 func BenchmarkSetConnTCP(b *testing.B) {
+	netnstest.RequirePrivileged(b)
 	ln, err := net.Listen("tcp6", "[::1]:0")
 	if err != nil {
 		b.Skip(err)
@@ -80,6 +82,7 @@ func BenchmarkPingPongTCP(b *testing.B) {
 	for _, perRequest := range []bool{false, true} {
 		name := map[bool]string{false: "sticky", true: "per-request"}[perRequest]
 		b.Run(name, func(b *testing.B) {
+			netnstest.RequirePrivileged(b)
 			ln, err := net.Listen("tcp6", "[::1]:0")
 			if err != nil {
 				b.Skip(err)
