@@ -26,6 +26,16 @@
 // event's node data is this node's entry unless the trace had already
 // overflowed (kernel-ioam.md §6: the event carries no Overflow flag).
 //
+// # Sources and capabilities
+//
+// The netlink source needs CAP_NET_ADMIN (the group is
+// GENL_MCAST_CAP_NET_ADMIN). It keeps its socket out of Go's netpoller and
+// reads with recvmmsg(2) after a short pause (source.batch_wait), so a busy
+// node costs one wake-up per batch rather than per packet. The capture
+// source needs CAP_NET_RAW; it reads outgoing packets only, so on a
+// destination host (no egress) use the netlink source. Node setup needs
+// CAP_NET_ADMIN; netns_path needs CAP_SYS_ADMIN.
+//
 // # Observability
 //
 // Nothing is logged per packet or record; counters live on a private Prometheus

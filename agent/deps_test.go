@@ -1,0 +1,26 @@
+package agent
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestNoStoreDependency keeps the contract of docs/contracts.md: the agent
+// and its binary never link ioamstore or badger (tests may use the plugin).
+func TestNoStoreDependency(t *testing.T) {
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("go tool not in PATH")
+	}
+	out, err := exec.Command(goBin, "list", "-deps", ".", "./cmd/clt-agent").Output()
+	require.NoError(t, err)
+	for _, dep := range strings.Fields(string(out)) {
+		assert.NotContains(t, dep, "/ioamstore", "agent depends on %s", dep)
+		assert.NotContains(t, dep, "dgraph-io/badger", "agent depends on %s", dep)
+		assert.NotContains(t, dep, "clt/plugin", "agent depends on %s", dep)
+	}
+}
