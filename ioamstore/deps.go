@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
-	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 )
 
 // GetDependencies returns parent → child service call counts computed from
@@ -56,21 +55,15 @@ func (s *Store) GetDependencies(ctx context.Context, start, end time.Time) ([]De
 				svc    string
 			}
 			var links []link
-			err := s.readTrace(ctx, txn, id, func(_ chunkHeader, td *tracepb.TracesData) error {
-				for _, r := range td.ResourceSpans {
-					svc := serviceOf(r.GetResource())
-					for _, ss := range r.ScopeSpans {
-						for _, sp := range ss.Spans {
-							if len(sp.SpanId) == spanIDLen {
-								spanSvc[[8]byte(sp.SpanId)] = svc
-							}
-							if len(sp.ParentSpanId) == spanIDLen {
-								links = append(links, link{[8]byte(sp.ParentSpanId), svc})
-							}
-						}
+			err := s.readTraceRaw(ctx, txn, id, func(payload []byte) error {
+				return walkSpanLinks(payload, func(svc string, spanID, parentID []byte) {
+					if len(spanID) == spanIDLen {
+						spanSvc[[8]byte(spanID)] = svc
 					}
-				}
-				return nil
+					if len(parentID) == spanIDLen {
+						links = append(links, link{[8]byte(parentID), svc})
+					}
+				})
 			})
 			if err != nil {
 				return err

@@ -293,6 +293,30 @@ func (s *Store) readTrace(ctx context.Context, txn *badger.Txn, traceID [16]byte
 	return nil
 }
 
+// readTraceRaw hands every chunk's TracesData bytes of a trace to fn; the
+// bytes are valid only during the call.
+func (s *Store) readTraceRaw(ctx context.Context, txn *badger.Txn, traceID [16]byte, fn func([]byte) error) error {
+	prefix := chunkPrefix(traceID)
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: false})
+	defer it.Close()
+	for it.Seek(prefix); it.ValidForPrefix(prefix); it.Next() {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		err := it.Item().Value(func(v []byte) error {
+			_, payload, err := decodeChunkHeader(v)
+			if err != nil {
+				return err
+			}
+			return fn(payload)
+		})
+		if err != nil {
+			return fmt.Errorf("read trace %x: %w", traceID, err)
+		}
+	}
+	return nil
+}
+
 // GetServices returns the service names with unexpired spans, sorted.
 func (s *Store) GetServices(ctx context.Context) ([]string, error) {
 	if !s.enter() {
