@@ -40,7 +40,8 @@ type Config struct {
 	// the LSM tree. Span chunks are small and compress well inline.
 	ValueThresholdKB int `yaml:"value_threshold_kb"`
 	// DependencyMaxTraces bounds how many traces GetDependencies loads (about
-	// 0.1 ms each); beyond it the counts cover only the newest traces.
+	// 13 µs each), shared equally between services; beyond it the counts
+	// cover only each service's newest traces.
 	DependencyMaxTraces int `yaml:"dependency_max_traces"`
 }
 

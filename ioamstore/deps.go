@@ -11,7 +11,8 @@ import (
 
 // GetDependencies returns parent → child service call counts computed from
 // the parent links of the traces with a span that started in [start, end]
-// (zero = unbounded), loading at most Config.DependencyMaxTraces traces.
+// (zero = unbounded), loading at most Config.DependencyMaxTraces traces (an
+// equal share per service, newest first).
 // Calls within one service are not counted (as in Jaeger's stores). Sorted by
 // parent, then child.
 func (s *Store) GetDependencies(ctx context.Context, start, end time.Time) ([]Dependency, error) {
@@ -32,20 +33,22 @@ func (s *Store) GetDependencies(ctx context.Context, start, end time.Time) ([]De
 	err = s.db.View(func(txn *badger.Txn) error {
 		seen := map[[16]byte]struct{}{}
 		var ids [][16]byte
+		// Every service gets an equal share of the budget (its newest traces),
+		// so one busy service cannot hide the others.
+		perService := max(1, s.cfg.DependencyMaxTraces/max(1, len(services)))
 		for _, svc := range services {
 			c := &compiledQuery{q: Query{Service: svc}, startMin: minNs, startMax: maxNs}
+			n := 0
 			err := s.scanServiceIndex(ctx, txn, c, func(_ *badger.Txn, id [16]byte) (bool, error) {
 				if _, ok := seen[id]; !ok {
 					seen[id] = struct{}{}
 					ids = append(ids, id)
+					n++
 				}
-				return len(ids) >= s.cfg.DependencyMaxTraces, nil
+				return n >= perService, nil
 			})
 			if err != nil {
 				return err
-			}
-			if len(ids) >= s.cfg.DependencyMaxTraces {
-				break
 			}
 		}
 		for _, id := range ids {

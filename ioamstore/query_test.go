@@ -202,3 +202,18 @@ func TestGetDependencies(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []Dependency{{Parent: "back", Child: "db", CallCount: 1}, {Parent: "front", Child: "back", CallCount: 2}}, deps)
 }
+
+// The trace budget is shared between services: a busy service does not hide
+// the others' edges.
+func TestGetDependenciesBudgetPerService(t *testing.T) {
+	s := openTest(t, true, func(c *Config) { c.DependencyMaxTraces = 3 })
+	now := time.Now()
+	for i := range 10 {
+		write(t, s, resSpans("a-busy", nil, nil, newSpan(tid(uint64(100+i)), 1, "op", now, time.Millisecond)))
+	}
+	write(t, s, resSpans("x", nil, nil, newSpan(tid(1), 1, "op", now.Add(-time.Second), time.Millisecond)),
+		resSpans("y", nil, nil, newSpan(tid(1), 2, "op", now.Add(-time.Second), time.Millisecond, withParent(1))))
+	deps, err := s.GetDependencies(context.Background(), time.Time{}, time.Time{})
+	require.NoError(t, err)
+	assert.Equal(t, []Dependency{{Parent: "x", Child: "y", CallCount: 1}}, deps)
+}
