@@ -340,7 +340,7 @@ func anyString(v *storagev2.AnyValue) (string, bool) {
 	case *storagev2.AnyValue_IntValue:
 		return strconv.FormatInt(x.IntValue, 10), true
 	case *storagev2.AnyValue_DoubleValue:
-		return strconv.FormatFloat(x.DoubleValue, 'f', -1, 64), true
+		return ioamstore.FormatDouble(x.DoubleValue), true // the store compares doubles in this form
 	default:
 		return "", false
 	}

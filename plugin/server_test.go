@@ -305,6 +305,9 @@ func TestFindTracesQueryRules(t *testing.T) {
 	for i := byte(1); i <= 5; i++ {
 		s := spanSpec{trace: i, span: 1, service: "svc", name: "op", start: base.Add(time.Duration(i) * time.Minute), dur: 10 * time.Millisecond,
 			attrs: []*commonpb.KeyValue{intAttr("n", int64(i)), boolAttr("even", i%2 == 0), {Key: "ratio", Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_DoubleValue{DoubleValue: 72.5}}}}}
+		if i == 1 {
+			s.attrs = append(s.attrs, &commonpb.KeyValue{Key: "tiny", Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_DoubleValue{DoubleValue: 1e-7}}})
+		}
 		if i == 3 {
 			s.status = tracepb.Status_STATUS_CODE_ERROR
 		}
@@ -362,6 +365,8 @@ func TestFindTracesQueryRules(t *testing.T) {
 	})), "start time bounds inclusive")
 	typed := &storagev2.KeyValue{Key: "n", Value: &storagev2.AnyValue{Value: &storagev2.AnyValue_IntValue{IntValue: 2}}}
 	assert.Equal(t, []byte{2}, ids(q(func(p *storagev2.TraceQueryParameters) { p.Attributes = []*storagev2.KeyValue{typed} })), "typed values become strings")
+	typedDouble := &storagev2.KeyValue{Key: "tiny", Value: &storagev2.AnyValue{Value: &storagev2.AnyValue_DoubleValue{DoubleValue: 1e-7}}}
+	assert.Equal(t, []byte{1}, ids(q(func(p *storagev2.TraceQueryParameters) { p.Attributes = []*storagev2.KeyValue{typedDouble} })), "typed doubles in the store's string form")
 
 	found, err := e.reader.FindTraceIDs(t.Context(), &storagev2.FindTracesRequest{Query: q(func(p *storagev2.TraceQueryParameters) { p.SearchDepth = 1 })})
 	require.NoError(t, err)
