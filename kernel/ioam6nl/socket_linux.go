@@ -9,7 +9,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
@@ -22,34 +21,61 @@ var ErrFamilyNotFound = errors.New("ioam6nl: IOAM6 generic netlink family not fo
 // (Linux < 6.9).
 var ErrNoEventGroup = errors.New("ioam6nl: IOAM6 family has no ioam6_events group (Linux 6.9+ needed)")
 
-// family is the resolved IOAM6 family.
-type family struct {
-	id         uint16
-	eventGroup uint32 // 0 when absent
-}
-
-// resolveFamily asks the controller (through vishvananda/netlink, in the
-// current thread's netns; family ids are global but we ask where we work).
-func resolveFamily() (family, error) {
-	h, err := netlink.NewHandle(unix.NETLINK_GENERIC)
-	if err != nil {
-		return family{}, fmt.Errorf("ioam6nl: netlink handle: %w", err)
+// resolveFamily asks the generic netlink controller on fd (a fresh, bound,
+// non-blocking NETLINK_GENERIC socket with no group joined) for the IOAM6
+// family: CTRL_CMD_GETFAMILY by name (include/uapi/linux/genetlink.h). It
+// waits at most resolveTimeout for the reply.
+func resolveFamily(fd int) (family, error) {
+	const seq = 1
+	attrs := appendAttr(nil, unix.CTRL_ATTR_FAMILY_NAME, append([]byte(familyName), 0))
+	msg := make([]byte, nlmsgHdrLen+genlHdrLen, nlmsgHdrLen+genlHdrLen+len(attrs))
+	msg = append(msg, attrs...)
+	putNlmsghdr(msg, uint32(len(msg)), unix.GENL_ID_CTRL, unix.NLM_F_REQUEST|unix.NLM_F_ACK, seq)
+	msg[nlmsgHdrLen] = unix.CTRL_CMD_GETFAMILY
+	msg[nlmsgHdrLen+1] = ctrlVersion
+	if err := unix.Sendto(fd, msg, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+		return family{}, fmt.Errorf("ioam6nl: resolve family %s: send: %w", familyName, err)
 	}
-	defer h.Close()
-	f, err := h.GenlFamilyGet(familyName)
-	if err != nil {
-		if errors.Is(err, unix.ENOENT) {
+	var (
+		fam   family
+		found bool
+		buf   = make([]byte, 16<<10)
+		pfd   = []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		end   = time.Now().Add(resolveTimeout)
+	)
+	for {
+		n, _, err := unix.Recvfrom(fd, buf, 0)
+		if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR) {
+			left := time.Until(end)
+			if left <= 0 {
+				return family{}, fmt.Errorf("ioam6nl: resolve family %s: %w", familyName, os.ErrDeadlineExceeded)
+			}
+			ts := unix.NsecToTimespec(left.Nanoseconds())
+			if _, err := unix.Ppoll(pfd, &ts, nil); err != nil && !errors.Is(err, unix.EINTR) {
+				return family{}, fmt.Errorf("ioam6nl: resolve family %s: poll: %w", familyName, err)
+			}
+			continue
+		}
+		if err != nil {
+			return family{}, fmt.Errorf("ioam6nl: resolve family %s: receive: %w", familyName, err)
+		}
+		done, err := handleReplies(buf[:n], unix.GENL_ID_CTRL, seq, func(b []byte) error {
+			var err error
+			fam, err = decodeFamily(b)
+			found = err == nil
+			return err
+		})
+		switch {
+		case errors.Is(err, unix.ENOENT):
 			return family{}, ErrFamilyNotFound
+		case err != nil:
+			return family{}, fmt.Errorf("ioam6nl: resolve family %s: %w", familyName, err)
+		case done && !found:
+			return family{}, fmt.Errorf("ioam6nl: resolve family %s: %w: no reply", familyName, errMalformed)
+		case done:
+			return fam, nil
 		}
-		return family{}, fmt.Errorf("ioam6nl: resolve family %s: %w", familyName, err)
 	}
-	fam := family{id: f.ID}
-	for _, g := range f.Groups {
-		if g.Name == eventGroupName {
-			fam.eventGroup = g.ID
-		}
-	}
-	return fam, nil
 }
 
 // sock is a non-blocking generic netlink socket registered with the Go
@@ -62,18 +88,13 @@ type sock struct {
 	seq atomic.Uint32
 }
 
-// openSock creates the socket (in ns when it is open) and resolves the
-// family there.
-func openSock(ns netns.NsHandle, setup func(fd int, fam family) error) (*sock, error) {
-	var (
-		fd  = -1
-		fam family
-	)
+// openFD creates a non-blocking generic netlink socket (in ns when it is
+// open), binds it, resolves the family there and runs setup. The socket is
+// not registered with the netpoller.
+func openFD(ns netns.NsHandle, setup func(fd int, fam family) error) (int, family, error) {
+	fd := -1
 	err := RunInNetNS(ns, func() error {
 		var err error
-		if fam, err = resolveFamily(); err != nil {
-			return err
-		}
 		fd, err = unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, unix.NETLINK_GENERIC)
 		if err != nil {
 			return fmt.Errorf("ioam6nl: socket: %w", err)
@@ -84,20 +105,41 @@ func openSock(ns netns.NsHandle, setup func(fd int, fam family) error) (*sock, e
 		if fd >= 0 {
 			unix.Close(fd)
 		}
-		return nil, err
+		return -1, family{}, err
 	}
-	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+	fam, err := initFD(fd, setup)
+	if err != nil {
 		unix.Close(fd)
-		return nil, fmt.Errorf("ioam6nl: bind: %w", err)
+		return -1, family{}, err
+	}
+	return fd, fam, nil
+}
+
+func initFD(fd int, setup func(fd int, fam family) error) (family, error) {
+	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+		return family{}, fmt.Errorf("ioam6nl: bind: %w", err)
 	}
 	// Extended acks let the kernel attach its reason to errors (best
 	// effort; only the errno is reported).
 	_ = unix.SetsockoptInt(fd, unix.SOL_NETLINK, unix.NETLINK_EXT_ACK, 1)
+	// Family ids are global, but we ask where we work.
+	fam, err := resolveFamily(fd)
+	if err != nil {
+		return family{}, err
+	}
 	if setup != nil {
 		if err := setup(fd, fam); err != nil {
-			unix.Close(fd)
-			return nil, err
+			return family{}, err
 		}
+	}
+	return fam, nil
+}
+
+// openSock is openFD with the socket registered with the netpoller.
+func openSock(ns netns.NsHandle, setup func(fd int, fam family) error) (*sock, error) {
+	fd, fam, err := openFD(ns, setup)
+	if err != nil {
+		return nil, err
 	}
 	f := os.NewFile(uintptr(fd), "ioam6-genl")
 	rc, err := f.SyscallConn()

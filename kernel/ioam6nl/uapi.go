@@ -1,5 +1,7 @@
 package ioam6nl
 
+import "time"
+
 // Names and numbers from include/uapi/linux/ioam6_genl.h (Linux 6.9+ for the
 // event enums; distro headers from 6.1 lack them).
 const (
@@ -50,4 +52,18 @@ const (
 const (
 	u32Unavailable = 0xFFFFFFFF
 	u64Unavailable = 0xFFFFFFFFFFFFFFFF
+)
+
+// Generic netlink controller (include/uapi/linux/genetlink.h): the reply
+// to CTRL_CMD_GETFAMILY carries CTRL_ATTR_FAMILY_ID (u16) and
+// CTRL_ATTR_MCAST_GROUPS, a nested array of {CTRL_ATTR_MCAST_GRP_NAME
+// (string), CTRL_ATTR_MCAST_GRP_ID (u32)}.
+const (
+	ctrlVersion        = 2
+	ctrlAttrFamilyID   = 1
+	ctrlAttrMcastGroup = 7
+	ctrlAttrGrpName    = 1
+	ctrlAttrGrpID      = 2
+	// resolveTimeout bounds the wait for the controller's reply.
+	resolveTimeout = 5 * time.Second
 )
