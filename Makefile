@@ -24,11 +24,11 @@ test: lint test-unit integration fuzz-short conformance e2e
 
 ## test-unit: all packages with the race detector; the privileged namespace tests
 ## are left to `integration`
-test-unit:
+test-unit: jaeger
 	$(GO) test -race -count=1 -skip 'TestIntegration' ./...
 
 ## integration: privileged network-namespace tests (root); fail rather than skip
-integration:
+integration: jaeger
 	CLT_REQUIRE_PRIVILEGED=1 $(GO) test -count=1 -run 'TestIntegration' ./kernel/... ./agent/...
 
 ## fuzz: each fuzz target for FUZZTIME (default 10s)
