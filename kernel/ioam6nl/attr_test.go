@@ -7,6 +7,7 @@ import (
 	"errors"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -196,7 +197,7 @@ func TestHandleReplies(t *testing.T) {
 }
 
 func TestSubscriberParseCounts(t *testing.T) {
-	sub := &Subscriber{s: &sock{fam: family{id: 30, eventGroup: 10}}}
+	sub := &Subscriber{famID: 30}
 	ev := cat([]byte{ioam6.EventTrace, 1, 0, 0}, eventAttrs())
 	dgram := cat(
 		nlmsg(30, 0, ev),
@@ -220,4 +221,14 @@ func TestSubscriberConfigValidate(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "receive_buffer")
 	assert.Contains(t, err.Error(), "read_buffer")
+
+	ok := DefaultSubscriberConfig()
+	ok.Mode, ok.BatchWait = ReadBatch, 0
+	require.NoError(t, ok.Validate(), "batch mode without a pause")
+	err = SubscriberConfig{Mode: "epoll", BatchWait: -time.Millisecond}.Validate()
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "mode")
+	assert.Contains(t, err.Error(), "batch_wait")
+	require.ErrorContains(t, SubscriberConfig{BatchWait: 2 * time.Second}.Validate(), "batch_wait")
+	assert.Equal(t, ReadNetpoll, SubscriberConfig{}.withDefaults().Mode)
 }

@@ -70,7 +70,8 @@ func (p *pacedSender) send(rate int, d time.Duration) int {
 // receives without loss: a client floods the server (one IOAM hop) at
 // stepped rates and the server's subscriber counts events and ENOBUFS.
 // Set CLT_BENCH=1 to run it; CLT_BENCH_RATES overrides the steps
-// (comma-separated events/s), CLT_BENCH_STEP_MS the step length.
+// (comma-separated events/s), CLT_BENCH_STEP_MS the step length,
+// CLT_BENCH_MODE the read mode (netpoll, batch).
 func TestIntegrationEventRate(t *testing.T) {
 	if os.Getenv("CLT_BENCH") != "1" {
 		t.Skip("set CLT_BENCH=1 to measure")
@@ -92,6 +93,9 @@ func TestIntegrationEventRate(t *testing.T) {
 	cfg := ioam6nl.DefaultSubscriberConfig()
 	if v, err := strconv.Atoi(os.Getenv("CLT_BENCH_RCVBUF")); err == nil && v > 0 {
 		cfg.ReceiveBuffer = v
+	}
+	if v := os.Getenv("CLT_BENCH_MODE"); v != "" {
+		cfg.Mode = ioam6nl.ReadMode(v) // batch: CPU per event falls (see ReadBatch)
 	}
 	sub, err := topo.Node("server").Subscribe(cfg)
 	require.NoError(t, err)
@@ -145,7 +149,7 @@ func TestIntegrationEventRate(t *testing.T) {
 		}
 	}
 	time.Sleep(100 * time.Millisecond)
-	t.Logf("read buffer %d KiB, receive buffer %d KiB, %d sender sockets", cfg.ReadBuffer>>10, cfg.ReceiveBuffer>>10, senders)
+	t.Logf("mode %s, read buffer %d KiB, receive buffer %d KiB, %d sender sockets", cfg.Mode, cfg.ReadBuffer>>10, cfg.ReceiveBuffer>>10, senders)
 	t.Logf("%-10s %-10s %-10s %-8s %-9s", "offered/s", "sent/s", "events/s", "lost", "ENOBUFS")
 	for _, rate := range rates {
 		mu.Lock()

@@ -139,10 +139,25 @@ func TestIntegrationCancelledContext(t *testing.T) {
 	require.NoError(t, err)
 }
 
+// modes are the read modes every subscriber test runs in.
+var modes = []ioam6nl.ReadMode{ioam6nl.ReadNetpoll, ioam6nl.ReadBatch}
+
+func withMode(cfg ioam6nl.SubscriberConfig, mode ioam6nl.ReadMode) ioam6nl.SubscriberConfig {
+	cfg.Mode = mode
+	return cfg
+}
+
 func TestIntegrationSubscriberCloseUnblocks(t *testing.T) {
+	for _, mode := range modes {
+		t.Run(string(mode), func(t *testing.T) { testSubscriberCloseUnblocks(t, mode) })
+	}
+}
+
+func testSubscriberCloseUnblocks(t *testing.T, mode ioam6nl.ReadMode) {
 	node := single(t)
-	sub, err := node.Subscribe(ioam6nl.DefaultSubscriberConfig())
+	sub, err := node.Subscribe(withMode(ioam6nl.DefaultSubscriberConfig(), mode))
 	require.NoError(t, err)
+	t.Cleanup(func() { _ = sub.Close() })
 
 	// Deadline first: a blocked Read returns on time.
 	require.NoError(t, sub.SetReadDeadline(time.Now().Add(50*time.Millisecond)))
@@ -202,10 +217,16 @@ func hbhFor(t testing.TB) []byte {
 }
 
 func TestIntegrationOverrunsSurvived(t *testing.T) {
+	for _, mode := range modes {
+		t.Run(string(mode), func(t *testing.T) { testOverrunsSurvived(t, mode) })
+	}
+}
+
+func testOverrunsSurvived(t *testing.T, mode ioam6nl.ReadMode) {
 	topo := netnstest.Build(t, netnstest.Chain(netnstest.ChainOptions{Routers: 0, IOAMNamespace: 123}))
 	client, server := topo.Node("client"), topo.Node("server")
 	// The smallest buffer the kernel allows: a few events fill it.
-	sub, err := server.Subscribe(ioam6nl.SubscriberConfig{ReceiveBuffer: 4096})
+	sub, err := server.Subscribe(ioam6nl.SubscriberConfig{ReceiveBuffer: 4096, Mode: mode, BatchWait: 50 * time.Millisecond})
 	if errors.Is(err, ioam6nl.ErrNoEventGroup) {
 		t.Skip(err)
 	}
@@ -247,8 +268,14 @@ func TestIntegrationOverrunsSurvived(t *testing.T) {
 }
 
 func TestIntegrationReadDoesNotAllocate(t *testing.T) {
+	for _, mode := range modes {
+		t.Run(string(mode), func(t *testing.T) { testReadDoesNotAllocate(t, mode) })
+	}
+}
+
+func testReadDoesNotAllocate(t *testing.T, mode ioam6nl.ReadMode) {
 	topo := netnstest.Build(t, netnstest.Chain(netnstest.ChainOptions{Routers: 0, IOAMNamespace: 123}))
-	sub, err := topo.Node("server").Subscribe(ioam6nl.DefaultSubscriberConfig())
+	sub, err := topo.Node("server").Subscribe(withMode(ioam6nl.DefaultSubscriberConfig(), mode))
 	if errors.Is(err, ioam6nl.ErrNoEventGroup) {
 		t.Skip(err)
 	}
@@ -268,4 +295,44 @@ func TestIntegrationReadDoesNotAllocate(t *testing.T) {
 	require.NoError(t, readErr)
 	assert.Zero(t, allocs, "Read allocates")
 	assert.EqualValues(t, 101, sub.Stats().Events)
+}
+
+// TestIntegrationBatchReadsBatches: in batch mode, events that arrive
+// during the pause are returned together by the next Read, inside the
+// chosen netns, and none are lost.
+func TestIntegrationBatchReadsBatches(t *testing.T) {
+	topo := netnstest.Build(t, netnstest.Chain(netnstest.ChainOptions{Routers: 0, IOAMNamespace: 123}))
+	cfg := withMode(ioam6nl.DefaultSubscriberConfig(), ioam6nl.ReadBatch)
+	cfg.BatchWait = 200 * time.Millisecond
+	sub, err := topo.Node("server").Subscribe(cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = sub.Close() })
+	buf := make([]ioam6.EventAttrs, 64)
+
+	// The first event (after neighbour discovery) empties the socket.
+	flood(t, topo.Node("client"), "fd00:1::2", 1, hbhFor(t))
+	require.NoError(t, sub.SetReadDeadline(time.Now().Add(5*time.Second)))
+	n, err := sub.Read(buf)
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+
+	// Sent while the next Read pauses: one Read returns them all.
+	const sent = 40
+	flood(t, topo.Node("client"), "fd00:1::2", sent, hbhFor(t))
+	n, err = sub.Read(buf)
+	require.NoError(t, err)
+	assert.Equal(t, sent, n, "one batch")
+	for _, ev := range buf[:n] {
+		tr, err := ioam6.DecodeEvent(ev, ioam6.CarrierConfig{})
+		require.NoError(t, err)
+		assert.True(t, tr.HasIDs)
+	}
+	st := sub.Stats()
+	assert.EqualValues(t, sent+1, st.Events)
+	assert.Zero(t, st.Overruns)
+
+	// Nothing more: the deadline ends a blocked Read.
+	require.NoError(t, sub.SetReadDeadline(time.Now().Add(300*time.Millisecond)))
+	_, err = sub.Read(buf)
+	require.ErrorIs(t, err, os.ErrDeadlineExceeded)
 }

@@ -3,6 +3,27 @@ package ioam6nl
 import (
 	"errors"
 	"fmt"
+	"time"
+)
+
+// ReadMode selects how a Subscriber waits for events.
+type ReadMode string
+
+// Read modes.
+const (
+	// ReadNetpoll keeps the socket in Go's netpoller: Read returns as soon
+	// as an event is queued. The netpoller registers the socket
+	// edge-triggered, so every event datagram wakes a runtime thread even
+	// while nobody reads: about 7 µs of CPU per event at 25k events/s on a
+	// 2-vCPU VM. Fine for tests and low rates. The default.
+	ReadNetpoll ReadMode = "netpoll"
+	// ReadBatch keeps the socket out of the netpoller. Read drains it with
+	// non-blocking recvmmsg(2); after a Read that emptied the socket, the
+	// next Read first pauses BatchWait so that events queue in the kernel,
+	// and it blocks in ppoll(2) only when the socket is empty. A busy
+	// subscriber then costs one wake-up per batch, not per event (about
+	// 1.3 µs of CPU per event end to end in clt-agent at 50k/s with 5 ms).
+	ReadBatch ReadMode = "batch"
 )
 
 // SubscriberConfig configures an ioam6_events subscriber.
@@ -17,7 +38,15 @@ type SubscriberConfig struct {
 	ReceiveBuffer int `yaml:"receive_buffer"`
 	// ReadBuffer is the user-space buffer one Read call fills with as many
 	// queued events as fit; event data references it until the next Read.
+	// In batch mode it is cut in slots of 1 KiB, one datagram each.
 	ReadBuffer int `yaml:"read_buffer"`
+	// Mode is netpoll (default) or batch (mode); see [ReadMode].
+	Mode ReadMode `yaml:"mode"`
+	// BatchWait is how long a batch-mode Read pauses before reading again
+	// after the previous Read emptied the socket (batch_wait); 0 never
+	// pauses. Ignored in netpoll mode. The receive buffer must hold what
+	// arrives meanwhile (about 1 KiB per event).
+	BatchWait time.Duration `yaml:"batch_wait"`
 }
 
 // Limits of SubscriberConfig.
@@ -26,15 +55,19 @@ const (
 	DefaultReadBuffer    = 64 << 10
 	minReadBuffer        = 4 << 10
 	maxReceiveBuffer     = 1 << 30
+	DefaultBatchWait     = 5 * time.Millisecond
+	maxBatchWait         = time.Second
 	// readHeadroom is the space kept free for one more datagram; an IOAM
 	// event is at most 16+4+8+8+8+4+255 bytes (rounded up generously).
 	readHeadroom = 1 << 10
 )
 
 // DefaultSubscriberConfig returns the defaults: calling thread's netns,
-// 8 MiB receive buffer, 64 KiB read buffer.
+// 8 MiB receive buffer, 64 KiB read buffer, netpoll mode (5 ms batch wait
+// if switched to batch mode).
 func DefaultSubscriberConfig() SubscriberConfig {
-	return SubscriberConfig{ReceiveBuffer: DefaultReceiveBuffer, ReadBuffer: DefaultReadBuffer}
+	return SubscriberConfig{ReceiveBuffer: DefaultReceiveBuffer, ReadBuffer: DefaultReadBuffer,
+		Mode: ReadNetpoll, BatchWait: DefaultBatchWait}
 }
 
 // Validate reports every invalid field, naming its YAML key.
@@ -46,6 +79,14 @@ func (c SubscriberConfig) Validate() error {
 	if c.ReadBuffer != 0 && c.ReadBuffer < minReadBuffer {
 		errs = append(errs, fmt.Errorf("read_buffer must be 0 (default) or at least %d, got %d", minReadBuffer, c.ReadBuffer))
 	}
+	switch c.Mode {
+	case "", ReadNetpoll, ReadBatch:
+	default:
+		errs = append(errs, fmt.Errorf("mode must be %q or %q, got %q", ReadNetpoll, ReadBatch, c.Mode))
+	}
+	if c.BatchWait < 0 || c.BatchWait > maxBatchWait {
+		errs = append(errs, fmt.Errorf("batch_wait must be in [0, %s], got %s", maxBatchWait, c.BatchWait))
+	}
 	return errors.Join(errs...)
 }
 
@@ -55,6 +96,9 @@ func (c SubscriberConfig) withDefaults() SubscriberConfig {
 	}
 	if c.ReadBuffer == 0 {
 		c.ReadBuffer = DefaultReadBuffer
+	}
+	if c.Mode == "" {
+		c.Mode = ReadNetpoll
 	}
 	return c
 }
@@ -69,6 +113,7 @@ type SubscriberStats struct {
 	Overruns uint64
 	// Ignored counts messages that are not IOAM6_EVENT_TRACE.
 	Ignored uint64
-	// Malformed counts trace events whose attributes could not be parsed.
+	// Malformed counts trace events whose attributes could not be parsed
+	// and, in batch mode, datagrams longer than a slot (truncated).
 	Malformed uint64
 }

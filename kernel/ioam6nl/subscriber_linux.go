@@ -20,8 +20,10 @@ import (
 // which then returns an error wrapping net.ErrClosed. A Subscriber starts no
 // goroutine.
 type Subscriber struct {
-	s   *sock
-	buf []byte
+	s     *sock        // netpoll mode
+	b     *batchReader // batch mode
+	famID uint16
+	buf   []byte
 
 	readMu sync.Mutex // one reader at a time: event data aliases buf
 	// State of the current Read, kept here (guarded by readMu) with the
@@ -62,7 +64,7 @@ func SubscribeNetNS(ns netns.NsHandle, cfg SubscriberConfig) (*Subscriber, error
 		return nil, fmt.Errorf("ioam6nl: subscriber config: %w", err)
 	}
 	cfg = cfg.withDefaults()
-	s, err := openSock(ns, func(fd int, fam family) error {
+	setup := func(fd int, fam family) error {
 		if fam.eventGroup == 0 {
 			return ErrNoEventGroup
 		}
@@ -76,18 +78,33 @@ func SubscribeNetNS(ns netns.NsHandle, cfg SubscriberConfig) (*Subscriber, error
 			return fmt.Errorf("ioam6nl: join %s: %w", eventGroupName, err)
 		}
 		return nil
-	})
+	}
+	sub := &Subscriber{buf: make([]byte, cfg.ReadBuffer)}
+	if cfg.Mode == ReadBatch {
+		fd, fam, err := openFD(ns, setup)
+		if err != nil {
+			return nil, err
+		}
+		if sub.b, err = newBatchReader(fd, sub.buf, cfg.BatchWait); err != nil {
+			unix.Close(fd)
+			return nil, err
+		}
+		sub.famID = fam.id
+		return sub, nil
+	}
+	s, err := openSock(ns, setup)
 	if err != nil {
 		return nil, err
 	}
-	sub := &Subscriber{s: s, buf: make([]byte, cfg.ReadBuffer)}
+	sub.s, sub.famID = s, s.fam.id
 	sub.readFn = sub.readReady
 	return sub, nil
 }
 
 // Read blocks until at least one event is queued, then fills events with as
 // many queued events as fit (bounded by len(events) and the read buffer) and
-// returns how many it stored. It does not allocate. Event data references the
+// returns how many it stored. In batch mode it may first pause BatchWait
+// (see [ReadBatch]). It does not allocate. Event data references the
 // Subscriber's buffer and stays valid only until the next Read: copy what
 // you keep (ioam6.DecodeEvent results alias it too).
 //
@@ -101,6 +118,13 @@ func (sub *Subscriber) Read(events []ioam6.EventAttrs) (int, error) {
 	}
 	sub.readMu.Lock()
 	defer sub.readMu.Unlock()
+	if sub.b != nil {
+		n, err := sub.readBatch(events)
+		if n > 0 {
+			sub.events.Add(uint64(n))
+		}
+		return n, err
+	}
 	rd := &sub.rd
 	rd.events, rd.n, rd.off, rd.err = events, 0, 0, nil
 	err := sub.s.rc.Read(sub.readFn)
@@ -161,7 +185,7 @@ func (sub *Subscriber) parse(b []byte, out []ioam6.EventAttrs) int {
 		}
 		m := b[nlmsgHdrLen:h.length]
 		b = b[min(nlaAlign(int(h.length)), len(b)):]
-		if h.typ != sub.s.fam.id || len(m) < genlHdrLen || m[0] != ioam6.EventTrace || n == len(out) {
+		if h.typ != sub.famID || len(m) < genlHdrLen || m[0] != ioam6.EventTrace || n == len(out) {
 			sub.ignored.Add(1)
 			continue
 		}
@@ -177,7 +201,12 @@ func (sub *Subscriber) parse(b []byte, out []ioam6.EventAttrs) int {
 }
 
 // SetReadDeadline bounds blocked and future Reads (zero: no deadline).
-func (sub *Subscriber) SetReadDeadline(t time.Time) error { return sub.s.f.SetReadDeadline(t) }
+func (sub *Subscriber) SetReadDeadline(t time.Time) error {
+	if sub.b != nil {
+		return sub.b.setDeadline(t)
+	}
+	return sub.s.f.SetReadDeadline(t)
+}
 
 // Overruns returns the number of ENOBUFS seen (see SubscriberStats).
 func (sub *Subscriber) Overruns() uint64 { return sub.overruns.Load() }
@@ -197,6 +226,16 @@ func (sub *Subscriber) Stats() SubscriberStats {
 func (sub *Subscriber) Close() error {
 	sub.closeOnce.Do(func() {
 		sub.closed.Store(true)
+		if sub.b != nil {
+			// Wake the reader, wait until it has left, then close the fds
+			// (closing them under a reader could hand their numbers to
+			// another file while it still polls them).
+			sub.b.wake(true)
+			sub.readMu.Lock()
+			sub.closeErr = sub.b.release()
+			sub.readMu.Unlock()
+			return
+		}
 		sub.closeErr = sub.s.close()
 	})
 	return sub.closeErr
