@@ -10,7 +10,9 @@ import (
 )
 
 // TestNoStoreDependency keeps the contract of docs/contracts.md: the agent
-// and its binary never link ioamstore or badger (tests may use the plugin).
+// and its binary never link ioamstore or badger (tests may use the plugin),
+// and reach Linux IOAM only through kernel/... (no netlink library of
+// their own: kernel/ioam6nl owns the IOAM6 generic netlink family).
 func TestNoStoreDependency(t *testing.T) {
 	goBin, err := exec.LookPath("go")
 	if err != nil {
@@ -22,5 +24,6 @@ func TestNoStoreDependency(t *testing.T) {
 		assert.NotContains(t, dep, "/ioamstore", "agent depends on %s", dep)
 		assert.NotContains(t, dep, "dgraph-io/badger", "agent depends on %s", dep)
 		assert.NotContains(t, dep, "clt/plugin", "agent depends on %s", dep)
+		assert.NotContains(t, dep, "vishvananda/netlink", "agent depends on %s (use kernel/ioam6nl)", dep)
 	}
 }

@@ -29,9 +29,12 @@
 // # Sources and capabilities
 //
 // The netlink source needs CAP_NET_ADMIN (the group is
-// GENL_MCAST_CAP_NET_ADMIN). It keeps its socket out of Go's netpoller and
-// reads with recvmmsg(2) after a short pause (source.batch_wait), so a busy
-// node costs one wake-up per batch rather than per packet. The capture
+// GENL_MCAST_CAP_NET_ADMIN). It is a kernel/ioam6nl subscriber in batch
+// mode (ioam6nl.ReadBatch): the socket stays out of Go's netpoller and is
+// read with recvmmsg(2) after a short pause (source.batch_wait), so a busy
+// node costs one wake-up per batch rather than per packet. The agent has no
+// netlink code of its own: everything that touches Linux IOAM lives in
+// kernel/... (a test forbids vishvananda/netlink in its dependencies). The capture
 // source needs CAP_NET_RAW; it reads outgoing packets only, so on a
 // destination host (no egress) use the netlink source. Node setup needs
 // CAP_NET_ADMIN; netns_path needs CAP_SYS_ADMIN.
