@@ -1,7 +1,10 @@
 // Package ioam6nl talks to the Linux IOAM6 generic netlink family: it
 // resolves the family and its ioam6_events multicast group, manages IOAM
 // namespaces and opaque-state schemas (parity with `ip ioam`), and subscribes
-// to IOAM trace events.
+// to IOAM trace events. It is the only package of the project that speaks
+// netlink for IOAM: the family and group are resolved with its own
+// CTRL_CMD_GETFAMILY request (include/uapi/linux/genetlink.h: CTRL_ATTR_FAMILY_ID,
+// CTRL_ATTR_MCAST_GROUPS), not through a netlink library.
 //
 // It implements the protocol of include/uapi/linux/ioam6_genl.h and
 // net/ipv6/ioam6.c: commands IOAM6_CMD_{ADD,DEL,DUMP}_NAMESPACE(S),
@@ -38,7 +41,22 @@
 //
 // Events are not batched by the kernel: each one costs a netlink message.
 // When the receive buffer fills, the kernel drops events and the next read
-// fails with ENOBUFS; [Subscriber] counts that and keeps reading. Bursts
+// fails with ENOBUFS; [Subscriber] counts that and keeps reading.
+//
+// # Read modes
+//
+// [SubscriberConfig.Mode] chooses how Read waits. [ReadNetpoll] (default)
+// keeps the socket in Go's netpoller: lowest latency, but the netpoller
+// wakes a runtime thread for every event datagram, about 7 µs of CPU per
+// event at 25k events/s on a 2-vCPU VM. [ReadBatch] keeps the socket out
+// of the netpoller, drains it with non-blocking recvmmsg(2), pauses
+// [SubscriberConfig.BatchWait] (default 5 ms) after a Read that emptied it
+// so that events queue in the kernel, and blocks in ppoll(2) on the socket
+// and an eventfd only when it is empty; Close and SetReadDeadline write the
+// eventfd, so they unblock a Read promptly. Both modes have the same API,
+// allocate nothing per Read and start no goroutine. clt-agent uses batch
+// mode: 1.1-1.6 µs of CPU per event end to end (decode, aggregation and
+// export included) from 50k to 115k events/s, lossless. Bursts
 // need a large buffer: with the default 8 MiB ([DefaultReceiveBuffer]) and
 // batched reads, one subscriber on a 2-vCPU VM received every event up to
 // the ~125k events/s the sender could offer; with the kernel's default
