@@ -463,7 +463,9 @@ func (d *Demo) RunPhase(ctx context.Context, name string, netem time.Duration) (
 }
 
 // complete reports whether the trace holds every span of an API call and
-// both sub-request spans carry their hops (porthos and aramis).
+// both sub-request spans carry their hops (porthos and aramis), reported by
+// both agents: porthos's report arrives on its own aggregation window, and a
+// table printed before it would show one reporter.
 func complete(t *jaegerui.Trace, r roles.ClientResult) (bool, string) {
 	if len(t.Spans) < 6 {
 		return false, fmt.Sprintf("%d of 6 spans", len(t.Spans))
@@ -479,6 +481,9 @@ func complete(t *jaegerui.Trace, r roles.ClientResult) (bool, string) {
 		}
 		if !seen[nodePorthos] || !seen[nodeAramis] {
 			return false, fmt.Sprintf("%s: hops of porthos/aramis not all there (%d hop logs)", sub.Path, len(s.Hops()))
+		}
+		if n, _ := s.TagInt("ioam.reporters"); n < 2 {
+			return false, fmt.Sprintf("%s: %d of 2 agents reported", sub.Path, n)
 		}
 	}
 	return true, ""

@@ -178,6 +178,14 @@ func TestCompleteAndHopDelta(t *testing.T) {
 		}
 	}
 	ok, why = complete(tr, r)
+	assert.False(t, ok)
+	assert.Contains(t, why, "of 2 agents reported", "porthos's own report has not arrived")
+	for i := range tr.Spans {
+		if s := &tr.Spans[i]; s.SpanID == "c1" || s.SpanID == "v1" {
+			s.Tags = []jaegerui.KeyValue{{Key: "ioam.reporters", Type: "int64", Value: json.Number("2")}}
+		}
+	}
+	ok, why = complete(tr, r)
 	assert.True(t, ok, why)
 	d, ok := hopDelta(tr, "c1")
 	require.True(t, ok)
