@@ -1,6 +1,7 @@
 //go:build linux
 
-// Command demo is the one-command CLT demo (make demo = go run ./examples/demo).
+// Command demo is the one-command CLT demo (make demo builds it into
+// .cache/bin/clt-demo and runs it).
 //
 // It builds clt-storage and clt-agent, creates the network namespaces
 // client → athos → porthos → aramis, starts clt-storage, Jaeger v2 (grpc
