@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -85,6 +86,10 @@ type Stats struct {
 	Untraced uint64
 	// Skipped counts failures by Reason (index with a Reason).
 	Skipped [numReasons]uint64
+	// EgressUnknown counts failed egress interface lookups (no route,
+	// no netlink, ...): the own entry then says 0xFFFF. At most one per
+	// destination and cache TTL.
+	EgressUnknown uint64
 }
 
 // SkippedTotal sums Skipped.
@@ -109,16 +114,19 @@ type Injector struct {
 	spec   ioam6.HBHSpec
 	logger *slog.Logger
 
-	// setHopOpts and sendCmsg are replaced by fakes in tests.
-	setHopOpts func(fd int, hbh []byte) error
+	// setHopOpts and lookupEgress are replaced by fakes in tests.
+	setHopOpts   func(fd int, hbh []byte) error
+	lookupEgress egressLookup
 
-	fds fdSet
+	fds    fdSet
+	egress egressCache
 
-	applied, cleared, untraced atomic.Uint64
-	skipped                    [numReasons]atomic.Uint64
-	logged                     [numReasons]atomic.Bool
+	applied, cleared, untraced, egressUnknown atomic.Uint64
+	skipped                                   [numReasons]atomic.Uint64
+	logged                                    [numReasons]atomic.Bool
 
-	bufs sync.Pool // *[]byte scratch for headers and cmsgs
+	bufs sync.Pool // *[]byte scratch for cmsgs
+	ops  sync.Pool // *setOp
 }
 
 // New validates cfg and returns an Injector.
@@ -130,15 +138,17 @@ func New(cfg Config, set Settings) (*Injector, error) {
 	if lg == nil {
 		lg = slog.New(slog.DiscardHandler)
 	}
-	inj := &Injector{cfg: cfg, spec: cfg.spec(), logger: lg, setHopOpts: setHopOpts}
+	inj := &Injector{cfg: cfg, spec: cfg.spec(), logger: lg, setHopOpts: setHopOpts, lookupEgress: lookupEgressNetlink}
 	inj.spec.Own = ownEntry(cfg)
 	inj.bufs.New = func() any { b := make([]byte, 0, 512); return &b }
+	inj.ops.New = func() any { return newSetOp(inj) }
 	return inj, nil
 }
 
 // ownEntry fills the sender's own entry (oss carrier) with what a host
-// knows; unavailable fields use the RFC 9197 "all ones" convention, as Linux
-// does.
+// knows at start; unavailable fields use the RFC 9197 "all ones"
+// convention, as Linux does. The egress interface ids are filled per
+// destination (egressFor), the timestamp per header.
 func ownEntry(cfg Config) ioam6.Node {
 	id := uint32(0xFFFFFF)
 	if cfg.NodeID != nil {
@@ -185,18 +195,25 @@ func SpanIDs(sc trace.SpanContext) ioam6.IDs {
 }
 
 // AppendHBH appends the Hop-by-Hop header for sc to dst. The own entry's
-// timestamp is the current time (microseconds, as Linux writes).
+// timestamp is the current time (microseconds, as Linux writes); its
+// interface ids are 0xFFFF (no socket, so no egress device: SetConn,
+// ControlContext and WriteMsgUDP fill the egress ids).
 func (inj *Injector) AppendHBH(dst []byte, sc trace.SpanContext) ([]byte, error) {
+	return inj.appendHBH(dst, sc, unknownEgress, time.Now())
+}
+
+func (inj *Injector) appendHBH(dst []byte, sc trace.SpanContext, eg egress, now time.Time) ([]byte, error) {
 	spec := inj.spec
-	now := time.Now()
 	spec.Own.TimestampSec = uint32(now.Unix())
 	spec.Own.TimestampFrac = uint32(now.Nanosecond() / 1000)
+	spec.Own.EgressIf, spec.Own.WideEgressIf = eg.id, eg.wide
 	return ioam6.AppendHBH(dst, spec, SpanIDs(sc))
 }
 
 // Stats returns the counters.
 func (inj *Injector) Stats() Stats {
-	s := Stats{Applied: inj.applied.Load(), Cleared: inj.cleared.Load(), Untraced: inj.untraced.Load()}
+	s := Stats{Applied: inj.applied.Load(), Cleared: inj.cleared.Load(), Untraced: inj.untraced.Load(),
+		EgressUnknown: inj.egressUnknown.Load()}
 	for i := range s.Skipped {
 		s.Skipped[i] = inj.skipped[i].Load()
 	}
@@ -277,37 +294,24 @@ func (inj *Injector) SetConn(conn net.Conn, sc trace.SpanContext) error {
 	if err != nil {
 		return inj.skip(ReasonUnsupportedConn, err)
 	}
-	return inj.setRaw(rc, sc, want)
+	return inj.setRaw(rc, sc, want, addrOf(conn.RemoteAddr()))
 }
 
 // setRaw sets the option for sc on a raw socket when want, else clears it
-// if this Injector set it before (tracked per descriptor, see fdSet).
-func (inj *Injector) setRaw(rc syscall.RawConn, sc trace.SpanContext, want bool) error {
-	var hbh []byte
-	bp := inj.bufs.Get().(*[]byte)
-	defer inj.bufs.Put(bp)
-	if want {
-		var err error
-		if hbh, err = inj.AppendHBH((*bp)[:0], sc); err != nil {
-			return inj.skip(ReasonBuild, err)
-		}
-		*bp = hbh
-	}
-	var (
-		serr   error
-		called bool
-	)
-	err := rc.Control(func(fd uintptr) {
-		if !want && !inj.fds.has(int(fd)) {
-			return // never set by us: nothing to clear, no syscall
-		}
-		called = true
-		if serr = inj.setHopOpts(int(fd), hbh); serr == nil {
-			inj.fds.mark(int(fd), want)
-		}
-	})
+// if this Injector set it before (tracked per descriptor, see fdSet). peer
+// selects the egress device written in the own entry (invalid: 0xFFFF).
+func (inj *Injector) setRaw(rc syscall.RawConn, sc trace.SpanContext, want bool, peer netip.Addr) error {
+	op := inj.ops.Get().(*setOp)
+	op.sc, op.peer, op.want = sc, peer, want
+	err := rc.Control(op.fn)
+	serr, berr, called := op.serr, op.berr, op.called
+	op.reset()
+	inj.ops.Put(op)
 	if err != nil {
 		return inj.skip(ReasonUnsupportedConn, err)
+	}
+	if berr != nil {
+		return inj.skip(ReasonBuild, berr)
 	}
 	if !want {
 		inj.untraced.Add(1)
@@ -324,6 +328,50 @@ func (inj *Injector) setRaw(rc syscall.RawConn, sc trace.SpanContext, want bool)
 	}
 	inj.applied.Add(1)
 	return nil
+}
+
+// setOp is the state of one setRaw call. It is pooled with its Control
+// callback bound once, so a request allocates no closure.
+type setOp struct {
+	inj        *Injector
+	sc         trace.SpanContext
+	peer       netip.Addr
+	want       bool
+	buf        []byte
+	serr, berr error
+	called     bool
+	fn         func(fd uintptr) // op.control
+}
+
+func newSetOp(inj *Injector) *setOp {
+	op := &setOp{inj: inj, buf: make([]byte, 0, 512)}
+	op.fn = op.control
+	return op
+}
+
+func (op *setOp) reset() {
+	op.sc, op.peer, op.serr, op.berr, op.called = trace.SpanContext{}, netip.Addr{}, nil, nil, false
+}
+
+// control runs with the descriptor held by rc.Control.
+func (op *setOp) control(fd uintptr) {
+	inj := op.inj
+	var hbh []byte
+	if op.want {
+		// Built here: the egress lookup (on a cache miss) needs the socket
+		// for its network namespace.
+		now := time.Now()
+		if hbh, op.berr = inj.appendHBH(op.buf[:0], op.sc, inj.egressFor(int(fd), op.peer, now), now); op.berr != nil {
+			return
+		}
+		op.buf = hbh
+	} else if !inj.fds.has(int(fd)) {
+		return // never set by us: nothing to clear, no syscall
+	}
+	op.called = true
+	if op.serr = inj.setHopOpts(int(fd), hbh); op.serr == nil {
+		inj.fds.mark(int(fd), op.want)
+	}
 }
 
 // tagged reports whether packets for sc carry the option: valid spans that
@@ -365,7 +413,7 @@ func (s *fdSet) mark(fd int, set bool) {
 // ControlContext fits net.Dialer.ControlContext: it sets the option for the
 // span in ctx before connect, so the TCP SYN (or every UDP datagram of a
 // connected socket) carries it. Without a span it does nothing.
-func (inj *Injector) ControlContext(ctx context.Context, network, _ string, c syscall.RawConn) error {
+func (inj *Injector) ControlContext(ctx context.Context, network, address string, c syscall.RawConn) error {
 	sc := trace.SpanContextFromContext(ctx)
 	if !inj.tagged(sc) {
 		// A new socket: forget whatever an old one with this descriptor had.
@@ -375,7 +423,10 @@ func (inj *Injector) ControlContext(ctx context.Context, network, _ string, c sy
 	if strings.HasSuffix(network, "4") {
 		return inj.skip(ReasonIPv4, nil)
 	}
-	return inj.setRaw(c, sc, true)
+	// The dialer passes a resolved "ip:port"; anything else leaves the
+	// egress ids unknown.
+	ap, _ := netip.ParseAddrPort(address)
+	return inj.setRaw(c, sc, true, ap.Addr().Unmap())
 }
 
 // Dialer returns a copy of base (nil: a zero Dialer) whose ControlContext

@@ -9,7 +9,9 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptrace"
+	"net/netip"
 	"runtime"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -66,12 +68,18 @@ type spanKey struct {
 func keyOf(sc trace.SpanContext) spanKey   { return spanKey{sc.TraceID(), sc.SpanID()} }
 func keyOfEvent(e netnstest.Event) spanKey { return spanKey{e.IDs.TraceID, e.IDs.SpanID} }
 
+// clientEgress is the IOAM id netnstest.Chain gives the client's c0: the
+// sender writes it as the egress of its own entry, as a Linux transit node
+// writes its outgoing device's id.
+const clientEgress = 10
+
 // wantHops is the path each reporter must show (node id, ingress, egress),
-// following netnstest.Chain's numbering; the sender's own entry is first.
+// following netnstest.Chain's numbering; the sender's own entry is first
+// (no ingress: the packet originates there).
 var wantHops = map[string][][3]uint32{
-	"r1":     {{1, 0xFFFF, 0xFFFF}, {2, 21, 22}},
-	"r2":     {{1, 0xFFFF, 0xFFFF}, {2, 21, 22}, {3, 31, 32}},
-	"server": {{1, 0xFFFF, 0xFFFF}, {2, 21, 22}, {3, 31, 32}, {4, 40, 0xFFFF}},
+	"r1":     {{1, 0xFFFF, clientEgress}, {2, 21, 22}},
+	"r2":     {{1, 0xFFFF, clientEgress}, {2, 21, 22}, {3, 31, 32}},
+	"server": {{1, 0xFFFF, clientEgress}, {2, 21, 22}, {3, 31, 32}, {4, 40, 0xFFFF}},
 }
 
 func checkPath(t *testing.T, role string, e netnstest.Event) {
@@ -205,6 +213,7 @@ func TestIntegrationHTTPAndUDPSpans(t *testing.T) {
 		})
 		require.True(t, ok, "%s: not every span reported (%d events)", role, len(evs))
 		perSpan := map[spanKey]int{}
+		kinds := map[string]int{} // own entries checked, by transport
 		last := 0
 		for _, e := range evs {
 			// Each packet carries the span of the request that was current
@@ -215,7 +224,10 @@ func TestIntegrationHTTPAndUDPSpans(t *testing.T) {
 			name, isKnown := known[keyOfEvent(e)]
 			require.True(t, isKnown, "%s: event with unknown ids %x/%x", role, e.IDs.TraceID, e.IDs.SpanID)
 			perSpan[keyOfEvent(e)]++
+			// checkPath asserts hop 0's egress id for TCP (the SYN's
+			// option from ControlContext, then SetConn) and UDP (cmsg).
 			checkPath(t, role, e)
+			kinds[name[:strings.IndexByte(name, ' ')]]++
 			if name == "udp 4" {
 				assert.True(t, e.IDs.Short, "64-bit trace id travels short")
 			}
@@ -223,10 +235,13 @@ func TestIntegrationHTTPAndUDPSpans(t *testing.T) {
 		for i, sc := range udpSpans {
 			assert.Equal(t, 1, perSpan[keyOf(sc)], "%s: udp %d reported once", role, i)
 		}
+		assert.Positive(t, kinds["http"], "%s: tcp own entries checked", role)
+		assert.Positive(t, kinds["udp"], "%s: udp own entries checked", role)
 		assert.Zero(t, rec.Stats().Overruns, role)
 	}
 	st := inj.Stats()
 	assert.Zero(t, st.SkippedTotal(), "%+v", st)
+	assert.Zero(t, st.EgressUnknown, "%+v", st)
 	assert.GreaterOrEqual(t, st.Applied, uint64(3+len(udpSpans)))
 }
 
@@ -353,4 +368,53 @@ func TestIntegrationNoCapNetRaw(t *testing.T) {
 	n, _, err := conn.ReadFromUDP(buf)
 	require.NoError(t, err)
 	assert.Equal(t, "x", string(buf[:n]))
+}
+
+// TestIntegrationEgressLookup runs the real lookup on a socket in the
+// client namespace from a thread of the test's own namespace (the
+// SIOCGSKNS + setns path) and from inside the namespace.
+func TestIntegrationEgressLookup(t *testing.T) {
+	topo := netnstest.Build(t, netnstest.Chain(netnstest.ChainOptions{Routers: 1, IOAMNamespace: testNS}))
+	client := topo.Node("client")
+	var conn *net.UDPConn
+	require.NoError(t, client.Do(func() (err error) {
+		conn, err = net.ListenUDP("udp6", &net.UDPAddr{IP: net.ParseIP("fd00:1::1")})
+		return err
+	}))
+	t.Cleanup(func() { _ = conn.Close() })
+	rc, err := conn.SyscallConn()
+	require.NoError(t, err)
+	lookup := func(dst netip.Addr) (id uint16, wide uint32, err error) {
+		cerr := rc.Control(func(fd uintptr) { id, wide, err = clt.LookupEgress(int(fd), dst) })
+		require.NoError(t, cerr)
+		return id, wide, err
+	}
+	tests := []struct {
+		dst      string
+		id       uint16
+		wide     uint32
+		inClient bool
+	}{
+		{"fd00:2::2", clientEgress, 0x10000 + clientEgress, false}, // routed via r1, out of c0
+		{"fd00:2::2", clientEgress, 0x10000 + clientEgress, true},
+		{"fd00:1::2", clientEgress, 0x10000 + clientEgress, false},       // on-link
+		{"fe80::1%c0", clientEgress, 0x10000 + clientEgress, false},      // zone names the device
+		{"::1", ioam6.IfIDUnavailable, ioam6.WideIfIDUnavailable, false}, // lo has no ids
+	}
+	for _, tc := range tests {
+		var (
+			id   uint16
+			wide uint32
+		)
+		if tc.inClient {
+			require.NoError(t, client.Do(func() (err error) { id, wide, err = lookup(netip.MustParseAddr(tc.dst)); return err }))
+		} else {
+			id, wide, err = lookup(netip.MustParseAddr(tc.dst))
+			require.NoError(t, err, tc.dst)
+		}
+		assert.Equal(t, tc.id, id, tc.dst)
+		assert.Equal(t, tc.wide, wide, tc.dst)
+	}
+	_, _, err = lookup(netip.MustParseAddr("fe80::1%nosuch0"))
+	require.Error(t, err, "unknown zone device")
 }

@@ -9,6 +9,7 @@ import "github.com/prometheus/client_golang/prometheus"
 //	clt_ioam_options_cleared_total
 //	clt_ioam_untraced_total
 //	clt_ioam_options_skipped_total{reason="permission|ipv4|kernel|unsupported_conn|build"}
+//	clt_ioam_egress_unknown_total
 func (inj *Injector) Collector() prometheus.Collector { return collector{inj} }
 
 var (
@@ -16,6 +17,7 @@ var (
 	descCleared  = prometheus.NewDesc("clt_ioam_options_cleared_total", "Sticky IOAM options removed for requests without a span.", nil, nil)
 	descUntraced = prometheus.NewDesc("clt_ioam_untraced_total", "Requests or datagrams sent without a valid span.", nil, nil)
 	descSkipped  = prometheus.NewDesc("clt_ioam_options_skipped_total", "IOAM options not applied, by reason.", []string{"reason"}, nil)
+	descEgress   = prometheus.NewDesc("clt_ioam_egress_unknown_total", "Failed egress interface lookups (own entry sent with egress id 0xFFFF).", nil, nil)
 )
 
 type collector struct{ inj *Injector }
@@ -25,6 +27,7 @@ func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descCleared
 	ch <- descUntraced
 	ch <- descSkipped
+	ch <- descEgress
 }
 
 func (c collector) Collect(ch chan<- prometheus.Metric) {
@@ -32,6 +35,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descApplied, prometheus.CounterValue, float64(s.Applied))
 	ch <- prometheus.MustNewConstMetric(descCleared, prometheus.CounterValue, float64(s.Cleared))
 	ch <- prometheus.MustNewConstMetric(descUntraced, prometheus.CounterValue, float64(s.Untraced))
+	ch <- prometheus.MustNewConstMetric(descEgress, prometheus.CounterValue, float64(s.EgressUnknown))
 	for r, v := range s.Skipped {
 		ch <- prometheus.MustNewConstMetric(descSkipped, prometheus.CounterValue, float64(v), Reason(r).String())
 	}

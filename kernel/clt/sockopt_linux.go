@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/netip"
+	"time"
 	"unsafe"
 
 	"go.opentelemetry.io/otel/trace"
@@ -54,7 +56,8 @@ func (inj *Injector) WriteMsgUDP(ctx context.Context, conn *net.UDPConn, b []byt
 	}
 	bp := inj.bufs.Get().(*[]byte)
 	defer inj.bufs.Put(bp)
-	oob, err := inj.appendCmsg((*bp)[:0], sc)
+	now := time.Now()
+	oob, err := inj.appendCmsg((*bp)[:0], sc, inj.udpEgress(conn, addrOf(peer), now), now)
 	if err != nil {
 		if err := inj.skip(ReasonBuild, err); err != nil {
 			return 0, err
@@ -96,13 +99,34 @@ func isOptionErr(err error) bool {
 	return errno == unix.EINVAL || errno == unix.ENOPROTOOPT
 }
 
+// udpEgress returns the egress ids toward peer for conn; only a cache miss
+// touches the socket (SyscallConn allocates).
+func (inj *Injector) udpEgress(conn *net.UDPConn, peer netip.Addr, now time.Time) egress {
+	if !peer.IsValid() {
+		return unknownEgress
+	}
+	if eg, ok := inj.egress.get(peer, now); ok {
+		return eg
+	}
+	eg := unknownEgress
+	rc, err := conn.SyscallConn()
+	if err != nil {
+		inj.egressUnknown.Add(1)
+		return eg
+	}
+	if err := rc.Control(func(fd uintptr) { eg = inj.egressFor(int(fd), peer, now) }); err != nil {
+		inj.egressUnknown.Add(1)
+	}
+	return eg
+}
+
 // appendCmsg appends one IPV6_HOPOPTS control message carrying the header
-// for sc.
-func (inj *Injector) appendCmsg(dst []byte, sc trace.SpanContext) ([]byte, error) {
+// for sc, with eg as the own entry's egress ids.
+func (inj *Injector) appendCmsg(dst []byte, sc trace.SpanContext, eg egress, now time.Time) ([]byte, error) {
 	hdr := unix.CmsgLen(0)
 	start := len(dst)
 	dst = append(dst, make([]byte, hdr)...)
-	dst, err := inj.AppendHBH(dst, sc)
+	dst, err := inj.appendHBH(dst, sc, eg, now)
 	if err != nil {
 		return dst[:start], err
 	}
