@@ -17,6 +17,34 @@
 //     before the request is written. It composes with a ClientTrace already in
 //     the context.
 //
+// # The sender's own entry (oss carrier)
+//
+// With the oss carrier the sender writes its own node entry into the last
+// pre-allocated slot (RFC 9197 §4.4; kernel/ioam6 HBHSpec.Own), filled as a
+// Linux node fills its entry (net/ipv6/ioam6.c): node id from
+// net.ipv6.ioam6_id (or Config.NodeID), hop limit 64, the timestamp of the
+// header, ingress interface 0xFFFF (the packet originates here) and, as
+// egress, the outgoing device's net.ipv6.conf.<dev>.ioam6_id and
+// ioam6_id_wide. SetConn, ControlContext and WriteMsgUDP find that device
+// for the socket's peer with RTM_GETROUTE ("ip -6 route get"; a zoned
+// link-local peer leaves by its zone) and read its ids from the IPv6
+// devconf of RTM_GETLINK (IFLA_AF_SPEC → AF_INET6 → IFLA_INET6_CONF,
+// DEVCONF_IOAM6_ID and DEVCONF_IOAM6_ID_WIDE; include/uapi/linux/
+// rtnetlink.h, if_link.h, ipv6.h). The netlink socket is opened in the
+// socket's network namespace: SIOCGSKNS names it (needs CAP_NET_ADMIN;
+// without it the calling thread's namespace is used) and a socket in
+// another namespace than the caller's is reached with setns on a
+// short-lived locked thread (needs CAP_SYS_ADMIN).
+//
+// The answer is cached per peer address for a minute (at most 4096
+// peers), so a connection, or a stream of datagrams to one peer, costs one
+// lookup, not one per request; a route or id change shows up within the
+// minute. A failed lookup keeps 0xFFFF, is counted ([Stats].EgressUnknown,
+// clt_ioam_egress_unknown_total) and cached like a success. The cache key
+// is the peer alone: source-address policy routing, SO_BINDTODEVICE and one
+// Injector serving sockets in several namespaces toward the same address
+// are not told apart. [Injector.AppendHBH] has no socket and writes 0xFFFF.
+//
 // # HTTP/1.1 only
 //
 // The option belongs to a socket, not to a request. HTTP/2 multiplexes the
@@ -36,7 +64,9 @@
 //
 // # Cost
 //
-// Tagging a request costs one setsockopt on the connection. The Go side is
+// Tagging a request costs one setsockopt on the connection (and, once per
+// peer and minute, the egress lookup: a netlink socket and two requests,
+// tens of microseconds). The Go side is
 // negligible (BenchmarkTransportGoOverhead); the kernel side is not: Linux
 // reallocates the options, frees the old ones through RCU and resets the
 // socket's cached route, so the next transmit looks the route up again
