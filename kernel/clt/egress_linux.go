@@ -39,13 +39,15 @@ func lookupEgressNetlink(fd int, dst netip.Addr) (egress, error) {
 		return unknownEgress, err
 	}
 	defer unix.Close(nl)
+	// One receive buffer for both answers; a link answer is a few KiB.
+	buf := make([]byte, 16<<10)
 	var (
 		ifindex int
 		ifname  string
 	)
 	switch z := dst.Zone(); {
 	case z == "":
-		if ifindex, err = routeGet(nl, dst); err != nil {
+		if ifindex, err = routeGet(nl, buf, dst); err != nil {
 			return unknownEgress, err
 		}
 	default:
@@ -55,7 +57,7 @@ func lookupEgressNetlink(fd int, dst netip.Addr) (egress, error) {
 			ifname = z
 		}
 	}
-	return linkEgress(nl, ifindex, ifname)
+	return linkEgress(nl, buf, ifindex, ifname)
 }
 
 // routeSocketFor returns a NETLINK_ROUTE socket in the network namespace
@@ -143,8 +145,8 @@ func openRoute() (int, error) {
 var nlSeq atomic.Uint32
 
 // request sends one netlink request (header + body) and returns the
-// payload of the reply of type want, or the kernel's error.
-func request(s int, typ uint16, body []byte, want uint16) ([]byte, error) {
+// payload of the reply of type want (in buf), or the kernel's error.
+func request(s int, buf []byte, typ uint16, body []byte, want uint16) ([]byte, error) {
 	seq := nlSeq.Add(1)
 	msg := make([]byte, unix.SizeofNlMsghdr, unix.SizeofNlMsghdr+len(body))
 	msg = append(msg, body...)
@@ -156,11 +158,13 @@ func request(s int, typ uint16, body []byte, want uint16) ([]byte, error) {
 	if err := unix.Sendto(s, msg, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
 		return nil, fmt.Errorf("%w: netlink send: %w", errEgress, err)
 	}
-	buf := make([]byte, 64<<10)
 	for range 8 { // skip stale replies; bounded
-		n, _, err := unix.Recvfrom(s, buf, 0)
+		n, _, err := unix.Recvfrom(s, buf, unix.MSG_TRUNC)
 		if err != nil {
 			return nil, fmt.Errorf("%w: netlink receive: %w", errEgress, err)
+		}
+		if n > len(buf) {
+			return nil, fmt.Errorf("%w: netlink answer of %d bytes truncated to %d", errEgress, n, len(buf))
 		}
 		for b := buf[:n]; len(b) >= unix.SizeofNlMsghdr; {
 			l := int(binary.NativeEndian.Uint32(b[0:4]))
@@ -225,13 +229,13 @@ func attrs(b []byte, fn func(typ uint16, v []byte)) error {
 
 // routeGet returns the output interface of the route to dst
 // (RTM_GETROUTE, include/uapi/linux/rtnetlink.h).
-func routeGet(s int, dst netip.Addr) (int, error) {
+func routeGet(s int, buf []byte, dst netip.Addr) (int, error) {
 	rtm := make([]byte, unix.SizeofRtMsg)
 	rtm[0] = unix.AF_INET6 // rtm_family
 	rtm[1] = 128           // rtm_dst_len
 	a16 := dst.As16()
 	body := appendAttr(rtm, unix.RTA_DST, a16[:])
-	data, err := request(s, unix.RTM_GETROUTE, body, unix.RTM_NEWROUTE)
+	data, err := request(s, buf, unix.RTM_GETROUTE, body, unix.RTM_NEWROUTE)
 	if err != nil {
 		return 0, err
 	}
@@ -254,7 +258,7 @@ func routeGet(s int, dst netip.Addr) (int, error) {
 
 // linkEgress reads the IOAM ids of the device with ifindex (or, when 0,
 // named ifname) from its IPv6 devconf.
-func linkEgress(s, ifindex int, ifname string) (egress, error) {
+func linkEgress(s int, buf []byte, ifindex int, ifname string) (egress, error) {
 	ifi := make([]byte, unix.SizeofIfInfomsg)
 	ifi[0] = unix.AF_UNSPEC
 	binary.NativeEndian.PutUint32(ifi[4:8], uint32(int32(ifindex))) // ifi_index
@@ -262,7 +266,7 @@ func linkEgress(s, ifindex int, ifname string) (egress, error) {
 	if ifindex == 0 {
 		body = appendAttr(body, unix.IFLA_IFNAME, append([]byte(ifname), 0))
 	}
-	data, err := request(s, unix.RTM_GETLINK, body, unix.RTM_NEWLINK)
+	data, err := request(s, buf, unix.RTM_GETLINK, body, unix.RTM_NEWLINK)
 	if err != nil {
 		return unknownEgress, err
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"testing"
 
 	"go.opentelemetry.io/otel/trace"
@@ -176,5 +177,30 @@ func BenchmarkTransportGoOverhead(b *testing.B) {
 				_ = resp.Body.Close()
 			}
 		})
+	}
+}
+
+// BenchmarkEgressLookup is the cost of one egress lookup (cache miss):
+// route and link requests on a fresh netlink socket, same namespace.
+func BenchmarkEgressLookup(b *testing.B) {
+	c, err := net.ListenUDP("udp6", &net.UDPAddr{IP: net.IPv6loopback})
+	if err != nil {
+		b.Skip(err)
+	}
+	defer c.Close()
+	rc, err := c.SyscallConn()
+	if err != nil {
+		b.Fatal(err)
+	}
+	dst := netip.IPv6Loopback()
+	b.ReportAllocs()
+	for b.Loop() {
+		var lerr error
+		if err := rc.Control(func(fd uintptr) { _, _, lerr = clt.LookupEgress(int(fd), dst) }); err != nil {
+			b.Fatal(err)
+		}
+		if lerr != nil {
+			b.Fatal(lerr)
+		}
 	}
 }
