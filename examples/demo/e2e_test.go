@@ -185,6 +185,9 @@ func checkTrace(t *testing.T, ph *Phase, traceID, checkID, validateID string, tr
 			for _, h := range s.Hops() {
 				byNode[h.NodeID] = h
 			}
+			ath, ok := byNode[nodeAthos]
+			require.True(t, ok, "%s: no ioam.hop for athos (hop 0, its own entry)", s.OperationName)
+			assert.Equal(t, int64(ifAthosToPorthos), ath.EgressIf, "athos's own entry names its egress interface")
 			p, ok := byNode[nodePorthos]
 			require.True(t, ok, "%s: no ioam.hop for porthos", s.OperationName)
 			a, ok := byNode[nodeAramis]
