@@ -3,6 +3,8 @@ package ioamstore
 import (
 	"errors"
 	"time"
+
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 )
 
 // ErrInvalidQuery is returned by FindTraceIDs for a query that cannot be run
@@ -51,6 +53,16 @@ type FoundTrace struct {
 	Start, End time.Time
 }
 
+// TraceMatch is one FindTraces result.
+type TraceMatch struct {
+	FoundTrace
+	// Spans is the whole trace (not only the matching span), one
+	// ResourceSpans per stored group in the order GetTrace hands them over.
+	Spans []*tracepb.ResourceSpans
+	// Records are the trace's IOAM records, ordered as GetRecords orders them.
+	Records []Record
+}
+
 // Dependency is a parent → child service call count.
 type Dependency struct {
 	Parent, Child string
@@ -80,6 +92,6 @@ type Stats struct {
 	GCRewrites          uint64 // value-log files rewritten (RunValueLogGC returned nil)
 	GCErrors            uint64 // RunValueLogGC errors other than "nothing to collect"
 	LastGC              time.Time
-	QueriesCandidates   uint64 // traces loaded to verify FindTraceIDs candidates
-	QueriesIndexEntries uint64 // index entries scanned by FindTraceIDs
+	QueriesCandidates   uint64 // traces loaded to verify FindTraceIDs / FindTraces candidates
+	QueriesIndexEntries uint64 // index entries scanned by FindTraceIDs / FindTraces
 }

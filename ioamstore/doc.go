@@ -68,7 +68,9 @@
 // ioam.node_id or ioam.namespace_id walk the IOAM record index instead (newest
 // record first), so records written before or after their spans both work.
 // Results are ordered by discovery, which is newest first by the latest span
-// start of the entry (record received time for ioam.* searches).
+// start of the entry (record received time for ioam.* searches). FindTraces
+// runs the same search and hands over each match with the spans decoded to
+// verify it and its records, so a search result is read from disk once.
 //
 // Service and operation names (rewritten every min(SpanTTL/4, 1h) while spans
 // arrive, with a TTL of SpanTTL plus that interval, so they expire at most

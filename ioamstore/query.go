@@ -119,18 +119,53 @@ func compileQuery(q Query) (*compiledQuery, error) {
 // instead, so they find spans through their records whether the records were
 // written before or after the spans.
 func (s *Store) FindTraceIDs(ctx context.Context, q Query) ([]FoundTrace, error) {
+	var out []FoundTrace
+	err := s.find(ctx, q, false, func(m TraceMatch) error {
+		out = append(out, m.FoundTrace)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// FindTraces is FindTraceIDs handing over each matching trace as it is found,
+// with the spans the search already decoded to verify it (the whole trace,
+// as GetTrace streams it) and its IOAM records (as GetRecords returns them),
+// read in the same snapshot. Same matches, order, SearchDepth and errors as
+// FindTraceIDs; each trace is handed over at most once.
+//
+// fn runs inside the store's read transaction: it must not call methods of
+// the Store (Close waits for fn, so a nested call can deadlock with a
+// concurrent Close). fn may keep and modify the TraceMatch. An error from fn
+// stops the search and is returned as is.
+func (s *Store) FindTraces(ctx context.Context, q Query, fn func(TraceMatch) error) error {
+	return s.find(ctx, q, true, fn)
+}
+
+// fnError marks an error returned by a FindTraces callback, so that find
+// returns it unwrapped.
+type fnError struct{ err error }
+
+func (e fnError) Error() string { return e.err.Error() }
+
+// find is the search loop of FindTraceIDs and FindTraces: it hands fn each
+// matching trace in discovery order, at most q.SearchDepth of them. With
+// load, matches carry their spans and records.
+func (s *Store) find(ctx context.Context, q Query, load bool, fn func(TraceMatch) error) error {
 	if !s.enter() {
-		return nil, ErrClosed
+		return ErrClosed
 	}
 	defer s.exit()
 	c, err := compileQuery(q)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if c.ioamImpossible {
-		return nil, nil
+		return nil
 	}
-	var out []FoundTrace
+	found := 0
 	seen := map[[16]byte]struct{}{}
 	check := func(txn *badger.Txn, id [16]byte) (bool, error) {
 		if _, ok := seen[id]; ok {
@@ -138,12 +173,20 @@ func (s *Store) FindTraceIDs(ctx context.Context, q Query) ([]FoundTrace, error)
 		}
 		seen[id] = struct{}{}
 		s.stats.candidates.Add(1)
-		ft, ok, err := s.matchTrace(ctx, txn, c, id)
+		m, ok, err := s.matchTrace(ctx, txn, c, id, load)
 		if err != nil || !ok {
 			return false, err
 		}
-		out = append(out, ft)
-		return len(out) >= q.SearchDepth, nil
+		if load {
+			if m.Records, err = readRecords(ctx, txn, id); err != nil {
+				return false, err
+			}
+		}
+		if err := fn(m); err != nil {
+			return false, fnError{err}
+		}
+		found++
+		return found >= q.SearchDepth, nil
 	}
 	err = s.db.View(func(txn *badger.Txn) error {
 		if c.node != nil || c.ns != nil {
@@ -151,10 +194,13 @@ func (s *Store) FindTraceIDs(ctx context.Context, q Query) ([]FoundTrace, error)
 		}
 		return s.scanServiceIndex(ctx, txn, c, check)
 	})
-	if err != nil {
-		return nil, fmt.Errorf("find traces: %w", err)
+	if fe := (fnError{}); errors.As(err, &fe) {
+		return fe.err
 	}
-	return out, nil
+	if err != nil {
+		return fmt.Errorf("find traces: %w", err)
+	}
+	return nil
 }
 
 // scanServiceIndex walks the service's index entries newest first, prunes
@@ -306,14 +352,15 @@ func (s *Store) loadSpanRecords(txn *badger.Txn, traceID [16]byte) (spanRecords,
 }
 
 // matchTrace loads a trace and reports whether one span satisfies every
-// predicate, with the trace's overall start and end.
-func (s *Store) matchTrace(ctx context.Context, txn *badger.Txn, c *compiledQuery, id [16]byte) (FoundTrace, bool, error) {
-	ft := FoundTrace{TraceID: id}
+// predicate, with the trace's overall start and end; with keep, the match
+// also holds every decoded span of the trace (all chunks, key order).
+func (s *Store) matchTrace(ctx context.Context, txn *badger.Txn, c *compiledQuery, id [16]byte, keep bool) (TraceMatch, bool, error) {
+	m := TraceMatch{FoundTrace: FoundTrace{TraceID: id}}
 	var recs spanRecords
 	if c.node != nil || c.ns != nil {
 		var err error
 		if recs, err = s.loadSpanRecords(txn, id); err != nil {
-			return ft, false, err
+			return m, false, err
 		}
 	}
 	var minStart, maxEnd uint64
@@ -326,8 +373,11 @@ func (s *Store) matchTrace(ctx context.Context, txn *badger.Txn, c *compiledQuer
 			maxEnd = h.MaxEnd
 		}
 		first = false
+		if keep {
+			m.Spans = append(m.Spans, td.ResourceSpans...)
+		}
 		if matched {
-			return nil // keep reading only for Start/End
+			return nil // keep reading for Start/End (and the spans)
 		}
 		for _, r := range td.ResourceSpans {
 			if c.q.Service != "" && serviceOf(r.GetResource()) != c.q.Service {
@@ -345,11 +395,11 @@ func (s *Store) matchTrace(ctx context.Context, txn *badger.Txn, c *compiledQuer
 		return nil
 	})
 	if err != nil || !matched {
-		return ft, false, err
+		return TraceMatch{}, false, err
 	}
-	ft.Start = time.Unix(0, int64(minStart)).UTC()
-	ft.End = time.Unix(0, int64(maxEnd)).UTC()
-	return ft, true, nil
+	m.Start = time.Unix(0, int64(minStart)).UTC()
+	m.End = time.Unix(0, int64(maxEnd)).UTC()
+	return m, true, nil
 }
 
 // spanMatches is the exact per-span check (Jaeger storage v2 semantics).

@@ -130,38 +130,46 @@ func (s *Store) GetRecords(ctx context.Context, traceID [16]byte) ([]Record, err
 	defer s.exit()
 	var out []Record
 	err := s.db.View(func(txn *badger.Txn) error {
-		prefix := recordPrefix(traceID)
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
-		defer it.Close()
-		for it.Seek(prefix); it.ValidForPrefix(prefix); it.Next() {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			item := it.Item()
-			k, err := decodeRecordKey(item.Key())
-			if err != nil {
-				return err
-			}
-			err = item.Value(func(v []byte) error {
-				rv, err := decodeRecordValue(v, true)
-				if err != nil {
-					return err
-				}
-				r := Record{TraceID: k.TraceID, SpanID: k.SpanID, NodeIDs: rv.NodeIDs, NamespaceID: rv.NamespaceID, Data: rv.Data}
-				if rv.Received != 0 {
-					r.Received = time.Unix(0, rv.Received).UTC()
-				}
-				out = append(out, r)
-				return nil
-			})
-			if err != nil {
-				return err
-			}
-		}
-		return nil
+		var err error
+		out, err = readRecords(ctx, txn, traceID)
+		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("get records: %w", err)
+		return nil, err
+	}
+	return out, nil
+}
+
+// readRecords is GetRecords within txn.
+func readRecords(ctx context.Context, txn *badger.Txn, traceID [16]byte) ([]Record, error) {
+	var out []Record
+	prefix := recordPrefix(traceID)
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+	defer it.Close()
+	for it.Seek(prefix); it.ValidForPrefix(prefix); it.Next() {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("get records: %w", err)
+		}
+		item := it.Item()
+		k, err := decodeRecordKey(item.Key())
+		if err != nil {
+			return nil, fmt.Errorf("get records: %w", err)
+		}
+		err = item.Value(func(v []byte) error {
+			rv, err := decodeRecordValue(v, true)
+			if err != nil {
+				return err
+			}
+			r := Record{TraceID: k.TraceID, SpanID: k.SpanID, NodeIDs: rv.NodeIDs, NamespaceID: rv.NamespaceID, Data: rv.Data}
+			if rv.Received != 0 {
+				r.Received = time.Unix(0, rv.Received).UTC()
+			}
+			out = append(out, r)
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("get records: %w", err)
+		}
 	}
 	sort.SliceStable(out, func(i, j int) bool {
 		a, b := &out[i], &out[j]

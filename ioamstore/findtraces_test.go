@@ -1,0 +1,190 @@
+package ioamstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/testing/protocmp"
+)
+
+// checkFindTraces asserts that FindTraces hands over exactly what
+// FindTraceIDs followed by GetTrace and GetRecords of each ID returns, in the
+// same order, and returns the number of traces and spans compared.
+func checkFindTraces(t *testing.T, s *Store, q Query) (traces, spans int) {
+	t.Helper()
+	ctx := context.Background()
+	ids, err := s.FindTraceIDs(ctx, q)
+	require.NoError(t, err)
+	var got []TraceMatch
+	require.NoError(t, s.FindTraces(ctx, q, func(m TraceMatch) error {
+		got = append(got, m)
+		return nil
+	}))
+	require.Len(t, got, len(ids), "query %+v", q)
+	for i, id := range ids {
+		m := got[i]
+		require.Equal(t, id, m.FoundTrace, "query %+v: result %d", q, i)
+		want := readTrace(t, s, id.TraceID)
+		require.NotEmpty(t, want)
+		if !rsEqual(want, m.Spans) {
+			d := cmp.Diff(want, m.Spans, protocmp.Transform())
+			t.Fatalf("query %+v: trace %x spans differ from GetTrace (-want +got):\n%s", q, id.TraceID, d)
+		}
+		recs, err := s.GetRecords(ctx, id.TraceID)
+		require.NoError(t, err)
+		require.Equal(t, recs, m.Records, "query %+v: trace %x records", q, id.TraceID)
+		spans += countSpans(m.Spans)
+	}
+	return len(ids), spans
+}
+
+func rsEqual(a, b []*tracepb.ResourceSpans) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if !proto.Equal(a[i], b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// TestFindTracesRandomized writes random traces (split across batches, some
+// larger than one chunk) and random IOAM records (some for spans never
+// written), then checks FindTraces against FindTraceIDs + GetTrace +
+// GetRecords for random service, tag, time and ioam.* queries at random
+// depths.
+func TestFindTracesRandomized(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 9))
+	s := openTest(t, true)
+	ctx := context.Background()
+	base := time.Now().Add(-2 * time.Hour).Truncate(time.Second)
+	services := []string{"a", "b", "c"}
+	ops := []string{"get", "put", "scan"}
+	const nTraces = 80
+	var pending []*tracepb.ResourceSpans
+	flush := func() {
+		if len(pending) > 0 {
+			write(t, s, pending...)
+		}
+		pending = pending[:0]
+	}
+	var recs []Record
+	for tr := range nTraces {
+		nSpans := 1 + rng.IntN(4)
+		if tr%20 == 0 {
+			nSpans = maxSpansPerChunk + 1 + rng.IntN(50) // several chunks
+		}
+		tStart := base.Add(time.Duration(rng.IntN(90)) * time.Minute)
+		var batch []*tracepb.Span
+		for sp := range nSpans {
+			start := tStart.Add(time.Duration(rng.IntN(180)) * time.Second)
+			var opts []spanOpt
+			if rng.IntN(2) == 0 {
+				opts = append(opts, withAttrs(strKV("k", fmt.Sprintf("v%d", rng.IntN(3)))))
+			}
+			if rng.IntN(5) == 0 {
+				opts = append(opts, withStatus(tracepb.Status_STATUS_CODE_ERROR))
+			}
+			batch = append(batch, newSpan(tid(uint64(tr)), uint64(sp+1), ops[rng.IntN(len(ops))], start,
+				time.Duration(1+rng.IntN(100))*time.Millisecond, opts...))
+			if rng.IntN(6) == 0 || sp == nSpans-1 {
+				pending = append(pending, resSpans(services[rng.IntN(len(services))], nil, nil, batch...))
+				batch = nil
+			}
+			if rng.IntN(4) == 0 {
+				flush()
+			}
+			if rng.IntN(3) == 0 {
+				spanID := uint64(sp + 1)
+				if rng.IntN(5) == 0 {
+					spanID = 1 << 40 // a span that is never written
+				}
+				recs = append(recs, Record{TraceID: tid(uint64(tr)), SpanID: sid(spanID),
+					NodeIDs: []uint32{uint32(1 + rng.IntN(5)), uint32(1 + rng.IntN(5))}, NamespaceID: uint16(rng.IntN(3)),
+					Received: base.Add(time.Duration(rng.IntN(1000)) * time.Second), Data: fmt.Appendf(nil, "r%d", len(recs))})
+			}
+		}
+	}
+	flush()
+	_, _, err := s.WriteRecords(ctx, recs)
+	require.NoError(t, err)
+
+	totalTraces, totalSpans, multiChunk := 0, 0, false
+	for range 200 {
+		q := Query{Service: services[rng.IntN(len(services))], SearchDepth: 1 + rng.IntN(nTraces+5)}
+		switch rng.IntN(4) {
+		case 0:
+			q.Attributes = map[string]string{"ioam.node_id": fmt.Sprint(1 + rng.IntN(6))}
+			if rng.IntN(2) == 0 {
+				q.Service = ""
+			}
+		case 1:
+			q.Attributes = map[string]string{"k": fmt.Sprintf("v%d", rng.IntN(3))}
+		case 2:
+			q.Attributes = map[string]string{"error": "true", "ioam.namespace_id": fmt.Sprint(rng.IntN(3))}
+		}
+		if rng.IntN(3) == 0 {
+			q.Operation = ops[rng.IntN(len(ops))]
+		}
+		if rng.IntN(2) == 0 {
+			q.StartMin = base.Add(time.Duration(rng.IntN(90)) * time.Minute)
+		}
+		if rng.IntN(3) == 0 {
+			q.DurationMax = time.Duration(1+rng.IntN(100)) * time.Millisecond
+		}
+		n, spans := checkFindTraces(t, s, q)
+		if spans > maxSpansPerChunk {
+			multiChunk = true
+		}
+		totalTraces += n
+		totalSpans += spans
+	}
+	require.Greater(t, totalTraces, 500, "queries should often match")
+	require.True(t, multiChunk, "some matches should span several chunks")
+}
+
+func TestFindTracesErrors(t *testing.T) {
+	s := openTest(t, true)
+	ctx := context.Background()
+	now := time.Now()
+	for i := range uint64(3) {
+		write(t, s, resSpans("svc", nil, nil, newSpan(tid(i), 1, "op", now.Add(time.Duration(i)*time.Second), time.Millisecond)))
+	}
+
+	// fn's error stops the search and comes back unwrapped.
+	stop := errors.New("stop")
+	calls := 0
+	err := s.FindTraces(ctx, Query{Service: "svc", SearchDepth: 10}, func(TraceMatch) error { calls++; return stop })
+	require.Equal(t, stop, err)
+	assert.Equal(t, 1, calls)
+
+	// Handed-over spans are fresh: modifying them changes nothing stored.
+	require.NoError(t, s.FindTraces(ctx, Query{Service: "svc", SearchDepth: 10}, func(m TraceMatch) error {
+		m.Spans[0].ScopeSpans[0].Spans[0].Name = "changed"
+		return nil
+	}))
+	assert.Equal(t, "op", readTrace(t, s, tid(0))[0].ScopeSpans[0].Spans[0].Name)
+
+	err = s.FindTraces(ctx, Query{Service: "svc"}, func(TraceMatch) error { return nil })
+	require.ErrorIs(t, err, ErrInvalidQuery)
+
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	err = s.FindTraces(cctx, Query{Service: "svc", SearchDepth: 10}, func(TraceMatch) error { return nil })
+	require.ErrorIs(t, err, context.Canceled)
+
+	require.NoError(t, s.Close())
+	err = s.FindTraces(ctx, Query{Service: "svc", SearchDepth: 10}, func(TraceMatch) error { return nil })
+	require.ErrorIs(t, err, ErrClosed)
+}
