@@ -27,6 +27,9 @@ type Store interface {
 	GetServices(ctx context.Context) ([]string, error)
 	GetOperations(ctx context.Context, service, spanKind string) ([]ioamstore.Operation, error)
 	FindTraceIDs(ctx context.Context, q ioamstore.Query) ([]ioamstore.FoundTrace, error)
+	// FindTraces calls fn inside the store's read transaction: fn must not
+	// call the Store.
+	FindTraces(ctx context.Context, q ioamstore.Query, fn func(ioamstore.TraceMatch) error) error
 	GetDependencies(ctx context.Context, start, end time.Time) ([]ioamstore.Dependency, error)
 	WriteRecords(ctx context.Context, recs []ioamstore.Record) (accepted, duplicates int, err error)
 	GetRecords(ctx context.Context, traceID [16]byte) ([]ioamstore.Record, error)
@@ -106,46 +109,63 @@ func (r *reader) GetTraces(req *storagev2.GetTracesRequest, stream storagev2.Tra
 // streamTrace sends one trace in chunks of at most MaxSpansPerChunk spans,
 // never empty and never mixing traces, joining the trace's IOAM records.
 func (r *reader) streamTrace(ctx context.Context, id [16]byte, send func(*tracepb.TracesData) error) error {
-	bySpan, err := r.records(ctx, id)
+	stored, err := r.store.GetRecords(ctx, id)
 	if err != nil {
-		return err
+		return fmt.Errorf("get records: %w", err)
 	}
-	limit := r.cfg.MaxSpansPerChunk
-	var chunk []*tracepb.ResourceSpans
-	n := 0
-	flush := func() error {
+	c := r.newChunker(stored, send)
+	return errors.Join(r.store.GetTrace(ctx, id, c.add), c.flush())
+}
+
+// chunker enriches one trace's spans and sends them in TracesData of at most
+// limit spans, never empty.
+type chunker struct {
+	limit  int
+	bySpan map[[8]byte][]*collectorv1.IOAMRecord
+	send   func(*tracepb.TracesData) error
+	chunk  []*tracepb.ResourceSpans
+	n      int
+}
+
+func (r *reader) newChunker(stored []ioamstore.Record, send func(*tracepb.TracesData) error) *chunker {
+	return &chunker{limit: r.cfg.MaxSpansPerChunk, bySpan: r.decodeRecords(stored), send: send}
+}
+
+// add enriches and queues one stored group of spans, sending full chunks.
+func (c *chunker) add(rs *tracepb.ResourceSpans) error {
+	for _, part := range splitResourceSpans(rs, c.limit) {
+		n := countSpans(part)
 		if n == 0 {
-			return nil
+			continue
 		}
-		err := send(&tracepb.TracesData{ResourceSpans: chunk})
-		chunk, n = nil, 0
-		return err
-	}
-	return errors.Join(r.store.GetTrace(ctx, id, func(rs *tracepb.ResourceSpans) error {
-		for _, part := range splitResourceSpans(rs, limit) {
-			c := countSpans(part)
-			if c == 0 {
-				continue
+		if c.n+n > c.limit {
+			if err := c.flush(); err != nil {
+				return err
 			}
-			if n+c > limit {
-				if err := flush(); err != nil {
-					return err
-				}
-			}
-			if len(bySpan) > 0 {
-				for _, ss := range part.GetScopeSpans() {
-					for _, sp := range ss.GetSpans() {
-						if recs := bySpan[[8]byte(padSpanID(sp.GetSpanId()))]; len(recs) > 0 {
-							EnrichSpan(sp, recs)
-						}
+		}
+		if len(c.bySpan) > 0 {
+			for _, ss := range part.GetScopeSpans() {
+				for _, sp := range ss.GetSpans() {
+					if recs := c.bySpan[[8]byte(padSpanID(sp.GetSpanId()))]; len(recs) > 0 {
+						EnrichSpan(sp, recs)
 					}
 				}
 			}
-			chunk = append(chunk, part)
-			n += c
 		}
+		c.chunk = append(c.chunk, part)
+		c.n += n
+	}
+	return nil
+}
+
+// flush sends the queued spans, if any.
+func (c *chunker) flush() error {
+	if c.n == 0 {
 		return nil
-	}), flush())
+	}
+	err := c.send(&tracepb.TracesData{ResourceSpans: c.chunk})
+	c.chunk, c.n = nil, 0
+	return err
 }
 
 func padSpanID(b []byte) []byte {
@@ -157,16 +177,12 @@ func padSpanID(b []byte) []byte {
 	return out
 }
 
-// records loads and decodes a trace's IOAM records, grouped by span. A record
+// decodeRecords decodes a trace's IOAM records, grouped by span. A record
 // that fails to decode is skipped (it was validated before being stored, so
 // this means corruption; the span itself is still served).
-func (r *reader) records(ctx context.Context, id [16]byte) (map[[8]byte][]*collectorv1.IOAMRecord, error) {
-	stored, err := r.store.GetRecords(ctx, id)
-	if err != nil {
-		return nil, fmt.Errorf("get records: %w", err)
-	}
+func (r *reader) decodeRecords(stored []ioamstore.Record) map[[8]byte][]*collectorv1.IOAMRecord {
 	if len(stored) == 0 {
-		return nil, nil
+		return nil
 	}
 	out := make(map[[8]byte][]*collectorv1.IOAMRecord)
 	for _, s := range stored {
@@ -177,7 +193,7 @@ func (r *reader) records(ctx context.Context, id [16]byte) (map[[8]byte][]*colle
 		}
 		out[s.SpanID] = append(out[s.SpanID], rec)
 	}
-	return out, nil
+	return out
 }
 
 func countSpans(rs *tracepb.ResourceSpans) int {
@@ -241,24 +257,25 @@ func (r *reader) GetOperations(ctx context.Context, req *storagev2.GetOperations
 	return resp, nil
 }
 
-// FindTraces streams the matching traces, newest first, enriched.
+// FindTraces streams the matching traces, newest first, enriched. The store
+// hands over the spans and records it read to verify each match, so every
+// trace is read once; each trace comes at most once, so its chunks are
+// consecutive.
 func (r *reader) FindTraces(req *storagev2.FindTracesRequest, stream storagev2.TraceReader_FindTracesServer) (err error) {
 	defer func(start time.Time) { err = r.observe("FindTraces", start, err) }(time.Now())
-	found, err := r.find(stream.Context(), req.GetQuery())
+	q, err := r.toQuery(req.GetQuery())
 	if err != nil {
 		return err
 	}
-	seen := make(map[[16]byte]bool, len(found))
-	for _, f := range found {
-		if seen[f.TraceID] {
-			continue // chunks of one trace must be consecutive
+	return r.store.FindTraces(stream.Context(), q, func(m ioamstore.TraceMatch) error {
+		c := r.newChunker(m.Records, stream.Send)
+		for _, rs := range m.Spans {
+			if err := c.add(rs); err != nil {
+				return err
+			}
 		}
-		seen[f.TraceID] = true
-		if err := r.streamTrace(stream.Context(), f.TraceID, stream.Send); err != nil {
-			return err
-		}
-	}
-	return nil
+		return c.flush()
+	})
 }
 
 // FindTraceIDs returns the matching trace IDs, newest first.
