@@ -22,8 +22,6 @@ CACHE=$ROOT/.cache
 BIN=$CACHE/bin
 WORK=$CACHE/bench-storage
 JAEGER_BIN=${JAEGER_BIN:-$BIN/jaeger}
-JAEGER_MODULE=github.com/jaegertracing/jaeger
-JAEGER_VERSION=v1.76.0
 TRACES=${BENCH_TRACES:-25000}
 DURATION=${BENCH_DURATION:-}
 WORKERS=${BENCH_WORKERS:-4}
@@ -38,16 +36,7 @@ die() { echo "bench-storage: FAIL: $*" >&2; exit 1; }
 command -v curl >/dev/null || die "curl is required"
 
 mkdir -p "$WORK" "$BIN"
-SRC="$CACHE/jaeger-src/jaeger-$JAEGER_VERSION" # shared with conformance.sh
-if [ ! -f "$SRC/.copied" ]; then
-  log "copying $JAEGER_MODULE@$JAEGER_VERSION source"
-  MODDIR=$(cd tools/jaeger && go mod download -json "$JAEGER_MODULE@$JAEGER_VERSION" |
-    sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
-  rm -rf "$SRC" && mkdir -p "$(dirname "$SRC")"
-  cp -r "$MODDIR" "$SRC"
-  chmod -R u+w "$SRC"
-  touch "$SRC/.copied"
-fi
+SRC=$(./scripts/jaeger-src.sh)
 log "building tracegen, clt-storage, benchquery"
 (cd "$SRC" && go build -o "$BIN/tracegen" ./cmd/tracegen)
 go build -o "$BIN/clt-storage" ./plugin/cmd/clt-storage

@@ -13,8 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-JAEGER_MODULE=github.com/jaegertracing/jaeger
-JAEGER_VERSION=v1.76.0
+JAEGER_VERSION=$(cd tools/jaeger && go list -m -f '{{.Version}}' github.com/jaegertracing/jaeger)
 CACHE=$ROOT/.cache
 WORK=$CACHE/conformance
 JAEGER_BIN=${JAEGER_BIN:-$CACHE/bin/jaeger}
@@ -38,16 +37,7 @@ done
 mkdir -p "$WORK"
 # 1. A writable copy of the Jaeger module source (downloaded if the module
 #    cache is cold). The copy is rebuilt when the version changes.
-SRC="$CACHE/jaeger-src/jaeger-$JAEGER_VERSION"  # shared with bench-storage.sh
-if [ ! -f "$SRC/.copied" ]; then
-  log "copying $JAEGER_MODULE@$JAEGER_VERSION source"
-  MODDIR=$(cd tools/jaeger && go mod download -json "$JAEGER_MODULE@$JAEGER_VERSION" |
-    sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
-  rm -rf "$SRC" && mkdir -p "$(dirname "$SRC")"
-  cp -r "$MODDIR" "$SRC"
-  chmod -R u+w "$SRC"
-  touch "$SRC/.copied"
-fi
+SRC=$(./scripts/jaeger-src.sh)
 # The harness runs ./cmd/jaeger/jaeger from the module root; the binary
 # `make jaeger` built is the same cmd/jaeger of the same version.
 cp "$JAEGER_BIN" "$SRC/cmd/jaeger/jaeger"
