@@ -265,37 +265,32 @@ func (s *Store) GetTrace(ctx context.Context, traceID [16]byte, fn func(*tracepb
 
 // readTrace decodes every chunk of a trace in key (write) order.
 func (s *Store) readTrace(ctx context.Context, txn *badger.Txn, traceID [16]byte, fn func(chunkHeader, *tracepb.TracesData) error) error {
-	prefix := chunkPrefix(traceID)
-	it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: false})
-	defer it.Close()
-	for it.Seek(prefix); it.ValidForPrefix(prefix); it.Next() {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		var hdr chunkHeader
+	return eachChunk(ctx, txn, traceID, func(hdr chunkHeader, payload []byte) error {
 		td := &tracepb.TracesData{}
-		err := it.Item().Value(func(v []byte) error {
-			h, payload, err := decodeChunkHeader(v)
-			if err != nil {
-				return err
-			}
-			hdr = h
-			// proto.Unmarshal copies bytes and strings, so td outlives v.
-			return proto.Unmarshal(payload, td)
-		})
-		if err != nil {
+		// proto.Unmarshal copies bytes and strings, so td outlives payload.
+		if err := proto.Unmarshal(payload, td); err != nil {
 			return fmt.Errorf("read trace %x: %w", traceID, err)
 		}
-		if err := fn(hdr, td); err != nil {
-			return err
-		}
-	}
-	return nil
+		return fn(hdr, td)
+	})
 }
 
 // readTraceRaw hands every chunk's TracesData bytes of a trace to fn; the
 // bytes are valid only during the call.
 func (s *Store) readTraceRaw(ctx context.Context, txn *badger.Txn, traceID [16]byte, fn func([]byte) error) error {
+	return eachChunk(ctx, txn, traceID, func(_ chunkHeader, payload []byte) error {
+		if err := fn(payload); err != nil {
+			return fmt.Errorf("read trace %x: %w", traceID, err)
+		}
+		return nil
+	})
+}
+
+// eachChunk iterates over a trace's chunks in key (write) order and hands fn
+// each chunk's header and TracesData bytes, valid only during the call. fn's
+// error is returned as is; a chunk that cannot be read is wrapped with the
+// trace ID.
+func eachChunk(ctx context.Context, txn *badger.Txn, traceID [16]byte, fn func(chunkHeader, []byte) error) error {
 	prefix := chunkPrefix(traceID)
 	it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: false})
 	defer it.Close()
@@ -303,15 +298,20 @@ func (s *Store) readTraceRaw(ctx context.Context, txn *badger.Txn, traceID [16]b
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		var fnErr error
 		err := it.Item().Value(func(v []byte) error {
-			_, payload, err := decodeChunkHeader(v)
+			hdr, payload, err := decodeChunkHeader(v)
 			if err != nil {
 				return err
 			}
-			return fn(payload)
+			fnErr = fn(hdr, payload)
+			return nil
 		})
 		if err != nil {
 			return fmt.Errorf("read trace %x: %w", traceID, err)
+		}
+		if fnErr != nil {
+			return fnErr
 		}
 	}
 	return nil
