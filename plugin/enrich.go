@@ -243,26 +243,12 @@ func summarize(recs []*collectorv1.IOAMRecord, spanStart uint64) summary {
 	)
 	hops := mergeHops(canon.recs)
 	if has(traceType, bitTransitDelay) {
-		var m uint32
-		found := false
-		for _, h := range hops {
-			if d, ok := h.transitMax(); ok {
-				m, found = max(m, d), true
-			}
-		}
-		if found {
+		if m, ok := maxOverHops(hops, (*mergedHop).transitMax); ok {
 			s.attrs = append(s.attrs, intAttr(AttrTransitDelayMaxNs, int64(m)))
 		}
 	}
 	if has(traceType, bitQueueDepth) {
-		var m uint32
-		found := false
-		for _, h := range hops {
-			if d, ok := h.queueMax(); ok {
-				m, found = max(m, d), true
-			}
-		}
-		if found {
+		if m, ok := maxOverHops(hops, (*mergedHop).queueMax); ok {
 			s.attrs = append(s.attrs, intAttr(AttrQueueDepthMax, int64(m)))
 		}
 	}
@@ -450,6 +436,17 @@ func hopTimestamp(h *collectorv1.Hop, f uint32) uint64 {
 	}
 	// Linux writes the fraction in microseconds.
 	return uint64(h.GetTimestampSec())*uint64(time.Second) + uint64(h.GetTimestampFrac())*uint64(time.Microsecond)
+}
+
+// maxOverHops is the largest value of the hops that measured one (ok false
+// when none did).
+func maxOverHops(hops []*mergedHop, value func(*mergedHop) (uint32, bool)) (m uint32, ok bool) {
+	for _, h := range hops {
+		if v, seen := value(h); seen {
+			m, ok = max(m, v), true
+		}
+	}
+	return m, ok
 }
 
 func (m *mergedHop) transitMax() (uint32, bool) { return m.tdMax, m.tdSeen }
