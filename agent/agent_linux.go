@@ -43,6 +43,16 @@ func (k *kernel) nodeID() (uint32, error) {
 	return id, err
 }
 
+func (k *kernel) wideNodeID() (uint64, error) {
+	var id uint64
+	err := ioam6nl.RunInNetNS(k.ns, func() error {
+		var err error
+		id, err = sysctl.Default.WideNodeID()
+		return err
+	})
+	return id, err
+}
+
 func (k *kernel) setup(ctx context.Context, s *SetupConfig) ([]string, error) {
 	var conn *ioam6nl.Conn
 	if len(s.Namespaces) > 0 {

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cross-layer-telemetry/clt/kernel/ioam6"
+	"github.com/cross-layer-telemetry/clt/kernel/sysctl"
 )
 
 // fakeSource hands its batches to the pipeline, then waits for Close.
@@ -112,4 +113,29 @@ func TestAgentCloseWithoutStart(t *testing.T) {
 	a, err := New(testConfig(), Settings{})
 	require.NoError(t, err)
 	require.NoError(t, a.Close())
+}
+
+// TestAgentLearnsWideNodeID: node_id_wide from the config, else from the
+// net.ipv6.ioam6_id_wide sysctl of the node's namespace.
+func TestAgentLearnsWideNodeID(t *testing.T) {
+	start := func(cfg Config) *Agent {
+		t.Helper()
+		cfg.Admin.Listen = ""
+		cfg.Export.Collector = ""
+		cfg.Export.Stdout = true
+		a, err := New(cfg, Settings{Source: newFakeSource(), Stdout: io.Discard})
+		require.NoError(t, err)
+		require.NoError(t, a.Start(t.Context()))
+		t.Cleanup(func() { _ = a.Close() })
+		return a
+	}
+	cfg := testConfig()
+	node, wide := uint32(3), uint64(0x1000003)
+	cfg.NodeID, cfg.NodeIDWide = &node, &wide
+	assert.Equal(t, wide, start(cfg).LocalWideNodeID(), "node_id_wide")
+
+	cfg.NodeIDWide = nil
+	want, err := sysctl.Default.WideNodeID()
+	require.NoError(t, err, "net.ipv6.ioam6_id_wide is readable without privilege")
+	assert.Equal(t, want, start(cfg).LocalWideNodeID(), "the sysctl")
 }

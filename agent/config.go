@@ -40,6 +40,11 @@ type Config struct {
 	// this node wrote its own hop. Default (null): setup.node_id when set, else
 	// the net.ipv6.ioam6_id sysctl read at start.
 	NodeID *uint32 `yaml:"node_id"`
+	// NodeIDWide is this node's 56-bit wide node id (node_id_wide), used
+	// instead of node_id for trace types with the wide node id (bit 8) and
+	// not the short one (bit 0). Default (null): setup.node_id_wide when
+	// set, else the net.ipv6.ioam6_id_wide sysctl read at start.
+	NodeIDWide *uint64 `yaml:"node_id_wide"`
 	// NetNSPath runs the kernel side (node setup, sysctls, event or capture
 	// socket) in another network namespace, e.g. /var/run/netns/r1
 	// (netns_path). Export and admin stay in the agent's own namespace.
@@ -282,6 +287,9 @@ func (c Config) Validate() error {
 
 	if c.NodeID != nil && *c.NodeID > maxNodeID {
 		add("node_id: %d exceeds 24 bits", *c.NodeID)
+	}
+	if c.NodeIDWide != nil && *c.NodeIDWide > maxNodeIDWide {
+		add("node_id_wide: %d exceeds 56 bits", *c.NodeIDWide)
 	}
 	switch c.Source.Kind {
 	case SourceAuto, SourceNetlink, SourceCapture:

@@ -82,6 +82,8 @@ func TestValidateReportsEveryProblemByKey(t *testing.T) {
 	c := DefaultConfig()
 	big := uint32(1 << 24)
 	c.NodeID = &big
+	wideBig := uint64(1 << 56)
+	c.NodeIDWide = &wideBig
 	c.Source.Kind = "pcap"
 	c.Source.RingBlockSize = 5000
 	c.Namespaces = []NamespaceConfig{{ID: 70000, Carrier: "udp"}, {ID: 1}, {ID: 1, SchemaID: &big}}
@@ -102,7 +104,7 @@ func TestValidateReportsEveryProblemByKey(t *testing.T) {
 	require.Error(t, err)
 	msg := err.Error()
 	for _, key := range []string{
-		"node_id:", "source.kind", "source.ring_block_size", "namespaces[0].id", "namespaces[0].carrier",
+		"node_id:", "node_id_wide: 72057594037927936 exceeds 56 bits", "source.kind", "source.ring_block_size", "namespaces[0].id", "namespaces[0].carrier",
 		"namespaces[2].id: 1 configured twice", "namespaces[2].schema_id", "aggregation.window", "aggregation.max_open",
 		"export.collector", "export.batch_max_records", "export.backoff_max", "export.tls:",
 		"export.tls.cert_file and export.tls.key_file", "admin.listen", "log_level",
