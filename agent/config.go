@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/cross-layer-telemetry/clt/kernel/ioam6"
 )
 
 // Source kinds accepted by source.kind.
@@ -21,7 +23,8 @@ const (
 	SourceCapture = "capture"
 )
 
-// Carrier names accepted by namespaces[].carrier (architecture.md "Wire format").
+// Carrier names accepted by namespaces[].carrier: the names of
+// kernel/ioam6's carriers, which Validate parses with ioam6.ParseCarrier.
 const (
 	CarrierOSS   = "oss"
 	CarrierTail  = "tail"
@@ -29,7 +32,7 @@ const (
 )
 
 // DefaultSchemaID is the Opaque State Snapshot schema id of the "oss" carrier.
-const DefaultSchemaID = 0x000C17
+const DefaultSchemaID = ioam6.DefaultSchemaID
 
 // Config is clt-agent's YAML configuration. Every field has a default from
 // [DefaultConfig]; a YAML file only needs the keys it changes.
@@ -317,10 +320,10 @@ func (c Config) Validate() error {
 			add("namespaces[%d].id: %d configured twice", i, ns.ID)
 		}
 		seen[ns.ID] = true
-		switch ns.Carrier {
-		case "", CarrierOSS, CarrierTail, CarrierCLTv1:
-		default:
-			add("namespaces[%d].carrier: %q, want oss, tail or clt-v1", i, ns.Carrier)
+		if ns.Carrier != "" {
+			if _, err := ioam6.ParseCarrier(ns.Carrier); err != nil {
+				add("namespaces[%d].carrier: %w", i, err)
+			}
 		}
 		if ns.SchemaID != nil && *ns.SchemaID > maxNodeID {
 			add("namespaces[%d].schema_id: %#x exceeds 24 bits", i, *ns.SchemaID)

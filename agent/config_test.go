@@ -7,6 +7,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/cross-layer-telemetry/clt/kernel/ioam6"
 )
 
 func TestDefaultConfigIsValidWithANamespace(t *testing.T) {
@@ -135,4 +137,13 @@ func TestExampleConfigIsValid(t *testing.T) {
 	assert.Equal(t, d.Export, c.Export, "the example documents the export defaults")
 	assert.Equal(t, d.Aggregation, c.Aggregation)
 	assert.Equal(t, d.Source, c.Source)
+}
+
+// TestCarrierNamesAreIOAM6s: the agent's carrier names are kernel/ioam6's.
+func TestCarrierNamesAreIOAM6s(t *testing.T) {
+	for name, want := range map[string]ioam6.Carrier{CarrierOSS: ioam6.CarrierOSS, CarrierTail: ioam6.CarrierTail, CarrierCLTv1: ioam6.CarrierCLTv1} {
+		got, err := ioam6.ParseCarrier(name)
+		require.NoError(t, err)
+		assert.Equal(t, want, got)
+	}
 }
