@@ -140,6 +140,11 @@ func (a *Agent) start(ctx context.Context) error {
 			return err
 		}
 		a.log.Info("source selected", "source", a.src.Name(), "reason", why)
+		if a.src.Name() == SourceCapture {
+			if fwd, err := k.forwards(); err == nil && !fwd {
+				a.log.Warn(captureOnHostProblem)
+			}
+		}
 	}
 
 	var exps multiExporter

@@ -53,6 +53,17 @@ func (k *kernel) wideNodeID() (uint64, error) {
 	return id, err
 }
 
+// forwards reports net.ipv6.conf.all.forwarding of the node's namespace.
+func (k *kernel) forwards() (bool, error) {
+	var on bool
+	err := ioam6nl.RunInNetNS(k.ns, func() error {
+		var err error
+		on, err = sysctl.Default.Forwarding("all")
+		return err
+	})
+	return on, err
+}
+
 func (k *kernel) setup(ctx context.Context, s *SetupConfig) ([]string, error) {
 	var conn *ioam6nl.Conn
 	if len(s.Namespaces) > 0 {
