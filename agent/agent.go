@@ -64,12 +64,17 @@ func New(cfg Config, set Settings) (*Agent, error) {
 	if set.Stdout == nil {
 		set.Stdout = os.Stdout
 	}
-	if cfg.AgentID == "" {
+	if cfg.AgentID == "" || cfg.NodeName == "" {
 		h, err := os.Hostname()
 		if err != nil {
-			return nil, fmt.Errorf("agent_id: host name: %w", err)
+			return nil, fmt.Errorf("agent_id, node_name: host name: %w", err)
 		}
-		cfg.AgentID = h
+		if cfg.AgentID == "" {
+			cfg.AgentID = h
+		}
+		if cfg.NodeName == "" {
+			cfg.NodeName = h
+		}
 	}
 	return &Agent{cfg: cfg, set: set, log: set.Logger, m: NewMetrics(), srcDone: make(chan error, 1)}, nil
 }
@@ -179,7 +184,7 @@ func (a *Agent) start(ctx context.Context) error {
 		a.srcDone <- err
 		close(a.srcDone)
 	})
-	a.log.Info("clt-agent started", "agent_id", a.cfg.AgentID, "node_id", a.local.ID,
+	a.log.Info("clt-agent started", "agent_id", a.cfg.AgentID, "node_name", a.cfg.NodeName, "node_id", a.local.ID,
 		"node_id_wide", ioam6.FormatWideID(a.local.WideID), "source", a.src.Name(),
 		"collector", a.cfg.Export.Collector, "stdout", a.cfg.Export.Stdout, "admin", a.AdminAddr(),
 		"window", a.cfg.Aggregation.Window, "namespaces", len(a.cfg.Namespaces))

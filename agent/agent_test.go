@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -47,6 +48,7 @@ func TestAgentEndToEndWithFakes(t *testing.T) {
 	node := uint32(3)
 	cfg.NodeID = &node
 	cfg.AgentID = "r2"
+	cfg.NodeName = "porthos"
 	cfg.Aggregation.Window = time.Minute // only shutdown flushes
 	cfg.Export = testExportConfig(f.addr)
 	cfg.Admin.Listen = "127.0.0.1:0"
@@ -85,6 +87,7 @@ func TestAgentEndToEndWithFakes(t *testing.T) {
 	require.Len(t, recs, 1, "shutdown flushes the open aggregate and drains the queue")
 	assert.Equal(t, uint64(3), recs[0].Packets)
 	assert.Equal(t, uint32(3), recs[0].ReporterNodeId)
+	assert.Equal(t, "porthos", recs[0].ReporterNodeName, "node_name")
 	assert.True(t, recs[0].ReporterWrote)
 	assert.Len(t, recs[0].Hops, 3)
 }
@@ -106,6 +109,9 @@ func TestRunStopsOnContextAndReportsConfigErrors(t *testing.T) {
 	defer cancel()
 	require.NoError(t, Run(ctx, cfg, Settings{Source: src, Stdout: &out}))
 	assert.Contains(t, out.String(), `"span_id":"WloAAAAAAAE="`)
+	host, err := os.Hostname()
+	require.NoError(t, err)
+	assert.Contains(t, out.String(), `"reporter_node_name":"`+host+`"`, "node_name defaults to the host name")
 	assert.Equal(t, 1, strings.Count(out.String(), "\n"))
 }
 

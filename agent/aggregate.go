@@ -75,13 +75,16 @@ type aggregate struct {
 type Aggregator struct {
 	maxOpen  int
 	reporter uint32
-	open     map[aggKey]*aggregate
-	order    []*aggregate // creation order, for eviction; may hold dead entries
-	head     int
-	free     []*aggregate
-	m        *Metrics
-	emit     func([]*collectorv1.IOAMRecord)
-	out      []*collectorv1.IOAMRecord
+	// reporterName is written into every record (the pipeline sets it
+	// from node_name).
+	reporterName string
+	open         map[aggKey]*aggregate
+	order        []*aggregate // creation order, for eviction; may hold dead entries
+	head         int
+	free         []*aggregate
+	m            *Metrics
+	emit         func([]*collectorv1.IOAMRecord)
+	out          []*collectorv1.IOAMRecord
 }
 
 // NewAggregator returns an aggregator that hands flushed records to emit.
@@ -297,6 +300,7 @@ func (a *Aggregator) record(ag *aggregate) *collectorv1.IOAMRecord {
 		NamespaceId:       uint32(ag.key.ns),
 		TraceType:         ag.key.ttype,
 		ReporterNodeId:    a.reporter,
+		ReporterNodeName:  a.reporterName,
 		ReporterWrote:     ag.key.flags&1 != 0,
 		Overflow:          ag.key.flags&2 != 0,
 		Packets:           ag.packets,

@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 
@@ -39,6 +40,10 @@ const DefaultSchemaID = ioam6.DefaultSchemaID
 type Config struct {
 	// AgentID identifies this agent to the collector (agent_id). Default: the host name.
 	AgentID string `yaml:"agent_id"`
+	// NodeName names this node in every record (node_name,
+	// reporter_node_name): clt-storage shows routers by it. Default: the
+	// host name. Valid UTF-8, at most 255 bytes.
+	NodeName string `yaml:"node_name"`
 	// NodeID is this node's 24-bit IOAM node id (node_id), used to tell whether
 	// this node wrote its own hop. Default (null): setup.node_id when set, else
 	// the net.ipv6.ioam6_id sysctl read at start.
@@ -281,6 +286,7 @@ const (
 	maxNamespace  = 0xFFFE // 0xFFFF is reserved (RFC 9197 §4.3)
 	maxIfID       = 0xFFFF
 	maxSchemaData = 244 // 255 - the snapshot header, kept a multiple of 4
+	maxNodeName   = 255
 )
 
 // Validate reports every problem of the configuration at once, naming the YAML key.
@@ -290,6 +296,9 @@ func (c Config) Validate() error {
 
 	if c.NodeID != nil && *c.NodeID > maxNodeID {
 		add("node_id: %d exceeds 24 bits", *c.NodeID)
+	}
+	if len(c.NodeName) > maxNodeName || !utf8.ValidString(c.NodeName) {
+		add("node_name: %q, want valid UTF-8 of at most %d bytes", c.NodeName, maxNodeName)
 	}
 	if c.NodeIDWide != nil && *c.NodeIDWide > maxNodeIDWide {
 		add("node_id_wide: %d exceeds 56 bits", *c.NodeIDWide)

@@ -42,7 +42,8 @@ type LocalNode struct {
 }
 
 // NewPipeline builds the decode+aggregate stage. local is this node's
-// identity; source names the metrics label of received events.
+// identity, cfg.NodeName its name in every record; source names the metrics
+// label of received events.
 func NewPipeline(cfg Config, local LocalNode, source string, m *Metrics, exp Exporter) *Pipeline {
 	p := &Pipeline{
 		window:   cfg.Aggregation.Window,
@@ -60,6 +61,7 @@ func NewPipeline(cfg Config, local LocalNode, source string, m *Metrics, exp Exp
 		p.carrier[uint16(ns.ID)] = ioam6.CarrierConfig{Carrier: c, SchemaID: *nc.SchemaID}
 	}
 	p.agg = NewAggregator(cfg.Aggregation.MaxOpen, local.ID, m, exp.Export)
+	p.agg.reporterName = cfg.NodeName
 	return p
 }
 

@@ -52,6 +52,7 @@ func startStdoutAgent(t *testing.T, topo *netnstest.Topology, role string, mod f
 	t.Helper()
 	cfg := DefaultConfig()
 	cfg.AgentID = role
+	cfg.NodeName = role
 	cfg.NetNSPath = topo.Node(role).Path
 	cfg.Source.Kind = SourceNetlink
 	cfg.Namespaces = []NamespaceConfig{{ID: itNamespace}}
@@ -178,6 +179,7 @@ func TestIntegrationTraceTypes(t *testing.T) {
 					assert.Equal(t, uint32(typ), r.TraceType, role)
 					assert.Equal(t, ids.TraceID[:], r.TraceId, role)
 					assert.Equal(t, uint64(packets), r.Packets, role)
+					assert.Equal(t, role, r.ReporterNodeName, "node_name")
 					assert.Len(t, r.Hops, w.hops, "%s hop count", role)
 					assert.Equal(t, w.wrote, r.ReporterWrote, "%s reporter_wrote", role)
 					assert.Equal(t, w.overflow, r.Overflow, "%s overflow", role)
