@@ -1,6 +1,7 @@
 package ioam6
 
 import (
+	"bytes"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -61,4 +62,38 @@ func TestNextIOAMOptionReportsErrorsAfterAnOption(t *testing.T) {
 	assert.Equal(t, []int{4}, offs)
 	require.ErrorIs(t, err, ErrMalformed)
 	assert.NotErrorIs(t, err, ErrNotFound)
+}
+
+// FuzzNextIOAMOption: the walk ends (at the header's end or at an error),
+// offsets strictly increase, and every option returned is a 4n-aligned IOAM
+// TLV inside the header, equal to the bytes at its offset.
+func FuzzNextIOAMOption(f *testing.F) {
+	for _, b := range goldenHBH {
+		f.Add(b)
+	}
+	for _, tt := range findOptionErrorTests {
+		f.Add(tt.hbh)
+	}
+	ns := cat([]byte{0x31, 0x0a, 0x00, 0x00}, wire(0x007b0000, 0x00000000))
+	f.Add(cat([]byte{0x11, 0x03, 0x01, 0x00}, ns, ns, []byte{0x01, 0x02, 0, 0}))
+	f.Add(cat([]byte{0x11, 0x02, 0x05, 0x02, 0x00, 0x02, 0x01, 0x00}, ns, []byte{0x01, 0x02, 0, 0}))
+	f.Fuzz(func(t *testing.T, hbh []byte) {
+		prev := -1
+		opt, off, err := FindIOAMOption(hbh)
+		for n := 0; err == nil; n++ {
+			end := (int(hbh[1]) + 1) * 8
+			if off <= prev || off%4 != 0 || len(opt) < 2 || opt[0] != IPv6OptionIOAM || len(opt) != 2+int(opt[1]) ||
+				off+len(opt) > end || !bytes.Equal(hbh[off:off+len(opt)], opt) {
+				t.Fatalf("bad option %x at %d (previous at %d) in %x", opt, off, prev, hbh)
+			}
+			if n > end {
+				t.Fatalf("walk of a %d-byte header did not end", end)
+			}
+			prev = off
+			opt, off, err = NextIOAMOption(hbh, off+len(opt))
+		}
+		if opt != nil || off != 0 {
+			t.Fatalf("error %v with opt %x, offset %d", err, opt, off)
+		}
+	})
 }
