@@ -78,11 +78,11 @@ func newMetrics(store statsSource) *metrics {
 		m.reg.MustRegister(
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 				Namespace: metricsNamespace, Name: "badger_lsm_bytes",
-				Help: "Size of badger's LSM tree on disk (as badger accounts it, refreshed periodically).",
+				Help: "Bytes allocated on disk by badger's LSM tree (.sst files), read at scrape time.",
 			}, func() float64 { lsm, _ := store.DiskUsage(); return float64(lsm) }),
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 				Namespace: metricsNamespace, Name: "badger_vlog_bytes",
-				Help: "Size of badger's value log on disk.",
+				Help: "Bytes allocated on disk by badger's value log (.vlog files), read at scrape time.",
 			}, func() float64 { _, v := store.DiskUsage(); return float64(v) }),
 			prometheus.NewCounterFunc(prometheus.CounterOpts{
 				Namespace: metricsNamespace, Name: "gc_runs_total",
