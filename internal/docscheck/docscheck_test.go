@@ -77,6 +77,8 @@ func TestCheckFindsEveryKind(t *testing.T) {
 		"pkg/c.go":                {Data: []byte("package a\n\n// retired: " + md("kernel-ioam") + " §4\n// missing: docs/" + md("nope") + "\n")},
 		"pkg/d.sh":                {Data: []byte("# from " + ".." + "/shared/x and /work/" + "shared" + "/design/y\n")},
 		"pkg/e.go":                {Data: []byte("package a\n\n// fenced heading is not a section: docs/" + md("arch") + " §9\n")},
+		"pkg/g.sh":                {Data: []byte("# ui assets: " + ".." + "/shared/jaeger-ui/build\n")},
+		"Makefile":                {Data: []byte("# ui: " + ".." + "/shared/jaeger-ui/build, notes: " + ".." + "/shared/notes\n")},
 		"pkg/f.go":                {Data: []byte("package a\n\n// other project: internal/storage/v2/grpc/" + "README" + ".md, https://example.com/" + md("x") + "\n")},
 		".cache/x.go":             {Data: []byte("// ignored: docs/" + md("nope") + "\n")},
 		"pkg/data.bin":            {Data: []byte("docs/" + md("nope"))},
@@ -91,6 +93,7 @@ func TestCheckFindsEveryKind(t *testing.T) {
 		got = append(got, p.String())
 	}
 	want := []string{
+		`Makefile:1: cites "../shared": the design lives in docs/, never outside the repository`,
 		"README.md:1: docs/gone.md does not exist in the repository",
 		"README.md:1: link target docs/gone.md does not exist",
 		"examples/guide.md:1: link target missing.md does not exist",
