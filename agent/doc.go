@@ -24,7 +24,7 @@
 //
 // A record says whether this node wrote its own hop: the first entry of the
 // event's node data is this node's entry unless the trace had already
-// overflowed (kernel-ioam.md §6: the event carries no Overflow flag). The
+// overflowed (docs/wire-format.md §6: the event carries no Overflow flag). The
 // entry is recognised by the short node id (trace-type bit 0), else by the
 // wide one (bit 8): node_id / node_id_wide, else setup, else the
 // net.ipv6.ioam6_id / ioam6_id_wide sysctls. A trace type with neither

@@ -20,7 +20,7 @@ import (
 
 // captureSource reads IOAM packets the node sends (PACKET_OUTGOING) from an
 // AF_PACKET TPACKET_V3 ring: on a router that is the forwarded packet after
-// this node wrote its hop (kernel-ioam.md §7). SOCK_DGRAM strips the link
+// this node wrote its hop (docs/wire-format.md §7). SOCK_DGRAM strips the link
 // header, so the ring holds the IPv6 header onwards whatever the link type.
 type captureSource struct {
 	fd        int
@@ -64,7 +64,8 @@ const (
 
 // captureFilter accepts outgoing IPv6 packets with a Hop-by-Hop header, on
 // the network header (SOCK_DGRAM), with the packet type and protocol checked
-// in the kernel. Which options the header holds is left to userspace: an
+// in the kernel (docs/wire-format.md §7 filters on fixed offsets instead).
+// Which options the header holds is left to userspace: an
 // IOAM option may follow any other option (a Router Alert, an operator's own
 // IOAM option) and cBPF cannot walk a list, while other Hop-by-Hop packets
 // (MLD reports) are rare. The socket itself must be ETH_P_ALL: the transmit
