@@ -21,6 +21,7 @@ import (
 	"github.com/cross-layer-telemetry/clt/kernel/ioam6"
 	"github.com/cross-layer-telemetry/clt/kernel/ioam6nl"
 	"github.com/cross-layer-telemetry/clt/kernel/netnstest"
+	"github.com/cross-layer-telemetry/clt/plugin"
 )
 
 // syncBuffer is a bytes.Buffer safe for the exporter and the test.
@@ -280,4 +281,33 @@ func TestIntegrationCaptureOnDestinationIsReported(t *testing.T) {
 	out, err = check("r1")
 	require.NoError(t, err, out)
 	assert.Contains(t, out, "net.ipv6.conf.all.forwarding = 1")
+}
+
+// TestIntegrationWideOnlyThroughStorage: what clt-storage makes of wide-only
+// reports from r1, r2 and the server: a trace with room for every hop is not
+// an overflow (every wide-only report used to say overflow), and one with a
+// single slot is, with r1's two hops as the path.
+func TestIntegrationWideOnlyThroughStorage(t *testing.T) {
+	topo := chain(t)
+	st := startStorage(t)
+	agents := startAgents(t, topo, st.collector, nil)
+	snd := newSender(t, topo.Node("client"), itServerAddr)
+	typ := ioam6.BitWideHopLimitNodeID | ioam6.BitWideIfIDs
+	fits, overflows := itIDs(0x70, 0), itIDs(0x70, 1)
+	require.NoError(t, snd.send(cltHBH(t, topo.Node("client"), typ, 3, fits), 2))
+	require.NoError(t, snd.send(cltHBH(t, topo.Node("client"), typ, 1, overflows), 2))
+	waitDecoded(t, agents, 4)
+	closeAgents(t, agents)
+	st.writeSpans([]ioam6.IDs{fits, overflows})
+
+	sp := st.span(fits)
+	require.NotNil(t, sp)
+	assert.Nil(t, attr(sp, plugin.AttrOverflow), "all four hops written: no overflow")
+	assert.Equal(t, int64(4), attr(sp, plugin.AttrHopCount).GetIntValue())
+	assert.Equal(t, int64(3), attr(sp, plugin.AttrReporters).GetIntValue())
+
+	sp = st.span(overflows)
+	require.NotNil(t, sp)
+	assert.True(t, attr(sp, plugin.AttrOverflow).GetBoolValue(), "one slot for three writers")
+	assert.Equal(t, int64(2), attr(sp, plugin.AttrHopCount).GetIntValue(), "the host and r1")
 }
