@@ -55,7 +55,9 @@ func Check(ctx context.Context, cfg Config, w io.Writer) error {
 	defer k.close()
 
 	conn, err := ioam6nl.DialNetNS(k.ns)
-	capture := cfg.Source.Kind == SourceCapture
+	// capture: the agent will read packets (configured, or auto without the
+	// event group, which it falls back from).
+	capture := cfg.Source.Kind == SourceCapture || (cfg.Source.Kind == SourceAuto && (err != nil || !conn.HasEvents()))
 	switch {
 	case errors.Is(err, ioam6nl.ErrFamilyNotFound):
 		c.miss("IOAM6 generic netlink family (CONFIG_IPV6_IOAM6? Linux >= 5.15)")
@@ -69,7 +71,6 @@ func Check(ctx context.Context, cfg Config, w io.Writer) error {
 		} else if cfg.Source.Kind == SourceNetlink {
 			c.miss("ioam6_events group (Linux >= 6.9) but source.kind is netlink")
 		} else {
-			capture = capture || cfg.Source.Kind == SourceAuto
 			c.warn("no ioam6_events group (Linux < 6.9): the agent will capture packets (CAP_NET_RAW)")
 		}
 		checkNamespaces(ctx, c, cfg, conn)
