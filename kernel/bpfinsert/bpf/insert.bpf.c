@@ -1,0 +1,415 @@
+// SPDX-License-Identifier: (MIT OR GPL-2.0-only)
+//
+// CLT transparent IOAM insertion: a tc egress program that reads the W3C
+// traceparent of outgoing HTTP/1.x requests and inserts an IPv6 Hop-by-Hop
+// header with the IOAM Pre-allocated Trace option (RFC 9197, RFC 9486,
+// RFC 8200 §4.3) into every packet of that socket's current request, and a
+// tc ingress program that clamps the MSS of the peer's SYN-ACK so full-size
+// segments still fit once the header is added.
+//
+// The header bytes are a template built in Go by kernel/ioam6.AppendHBH
+// (oss carrier: the sender's own entry holds the IDs); the program copies
+// it and patches only the IDs and the own entry's timestamp. See
+// kernel/bpfinsert (loader) and docs/wire-format.md §3.4.
+//
+// Rebuild with `make bpf` (clang -O2 -g -target bpf).
+
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ipv6.h>
+#include <linux/pkt_cls.h>
+#include <linux/tcp.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+
+#include "insert.h"
+
+char LICENSE[] SEC("license") = "Dual MIT/GPL";
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, CLT_MAX_IFACES);
+	__type(key, __u32); /* ifindex */
+	__type(value, struct clt_ifcfg);
+} clt_ifcfg SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, CLT_MAX_PREFIXES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct clt_lpm_key);
+	__type(value, __u8);
+} clt_prefixes SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, CLT_MAX_PORTS);
+	__type(key, __u16); /* host order; 0 means any port */
+	__type(value, __u8);
+} clt_ports SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536); /* set by the loader */
+	__type(key, __u64);         /* socket cookie */
+	__type(value, struct clt_sock);
+} clt_socks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, CLT_NUM_COUNTERS);
+	__type(key, __u32);
+	__type(value, __u64);
+} clt_stats SEC(".maps");
+
+struct clt_scratch {
+	__u8 buf[CLT_SCAN_MAX];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct clt_scratch);
+} clt_scratch SEC(".maps");
+
+#define IP6_OFF ETH_HLEN
+#define L4_OFF (ETH_HLEN + sizeof(struct ipv6hdr))
+
+static __always_inline void count(__u32 idx, __u64 n)
+{
+	__u64 *v = bpf_map_lookup_elem(&clt_stats, &idx);
+	if (v)
+		*v += n; /* per-CPU: no atomics needed */
+}
+
+static __always_inline int dst_configured(const struct ipv6hdr *ip6, __u16 port, int src)
+{
+	struct clt_lpm_key k = {.prefixlen = 128};
+	__builtin_memcpy(k.addr, src ? &ip6->saddr : &ip6->daddr, 16);
+	if (!bpf_map_lookup_elem(&clt_prefixes, &k))
+		return 0;
+	__u16 any = 0;
+	return bpf_map_lookup_elem(&clt_ports, &port) || bpf_map_lookup_elem(&clt_ports, &any);
+}
+
+/* The request line of an HTTP/1.x request starts with a method. */
+static __always_inline int is_request(const __u8 *b)
+{
+	__u32 m = (__u32)b[0] << 24 | (__u32)b[1] << 16 | (__u32)b[2] << 8 | b[3];
+	switch (m) {
+	case 0x47455420: /* "GET " */
+	case 0x504f5354: /* "POST" */
+	case 0x50555420: /* "PUT " */
+	case 0x48454144: /* "HEAD" */
+	case 0x44454c45: /* "DELE" */
+	case 0x50415443: /* "PATC" */
+	case 0x4f505449: /* "OPTI" */
+	case 0x54524143: /* "TRAC" */
+		return 1;
+	}
+	return 0;
+}
+
+struct scan_ctx {
+	__u32 n;   /* bytes in the scratch buffer */
+	__u32 pos; /* offset of the traceparent value, 0 when not found */
+};
+
+/* One bpf_loop step: is a "traceparent:" header name at line start idx+1?
+ * The callback is verified once, whatever the number of iterations. */
+static long scan_step(__u64 i, struct scan_ctx *c)
+{
+	__u32 zero = 0;
+	struct clt_scratch *s = bpf_map_lookup_elem(&clt_scratch, &zero);
+	__u32 idx = (__u32)i;
+
+	if (!s || idx + 14 > c->n)
+		return 1;
+	/* Keep the bound on the register the access uses (clang may otherwise
+	 * re-derive idx from i after the check). */
+	asm volatile("" : "+r"(idx));
+	if (idx >= CLT_SCAN_MAX - 16)
+		return 1;
+	const __u8 *b = &s->buf[idx];
+	if (b[0] != '\n')
+		return 0;
+	__u8 c1 = b[1];
+	if (c1 == '\r' || c1 == '\n')
+		return 1; /* end of the header block */
+	if ((c1 | 0x20) != 't')
+		return 0;
+	/* "raceparent:" case-insensitively (field names are). */
+	if ((b[2] | 0x20) != 'r' || (b[3] | 0x20) != 'a' || (b[4] | 0x20) != 'c' || (b[5] | 0x20) != 'e' ||
+	    (b[6] | 0x20) != 'p' || (b[7] | 0x20) != 'a' || (b[8] | 0x20) != 'r' || (b[9] | 0x20) != 'e' ||
+	    (b[10] | 0x20) != 'n' || (b[11] | 0x20) != 't' || b[12] != ':')
+		return 0;
+	c->pos = idx + 13;
+	return 1;
+}
+
+/* W3C trace-context allows lowercase hex only. */
+static __always_inline int hexval(__u8 c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+enum tp_result { TP_MISSING, TP_INVALID, TP_UNSAMPLED, TP_SAMPLED };
+
+/* parse_value decodes "00-<32 hex>-<16 hex>-<2 hex>" at b (CLT_TP_LEN bytes
+ * plus one terminator byte are readable). */
+static __always_inline int parse_value(const __u8 *b, struct clt_sock *st)
+{
+	if (b[0] != '0' || b[1] != '0' || b[2] != '-' || b[35] != '-' || b[52] != '-')
+		return TP_INVALID;
+	__u8 t = b[CLT_TP_LEN];
+	if (t != '\r' && t != '\n' && t != ' ' && t != '\t')
+		return TP_INVALID;
+	__u8 any = 0;
+#pragma unroll
+	for (int i = 0; i < 16; i++) {
+		int hi = hexval(b[3 + 2 * i]), lo = hexval(b[4 + 2 * i]);
+		if (hi < 0 || lo < 0)
+			return TP_INVALID;
+		st->ids[i] = hi << 4 | lo;
+		any |= st->ids[i];
+	}
+	if (!any)
+		return TP_INVALID;
+	any = 0;
+#pragma unroll
+	for (int i = 0; i < 8; i++) {
+		int hi = hexval(b[36 + 2 * i]), lo = hexval(b[37 + 2 * i]);
+		if (hi < 0 || lo < 0)
+			return TP_INVALID;
+		st->ids[16 + i] = hi << 4 | lo;
+		any |= st->ids[16 + i];
+	}
+	if (!any)
+		return TP_INVALID;
+	int fh = hexval(b[53]), fl = hexval(b[54]);
+	if (fh < 0 || fl < 0)
+		return TP_INVALID;
+	st->flags = (fh << 4 | fl) & CLT_SOCK_SAMPLED;
+	/* A trace ID whose upper 64 bits are zero travels short (as kernel/clt). */
+	__u8 hi8 = 0;
+#pragma unroll
+	for (int i = 0; i < 8; i++)
+		hi8 |= st->ids[i];
+	if (!hi8)
+		st->flags |= CLT_SOCK_SHORT;
+	return (st->flags & CLT_SOCK_SAMPLED) ? TP_SAMPLED : TP_UNSAMPLED;
+}
+
+/* parse_request looks for traceparent in the first CLT_SCAN_MAX bytes of the
+ * segment's payload. */
+static __always_inline int parse_request(struct __sk_buff *skb, __u32 off, __u32 len, struct clt_sock *st)
+{
+	__u32 zero = 0;
+	struct clt_scratch *s = bpf_map_lookup_elem(&clt_scratch, &zero);
+	if (!s)
+		return TP_MISSING;
+	__u64 n = len;
+	if (n > CLT_SCAN_MAX)
+		n = CLT_SCAN_MAX;
+	asm volatile("" : "+r"(n));
+	if (n < 16 || n > CLT_SCAN_MAX)
+		return TP_MISSING;
+	if (bpf_skb_load_bytes(skb, off, s->buf, n) < 0)
+		return TP_MISSING;
+	struct scan_ctx c = {.n = n};
+	bpf_loop(n, scan_step, &c, 0);
+	__u32 p = c.pos;
+	if (!p)
+		return TP_MISSING;
+	asm volatile("" : "+r"(p));
+	if (p > CLT_SCAN_MAX - CLT_TP_LEN - 8)
+		return TP_INVALID;
+	const __u8 *b = &s->buf[p];
+	/* optional whitespace before the value */
+#pragma unroll
+	for (int i = 0; i < 4; i++) {
+		if (*b == ' ' || *b == '\t') {
+			b++;
+			p++;
+		}
+	}
+	if (p + CLT_TP_LEN + 1 > n)
+		return TP_INVALID;
+	return parse_value(b, st);
+}
+
+static __always_inline int store(struct __sk_buff *skb, __u32 off, const void *from, __u32 len)
+{
+	return bpf_skb_store_bytes(skb, off, from, len, 0);
+}
+
+SEC("tc")
+int clt_egress(struct __sk_buff *skb)
+{
+	if (skb->protocol != bpf_htons(ETH_P_IPV6)) {
+		count(CLT_SKIP_NOT_IPV6, 1);
+		return TC_ACT_OK;
+	}
+	__u32 ifindex = skb->ifindex;
+	struct clt_ifcfg *cfg = bpf_map_lookup_elem(&clt_ifcfg, &ifindex);
+	if (!cfg) {
+		count(CLT_SKIP_NO_IFCFG, 1);
+		return TC_ACT_OK;
+	}
+	struct ipv6hdr ip6;
+	if (bpf_skb_load_bytes(skb, IP6_OFF, &ip6, sizeof(ip6)) < 0) {
+		count(CLT_SKIP_NOT_IPV6, 1);
+		return TC_ACT_OK;
+	}
+	if (ip6.nexthdr != IPPROTO_TCP) {
+		count(ip6.nexthdr == 0 ? CLT_SKIP_EXT_HDR : CLT_SKIP_NOT_TCP, 1);
+		return TC_ACT_OK;
+	}
+	struct tcphdr tcp;
+	if (bpf_skb_load_bytes(skb, L4_OFF, &tcp, sizeof(tcp)) < 0) {
+		count(CLT_SKIP_NOT_TCP, 1);
+		return TC_ACT_OK;
+	}
+	if (!dst_configured(&ip6, bpf_ntohs(tcp.dest), 0)) {
+		count(CLT_SKIP_UNCONFIGURED, 1);
+		return TC_ACT_OK;
+	}
+	__u64 cookie = bpf_get_socket_cookie(skb);
+	if (!cookie) {
+		count(CLT_SKIP_NO_SOCKET, 1);
+		return TC_ACT_OK;
+	}
+
+	__u32 doff = tcp.doff * 4;
+	__u32 pay_off = L4_OFF + doff;
+	if (skb->len > pay_off + 4) {
+		__u8 m[4];
+		if (bpf_skb_load_bytes(skb, pay_off, m, 4) == 0 && is_request(m)) {
+			struct clt_sock st = {};
+			int r = parse_request(skb, pay_off, skb->len - pay_off, &st);
+			count(CLT_REQ_PARSED, 1);
+			if (r == TP_SAMPLED || (r == TP_UNSAMPLED && (cfg->flags & CLT_CFG_TAG_UNSAMPLED))) {
+				bpf_map_update_elem(&clt_socks, &cookie, &st, BPF_ANY);
+			} else {
+				/* A new request without usable context ends the previous one's tagging. */
+				bpf_map_delete_elem(&clt_socks, &cookie);
+				count(r == TP_MISSING ? CLT_TP_MISSING : r == TP_INVALID ? CLT_TP_INVALID : CLT_TP_UNSAMPLED, 1);
+			}
+		}
+	}
+
+	struct clt_sock *sp = bpf_map_lookup_elem(&clt_socks, &cookie);
+	if (!sp) {
+		count(CLT_SKIP_NO_STATE, 1);
+		return TC_ACT_OK;
+	}
+	struct clt_sock st = *sp;
+	if (tcp.fin || tcp.rst)
+		bpf_map_delete_elem(&clt_socks, &cookie); /* the socket is closing */
+
+	const struct clt_tmpl *t = (st.flags & CLT_SOCK_SHORT) ? &cfg->tmpl[1] : &cfg->tmpl[0];
+	__u32 hlen = t->len;
+	if (hlen < 8 || hlen > CLT_MAX_HDR || t->ids_off + t->ids_len > hlen) {
+		count(CLT_ERR_CONFIG, 1);
+		return TC_ACT_OK;
+	}
+	__u32 plen = bpf_ntohs(ip6.payload_len);
+	if (plen == 0 || plen + hlen > 0xffff) {
+		count(CLT_SKIP_TOO_BIG, 1);
+		return TC_ACT_OK;
+	}
+	__u32 segs = 1;
+	if (skb->gso_segs > 1)
+		segs = skb->gso_segs;
+	if (!skb->gso_size && skb->len - ETH_HLEN + hlen > cfg->mtu) {
+		count(CLT_SKIP_TOO_BIG, 1); /* would be dropped: send it untagged */
+		return TC_ACT_OK;
+	}
+
+	/* Flags 0, not BPF_F_ADJ_ROOM_FIXED_GSO: the kernel lowers gso_size by hlen. */
+	if (bpf_skb_adjust_room(skb, hlen, BPF_ADJ_ROOM_NET, 0) < 0) {
+		count(CLT_ERR_ADJUST, 1);
+		return TC_ACT_OK;
+	}
+	__u8 nh0 = 0;
+	__be16 npl = bpf_htons(plen + hlen);
+	__u8 nhtcp = IPPROTO_TCP;
+	__u32 ids_off = t->ids_off & 0x1ff, ids_len = t->ids_len;
+	int err = store(skb, L4_OFF, t->hdr, hlen);
+	err |= store(skb, L4_OFF, &nhtcp, 1);
+	if (ids_len == 24)
+		err |= store(skb, L4_OFF + ids_off, st.ids, 24);
+	else
+		err |= store(skb, L4_OFF + ids_off, &st.ids[8], 16);
+	if (t->ts_sec_off || t->ts_frac_off) {
+		__u64 now = bpf_ktime_get_tai_ns() + cfg->clock_off_ns;
+		__be32 sec = bpf_htonl((__u32)(now / 1000000000ULL));
+		__be32 frac = bpf_htonl((__u32)((now % 1000000000ULL) / 1000));
+		if (t->ts_sec_off)
+			err |= store(skb, L4_OFF + (t->ts_sec_off & 0x1ff), &sec, 4);
+		if (t->ts_frac_off)
+			err |= store(skb, L4_OFF + (t->ts_frac_off & 0x1ff), &frac, 4);
+	}
+	err |= store(skb, IP6_OFF + offsetof(struct ipv6hdr, payload_len), &npl, 2);
+	err |= store(skb, IP6_OFF + offsetof(struct ipv6hdr, nexthdr), &nh0, 1);
+	if (err) {
+		/* Never send a half-written header: shrink back, else drop. */
+		count(CLT_ERR_ADJUST, 1);
+		if (bpf_skb_adjust_room(skb, -(__s32)hlen, BPF_ADJ_ROOM_NET, 0) < 0)
+			return TC_ACT_SHOT;
+		store(skb, IP6_OFF + offsetof(struct ipv6hdr, payload_len), &ip6.payload_len, 2);
+		store(skb, IP6_OFF + offsetof(struct ipv6hdr, nexthdr), &nhtcp, 1);
+		return TC_ACT_OK;
+	}
+	count(CLT_PKT_TAGGED, 1);
+	count(CLT_BYTES_ADDED, (__u64)hlen * segs);
+	return TC_ACT_OK;
+}
+
+/* clt_ingress lowers the MSS a configured server advertises in its SYN-ACK
+ * so that our full-size segments plus the header still fit the MTU. */
+SEC("tc")
+int clt_ingress(struct __sk_buff *skb)
+{
+	if (skb->protocol != bpf_htons(ETH_P_IPV6))
+		return TC_ACT_OK;
+	__u32 ifindex = skb->ifindex;
+	struct clt_ifcfg *cfg = bpf_map_lookup_elem(&clt_ifcfg, &ifindex);
+	if (!cfg || !cfg->mss_max)
+		return TC_ACT_OK;
+	struct ipv6hdr ip6;
+	struct tcphdr tcp;
+	if (bpf_skb_load_bytes(skb, IP6_OFF, &ip6, sizeof(ip6)) < 0 || ip6.nexthdr != IPPROTO_TCP)
+		return TC_ACT_OK;
+	if (bpf_skb_load_bytes(skb, L4_OFF, &tcp, sizeof(tcp)) < 0 || !tcp.syn)
+		return TC_ACT_OK;
+	if (!dst_configured(&ip6, bpf_ntohs(tcp.source), 1))
+		return TC_ACT_OK;
+	/* The MSS option is the first option of a SYN-ACK on Linux, the BSDs and
+	 * Windows (a general option walk costs the verifier too much here). */
+	if (tcp.doff < 6)
+		return TC_ACT_OK;
+	__u8 opt[4];
+	if (bpf_skb_load_bytes(skb, L4_OFF + sizeof(tcp), opt, 4) < 0)
+		return TC_ACT_OK;
+	if (opt[0] != 2 || opt[1] != 4) {
+		count(CLT_MSS_NOT_FIRST, 1);
+		return TC_ACT_OK;
+	}
+	__u16 mss = (__u16)opt[2] << 8 | opt[3];
+	if (mss <= cfg->mss_max)
+		return TC_ACT_OK;
+	__be16 oldv = bpf_htons(mss), newv = bpf_htons(cfg->mss_max);
+	if (bpf_l4_csum_replace(skb, L4_OFF + offsetof(struct tcphdr, check), oldv, newv, 2) < 0)
+		return TC_ACT_OK;
+	if (bpf_skb_store_bytes(skb, L4_OFF + sizeof(tcp) + 2, &newv, 2, 0) < 0)
+		return TC_ACT_OK;
+	count(CLT_MSS_CLAMPED, 1);
+	return TC_ACT_OK;
+}
