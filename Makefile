@@ -90,3 +90,11 @@ bpf:
 		{ apt-get update && apt-get install -y clang llvm libbpf-dev; }
 	clang $(BPF_CFLAGS) -c $(BPF_DIR)/insert.bpf.c -o $(BPF_DIR)/insert_bpfel.o
 	llvm-strip -g $(BPF_DIR)/insert_bpfel.o
+
+## integration-deps: tools the privileged tests drive (kernel/bpfinsert runs
+## curl, python3's http.client and ethtool inside namespaces)
+.PHONY: integration-deps
+integration-deps:
+	@command -v curl >/dev/null && command -v ethtool >/dev/null && command -v python3 >/dev/null || \
+		{ apt-get update && apt-get install -y curl ethtool python3; }
+integration: integration-deps

@@ -5,7 +5,9 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -246,4 +248,32 @@ func ownFor(t *testing.T, ifname string) ioam6.Node {
 	ic, err := sysctl.Default.Interface(ifname)
 	require.NoError(t, err)
 	return ownEntry(id, wide, ic.ID, ic.WideID)
+}
+
+// A non-GSO packet that would exceed the MTU with the header goes out
+// untagged (counted), never dropped; one that fits is tagged.
+func TestIntegrationProgramTooBig(t *testing.T) {
+	in := loadForTest(t, testConfig())
+	lo, err := net.InterfaceByName("lo")
+	require.NoError(t, err)
+	var c bpfIfcfg
+	require.NoError(t, in.coll.Maps["clt_ifcfg"].Lookup(uint32(lo.Index), &c))
+	c.MTU = 1500
+	require.NoError(t, in.coll.Maps["clt_ifcfg"].Put(uint32(lo.Index), &c))
+	hlen := int(c.Tmpl[0].Len)
+	req := request("traceparent: 00-" + tid + "-" + sid + "-01")
+	fill := func(l3 int) []byte {
+		body := strings.Repeat("x", l3-ip6Len-tcpLen-len(req))
+		return packet(testDst, 8080, tcpPSH|tcpACK, req+body)
+	}
+	full := fill(1500)
+	out := run(t, in, full)
+	assert.Equal(t, full, out, "full-size segment untouched")
+	st, err := in.Stats()
+	require.NoError(t, err)
+	assert.EqualValues(t, 1, st.SkipTooBig)
+	fits := fill(1500 - hlen)
+	out = run(t, in, fits)
+	assert.Len(t, out, len(fits)+hlen, "a segment of MTU - header is tagged")
+	assert.Len(t, out, ethLen+1500)
 }
