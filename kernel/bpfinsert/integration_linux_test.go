@@ -260,19 +260,22 @@ c.close()
 func TestIntegrationBulk(t *testing.T) {
 	l := newLab(t)
 	for _, tc := range []struct {
-		gso, clamp bool
-	}{{true, true}, {true, false}, {false, true}} {
+		gso, clamp, plain bool
+	}{{true, true, false}, {true, false, false}, {false, true, false}, {false, false, true}} {
 		gso := tc.gso
-		t.Run(fmt.Sprintf("gso=%v,clamp_mss=%v", gso, tc.clamp), func(t *testing.T) {
-			if !gso {
+		t.Run(fmt.Sprintf("gso=%v,clamp_mss=%v,plain=%v", gso, tc.clamp, tc.plain), func(t *testing.T) {
+			if !gso && !tc.plain {
 				requireTool(t, "ethtool")
 				out, err := l.client.Command("ethtool", "-K", "c0", "gso", "off", "tso", "off").CombinedOutput()
 				require.NoError(t, err, "ethtool: %s", out)
 			}
-			cfg := labConfig()
-			cfg.ClampMSS = tc.clamp
-			in := l.attach(t, cfg)
-			defer in.Close()
+			var in *Inserter
+			if !tc.plain { // the plain run is the baseline the log lines compare with
+				cfg := labConfig()
+				cfg.ClampMSS = tc.clamp
+				in = l.attach(t, cfg)
+				defer in.Close()
+			}
 			tp, _ := traceparent(7, "01")
 			tr := &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 				return l.client.DialContext(ctx, nil, network, addr)
@@ -309,11 +312,19 @@ func TestIntegrationBulk(t *testing.T) {
 			elapsed := time.Since(start)
 			retrans := retransSegs(t, l.client) - retrans0
 
+			assert.Less(t, elapsed, 30*time.Second)
+			if tc.plain {
+				t.Logf("plain gso=%v: 2×20 MB in %v, retransmitted %d", gso, elapsed, retrans)
+				return
+			}
 			st, err := in.Stats()
 			require.NoError(t, err)
 			t.Logf("gso=%v: 2×20 MB in %v, retransmitted %d, stats %+v", gso, elapsed, retrans, st)
-			assert.Less(t, elapsed, 30*time.Second)
-			assert.Less(t, retrans, uint64(50), "no retransmission storm")
+			// A storm is the full-size segment that never fits, retransmitted
+			// forever. Software segmentation into veth's backlog drops a few
+			// segments under load, tagged or not: allow 1% of the ~17000
+			// upload segments.
+			assert.Less(t, retrans, uint64(size/1200/100), "no retransmission storm")
 			assert.Positive(t, st.PacketsTagged)
 			assert.Zero(t, st.ErrAdjust)
 			if tc.clamp {
