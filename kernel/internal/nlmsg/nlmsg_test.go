@@ -38,7 +38,7 @@ func TestRequestGolden(t *testing.T) {
 		[]byte{3 /* CTRL_CMD_GETFAMILY */, 2, 0, 0}, AppendAttr(nil, 2 /* CTRL_ATTR_FAMILY_NAME */, name))
 	want := cat(
 		ne32(32), ne16(0x10), ne16(0x5), ne32(1), ne32(0), // nlmsghdr
-		[]byte{3, 2, 0, 0}, // genlmsghdr
+		[]byte{3, 2, 0, 0},                                   // genlmsghdr
 		ne16(10), ne16(2), []byte("IOAM6\x00"), []byte{0, 0}, // nlattr + value + padding
 	)
 	assert.Equal(t, want, b)
