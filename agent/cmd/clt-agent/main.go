@@ -19,6 +19,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -80,9 +81,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("invalid config:\n%w", err)
 	}
-	log := logging.New(cfg.Log, stderr)
+	return agent.Run(ctx, cfg, agent.Settings{Logger: newLogger(cfg, stderr), Stdout: stdout})
+}
+
+// newLogger builds the process logger and warns once about the deprecated
+// keys the configuration used.
+func newLogger(cfg agent.Config, w io.Writer) *slog.Logger {
+	log := logging.New(cfg.Log, w)
 	for _, d := range cfg.Deprecations() {
 		log.Warn("deprecated configuration: " + d)
 	}
-	return agent.Run(ctx, cfg, agent.Settings{Logger: log, Stdout: stdout})
+	return log
 }

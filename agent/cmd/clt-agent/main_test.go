@@ -70,3 +70,17 @@ func TestLogBlockAndOverrides(t *testing.T) {
 	t.Setenv("CLT_AGENT_CONFIG", path)
 	require.ErrorContains(t, run(t.Context(), nil, &out, &errb), "log_level", "CLT_AGENT_CONFIG names the file")
 }
+
+func TestDeprecationWarningLogged(t *testing.T) {
+	cfg, err := agent.ParseConfig([]byte("log_level: warn\n"))
+	require.NoError(t, err)
+	var buf strings.Builder
+	log := newLogger(cfg, &buf)
+	log.Info("hidden")
+	assert.Contains(t, buf.String(), "level=WARN msg=\"deprecated configuration: log_level is deprecated; write log: {level: warn} instead\"")
+	assert.NotContains(t, buf.String(), "hidden", "log_level still sets the level")
+
+	buf.Reset()
+	newLogger(agent.DefaultConfig(), &buf).Info("x")
+	assert.NotContains(t, buf.String(), "deprecated")
+}
