@@ -20,6 +20,8 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -416,4 +418,26 @@ func TestHelperAttach(t *testing.T) {
 	defer in.Close()
 	fmt.Println("attached")
 	time.Sleep(30 * time.Second)
+}
+
+// The Prometheus collector reports the map's counters.
+func TestIntegrationCollector(t *testing.T) {
+	in := loadForTest(t, testConfig())
+	run(t, in, packet(testDst, 8080, tcpPSH|tcpACK, request("traceparent: 00-"+tid+"-"+sid+"-01")))
+	run(t, in, packet(testDst, 8080, tcpPSH|tcpACK, request("")))
+	reg := prometheus.NewPedanticRegistry()
+	require.NoError(t, reg.Register(in.Collector("clt_agent")))
+	got, err := testutil.GatherAndCount(reg)
+	require.NoError(t, err)
+	assert.Equal(t, 18, got)
+	assert.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP clt_agent_insert_packets_tagged_total Packets given the IOAM Hop-by-Hop header by the eBPF program (a GSO packet counts once).
+# TYPE clt_agent_insert_packets_tagged_total counter
+clt_agent_insert_packets_tagged_total 1
+# HELP clt_agent_insert_requests_untagged_total Requests not tagged, by traceparent result.
+# TYPE clt_agent_insert_requests_untagged_total counter
+clt_agent_insert_requests_untagged_total{result="invalid"} 0
+clt_agent_insert_requests_untagged_total{result="missing"} 1
+clt_agent_insert_requests_untagged_total{result="unsampled"} 0
+`), "clt_agent_insert_packets_tagged_total", "clt_agent_insert_requests_untagged_total"))
 }
