@@ -47,7 +47,7 @@ type seenReq struct {
 	traceparent, remote string
 }
 
-func newLab(t *testing.T) *lab {
+func newLab(t testing.TB) *lab {
 	t.Helper()
 	netnstest.RequirePrivileged(t)
 	topo := netnstest.Build(t, netnstest.Chain(netnstest.ChainOptions{Routers: 1, IOAMNamespace: 123}))
@@ -70,6 +70,7 @@ func newLab(t *testing.T) *lab {
 		n, _ := strconv.Atoi(r.URL.Query().Get("n"))
 		_, _ = io.Copy(w, io.LimitReader(&pattern{}, int64(n)))
 	})
+	mux.HandleFunc("/bench", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		l.mu.Lock()
 		l.seen = append(l.seen, seenReq{r.Header.Get("traceparent"), r.RemoteAddr})
@@ -99,7 +100,7 @@ func (p *pattern) Read(b []byte) (int, error) {
 	return len(b), nil
 }
 
-func (l *lab) attach(t *testing.T, cfg Config) *Inserter {
+func (l *lab) attach(t testing.TB, cfg Config) *Inserter {
 	t.Helper()
 	var in *Inserter
 	require.NoError(t, l.client.Do(func() (err error) { in, err = New(cfg, nil); return err }))
@@ -261,6 +262,7 @@ c.close()
 // intact in bounded time, tagged, with few retransmissions.
 func TestIntegrationBulk(t *testing.T) {
 	l := newLab(t)
+	enableStats(t)
 	for _, tc := range []struct {
 		gso, clamp, plain bool
 	}{{true, true, false}, {true, false, false}, {false, true, false}, {false, false, true}} {
@@ -321,6 +323,10 @@ func TestIntegrationBulk(t *testing.T) {
 			}
 			st, err := in.Stats()
 			require.NoError(t, err)
+			if ps, err := in.coll.Programs["clt_egress"].Stats(); err == nil && ps.RunCount > 0 {
+				t.Logf("egress program: %d runs, %.0f ns/run (kernel.bpf_stats_enabled or BPF_ENABLE_STATS on)", ps.RunCount,
+					float64(ps.Runtime.Nanoseconds())/float64(ps.RunCount))
+			}
 			t.Logf("gso=%v: 2×20 MB in %v, retransmitted %d, stats %+v", gso, elapsed, retrans, st)
 			// A storm is the full-size segment that never fits, retransmitted
 			// forever. Software segmentation into veth's backlog drops a few

@@ -68,7 +68,7 @@ const (
 
 // loadForTest loads the collection and configures loopback (the device a
 // BPF_PROG_TEST_RUN packet appears on), without attaching anything.
-func loadForTest(t *testing.T, cfg Config) *Inserter {
+func loadForTest(t testing.TB, cfg Config) *Inserter {
 	t.Helper()
 	netnstest.RequirePrivileged(t)
 	cfg.Interfaces = []string{"lo"}

@@ -113,28 +113,17 @@ static __always_inline int is_request(const __u8 *b)
 }
 
 struct scan_ctx {
-	__u32 n;   /* bytes in the scratch buffer */
-	__u32 pos; /* offset of the traceparent value, 0 when not found */
+	struct clt_scratch *s; /* the per-CPU buffer (spilled map value pointer) */
+	__u32 n;               /* bytes in the scratch buffer */
+	__u32 pos;             /* offset of the traceparent value, 0 when not found */
 };
 
-/* One bpf_loop step: is a "traceparent:" header name at line start idx+1?
- * The callback is verified once, whatever the number of iterations. */
-static long scan_step(__u64 i, struct scan_ctx *c)
+/* line_at checks the line starting after the '\n' at b[0]: 1 stops the
+ * scan (end of the header block, or traceparent found: c->pos set). */
+static __always_inline int line_at(const __u8 *b, __u32 idx, struct scan_ctx *c)
 {
-	__u32 zero = 0;
-	struct clt_scratch *s = bpf_map_lookup_elem(&clt_scratch, &zero);
-	__u32 idx = (__u32)i;
-
-	if (!s || idx + 14 > c->n)
+	if (idx + 14 > c->n)
 		return 1;
-	/* Keep the bound on the register the access uses (clang may otherwise
-	 * re-derive idx from i after the check). */
-	asm volatile("" : "+r"(idx));
-	if (idx >= CLT_SCAN_MAX - 16)
-		return 1;
-	const __u8 *b = &s->buf[idx];
-	if (b[0] != '\n')
-		return 0;
 	__u8 c1 = b[1];
 	if (c1 == '\r' || c1 == '\n')
 		return 1; /* end of the header block */
@@ -147,6 +136,34 @@ static long scan_step(__u64 i, struct scan_ctx *c)
 		return 0;
 	c->pos = idx + 13;
 	return 1;
+}
+
+/* One bpf_loop step over 8 bytes: a word without '\n' costs a few
+ * instructions; the callback is verified once, whatever the iterations. */
+static long scan_step(__u64 i, struct scan_ctx *c)
+{
+	struct clt_scratch *s = c->s;
+	__u32 idx = (__u32)i * 8;
+
+	if (!s || idx + 14 > c->n)
+		return 1;
+	/* Keep the bound on the register the access uses (clang may otherwise
+	 * re-derive idx from i after the check). */
+	asm volatile("" : "+r"(idx));
+	if (idx > CLT_SCAN_MAX - 24)
+		return 1;
+	const __u8 *b = &s->buf[idx];
+	__u64 x;
+	__builtin_memcpy(&x, b, 8);
+	x ^= 0x0a0a0a0a0a0a0a0aULL;
+	if (!((x - 0x0101010101010101ULL) & ~x & 0x8080808080808080ULL))
+		return 0; /* no '\n' in these 8 bytes */
+#pragma unroll
+	for (int k = 0; k < 8; k++) {
+		if (b[k] == '\n' && line_at(&b[k], idx + k, c))
+			return 1;
+	}
+	return 0;
 }
 
 /* W3C trace-context allows lowercase hex only. */
@@ -222,8 +239,8 @@ static __always_inline int parse_request(struct __sk_buff *skb, __u32 off, __u32
 		return TP_MISSING;
 	if (bpf_skb_load_bytes(skb, off, s->buf, n) < 0)
 		return TP_MISSING;
-	struct scan_ctx c = {.n = n};
-	bpf_loop(n, scan_step, &c, 0);
+	struct scan_ctx c = {.s = s, .n = n};
+	bpf_loop((n + 7) / 8, scan_step, &c, 0);
 	__u32 p = c.pos;
 	if (!p)
 		return TP_MISSING;
@@ -242,11 +259,6 @@ static __always_inline int parse_request(struct __sk_buff *skb, __u32 off, __u32
 	if (p + CLT_TP_LEN + 1 > n)
 		return TP_INVALID;
 	return parse_value(b, st);
-}
-
-static __always_inline int store(struct __sk_buff *skb, __u32 off, const void *from, __u32 len)
-{
-	return bpf_skb_store_bytes(skb, off, from, len, 0);
 }
 
 SEC("tc")
@@ -315,7 +327,8 @@ int clt_egress(struct __sk_buff *skb)
 
 	const struct clt_tmpl *t = (st.flags & CLT_SOCK_SHORT) ? &cfg->tmpl[1] : &cfg->tmpl[0];
 	__u32 hlen = t->len;
-	if (hlen < 8 || hlen > CLT_MAX_HDR || t->ids_off + t->ids_len > hlen) {
+	if (hlen < 8 || hlen > CLT_MAX_HDR || t->ids_off + t->ids_len > hlen || t->ts_sec_off + 4 > hlen ||
+	    t->ts_frac_off + 4 > hlen) {
 		count(CLT_ERR_CONFIG, 1);
 		return TC_ACT_OK;
 	}
@@ -332,39 +345,55 @@ int clt_egress(struct __sk_buff *skb)
 		return TC_ACT_OK;
 	}
 
+	/* Assemble the header in the per-CPU buffer (the parse is done with it):
+	 * template, upper-layer protocol, IDs, timestamp; then one store. */
+	__u32 zero = 0;
+	struct clt_scratch *s = bpf_map_lookup_elem(&clt_scratch, &zero);
+	if (!s)
+		return TC_ACT_OK;
+	__builtin_memcpy(s->buf, t->hdr, CLT_MAX_HDR);
+	s->buf[0] = IPPROTO_TCP;
+	/* Offsets below CLT_MAX_HDR (checked at start); the masks keep every
+	 * write inside the 2048-byte buffer for the verifier. */
+	__u32 ids_off = t->ids_off & 0x1ff;
+	if (t->ids_len == 24)
+		__builtin_memcpy(&s->buf[ids_off], st.ids, 24);
+	else
+		__builtin_memcpy(&s->buf[ids_off], &st.ids[8], 16);
+	if (t->ts_sec_off || t->ts_frac_off) {
+		__u64 now = bpf_ktime_get_tai_ns() + cfg->clock_off_ns;
+		__be32 sec = bpf_htonl((__u32)(now / 1000000000ULL));
+		__be32 frac = bpf_htonl((__u32)((now % 1000000000ULL) / 1000));
+		__u32 so = t->ts_sec_off & 0x1ff, fo = t->ts_frac_off & 0x1ff;
+		if (so)
+			__builtin_memcpy(&s->buf[so], &sec, 4);
+		if (fo)
+			__builtin_memcpy(&s->buf[fo], &frac, 4);
+	}
+	/* IPv6 bytes 4-7: payload length, next header (Hop-by-Hop), hop limit. */
+	__u8 w[4];
+	__be16 npl = bpf_htons(plen + hlen);
+	__builtin_memcpy(w, &npl, 2);
+	w[2] = 0;
+	w[3] = ip6.hop_limit;
+
 	/* Flags 0, not BPF_F_ADJ_ROOM_FIXED_GSO: the kernel lowers gso_size by hlen. */
 	if (bpf_skb_adjust_room(skb, hlen, BPF_ADJ_ROOM_NET, 0) < 0) {
 		count(CLT_ERR_ADJUST, 1);
 		return TC_ACT_OK;
 	}
-	__u8 nh0 = 0;
-	__be16 npl = bpf_htons(plen + hlen);
-	__u8 nhtcp = IPPROTO_TCP;
-	__u32 ids_off = t->ids_off & 0x1ff, ids_len = t->ids_len;
-	int err = store(skb, L4_OFF, t->hdr, hlen);
-	err |= store(skb, L4_OFF, &nhtcp, 1);
-	if (ids_len == 24)
-		err |= store(skb, L4_OFF + ids_off, st.ids, 24);
-	else
-		err |= store(skb, L4_OFF + ids_off, &st.ids[8], 16);
-	if (t->ts_sec_off || t->ts_frac_off) {
-		__u64 now = bpf_ktime_get_tai_ns() + cfg->clock_off_ns;
-		__be32 sec = bpf_htonl((__u32)(now / 1000000000ULL));
-		__be32 frac = bpf_htonl((__u32)((now % 1000000000ULL) / 1000));
-		if (t->ts_sec_off)
-			err |= store(skb, L4_OFF + (t->ts_sec_off & 0x1ff), &sec, 4);
-		if (t->ts_frac_off)
-			err |= store(skb, L4_OFF + (t->ts_frac_off & 0x1ff), &frac, 4);
-	}
-	err |= store(skb, IP6_OFF + offsetof(struct ipv6hdr, payload_len), &npl, 2);
-	err |= store(skb, IP6_OFF + offsetof(struct ipv6hdr, nexthdr), &nh0, 1);
+	int err = bpf_skb_store_bytes(skb, L4_OFF, s->buf, hlen, 0);
+	err |= bpf_skb_store_bytes(skb, IP6_OFF + offsetof(struct ipv6hdr, payload_len), w, 4, 0);
 	if (err) {
 		/* Never send a half-written header: shrink back, else drop. */
 		count(CLT_ERR_ADJUST, 1);
 		if (bpf_skb_adjust_room(skb, -(__s32)hlen, BPF_ADJ_ROOM_NET, 0) < 0)
 			return TC_ACT_SHOT;
-		store(skb, IP6_OFF + offsetof(struct ipv6hdr, payload_len), &ip6.payload_len, 2);
-		store(skb, IP6_OFF + offsetof(struct ipv6hdr, nexthdr), &nhtcp, 1);
+		__u8 old[4];
+		__builtin_memcpy(old, &ip6.payload_len, 2);
+		old[2] = IPPROTO_TCP;
+		old[3] = ip6.hop_limit;
+		bpf_skb_store_bytes(skb, IP6_OFF + offsetof(struct ipv6hdr, payload_len), old, 4, 0);
 		return TC_ACT_OK;
 	}
 	count(CLT_PKT_TAGGED, 1);
