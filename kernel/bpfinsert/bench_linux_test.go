@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
 )
 
@@ -173,3 +174,121 @@ func enableStats(t testing.TB) {
 	}
 	t.Cleanup(func() { _ = c.Close() })
 }
+
+// BenchmarkIntegrationHTTPAlternating is BenchmarkIntegrationHTTP with the
+// two modes interleaved in rounds inside one benchmark (the program attached
+// for tagged rounds, its links closed for plain ones), so that load from
+// other processes on the machine hits both alike. b.N requests per mode.
+func BenchmarkIntegrationHTTPAlternating(b *testing.B) {
+	l := newLab(b)
+	if err := l.rec.Close(); err != nil {
+		b.Fatal(err)
+	}
+	tp, _ := traceparent(12, "01")
+	for _, conc := range []int{1, 8} {
+		b.Run(fmt.Sprintf("c=%d", conc), func(b *testing.B) {
+			in := l.attach(b, labConfig())
+			setAttached := func(on bool) {
+				in.mu.Lock()
+				defer in.mu.Unlock()
+				for _, k := range in.links {
+					_ = k.Close()
+				}
+				in.links = nil
+				if !on {
+					return
+				}
+				for _, ifc := range in.ifaces {
+					for _, p := range []struct {
+						name string
+						at   ebpf.AttachType
+					}{{"clt_egress", ebpf.AttachTCXEgress}, {"clt_ingress", ebpf.AttachTCXIngress}} {
+						var k link.Link
+						err := l.client.Do(func() (err error) {
+							k, err = link.AttachTCX(link.TCXOptions{Interface: ifc.Index, Program: in.coll.Programs[p.name], Attach: p.at})
+							return err
+						})
+						if err != nil {
+							b.Fatal(err)
+						}
+						in.links = append(in.links, k)
+					}
+				}
+			}
+			tr := &http.Transport{MaxIdleConnsPerHost: conc, DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+				return l.client.DialContext(ctx, nil, network, addr)
+			}}
+			defer tr.CloseIdleConnections()
+			hc := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+			get := func() error {
+				req, err := http.NewRequest("GET", l.url+"/bench", nil)
+				if err != nil {
+					return err
+				}
+				req.Header.Set("traceparent", tp)
+				resp, err := hc.Do(req)
+				if err != nil {
+					return err
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				return resp.Body.Close()
+			}
+			batch := func(n int) time.Duration {
+				start := time.Now()
+				var wg sync.WaitGroup
+				var failed atomicErr
+				for w := range conc {
+					k := n / conc
+					if w < n%conc {
+						k++
+					}
+					wg.Go(func() {
+						for range k {
+							if err := get(); err != nil {
+								failed.set(err)
+								return
+							}
+						}
+					})
+				}
+				wg.Wait()
+				if err := failed.get(); err != nil {
+					b.Fatal(err)
+				}
+				return time.Since(start)
+			}
+			const rounds = 10
+			var plain, tagged time.Duration
+			for range conc {
+				_ = get()
+			}
+			b.ResetTimer()
+			for r := range rounds {
+				n := b.N / rounds
+				if r < b.N%rounds {
+					n++
+				}
+				setAttached(false)
+				plain += batch(n)
+				setAttached(true)
+				tagged += batch(n)
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(b.N)/plain.Seconds(), "plain-req/s")
+			b.ReportMetric(float64(b.N)/tagged.Seconds(), "tagged-req/s")
+			b.ReportMetric(plain.Seconds()/tagged.Seconds(), "tagged/plain")
+			st, _ := in.Stats()
+			if st.RequestsParsed < uint64(b.N) {
+				b.Fatalf("parsed %d requests, sent %d tagged", st.RequestsParsed, b.N)
+			}
+		})
+	}
+}
+
+type atomicErr struct {
+	mu  sync.Mutex
+	err error
+}
+
+func (a *atomicErr) set(err error) { a.mu.Lock(); a.err = err; a.mu.Unlock() }
+func (a *atomicErr) get() error    { a.mu.Lock(); defer a.mu.Unlock(); return a.err }

@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 
 	"github.com/cross-layer-telemetry/clt/kernel/ioam6"
 	"github.com/cross-layer-telemetry/clt/kernel/netnstest"
@@ -446,4 +447,69 @@ clt_agent_insert_requests_untagged_total{result="invalid"} 0
 clt_agent_insert_requests_untagged_total{result="missing"} 1
 clt_agent_insert_requests_untagged_total{result="unsampled"} 0
 `), "clt_agent_insert_packets_tagged_total", "clt_agent_insert_requests_untagged_total"))
+}
+
+// The per-socket map API: IDs set for a socket's cookie (SO_COOKIE) tag its
+// packets whatever the protocol (here opaque bytes, as TLS would be);
+// ClearSocket stops it.
+func TestIntegrationSetSocket(t *testing.T) {
+	l := newLab(t)
+	in := l.attach(t, labConfig())
+	srv := l.topo.Node("server")
+	ln, err := srv.Listen("tcp", net.JoinHostPort(srv.Addr("s0").String(), "8443"))
+	require.NoError(t, err)
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		_, _ = io.Copy(io.Discard, c)
+	}()
+	conn, err := l.client.DialContext(t.Context(), nil, "tcp", net.JoinHostPort(srv.Addr("s0").String(), "8443"))
+	require.NoError(t, err)
+	defer conn.Close()
+	var cookie uint64
+	rc, err := conn.(*net.TCPConn).SyscallConn()
+	require.NoError(t, err)
+	require.NoError(t, rc.Control(func(fd uintptr) {
+		cookie, err = unix.GetsockoptUint64(int(fd), unix.SOL_SOCKET, unix.SO_COOKIE)
+	}))
+	require.NoError(t, err)
+	_, ids := traceparent(20, "01")
+	require.NoError(t, in.SetSocket(cookie, ids))
+
+	// Port 8443 is not configured: untouched whatever the map says.
+	_, err = conn.Write([]byte("\x16\x03\x01 opaque"))
+	require.NoError(t, err)
+	time.Sleep(200 * time.Millisecond)
+	assert.Empty(t, l.rec.Events(), "unconfigured port not tagged")
+	st, err := in.Stats()
+	require.NoError(t, err)
+	assert.Positive(t, st.SkipUnconfigured)
+	require.NoError(t, in.Close())
+
+	// Now with the port configured (a fresh inserter, same socket).
+	cfg := labConfig()
+	cfg.Ports = []uint16{port, 8443}
+	in = l.attach(t, cfg)
+	require.NoError(t, in.SetSocket(cookie, ids))
+	_, err = conn.Write([]byte("\x16\x03\x01 more opaque bytes"))
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	evs, ok := l.rec.WaitFor(ctx, func(evs []netnstest.Event) bool { return len(evs) > 0 })
+	require.True(t, ok, "tagged through the map API")
+	for _, e := range evs {
+		assert.Equal(t, ids, e.IDs)
+	}
+	require.NoError(t, in.ClearSocket(cookie))
+	require.NoError(t, in.ClearSocket(cookie), "clearing twice is fine")
+	time.Sleep(100 * time.Millisecond)
+	n := len(l.rec.Events())
+	_, err = conn.Write([]byte("after clear"))
+	require.NoError(t, err)
+	time.Sleep(200 * time.Millisecond)
+	assert.Len(t, l.rec.Events(), n, "cleared socket not tagged")
 }
