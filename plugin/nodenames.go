@@ -2,7 +2,6 @@ package plugin
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -288,6 +287,3 @@ func validateNodes(nodes map[string]string) []error {
 	}
 	return errs
 }
-
-// errNoNode is what a router-service query that names no known node gives.
-var errNoNode = errors.New("no such node")
