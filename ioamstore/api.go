@@ -37,6 +37,10 @@ type Query struct {
 	// ERROR), "ioam.node_id" and "ioam.namespace_id" (an IOAM record of the
 	// span has that node / namespace).
 	Attributes map[string]string
+	// AnyNode, when set, requires an IOAM record of the span whose node ids
+	// include one of these (short or wide ids): how a router is searched as
+	// a service. Like ioam.node_id it needs no Service.
+	AnyNode []uint64
 	// StartMin and StartMax bound the span start time (zero = unbounded).
 	StartMin, StartMax time.Time
 	// DurationMin and DurationMax bound the span duration (zero = no bound).
@@ -61,6 +65,19 @@ type TraceMatch struct {
 	Spans []*tracepb.ResourceSpans
 	// Records are the trace's IOAM records, ordered as GetRecords orders them.
 	Records []Record
+}
+
+// RecordedSpan is what GetDependencies hands over about a span with IOAM
+// records, so the caller can draw the network between the services.
+type RecordedSpan struct {
+	// Service is the span's service.
+	Service string
+	// Children are the services of the span's child spans, one entry per
+	// child span of another service (the direct edges GetDependencies
+	// counted for this span).
+	Children []string
+	// Records are the Data of the span's records.
+	Records [][]byte
 }
 
 // Dependency is a parent → child service call count.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -34,6 +35,7 @@ type compiledQuery struct {
 	attrs              []attrPred // ordinary key=value predicates
 	errPred            string     // "", "true" or "false"
 	node               *uint64    // ioam.node_id predicate (short or wide id)
+	anyNode            []uint64   // Query.AnyNode
 	ns                 *uint32    // ioam.namespace_id predicate
 	ioamImpossible     bool       // an ioam value does not parse: nothing matches
 }
@@ -67,14 +69,14 @@ func compileQuery(q Query) (*compiledQuery, error) {
 	}
 	_, hasNode := q.Attributes[attrIOAMNode]
 	_, hasNS := q.Attributes[attrIOAMNS]
-	if q.Service == "" && !hasNode && !hasNS {
+	if q.Service == "" && !hasNode && !hasNS && len(q.AnyNode) == 0 {
 		errs = append(errs, errors.New("service name must be set (or ioam.node_id / ioam.namespace_id)"))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidQuery, err)
 	}
 	c := &compiledQuery{q: q, startMin: timeNs(q.StartMin), startMax: unboundedTimeNs,
-		durMin: uint64(q.DurationMin), durMax: uint64(q.DurationMax)}
+		durMin: uint64(q.DurationMin), durMax: uint64(q.DurationMax), anyNode: q.AnyNode}
 	if !q.StartMax.IsZero() {
 		c.startMax = timeNs(q.StartMax)
 	}
@@ -199,6 +201,21 @@ func (s *Store) find(ctx context.Context, q Query, load bool, fn func(TraceMatch
 		if c.node != nil || c.ns != nil {
 			return s.scanRecordIndex(ctx, txn, c, check)
 		}
+		if len(c.anyNode) > 0 {
+			// One scan per node, each newest first.
+			for _, id := range c.anyNode {
+				done := false
+				err := s.scanIndexPrefix(ctx, txn, recordIndexPrefix(nodeIndexKind(id), id), func(txn *badger.Txn, tid [16]byte) (bool, error) {
+					d, err := check(txn, tid)
+					done = d
+					return d, err
+				})
+				if err != nil || done {
+					return err
+				}
+			}
+			return nil
+		}
 		return s.scanServiceIndex(ctx, txn, c, check)
 	})
 	if fe := (fnError{}); errors.As(err, &fe) {
@@ -290,6 +307,13 @@ func (s *Store) scanRecordIndex(ctx context.Context, txn *badger.Txn, c *compile
 	} else {
 		prefix = recordIndexPrefix(recIndexNamespace, uint64(*c.ns))
 	}
+	return s.scanIndexPrefix(ctx, txn, prefix, check)
+}
+
+// scanIndexPrefix walks one record index prefix newest first, handing each
+// trace (once per run of entries) to check until it reports done.
+func (s *Store) scanIndexPrefix(ctx context.Context, txn *badger.Txn, prefix []byte,
+	check func(*badger.Txn, [16]byte) (bool, error)) error {
 	it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: false})
 	defer it.Close()
 	n := 0
@@ -364,7 +388,7 @@ func (s *Store) loadSpanRecords(txn *badger.Txn, traceID [16]byte) (spanRecords,
 func (s *Store) matchTrace(ctx context.Context, txn *badger.Txn, c *compiledQuery, id [16]byte, keep bool) (TraceMatch, bool, error) {
 	m := TraceMatch{FoundTrace: FoundTrace{TraceID: id}}
 	var recs spanRecords
-	if c.node != nil || c.ns != nil {
+	if c.node != nil || c.ns != nil || len(c.anyNode) > 0 {
 		var err error
 		if recs, err = s.loadSpanRecords(txn, id); err != nil {
 			return m, false, err
@@ -447,7 +471,21 @@ func (c *compiledQuery) spanMatches(r *tracepb.ResourceSpans, ss *tracepb.ScopeS
 	if c.ns != nil && !c.spanHasNS(r, ss, sp, recs) {
 		return false
 	}
+	if len(c.anyNode) > 0 && !c.spanHasAnyNode(sp, recs) {
+		return false
+	}
 	return true
+}
+
+func (c *compiledQuery) spanHasAnyNode(sp *tracepb.Span, recs spanRecords) bool {
+	if e := recs[[8]byte(padSpanID(sp.SpanId))]; e != nil {
+		for _, n := range e.nodes {
+			if slices.Contains(c.anyNode, n) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func (c *compiledQuery) spanHasNode(r *tracepb.ResourceSpans, ss *tracepb.ScopeSpans, sp *tracepb.Span, recs spanRecords) bool {
