@@ -103,7 +103,7 @@
 //
 //	[0x50][wide:1][id:8]   value: [fmt=2][flags:1][name]   (flags bit 0: receiver)
 //
-// Spans, span indexes and names expire after SpanTTL; nodes like records; records and their index
-// after RecordTTL (badger entry TTL). A background goroutine runs
+// Spans, span indexes and names expire after SpanTTL; records, their index
+// and the node registry after RecordTTL (badger entry TTL). A background goroutine runs
 // RunValueLogGC every GCInterval so expired values actually free disk.
 package ioamstore
