@@ -16,11 +16,19 @@ import (
 	"github.com/cross-layer-telemetry/clt/kernel/ioam6"
 )
 
+// Search keys answered from the IOAM record index (a span matches when one
+// of its records has that node / namespace). Enrichment shows the same keys
+// on hops and spans: one home for both.
+const (
+	AttrNodeID      = "ioam.node_id"
+	AttrNamespaceID = "ioam.namespace_id"
+)
+
 // Special query attribute keys.
 const (
 	attrError       = "error"
-	attrIOAMNode    = "ioam.node_id"
-	attrIOAMNS      = "ioam.namespace_id"
+	attrIOAMNode    = AttrNodeID
+	attrIOAMNS      = AttrNamespaceID
 	errorTrue       = "true"
 	errorFalse      = "false"
 	unboundedTimeNs = ^uint64(0)
