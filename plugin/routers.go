@@ -1,7 +1,9 @@
 package plugin
 
 import (
+	"cmp"
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 
@@ -72,21 +74,44 @@ func recordPath(r *collectorv1.IOAMRecord) []NodeKey {
 	return out
 }
 
-// mainPath is the path the dependency graph draws for a span: that of the
-// record with the most packets (then the longest path, then the first).
+// mainPath is the path the dependency graph draws for a span: enrichment's
+// canonical path (the longest; ties: the most packets over its records, the
+// earliest seen, the lexical order).
 func mainPath(recs []*collectorv1.IOAMRecord) []NodeKey {
-	var best []NodeKey
-	var bestPackets uint64
+	type group struct {
+		path      []NodeKey
+		key       string
+		packets   uint64
+		firstSeen uint64
+	}
+	var groups []*group
+	byKey := map[string]*group{}
 	for _, r := range recs {
 		p := recordPath(r)
 		if len(p) < 2 {
 			continue
 		}
-		if best == nil || r.GetPackets() > bestPackets || (r.GetPackets() == bestPackets && len(p) > len(best)) {
-			best, bestPackets = p, r.GetPackets()
+		k := fmt.Sprint(p)
+		g := byKey[k]
+		if g == nil {
+			g = &group{path: p, key: k, firstSeen: r.GetFirstSeenUnixNano()}
+			byKey[k] = g
+			groups = append(groups, g)
 		}
+		g.packets += r.GetPackets()
+		g.firstSeen = min(g.firstSeen, r.GetFirstSeenUnixNano())
 	}
-	return best
+	if len(groups) == 0 {
+		return nil
+	}
+	return slices.MaxFunc(groups, func(x, y *group) int {
+		return cmp.Or(
+			cmp.Compare(len(x.path), len(y.path)),
+			cmp.Compare(x.packets, y.packets),
+			cmp.Compare(y.firstSeen, x.firstSeen),
+			strings.Compare(y.key, x.key),
+		)
+	}).path
 }
 
 func decodeRecordData(data [][]byte) []*collectorv1.IOAMRecord {

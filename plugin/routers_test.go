@@ -7,10 +7,12 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	collectorv1 "github.com/cross-layer-telemetry/clt/api/collector/v1"
 	"github.com/cross-layer-telemetry/clt/api/storagev2"
+	"github.com/cross-layer-telemetry/clt/ioamstore"
 )
 
 // Routers as services through the real server and badger: frontend (span 1)
@@ -108,4 +110,43 @@ func (e *env) purge(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, resp.Body.Close())
 	require.Equal(t, http.StatusOK, resp.StatusCode)
+}
+
+// The dependency graph follows enrichment's canonical path: the longest,
+// then the most packets; direct edges of calls drawn through the network go.
+func TestRouterDependenciesCanonicalPath(t *testing.T) {
+	short := rec(3, 0, 1, 3)
+	short.Packets = 100
+	long := rec(3, 1, 1, 2, 3)
+	longer := rec(4, 2, 1, 5, 6, 4)
+	longer.Packets = 1
+	other := rec(4, 3, 1, 7, 8, 4)
+	other.Packets = 2
+	assert.Equal(t, []NodeKey{{ID: 1}, {ID: 2}, {ID: 3}}, mainPath([]*collectorv1.IOAMRecord{short, long}))
+	assert.Equal(t, []NodeKey{{ID: 1}, {ID: 7}, {ID: 8}, {ID: 4}}, mainPath([]*collectorv1.IOAMRecord{long, longer, other}))
+	assert.Nil(t, mainPath([]*collectorv1.IOAMRecord{rec(1, 0, 1)}), "one hop: no link")
+
+	data := func(rs ...*collectorv1.IOAMRecord) [][]byte {
+		var out [][]byte
+		for _, r := range rs {
+			b, err := proto.Marshal(r)
+			require.NoError(t, err)
+			out = append(out, b)
+		}
+		return out
+	}
+	rd := &reader{}
+	got := rd.routerDependencies(
+		[]ioamstore.Dependency{{Parent: "a", Child: "b", CallCount: 3}, {Parent: "b", Child: "c", CallCount: 1}},
+		[]ioamstore.RecordedSpan{
+			{Service: "a", Children: []string{"b", "b"}, Records: data(short, long)},
+			{Service: "b", Records: data(rec(9, 0, 1))}, // no link: nothing drawn
+		})
+	assert.Equal(t, []ioamstore.Dependency{
+		{Parent: "a", Child: "b", CallCount: 1}, // the call without records stays direct
+		{Parent: "a", Child: "node 2", CallCount: 2},
+		{Parent: "b", Child: "c", CallCount: 1},
+		{Parent: "node 2", Child: "node 3", CallCount: 2},
+		{Parent: "node 3", Child: "b", CallCount: 2},
+	}, got)
 }
