@@ -41,6 +41,9 @@ type Query struct {
 	// include one of these (short or wide ids): how a router is searched as
 	// a service. Like ioam.node_id it needs no Service.
 	AnyNode []uint64
+	// RecordMatch, with AnyNode, further requires that record's Data to
+	// satisfy it (the plugin checks a network link there).
+	RecordMatch func(data []byte) bool
 	// StartMin and StartMax bound the span start time (zero = unbounded).
 	StartMin, StartMax time.Time
 	// DurationMin and DurationMax bound the span duration (zero = no bound).

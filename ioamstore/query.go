@@ -353,9 +353,10 @@ func (s *Store) scanIndexPrefix(ctx context.Context, txn *badger.Txn, prefix []b
 type spanRecords map[[8]byte]*struct {
 	nodes []uint64
 	ns    []uint16
+	recs  []recordValue // each record, with Data only for Query.RecordMatch
 }
 
-func (s *Store) loadSpanRecords(txn *badger.Txn, traceID [16]byte) (spanRecords, error) {
+func (s *Store) loadSpanRecords(txn *badger.Txn, traceID [16]byte, withData bool) (spanRecords, error) {
 	out := spanRecords{}
 	prefix := recordPrefix(traceID)
 	it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: false})
@@ -367,7 +368,7 @@ func (s *Store) loadSpanRecords(txn *badger.Txn, traceID [16]byte) (spanRecords,
 			return nil, err
 		}
 		err = item.Value(func(v []byte) error {
-			rv, err := decodeRecordValue(v, false)
+			rv, err := decodeRecordValue(v, withData)
 			if err != nil {
 				return err
 			}
@@ -376,11 +377,13 @@ func (s *Store) loadSpanRecords(txn *badger.Txn, traceID [16]byte) (spanRecords,
 				e = &struct {
 					nodes []uint64
 					ns    []uint16
+					recs  []recordValue
 				}{}
 				out[k.SpanID] = e
 			}
 			e.nodes = append(e.nodes, rv.NodeIDs...)
 			e.ns = append(e.ns, rv.NamespaceID)
+			e.recs = append(e.recs, rv)
 			return nil
 		})
 		if err != nil {
@@ -398,7 +401,7 @@ func (s *Store) matchTrace(ctx context.Context, txn *badger.Txn, c *compiledQuer
 	var recs spanRecords
 	if c.node != nil || c.ns != nil || len(c.anyNode) > 0 {
 		var err error
-		if recs, err = s.loadSpanRecords(txn, id); err != nil {
+		if recs, err = s.loadSpanRecords(txn, id, c.q.RecordMatch != nil); err != nil {
 			return m, false, err
 		}
 	}
@@ -485,10 +488,16 @@ func (c *compiledQuery) spanMatches(r *tracepb.ResourceSpans, ss *tracepb.ScopeS
 	return true
 }
 
+// spanHasAnyNode: one record of the span has one of the nodes (and passes
+// RecordMatch).
 func (c *compiledQuery) spanHasAnyNode(sp *tracepb.Span, recs spanRecords) bool {
-	if e := recs[[8]byte(padSpanID(sp.SpanId))]; e != nil {
-		for _, n := range e.nodes {
-			if slices.Contains(c.anyNode, n) {
+	e := recs[[8]byte(padSpanID(sp.SpanId))]
+	if e == nil {
+		return false
+	}
+	for _, rv := range e.recs {
+		for _, n := range rv.NodeIDs {
+			if slices.Contains(c.anyNode, n) && (c.q.RecordMatch == nil || c.q.RecordMatch(rv.Data)) {
 				return true
 			}
 		}

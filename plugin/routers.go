@@ -37,10 +37,13 @@ func NetworkSpanName(from, to string) string {
 	return networkSpanPrefix + from + networkSpanArrow + to
 }
 
-// isNetworkSpanName reports whether op has the NetworkSpanName form.
-func isNetworkSpanName(op string) bool {
+// parseNetworkSpanName splits a NetworkSpanName into its two labels.
+func parseNetworkSpanName(op string) (from, to string, ok bool) {
 	rest, ok := strings.CutPrefix(op, networkSpanPrefix)
-	return ok && strings.Contains(rest, networkSpanArrow)
+	if !ok {
+		return "", "", false
+	}
+	return strings.Cut(rest, networkSpanArrow)
 }
 
 // HopNodeKey is the node a hop names: its short id when the hop carries one
@@ -185,14 +188,14 @@ const spanKindInternal = "internal"
 // spans whose records include that node: when the service has no spans of
 // its own (and the operation, if any, is a network span name), or when the
 // operation is a network span name (network spans are made at read time and
-// never stored, so only their records can be searched). The other
-// predicates (tags, times, durations) apply to the span that has the
-// records.
+// never stored, so only their records can be searched; the record must
+// then have that link into the node). The other predicates (tags, times,
+// durations) apply to the span that has the records.
 func (r *reader) routerQuery(ctx context.Context, q ioamstore.Query) (ioamstore.Query, error) {
 	if q.Service == "" {
 		return q, nil
 	}
-	network := isNetworkSpanName(q.Operation)
+	from, to, network := parseNetworkSpanName(q.Operation)
 	if !network {
 		if q.Operation != "" {
 			return q, nil // routers have only network operations
@@ -212,6 +215,22 @@ func (r *reader) routerQuery(ctx context.Context, q ioamstore.Query) (ioamstore.
 	q.Service, q.Operation = "", ""
 	for _, k := range keys {
 		q.AnyNode = append(q.AnyNode, k.ID)
+	}
+	if network {
+		names := r.names
+		q.RecordMatch = func(data []byte) bool {
+			rec := &collectorv1.IOAMRecord{}
+			if proto.Unmarshal(data, rec) != nil {
+				return false
+			}
+			p := recordPath(rec)
+			for i := 1; i < len(p); i++ {
+				if slices.Contains(keys, p[i]) && names.Label(p[i].ID, p[i].Wide) == to && names.Label(p[i-1].ID, p[i-1].Wide) == from {
+					return true
+				}
+			}
+			return false
+		}
 	}
 	return q, nil
 }

@@ -69,6 +69,8 @@ func TestRoutersAsServices(t *testing.T) {
 	assert.Len(t, ids(&storagev2.TraceQueryParameters{ServiceName: "frontend"}), 2, "a service with spans searches spans")
 	assert.Empty(t, ids(&storagev2.TraceQueryParameters{ServiceName: "frontend", OperationName: "ioam porthos → aramis"}),
 		"that network span belongs to aramis, not frontend")
+	assert.Empty(t, ids(&storagev2.TraceQueryParameters{ServiceName: "porthos", OperationName: "ioam aramis → porthos"}), "no such link")
+	assert.Empty(t, ids(&storagev2.TraceQueryParameters{ServiceName: "porthos", OperationName: "ioam porthos → aramis"}), "that link is aramis's")
 	assert.Equal(t, [][]byte{tid(3)}, ids(&storagev2.TraceQueryParameters{ServiceName: "aramis"}), "a stored service searches its spans")
 	assert.Equal(t, [][]byte{tid(1)}, ids(&storagev2.TraceQueryParameters{ServiceName: "aramis", OperationName: "ioam porthos → aramis"}),
 		"its network operation searches the records through the node")
