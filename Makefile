@@ -8,7 +8,7 @@ JAEGER_BIN ?= $(BIN)/jaeger
 FUZZTIME ?= 10s
 export JAEGER_BIN
 
-.PHONY: all build test test-unit integration fuzz fuzz-short lint proto jaeger conformance e2e demo bench bench-storage clean
+.PHONY: all build test test-unit integration fuzz fuzz-short lint lint-tools proto proto-tools jaeger conformance e2e demo bench bench-storage clean
 
 all: build
 
@@ -38,10 +38,23 @@ fuzz:
 fuzz-short:
 	FUZZTIME=5s ./scripts/fuzz.sh
 
-## lint: gofmt and go vet
-lint:
+## lint: gofmt, go vet and staticcheck (config: staticcheck.conf);
+## end-to-end test files are checked too
+lint: lint-tools
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^tools/jaeger/')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
-	$(GO) vet ./...
+	$(GO) vet -tags e2e ./...
+	$(STATICCHECK) -tags e2e ./...
+
+## lint-tools: staticcheck, pinned, built once into .cache/bin (the version is in
+## the file name, so changing the pin rebuilds it)
+STATICCHECK_VERSION := v0.8.2
+STATICCHECK := $(BIN)/staticcheck-$(STATICCHECK_VERSION)
+lint-tools: $(STATICCHECK)
+
+$(STATICCHECK):
+	mkdir -p $(BIN)
+	GOBIN=$(BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	mv $(BIN)/staticcheck $@
 
 ## proto: regenerate committed stubs (installs protoc via apt if missing)
 proto:

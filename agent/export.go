@@ -35,10 +35,9 @@ type Exporter interface {
 
 // batch is a sealed group of records with a stable id, retried as a whole.
 type batch struct {
-	id      uint64
-	recs    []*collectorv1.IOAMRecord
-	sealed  time.Time
-	retried bool
+	id     uint64
+	recs   []*collectorv1.IOAMRecord
+	sealed time.Time
 }
 
 // GRPCExporter sends records to the collector API in acknowledged batches.

@@ -125,14 +125,13 @@ func TestPipelineCountsMalformedByReason(t *testing.T) {
 	wrongSchema := eventData(t, linuxNode(3, 62, 1), ownNode(t, 1, testIDs, 0x777))
 	badSnapLen := eventData(t, linuxNode(3, 62, 1), own)
 	badSnapLen[len(badSnapLen)-28] = 9 // snapshot claims 9 words: runs past the data
-	badOSSLen := eventData(t, linuxNode(3, 62, 1), own)
 	ev := func(ns uint16, nodeLen uint8, data []byte) Event {
 		return Event{NamespaceID: ns, NodeLen: nodeLen, TraceType: uint32(typeOSS), Data: data}
 	}
 	// A snapshot of 5 words with the CLT schema: the carrier's length is wrong.
 	odd := own
 	odd.Snapshot.Len, odd.Snapshot.Data = 5, odd.Snapshot.Data[:20]
-	badOSSLen = eventData(t, linuxNode(3, 62, 1), odd)
+	badOSSLen := eventData(t, linuxNode(3, 62, 1), odd)
 	zeroIDs := eventData(t, linuxNode(3, 62, 1), ownNode(t, 1, ioam6.IDs{}, ioam6.DefaultSchemaID))
 
 	cases := []struct {

@@ -78,11 +78,17 @@ func New(cfg Config, set Settings) (*Server, error) {
 // failed after Start). main selects on it beside the signal context.
 func (s *Server) Err() <-chan error { return s.errc }
 
-// StorageAddr, CollectorAddr and AdminAddr return the bound addresses after
-// Start (nil for a disabled server); tests listen on port 0.
-func (s *Server) StorageAddr() net.Addr   { return addrOf(s.storageLn) }
+// StorageAddr returns the bound address of the Jaeger storage gRPC server
+// after Start (nil when disabled); tests listen on port 0.
+func (s *Server) StorageAddr() net.Addr { return addrOf(s.storageLn) }
+
+// CollectorAddr returns the bound address of the IOAM collector gRPC server
+// after Start (nil when disabled).
 func (s *Server) CollectorAddr() net.Addr { return addrOf(s.collectorLn) }
-func (s *Server) AdminAddr() net.Addr     { return addrOf(s.adminLn) }
+
+// AdminAddr returns the bound address of the admin HTTP server after Start
+// (nil when disabled).
+func (s *Server) AdminAddr() net.Addr { return addrOf(s.adminLn) }
 
 func addrOf(l net.Listener) net.Addr {
 	if l == nil {
