@@ -40,12 +40,14 @@ fuzz-short:
 
 ## lint: gofmt, go vet and staticcheck (config: staticcheck.conf), with
 ## `-tags e2e` so the end-to-end test files are checked too; the second
-## staticcheck pass leaves the tests out, so code only tests use counts as unused
+## staticcheck pass leaves the tests out, so code only tests use counts as
+## unused; then the layout rules of docs/contracts.md (internal/boundaries)
 lint: lint-tools
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^tools/jaeger/')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet -tags e2e ./...
 	$(STATICCHECK) -tags e2e ./...
 	$(STATICCHECK) -tags e2e -tests=false -checks U1000 ./...
+	$(GO) test -count=1 ./internal/boundaries
 
 ## lint-tools: staticcheck, pinned, built once into .cache/bin (the version is in
 ## the file name, so changing the pin rebuilds it)
