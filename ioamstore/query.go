@@ -465,8 +465,8 @@ func (c *compiledQuery) spanHasNS(r *tracepb.ResourceSpans, ss *tracepb.ScopeSpa
 	return hasAttr(r, ss, sp, attrIOAMNS, strconv.FormatUint(uint64(*c.ns), 10))
 }
 
-// spanIDOrNoMatch returns b when it is an 8-byte span id, else a key no
-// record has (all ones): malformed ids never match a record.
+// spanIDOrNoMatch returns b when it is an 8-byte span id, else all ones: a
+// malformed id matches no record but those of span ffffffffffffffff.
 func spanIDOrNoMatch(b []byte) []byte {
 	if len(b) == spanIDLen {
 		return b
