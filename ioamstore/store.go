@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -84,9 +86,14 @@ func Open(cfg Config, logger *slog.Logger) (*Store, error) {
 }
 
 // Start launches the background maintenance (value-log GC every GCInterval).
-// Calling it more than once is harmless; ctx cancellation stops the
-// maintenance like Close does.
+// Calling it more than once is harmless. Like every other component, the
+// maintenance is owned by the store, not by ctx: it runs until Close, so a
+// caller whose start-up context ends (a request, a timeout) does not stop GC
+// behind the store's back. ctx only bounds Start itself.
 func (s *Store) Start(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	if !s.enter() {
 		return ErrClosed
 	}
@@ -95,20 +102,16 @@ func (s *Store) Start(ctx context.Context) error {
 		if s.cfg.GCInterval <= 0 || s.cfg.InMemory {
 			return
 		}
-		s.wg.Add(1)
-		go s.gcLoop(ctx)
+		s.wg.Go(s.gcLoop)
 	})
 	return nil
 }
 
-func (s *Store) gcLoop(ctx context.Context) {
-	defer s.wg.Done()
+func (s *Store) gcLoop() {
 	t := time.NewTicker(s.cfg.GCInterval)
 	defer t.Stop()
 	for {
 		select {
-		case <-ctx.Done():
-			return
 		case <-s.done:
 			return
 		case <-t.C:
@@ -173,14 +176,34 @@ func (s *Store) Purge(ctx context.Context) error {
 	return nil
 }
 
-// DiskUsage returns the bytes of the LSM tree and of the value log, as badger
-// accounts them (updated by badger periodically, not per write).
+// DiskUsage returns the bytes of the LSM tree (.sst files) and of the value
+// log (.vlog files) allocated on disk, read from the directory at each call
+// (badger's own DB.Size needs its global expvar metrics, which the store
+// leaves off). An in-memory store reports zero.
 func (s *Store) DiskUsage() (lsm, vlog int64) {
-	if !s.enter() {
+	if s.cfg.InMemory || s.cfg.Dir == "" {
 		return 0, 0
 	}
-	defer s.exit()
-	return s.db.Size()
+	entries, err := os.ReadDir(s.cfg.Dir)
+	if err != nil {
+		return 0, 0
+	}
+	for _, e := range entries {
+		ext := filepath.Ext(e.Name())
+		if ext != ".sst" && ext != ".vlog" {
+			continue
+		}
+		fi, err := e.Info()
+		if err != nil {
+			continue // removed by a compaction meanwhile
+		}
+		if ext == ".sst" {
+			lsm += allocatedBytes(fi)
+		} else {
+			vlog += allocatedBytes(fi)
+		}
+	}
+	return lsm, vlog
 }
 
 // Stats returns the cumulative counters.

@@ -238,7 +238,7 @@ func TestGetTracesChunking(t *testing.T) {
 	rs.ScopeSpans[0].Spans = nil
 	for i := range 2500 {
 		sp := proto.Clone(tmpl).(*tracepb.Span)
-		sp.SpanId = []byte{0, 0, 0, 0, 0, 0, byte(i >> 8), byte(i)}
+		sp.SpanId = []byte{1, 0, 0, 0, 0, 0, byte(i >> 8), byte(i)} // never all zero (invalid)
 		rs.ScopeSpans[0].Spans = append(rs.ScopeSpans[0].Spans, sp)
 	}
 	big.ResourceSpans = append(big.ResourceSpans, rs)

@@ -37,11 +37,18 @@ var (
 	compAgent     = component{"agent", 4}        // clt-agent
 	compExamples  = component{"examples", 5}     // imported by nothing
 	compTools     = component{"tools", 5}        // build tools; imported by nothing
-	netnstest     = "kernel/netnstest"           // test support: tests and examples only
-	forbiddenDeps = []string{                    // never linked into the agent
-		"github.com/dgraph-io/badger",
-		"github.com/vishvananda/netlink",
-	}
+)
+
+var (
+	// netnstest is test support: tests and examples only.
+	netnstest = "kernel/netnstest"
+	// stdlibOnly link the standard library only, like kernel/ioam6.
+	stdlibOnly = []string{"kernel/internal/nlmsg"}
+	// forbiddenDeps are never linked into the agent.
+	forbiddenDeps = []string{"github.com/dgraph-io/badger", "github.com/vishvananda/netlink"}
+	// sharedForbiddenDeps are never linked into the shared packages
+	// (internal/..., kernel/internal/...) that both binaries import: they stay light.
+	sharedForbiddenDeps = []string{"github.com/dgraph-io/badger", "google.golang.org/grpc"}
 )
 
 // componentOf classifies a module-relative package path; ok is false for a
@@ -109,11 +116,21 @@ func check(pkgs []pkg) []string {
 			bad(p, "folder is in no component of docs/contracts.md's layout")
 			continue
 		}
-		// kernel/ioam6 is pure: the standard library only.
-		if from == compIOAM6 {
+		// kernel/ioam6 is pure: the standard library only; so is the netlink
+		// framing.
+		if from == compIOAM6 || slices.Contains(stdlibOnly, p.Path) {
 			for _, d := range p.Deps {
 				if !isStd(d) {
-					bad(p, "links %s: kernel/ioam6 imports the standard library only", d)
+					bad(p, "links %s: %s imports the standard library only", d, p.Path)
+				}
+			}
+		}
+		if from == compInternal || strings.HasPrefix(p.Path, "kernel/internal/") {
+			for _, d := range p.Deps {
+				for _, f := range sharedForbiddenDeps {
+					if d == f || strings.HasPrefix(d, f+"/") {
+						bad(p, "links %s: a shared package never links %s", d, f)
+					}
 				}
 			}
 		}
@@ -240,6 +257,11 @@ func TestCheck(t *testing.T) {
 			Deps: []string{"fmt", "golang.org/x/sys/unix"}}, "links golang.org/x/sys/unix"},
 		{"ioam6 imports nothing of the module", pkg{Path: "kernel/ioam6", Imports: []string{m("kernel/sysctl")},
 			Deps: []string{m("kernel/sysctl")}}, "links " + m("kernel/sysctl")},
+		{"nlmsg stdlib only", pkg{Path: "kernel/internal/nlmsg", Imports: []string{"github.com/vishvananda/netns"},
+			Deps: []string{"github.com/vishvananda/netns"}}, "kernel/internal/nlmsg imports the standard library only"},
+		{"shared packages stay light", pkg{Path: "internal/admin", Deps: []string{"google.golang.org/grpc/codes"}}, "never links google.golang.org/grpc"},
+		{"kernel shared packages stay light", pkg{Path: "kernel/internal/netnsutil", Deps: []string{"github.com/dgraph-io/badger/v4"}}, "never links github.com/dgraph-io/badger"},
+		{"shared packages may use prometheus", pkg{Path: "internal/admin", Deps: []string{"github.com/prometheus/client_golang/prometheus"}}, ""},
 		{"ioam6 pure ok", pkg{Path: "kernel/ioam6", Imports: []string{"encoding/binary"}, Deps: []string{"encoding/binary", "internal/abi", "vendor/golang.org/x/net/dns/dnsmessage"}}, ""},
 		{"kernel no store", pkg{Path: "kernel/clt", Imports: []string{m("ioamstore")}}, "kernel (layer 2) may not import ioamstore"},
 		{"kernel no plugin", pkg{Path: "kernel/ioam6nl", Imports: []string{m("plugin")}}, "may not import plugin"},
