@@ -517,7 +517,7 @@ func (c *compiledQuery) spanHasAnyNode(sp *tracepb.Span, recs spanRecords) bool 
 }
 
 func (c *compiledQuery) spanHasNode(r *tracepb.ResourceSpans, ss *tracepb.ScopeSpans, sp *tracepb.Span, recs spanRecords) bool {
-	if e := recs[[8]byte(padSpanID(sp.SpanId))]; e != nil {
+	if e := recs[[8]byte(spanIDOrNoMatch(sp.SpanId))]; e != nil {
 		for _, n := range e.nodes {
 			if n == *c.node {
 				return true
@@ -530,7 +530,7 @@ func (c *compiledQuery) spanHasNode(r *tracepb.ResourceSpans, ss *tracepb.ScopeS
 }
 
 func (c *compiledQuery) spanHasNS(r *tracepb.ResourceSpans, ss *tracepb.ScopeSpans, sp *tracepb.Span, recs spanRecords) bool {
-	if e := recs[[8]byte(padSpanID(sp.SpanId))]; e != nil {
+	if e := recs[[8]byte(spanIDOrNoMatch(sp.SpanId))]; e != nil {
 		for _, n := range e.ns {
 			if uint32(n) == *c.ns {
 				return true
@@ -540,8 +540,9 @@ func (c *compiledQuery) spanHasNS(r *tracepb.ResourceSpans, ss *tracepb.ScopeSpa
 	return hasAttr(r, ss, sp, attrIOAMNS, strconv.FormatUint(uint64(*c.ns), 10))
 }
 
-// padSpanID returns an 8-byte span id (malformed ids never match a record).
-func padSpanID(b []byte) []byte {
+// spanIDOrNoMatch returns b when it is an 8-byte span id, else all ones: a
+// malformed id matches no record but those of span ffffffffffffffff.
+func spanIDOrNoMatch(b []byte) []byte {
 	if len(b) == spanIDLen {
 		return b
 	}

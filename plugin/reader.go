@@ -154,7 +154,7 @@ func (c *chunker) add(rs *tracepb.ResourceSpans) error {
 		if len(c.bySpan) > 0 {
 			for _, ss := range part.GetScopeSpans() {
 				for _, sp := range ss.GetSpans() {
-					if recs := c.bySpan[[8]byte(padSpanID(sp.GetSpanId()))]; len(recs) > 0 {
+					if recs := c.bySpan[[8]byte(fitSpanID(sp.GetSpanId()))]; len(recs) > 0 {
 						EnrichSpan(sp, recs)
 					}
 				}
@@ -176,7 +176,9 @@ func (c *chunker) flush() error {
 	return err
 }
 
-func padSpanID(b []byte) []byte {
+// fitSpanID fits a span id into 8 bytes: zero-padded when shorter, cut when
+// longer.
+func fitSpanID(b []byte) []byte {
 	if len(b) == 8 {
 		return b
 	}
