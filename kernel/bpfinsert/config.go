@@ -41,6 +41,11 @@ type Config struct {
 	// ClampMSS lowers the MSS of the configured servers' SYN-ACKs by the
 	// header length so full-size segments still fit the MTU (default true).
 	ClampMSS bool `yaml:"clamp_mss"`
+	// MaxRequestsPerSecond caps the requests tagged per second on this host
+	// (all interfaces and CPUs, fixed one-second windows, approximate at
+	// their edges); further requests are sent untagged and counted. 0 (the
+	// default) means no cap.
+	MaxRequestsPerSecond int `yaml:"max_requests_per_second"`
 	// MaxSockets bounds the per-socket state (LRU; the least recently used
 	// socket's state is evicted first).
 	MaxSockets int `yaml:"max_sockets"`
@@ -117,6 +122,9 @@ func (c Config) Validate() error {
 	}
 	if c.NodeIDWide != nil && *c.NodeIDWide > sysctl.DefaultWideNodeID {
 		errs = append(errs, fmt.Errorf("node_id_wide %#x exceeds 56 bits", *c.NodeIDWide))
+	}
+	if c.MaxRequestsPerSecond < 0 || c.MaxRequestsPerSecond > 1<<30 {
+		errs = append(errs, fmt.Errorf("max_requests_per_second %d must be in 0..%d", c.MaxRequestsPerSecond, 1<<30))
 	}
 	if c.MaxSockets < 1 || c.MaxSockets > maxMaxSockets {
 		errs = append(errs, fmt.Errorf("max_sockets %d must be in 1..%d", c.MaxSockets, maxMaxSockets))

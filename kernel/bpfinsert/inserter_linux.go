@@ -146,6 +146,7 @@ func (in *Inserter) ifcfg(name string, mtu int) (bpfIfcfg, error) {
 	}
 	c.ClockOffNs = off
 	c.MTU = uint32(mtu)
+	c.RateMax = uint32(in.cfg.MaxRequestsPerSecond)
 	if in.cfg.TagUnsampled {
 		c.Flags |= cfgTagUnsampl
 	}

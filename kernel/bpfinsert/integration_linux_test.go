@@ -448,15 +448,16 @@ func TestIntegrationCollector(t *testing.T) {
 	require.NoError(t, reg.Register(in.Collector("clt_agent")))
 	got, err := testutil.GatherAndCount(reg)
 	require.NoError(t, err)
-	assert.Equal(t, 18, got)
+	assert.Equal(t, 19, got)
 	assert.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(`
 # HELP clt_agent_insert_packets_tagged_total Packets given the IOAM Hop-by-Hop header by the eBPF program (a GSO packet counts once).
 # TYPE clt_agent_insert_packets_tagged_total counter
 clt_agent_insert_packets_tagged_total 1
-# HELP clt_agent_insert_requests_untagged_total Requests not tagged, by traceparent result.
+# HELP clt_agent_insert_requests_untagged_total Requests not tagged, by reason (traceparent missing, invalid or unsampled; rate limited).
 # TYPE clt_agent_insert_requests_untagged_total counter
 clt_agent_insert_requests_untagged_total{result="invalid"} 0
 clt_agent_insert_requests_untagged_total{result="missing"} 1
+clt_agent_insert_requests_untagged_total{result="rate_limited"} 0
 clt_agent_insert_requests_untagged_total{result="unsampled"} 0
 `), "clt_agent_insert_packets_tagged_total", "clt_agent_insert_requests_untagged_total"))
 }

@@ -33,6 +33,7 @@ const (
 	cErrConfig
 	cMSSClamped
 	cMSSNotFirst
+	cRateLimited
 	numCounters
 )
 
@@ -52,7 +53,13 @@ type bpfIfcfg struct {
 	MTU        uint32
 	Flags      uint32
 	MSSMax     uint16
-	_          [3]uint16
+	_          uint16
+	RateMax    uint32
+}
+
+type bpfRate struct {
+	Window uint64
+	Count  uint64
 }
 
 type bpfLPMKey struct {

@@ -21,7 +21,7 @@ func (in *Inserter) Collector(namespace string) prometheus.Collector {
 		tagged:      d("packets_tagged_total", "Packets given the IOAM Hop-by-Hop header by the eBPF program (a GSO packet counts once)."),
 		bytes:       d("bytes_added_total", "Header bytes added on the wire (per segment)."),
 		parsed:      d("requests_parsed_total", "Segments starting an HTTP/1.x request that were searched for traceparent."),
-		traceparent: d("requests_untagged_total", "Requests not tagged, by traceparent result.", "result"),
+		traceparent: d("requests_untagged_total", "Requests not tagged, by reason (traceparent missing, invalid or unsampled; rate limited).", "result"),
 		skipped:     d("packets_skipped_total", "Packets left untouched, by reason.", "reason"),
 		mss:         d("syn_ack_mss_total", "Configured servers' SYN-ACKs, by MSS action.", "action"),
 	}
@@ -48,6 +48,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	cnt(c.traceparent, s.TraceparentMissing, "missing")
 	cnt(c.traceparent, s.TraceparentInvalid, "invalid")
 	cnt(c.traceparent, s.TraceparentUnsampled, "unsampled")
+	cnt(c.traceparent, s.RateLimited, "rate_limited")
 	for _, r := range []struct {
 		name string
 		v    uint64

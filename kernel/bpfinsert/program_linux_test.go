@@ -14,6 +14,7 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 
 	"github.com/cross-layer-telemetry/clt/kernel/ioam6"
 	"github.com/cross-layer-telemetry/clt/kernel/netnstest"
@@ -222,7 +223,7 @@ func TestObjectLayout(t *testing.T) {
 	require.NoError(t, err)
 	for name, size := range map[string]int{
 		"clt_ifcfg": binary.Size(bpfIfcfg{}), "clt_socks": binary.Size(bpfSock{}),
-		"clt_prefixes": binary.Size(bpfLPMKey{}),
+		"clt_prefixes": binary.Size(bpfLPMKey{}), "clt_rate": binary.Size(bpfRate{}),
 	} {
 		m := spec.Maps[name]
 		require.NotNil(t, m, name)
@@ -276,4 +277,32 @@ func TestIntegrationProgramTooBig(t *testing.T) {
 	out = run(t, in, fits)
 	assert.Len(t, out, len(fits)+hlen, "a segment of MTU - header is tagged")
 	assert.Len(t, out, ethLen+1500)
+}
+
+// max_requests_per_second: requests over the cap in one second go out
+// untagged and are counted.
+func TestIntegrationProgramRateCap(t *testing.T) {
+	c := testConfig()
+	c.MaxRequestsPerSecond = 2
+	in := loadForTest(t, c)
+	pkt := packet(testDst, 8080, tcpPSH|tcpACK, request("traceparent: 00-"+tid+"-"+sid+"-01"))
+	mono := func() int64 { // the program's window clock (bpf_ktime_get_ns)
+		var ts unix.Timespec
+		require.NoError(t, unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts))
+		return ts.Sec
+	}
+	tagged := 0
+	w0 := mono()
+	for range 5 {
+		if len(run(t, in, pkt)) > len(pkt) {
+			tagged++
+		}
+	}
+	windows := int(mono()-w0) + 1
+	st, err := in.Stats()
+	require.NoError(t, err)
+	assert.GreaterOrEqual(t, tagged, 2)
+	assert.LessOrEqual(t, tagged, min(5, 2*windows), "at most 2 per one-second window")
+	assert.EqualValues(t, 5-tagged, st.RateLimited)
+	assert.EqualValues(t, tagged, st.PacketsTagged)
 }

@@ -23,6 +23,7 @@ type Stats struct {
 	ErrConfig        uint64
 	MSSClamped       uint64 // SYN-ACKs whose MSS was lowered
 	MSSNotFirst      uint64 // SYN-ACKs whose MSS option was not first (not clamped)
+	RateLimited      uint64 // sampled requests not tagged: over max_requests_per_second
 }
 
 func statsFrom(v [numCounters]uint64) Stats {
@@ -33,5 +34,6 @@ func statsFrom(v [numCounters]uint64) Stats {
 		SkipUnconfigured: v[cSkipUnconfigured], SkipNoSocket: v[cSkipNoSocket], SkipNoState: v[cSkipNoState],
 		SkipTooBig: v[cSkipTooBig], SkipNoInterface: v[cSkipNoIfcfg], ErrAdjust: v[cErrAdjust],
 		ErrConfig: v[cErrConfig], MSSClamped: v[cMSSClamped], MSSNotFirst: v[cMSSNotFirst],
+		RateLimited: v[cRateLimited],
 	}
 }

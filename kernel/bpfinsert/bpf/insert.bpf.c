@@ -74,6 +74,13 @@ struct {
 	__type(value, struct clt_scratch);
 } clt_scratch SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct clt_rate);
+} clt_rate SEC(".maps");
+
 #define IP6_OFF ETH_HLEN
 #define L4_OFF (ETH_HLEN + sizeof(struct ipv6hdr))
 
@@ -82,6 +89,24 @@ static __always_inline void count(__u32 idx, __u64 n)
 	__u64 *v = bpf_map_lookup_elem(&clt_stats, &idx);
 	if (v)
 		*v += n; /* per-CPU: no atomics needed */
+}
+
+/* rate_ok admits one more tagged request under cfg->rate_max per second. */
+static __always_inline int rate_ok(const struct clt_ifcfg *cfg)
+{
+	if (!cfg->rate_max)
+		return 1;
+	__u32 zero = 0;
+	struct clt_rate *r = bpf_map_lookup_elem(&clt_rate, &zero);
+	if (!r)
+		return 1;
+	__u64 w = bpf_ktime_get_ns() / 1000000000ULL;
+	if (r->window != w) {
+		/* A racing CPU may reset too: the cap is approximate at window edges. */
+		r->window = w;
+		r->count = 0;
+	}
+	return __sync_fetch_and_add(&r->count, 1) < cfg->rate_max;
 }
 
 static __always_inline int dst_configured(const struct ipv6hdr *ip6, __u16 port, int src)
@@ -306,8 +331,12 @@ int clt_egress(struct __sk_buff *skb)
 			struct clt_sock st = {};
 			int r = parse_request(skb, pay_off, skb->len - pay_off, &st);
 			count(CLT_REQ_PARSED, 1);
-			if (r == TP_SAMPLED || (r == TP_UNSAMPLED && (cfg->flags & CLT_CFG_TAG_UNSAMPLED))) {
+			int want = r == TP_SAMPLED || (r == TP_UNSAMPLED && (cfg->flags & CLT_CFG_TAG_UNSAMPLED));
+			if (want && rate_ok(cfg)) {
 				bpf_map_update_elem(&clt_socks, &cookie, &st, BPF_ANY);
+			} else if (want) {
+				bpf_map_delete_elem(&clt_socks, &cookie);
+				count(CLT_RATE_LIMITED, 1);
 			} else {
 				/* A new request without usable context ends the previous one's tagging. */
 				bpf_map_delete_elem(&clt_socks, &cookie);

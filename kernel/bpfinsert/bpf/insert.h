@@ -35,6 +35,7 @@ enum clt_counter {
 	CLT_ERR_CONFIG,
 	CLT_MSS_CLAMPED,
 	CLT_MSS_NOT_FIRST,
+	CLT_RATE_LIMITED,
 	CLT_NUM_COUNTERS,
 };
 
@@ -55,7 +56,14 @@ struct clt_ifcfg {
 	__u32 mtu;          /* link MTU (L3 bytes) */
 	__u32 flags;        /* CLT_CFG_* */
 	__u16 mss_max;      /* 0: no clamp */
-	__u16 pad[3];
+	__u16 pad;
+	__u32 rate_max;     /* tagged requests per second, all CPUs; 0: no cap */
+};
+
+/* Fixed one-second window of the rate cap (approximate across CPUs). */
+struct clt_rate {
+	__u64 window; /* seconds since boot */
+	__u64 count;  /* requests tagged in it */
 };
 
 struct clt_lpm_key {
