@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/netip"
 	"strings"
@@ -305,4 +306,53 @@ func TestIntegrationProgramRateCap(t *testing.T) {
 	assert.LessOrEqual(t, tagged, min(5, 2*windows), "at most 2 per one-second window")
 	assert.EqualValues(t, 5-tagged, st.RateLimited)
 	assert.EqualValues(t, tagged, st.PacketsTagged)
+}
+
+// Mutated and random requests: the program never fails or drops; a packet
+// leaves either unchanged or with exactly one header inserted after the
+// IPv6 header and everything else intact, and a tagged packet's IDs are
+// those of a well-formed sampled traceparent found in the payload.
+func TestIntegrationProgramMutatedPayloads(t *testing.T) {
+	in := loadForTest(t, testConfig())
+	rng := rand.New(rand.NewPCG(1, 2))
+	base := request("traceparent: 00-" + tid + "-" + sid + "-01")
+	alphabet := []byte("\r\n :-0123456789abcdefABCDEFtraceparentGET /HTTP1.x\t")
+	for i := range 3000 {
+		p := []byte(base)
+		switch i % 3 {
+		case 0: // a few byte mutations
+			for range 1 + rng.IntN(4) {
+				p[rng.IntN(len(p))] = alphabet[rng.IntN(len(alphabet))]
+			}
+		case 1: // truncation
+			p = p[:rng.IntN(len(p)+1)]
+		default: // random bytes after a method
+			p = append([]byte("GET "), make([]byte, rng.IntN(2200))...)
+			for k := 4; k < len(p); k++ {
+				p[k] = alphabet[rng.IntN(len(alphabet))]
+			}
+		}
+		pkt := packet(testDst, 8080, tcpPSH|tcpACK, string(p))
+		out := run(t, in, pkt)
+		if len(out) == len(pkt) {
+			require.Equal(t, pkt, out, "case %d: untagged packet unchanged", i)
+			continue
+		}
+		hlen := len(out) - len(pkt)
+		require.Equal(t, pkt[l4Off:], out[l4Off+hlen:], "case %d: segment intact", i)
+		opt, _, err := ioam6.FindIOAMOption(out[l4Off : l4Off+hlen])
+		require.NoError(t, err, "case %d", i)
+		trace, err := ioam6.DecodeTrace(opt, ioam6.CarrierConfig{})
+		require.NoError(t, err, "case %d", i)
+		require.True(t, trace.HasIDs, "case %d", i)
+		tp := "traceparent: 00-" + hex.EncodeToString(trace.IDs.TraceID[:]) + "-" + hex.EncodeToString(trace.IDs.SpanID[:]) + "-"
+		if trace.IDs.Short {
+			tp = "traceparent: 00-" + strings.Repeat("0", 16) + hex.EncodeToString(trace.IDs.TraceID[8:]) + "-" + hex.EncodeToString(trace.IDs.SpanID[:]) + "-"
+		}
+		assert.Contains(t, strings.ToLower(string(p)), strings.ToLower(tp), "case %d: tagged IDs come from the payload", i)
+	}
+	st, err := in.Stats()
+	require.NoError(t, err)
+	assert.Zero(t, st.ErrAdjust+st.ErrConfig)
+	t.Logf("%+v", st)
 }
