@@ -17,8 +17,8 @@ import (
 // Special query attribute keys.
 const (
 	attrError       = "error"
-	attrIOAMNode    = "ioam.node_id"
-	attrIOAMNS      = "ioam.namespace_id"
+	attrIOAMNode    = AttrNodeID
+	attrIOAMNS      = AttrNamespaceID
 	errorTrue       = "true"
 	errorFalse      = "false"
 	unboundedTimeNs = ^uint64(0)

@@ -7,6 +7,7 @@ import (
 	collectorv1 "github.com/cross-layer-telemetry/clt/api/collector/v1"
 	"github.com/cross-layer-telemetry/clt/api/compat/ioamapi"
 	"github.com/cross-layer-telemetry/clt/api/compat/ioamtrace"
+	"github.com/cross-layer-telemetry/clt/kernel/ioam6"
 )
 
 // The original CLT agents report one IOAM trace per call, seen at the sink:
@@ -53,7 +54,7 @@ func sinkRecord(traceID, spanID []byte, ns uint32, traceType uint32, hops []*col
 	}
 	if n := len(hops); n > 0 {
 		last := hops[n-1]
-		if has(last.GetFields(), bitWideHopLimNodeID) && !has(last.GetFields(), bitHopLimNodeID) {
+		if ioam6.TraceType(last.GetFields()).Has(ioam6.BitWideHopLimitNodeID) && !ioam6.TraceType(last.GetFields()).Has(ioam6.BitHopLimitNodeID) {
 			r.ReporterNodeId = uint32(min(last.GetWideNodeId(), maxNodeID))
 		} else {
 			r.ReporterNodeId = last.GetNodeId()
@@ -74,10 +75,10 @@ func FromIOAMTrace(t *ioamtrace.IOAMTrace, now time.Time) *collectorv1.IOAMRecor
 		if bf&(demoHopLimit|demoNodeID) != 0 {
 			h.HopLimit = n.GetHopLimit()
 			if _, wide := n.GetNode().(*ioamtrace.IOAMNode_WideId); wide {
-				h.Fields |= bit(bitWideHopLimNodeID)
+				h.Fields |= uint32(ioam6.BitWideHopLimitNodeID)
 				h.WideNodeId = n.GetWideId()
 			} else {
-				h.Fields |= bit(bitHopLimNodeID)
+				h.Fields |= uint32(ioam6.BitHopLimitNodeID)
 				h.NodeId = n.GetId()
 			}
 		}
@@ -85,45 +86,45 @@ func FromIOAMTrace(t *ioamtrace.IOAMTrace, now time.Time) *collectorv1.IOAMRecor
 			// The demo cannot tell short from wide interface ids; values
 			// above 16 bits can only be wide.
 			if n.GetIngressId() > maxIfID || n.GetEgressId() > maxIfID {
-				h.Fields |= bit(bitWideIfIDs)
+				h.Fields |= uint32(ioam6.BitWideIfIDs)
 				h.WideIngressIf, h.WideEgressIf = n.GetIngressId(), n.GetEgressId()
 			} else {
-				h.Fields |= bit(bitIfIDs)
+				h.Fields |= uint32(ioam6.BitIfIDs)
 				h.IngressIf, h.EgressIf = n.GetIngressId(), n.GetEgressId()
 			}
 		}
 		if bf&demoTimestamp != 0 {
-			h.Fields |= bit(bitTimestampSec)
+			h.Fields |= uint32(ioam6.BitTimestampSec)
 			h.TimestampSec = n.GetTimestamp()
 		}
 		if bf&demoTimestampSub != 0 {
-			h.Fields |= bit(bitTimestampFrac)
+			h.Fields |= uint32(ioam6.BitTimestampFrac)
 			h.TimestampFrac = n.GetTimestampSub()
 		}
 		if bf&demoTransitDelay != 0 {
-			h.Fields |= bit(bitTransitDelay)
+			h.Fields |= uint32(ioam6.BitTransitDelay)
 			h.TransitDelay = n.GetTransitDelay()
 		}
 		if bf&demoQueueDepth != 0 {
-			h.Fields |= bit(bitQueueDepth)
+			h.Fields |= uint32(ioam6.BitQueueDepth)
 			h.QueueDepth = n.GetEgressQDepth()
 		}
 		if bf&demoBufferOcc != 0 {
-			h.Fields |= bit(bitBufferOccupancy)
+			h.Fields |= uint32(ioam6.BitBufferOccupancy)
 			h.BufferOccupancy = n.GetBufferOccupancy()
 		}
 		if bf&demoNamespaceData != 0 {
 			switch ns := n.GetNamespace().(type) {
 			case *ioamtrace.IOAMNode_WideData:
-				h.Fields |= bit(bitWideNSData)
+				h.Fields |= uint32(ioam6.BitWideNamespaceData)
 				h.WideNamespaceData = beUint64(ns.WideData)
 			case *ioamtrace.IOAMNode_Data:
-				h.Fields |= bit(bitNamespaceData)
+				h.Fields |= uint32(ioam6.BitNamespaceData)
 				h.NamespaceData = uint32(beUint64(ns.Data))
 			}
 		}
 		if bf&demoOpaqueState != 0 {
-			h.Fields |= bit(bitOpaqueSnapshot)
+			h.Fields |= uint32(ioam6.BitOpaqueStateSnapshot)
 			h.SnapshotSchemaId = n.GetOSS().GetSchemaId()
 			h.SnapshotData = n.GetOSS().GetData()
 		}
@@ -140,7 +141,7 @@ func FromIOAMTrace(t *ioamtrace.IOAMTrace, now time.Time) *collectorv1.IOAMRecor
 // as the 32-bit header word (type << 8); both are accepted.
 func FromIOAMAPITrace(t *ioamapi.IOAMTrace, now time.Time) *collectorv1.IOAMRecord {
 	traceType := t.GetBitField()
-	if traceType > traceTypeMask {
+	if traceType > uint32(ioam6.TraceTypeMask) {
 		traceType >>= 8
 	}
 	hops := make([]*collectorv1.Hop, 0, len(t.GetNodes()))

@@ -11,6 +11,7 @@ import (
 
 	"github.com/cross-layer-telemetry/clt/api/compat/ioamapi"
 	"github.com/cross-layer-telemetry/clt/api/compat/ioamtrace"
+	"github.com/cross-layer-telemetry/clt/kernel/ioam6"
 )
 
 func TestFromIOAMTrace(t *testing.T) {
@@ -46,7 +47,7 @@ func TestFromIOAMTrace(t *testing.T) {
 	in.BitField = demoNodeID | demoNamespaceData
 	r = FromIOAMTrace(in, now)
 	require.Empty(t, validateRecord("r", r, 64))
-	assert.Equal(t, bit(bitWideHopLimNodeID)|bit(bitWideNSData), r.TraceType)
+	assert.Equal(t, uint32(ioam6.BitWideHopLimitNodeID|ioam6.BitWideNamespaceData), r.TraceType)
 	assert.Equal(t, uint64(1<<40), r.Hops[0].WideNodeId)
 	assert.Equal(t, uint64(0x0102030405060708), r.Hops[0].WideNamespaceData)
 }
@@ -59,7 +60,7 @@ func TestFromIOAMAPITraceBitFieldForms(t *testing.T) {
 			require.Empty(t, validateRecord("r", r, 64))
 			assert.Equal(t, uint32(0xf00000), r.TraceType)
 			assert.Equal(t, uint32(5), r.ReporterNodeId)
-			assert.Equal(t, "1 > 5", FormatPath(pathOf(r)))
+			assert.Equal(t, "1 > 5", formatPath(pathOf(r)))
 		})
 	}
 }
@@ -88,7 +89,8 @@ func TestCompatEndpoints(t *testing.T) {
 	require.NoError(t, err)
 
 	paths := map[byte]string{}
-	for _, sp := range spansOf(e.getTraces(t, tid(1))) {
+	real, _ := splitSynthetic(spansOf(e.getTraces(t, tid(1))))
+	for _, sp := range real {
 		paths[sp.SpanId[7]] = attrMap(sp.Attributes)[AttrPath].GetStringValue()
 	}
 	assert.Equal(t, map[byte]string{1: "1 > 2", 2: "1 > 3"}, paths)

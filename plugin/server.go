@@ -130,7 +130,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		}
 	}
 
-	rd := &reader{store: s.store, cfg: s.cfg.Storage, metrics: s.metrics, logger: s.logger}
+	rd := &reader{store: s.store, cfg: s.cfg.Storage, metrics: s.metrics, logger: s.logger, enrich: s.cfg.Enrich}
 	s.storageSrv = grpc.NewServer(grpc.MaxRecvMsgSize(s.cfg.Storage.MaxRecvMsgSizeMiB << 20))
 	storagev2.RegisterTraceReaderServer(s.storageSrv, rd)
 	storagev2.RegisterDependencyReaderServer(s.storageSrv, rd)

@@ -9,6 +9,7 @@ import (
 
 	collectorv1 "github.com/cross-layer-telemetry/clt/api/collector/v1"
 	"github.com/cross-layer-telemetry/clt/ioamstore"
+	"github.com/cross-layer-telemetry/clt/kernel/ioam6"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -65,7 +66,7 @@ func validateRecord(prefix string, r *collectorv1.IOAMRecord, maxHops int) []fie
 		bad("namespace_id", "namespace_id", "%d exceeds 16 bits", r.GetNamespaceId())
 	}
 	tt := r.GetTraceType()
-	if tt > traceTypeMask {
+	if tt > uint32(ioam6.TraceTypeMask) {
 		bad("trace_type", "trace_type", "0x%x exceeds 24 bits", tt)
 	}
 	if r.GetReporterNodeId() > maxNodeID {
@@ -87,7 +88,7 @@ func validateRecord(prefix string, r *collectorv1.IOAMRecord, maxHops int) []fie
 	for j, h := range r.GetHops() {
 		hp := fmt.Sprintf("hops[%d].", j)
 		f := h.GetFields()
-		if f > traceTypeMask {
+		if f > uint32(ioam6.TraceTypeMask) {
 			bad(hp+"fields", "trace_type", "0x%x exceeds 24 bits", f)
 		} else if f&^tt != 0 {
 			bad(hp+"fields", "trace_type", "0x%06x has bits not in trace_type 0x%06x", f, tt)
@@ -178,9 +179,9 @@ func toStoreRecord(r *collectorv1.IOAMRecord, received time.Time) (ioamstore.Rec
 	for _, h := range r.GetHops() {
 		f := hopFields(h, r.GetTraceType())
 		switch {
-		case has(f, bitHopLimNodeID):
+		case ioam6.TraceType(f).Has(ioam6.BitHopLimitNodeID):
 			ids = append(ids, h.GetNodeId())
-		case has(f, bitWideHopLimNodeID) && h.GetWideNodeId() <= 1<<32-1:
+		case ioam6.TraceType(f).Has(ioam6.BitWideHopLimitNodeID) && h.GetWideNodeId() <= 1<<32-1:
 			ids = append(ids, uint32(h.GetWideNodeId()))
 		}
 	}
