@@ -68,7 +68,6 @@ func warningsOf(sp *tracepb.Span) []string {
 	return out
 }
 
-
 // eventsNamed splits the span's events into hop events and the others.
 func hopEvents(sp *tracepb.Span) (hops, other []*tracepb.Span_Event) {
 	for _, ev := range sp.Events {
@@ -382,9 +381,9 @@ func TestEnrichSpanWarnings(t *testing.T) {
 			recs: []*collectorv1.IOAMRecord{rec(3, 0, 1, 2, 3)},
 		},
 		{
-			name: "overflow with reporters that found it full",
-			recs: []*collectorv1.IOAMRecord{overflowed(rec(4, 0, 1, 2), false), overflowed(rec(5, 0, 1, 2), false)},
-			want: []string{"ioam: trace overflowed after node 2 (entries written by 1 > 2): at least 2 hop(s) not recorded downstream of node 2 (node(s) 4, 5 found the trace full)"},
+			name:   "overflow with reporters that found it full",
+			recs:   []*collectorv1.IOAMRecord{overflowed(rec(4, 0, 1, 2), false), overflowed(rec(5, 0, 1, 2), false)},
+			want:   []string{"ioam: trace overflowed after node 2 (entries written by 1 > 2): at least 2 hop(s) not recorded downstream of node 2 (node(s) 4, 5 found the trace full)"},
 			events: []event{{WarningOverflow, "1 > 2", 2}},
 			flags:  []string{AttrOverflow},
 		},
