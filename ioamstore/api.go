@@ -4,6 +4,7 @@ import (
 	"errors"
 	"time"
 
+	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 )
 
@@ -51,6 +52,26 @@ type Query struct {
 	// SearchDepth is the maximum number of traces returned; it must be > 0
 	// (the plugin applies Jaeger's default).
 	SearchDepth int
+	// Derived, when set, answers attribute predicates on the keys it derives
+	// (other than error, ioam.node_id and ioam.namespace_id) from what reads
+	// add to a span: such a predicate holds when the stored span has the
+	// attribute (as above) or Derived.Attributes of the span has it.
+	Derived Deriver
+}
+
+// Deriver computes attributes that exist only at read time (clt-storage's
+// IOAM enrichment), so that a search finds exactly the traces whose
+// enriched spans carry them.
+type Deriver interface {
+	// Derives reports whether predicates on key are checked against
+	// Attributes too. Those predicates cannot use the Bloom filters, so a
+	// candidate trace is loaded when it has IOAM records or its filter says
+	// a stored span may hold the value.
+	Derives(key string) bool
+	// Attributes returns every attribute reads add to span (on the span or
+	// one of its events) given its IOAM records (never empty). It must be
+	// safe for concurrent use.
+	Attributes(span *tracepb.Span, recs []Record) []*commonpb.KeyValue
 }
 
 // FoundTrace is one FindTraceIDs result. Start and End are the earliest span

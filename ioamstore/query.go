@@ -34,6 +34,8 @@ type compiledQuery struct {
 	errPred            string     // "", "true" or "false"
 	node, ns           *uint32    // ioam predicates
 	ioamImpossible     bool       // an ioam value does not parse: nothing matches
+	derived            []attrPred // predicates also answered by q.Derived
+	derivedFeatures    []uint64   // their Bloom features (of the stored spans)
 }
 
 type attrPred struct{ key, value string }
@@ -106,6 +108,9 @@ func compileQuery(q Query) (*compiledQuery, error) {
 			} else {
 				c.ns = &x
 			}
+		case q.Derived != nil && q.Derived.Derives(k):
+			c.derived = append(c.derived, attrPred{k, v})
+			c.derivedFeatures = append(c.derivedFeatures, h.attr(k, v))
 		default:
 			c.attrs = append(c.attrs, attrPred{k, v})
 			c.features = append(c.features, h.attr(k, v))
@@ -185,7 +190,7 @@ func (s *Store) find(ctx context.Context, q Query, load bool, fn func(TraceMatch
 		if err != nil || !ok {
 			return false, err
 		}
-		if load {
+		if load && m.Records == nil {
 			if m.Records, err = readRecords(ctx, txn, id); err != nil {
 				return false, err
 			}
@@ -240,14 +245,15 @@ func (s *Store) scanServiceIndex(ctx context.Context, txn *badger.Txn, c *compil
 		if k.MaxStart < c.startMin {
 			return nil // every further entry is older
 		}
-		var pass bool
+		var pass, storedMayDerive bool
 		err = item.Value(func(v []byte) error {
 			iv, err := decodeSvcIndexValue(v)
 			if err != nil {
-				pass = true // cannot prune: let the exact check decide
+				pass, storedMayDerive = true, true // cannot prune: let the exact check decide
 				return nil
 			}
 			pass = c.entryMayMatch(k, iv)
+			storedMayDerive = bloomHasAll(iv.Bloom, c.derivedFeatures)
 			return nil
 		})
 		if err != nil {
@@ -255,6 +261,13 @@ func (s *Store) scanServiceIndex(ctx context.Context, txn *badger.Txn, c *compil
 		}
 		if !pass {
 			continue
+		}
+		if !storedMayDerive {
+			// Only enrichment can satisfy the derived predicates: it needs
+			// IOAM records.
+			if !hasRecords(txn, k.TraceID) {
+				continue
+			}
 		}
 		done, err := check(txn, k.TraceID)
 		if err != nil || done {
@@ -274,12 +287,25 @@ func (c *compiledQuery) entryMayMatch(k svcIndexKey, v svcIndexValue) bool {
 	if v.MaxDuration < c.durMin || (c.durMax > 0 && v.MinDuration > c.durMax) {
 		return false
 	}
-	for _, f := range c.features {
-		if !bloomHas(v.Bloom, f) {
+	return bloomHasAll(v.Bloom, c.features)
+}
+
+func bloomHasAll(bloom []byte, features []uint64) bool {
+	for _, f := range features {
+		if !bloomHas(bloom, f) {
 			return false
 		}
 	}
 	return true
+}
+
+// hasRecords reports whether the trace has IOAM records.
+func hasRecords(txn *badger.Txn, traceID [16]byte) bool {
+	prefix := recordPrefix(traceID)
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: false, PrefetchSize: 1})
+	defer it.Close()
+	it.Seek(prefix)
+	return it.ValidForPrefix(prefix)
 }
 
 // scanRecordIndex walks the ioam.node_id (or namespace) index newest first.
@@ -371,6 +397,20 @@ func (s *Store) matchTrace(ctx context.Context, txn *badger.Txn, c *compiledQuer
 			return m, false, err
 		}
 	}
+	var full map[[8]byte][]Record // per span, for the derived predicates
+	if len(c.derived) > 0 {
+		all, err := readRecords(ctx, txn, id)
+		if err != nil {
+			return m, false, err
+		}
+		full = make(map[[8]byte][]Record, len(all))
+		for _, r := range all {
+			full[r.SpanID] = append(full[r.SpanID], r)
+		}
+		if keep {
+			m.Records = all
+		}
+	}
 	var minStart, maxEnd uint64
 	first, matched := true, false
 	err := s.readTrace(ctx, txn, id, func(h chunkHeader, td *tracepb.TracesData) error {
@@ -393,7 +433,7 @@ func (s *Store) matchTrace(ctx context.Context, txn *badger.Txn, c *compiledQuer
 			}
 			for _, ss := range r.ScopeSpans {
 				for _, sp := range ss.Spans {
-					if c.spanMatches(r, ss, sp, recs) {
+					if c.spanMatches(r, ss, sp, recs, full) {
 						matched = true
 						return nil
 					}
@@ -411,7 +451,7 @@ func (s *Store) matchTrace(ctx context.Context, txn *badger.Txn, c *compiledQuer
 }
 
 // spanMatches is the exact per-span check (Jaeger storage v2 semantics).
-func (c *compiledQuery) spanMatches(r *tracepb.ResourceSpans, ss *tracepb.ScopeSpans, sp *tracepb.Span, recs spanRecords) bool {
+func (c *compiledQuery) spanMatches(r *tracepb.ResourceSpans, ss *tracepb.ScopeSpans, sp *tracepb.Span, recs spanRecords, full map[[8]byte][]Record) bool {
 	if c.q.Operation != "" && sp.Name != c.q.Operation {
 		return false
 	}
@@ -447,6 +487,28 @@ func (c *compiledQuery) spanMatches(r *tracepb.ResourceSpans, ss *tracepb.ScopeS
 	}
 	if c.ns != nil && !c.spanHasNS(r, ss, sp, recs) {
 		return false
+	}
+	return c.derivedMatch(r, ss, sp, full)
+}
+
+// derivedMatch checks the derived predicates: on the stored span, else on
+// what enrichment adds to it (computed once, only for a span with records).
+func (c *compiledQuery) derivedMatch(r *tracepb.ResourceSpans, ss *tracepb.ScopeSpans, sp *tracepb.Span, full map[[8]byte][]Record) bool {
+	var derived []*commonpb.KeyValue
+	computed := false
+	for _, p := range c.derived {
+		if hasAttr(r, ss, sp, p.key, p.value) {
+			continue
+		}
+		if !computed {
+			computed = true
+			if recs := full[[8]byte(padSpanID(sp.SpanId))]; len(recs) > 0 {
+				derived = c.q.Derived.Attributes(sp, recs)
+			}
+		}
+		if !attrIn(derived, p.key, p.value) {
+			return false
+		}
 	}
 	return true
 }

@@ -373,6 +373,7 @@ func (r *reader) toQuery(p *storagev2.TraceQueryParameters) (ioamstore.Query, er
 	q := ioamstore.Query{
 		Service:   p.GetServiceName(),
 		Operation: p.GetOperationName(),
+		Derived:   deriver{corrupt: r.metrics.recordsCorrupt.Inc},
 	}
 	if len(p.GetAttributes()) > 0 {
 		q.Attributes = make(map[string]string, len(p.GetAttributes()))
