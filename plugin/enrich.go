@@ -116,9 +116,9 @@ func DefaultNodeLabel(id uint64, wide bool) string { return "node " + FormatNode
 // search): a short (24-bit) id in decimal, a wide (56-bit) id in hex.
 func FormatNodeID(id uint64, wide bool) string {
 	if wide {
-		return formatWideID(id)
+		return ioam6.FormatWideID(id)
 	}
-	return strconv.FormatUint(id, 10)
+	return ioam6.FormatNodeID(uint32(id))
 }
 
 // FormatDelay is the delay of a hop summary: signed milliseconds with three
@@ -228,9 +228,9 @@ func pathOf(r *collectorv1.IOAMRecord) []nodeRef {
 // the wide one, else unknown.
 func hopNode(h *collectorv1.Hop, f ioam6.TraceType) nodeRef {
 	switch {
-	case f.Has(ioam6.BitHopLimitNodeID) && h.GetNodeId() != ioam6.NodeIDUnavailable:
+	case f.Has(ioam6.BitHopLimitNodeID) && ioam6.NodeIDAvailable(h.GetNodeId()):
 		return nodeRef{id: uint64(h.GetNodeId()), known: true}
-	case f.Has(ioam6.BitWideHopLimitNodeID) && h.GetWideNodeId() != ioam6.WideNodeIDUnavailable:
+	case f.Has(ioam6.BitWideHopLimitNodeID) && ioam6.WideNodeIDAvailable(h.GetWideNodeId()):
 		return nodeRef{id: h.GetWideNodeId(), wide: true, known: true}
 	default:
 		return nodeRef{}
@@ -541,16 +541,17 @@ func mergeHops(recs []*collectorv1.IOAMRecord, n int) []*mergedHop {
 				if lo == 0 && hi == 0 {
 					lo, hi = h.GetTransitDelay(), h.GetTransitDelay()
 				}
-				if transitAvailable(lo) && transitAvailable(hi) {
+				_, okLo := ioam6.TransitDelayNs(lo)
+				if _, okHi := ioam6.TransitDelayNs(hi); okLo && okHi {
 					if !m.tdSeen {
 						m.tdMin, m.tdMax, m.tdSeen = lo, hi, true
 					}
 					m.tdMin, m.tdMax = min(m.tdMin, lo), max(m.tdMax, hi)
 				}
 			}
-			if f.Has(ioam6.BitQueueDepth) && u32Available(h.GetQueueDepth()) {
+			if f.Has(ioam6.BitQueueDepth) && ioam6.U32Available(h.GetQueueDepth()) {
 				lo, hi := h.GetQueueDepthMin(), h.GetQueueDepthMax()
-				if (lo == 0 && hi == 0) || !u32Available(lo) || !u32Available(hi) {
+				if (lo == 0 && hi == 0) || !ioam6.U32Available(lo) || !ioam6.U32Available(hi) {
 					lo, hi = h.GetQueueDepth(), h.GetQueueDepth()
 				}
 				if !m.qdSeen {
@@ -580,11 +581,11 @@ func hopTimestamp(h *collectorv1.Hop, f ioam6.TraceType) uint64 {
 	if ts := h.GetFirstTimestampUnixNano(); ts != 0 {
 		return ts
 	}
-	ts, ok := timestampUnixNano(f, h.GetTimestampSec(), h.GetTimestampFrac())
-	if !ok {
+	ts, ok := ioam6.TimestampUnixNano(f, h.GetTimestampSec(), h.GetTimestampFrac())
+	if !ok || ts <= 0 {
 		return 0
 	}
-	return ts
+	return uint64(ts)
 }
 
 // maxOverHops is the largest value of the hops that measured one (ok false
@@ -722,17 +723,17 @@ func (m *mergedHop) interfaces() (in, eg string, ok bool) {
 			return "–"
 		}
 		if wide {
-			return formatWideIfID(v)
+			return ioam6.FormatWideID(v)
 		}
 		return strconv.FormatUint(v, 10)
 	}
 	switch {
-	case f.Has(ioam6.BitIfIDs) && (ifIDAvailable(h.GetIngressIf()) || ifIDAvailable(h.GetEgressIf())):
-		return show(uint64(h.GetIngressIf()), ifIDAvailable(h.GetIngressIf()), false),
-			show(uint64(h.GetEgressIf()), ifIDAvailable(h.GetEgressIf()), false), true
-	case f.Has(ioam6.BitWideIfIDs) && (u32Available(h.GetWideIngressIf()) || u32Available(h.GetWideEgressIf())):
-		return show(uint64(h.GetWideIngressIf()), u32Available(h.GetWideIngressIf()), true),
-			show(uint64(h.GetWideEgressIf()), u32Available(h.GetWideEgressIf()), true), true
+	case f.Has(ioam6.BitIfIDs) && (ioam6.IfIDAvailable(uint16(h.GetIngressIf())) || ioam6.IfIDAvailable(uint16(h.GetEgressIf()))):
+		return show(uint64(h.GetIngressIf()), ioam6.IfIDAvailable(uint16(h.GetIngressIf())), false),
+			show(uint64(h.GetEgressIf()), ioam6.IfIDAvailable(uint16(h.GetEgressIf())), false), true
+	case f.Has(ioam6.BitWideIfIDs) && (ioam6.WideIfIDAvailable(h.GetWideIngressIf()) || ioam6.WideIfIDAvailable(h.GetWideEgressIf())):
+		return show(uint64(h.GetWideIngressIf()), ioam6.WideIfIDAvailable(h.GetWideIngressIf()), true),
+			show(uint64(h.GetWideEgressIf()), ioam6.WideIfIDAvailable(h.GetWideEgressIf()), true), true
 	}
 	return "", "", false
 }
@@ -745,16 +746,16 @@ func (a *analysis) hopAttrs(i int) []*commonpb.KeyValue {
 	attrs := make([]*commonpb.KeyValue, 0, 12)
 	attrs = append(attrs, intAttr(AttrHopIndex, int64(i)))
 	if f.Has(ioam6.BitHopLimitNodeID) {
-		if h.GetNodeId() != ioam6.NodeIDUnavailable {
+		if ioam6.NodeIDAvailable(h.GetNodeId()) {
 			attrs = append(attrs, intAttr(AttrNodeID, int64(h.GetNodeId())))
 		}
 		attrs = append(attrs, intAttr(AttrHopLimit, int64(h.GetHopLimit())))
 	}
 	if f.Has(ioam6.BitIfIDs) {
-		if ifIDAvailable(h.GetIngressIf()) {
+		if ioam6.IfIDAvailable(uint16(h.GetIngressIf())) {
 			attrs = append(attrs, intAttr(AttrIngressIf, int64(h.GetIngressIf())))
 		}
-		if ifIDAvailable(h.GetEgressIf()) {
+		if ioam6.IfIDAvailable(uint16(h.GetEgressIf())) {
 			attrs = append(attrs, intAttr(AttrEgressIf, int64(h.GetEgressIf())))
 		}
 	}
@@ -765,12 +766,12 @@ func (a *analysis) hopAttrs(i int) []*commonpb.KeyValue {
 		attrs = append(attrs, intAttr(AttrLinkDelayNs, d))
 	}
 	if f.Has(ioam6.BitTransitDelay) && m.tdSeen {
-		if td, ok := transitDelayNs(h.GetTransitDelay()); ok {
+		if td, ok := ioam6.TransitDelayNs(h.GetTransitDelay()); ok {
 			attrs = append(attrs, intAttr(AttrTransitDelayNs, int64(td)))
 		}
 		attrs = append(attrs, intAttr(AttrTransitDelayMinNs, int64(m.tdMin)), intAttr(AttrTransitDelayMaxNs, int64(m.tdMax)))
 	}
-	if f.Has(ioam6.BitNamespaceData) && u32Available(h.GetNamespaceData()) {
+	if f.Has(ioam6.BitNamespaceData) && ioam6.U32Available(h.GetNamespaceData()) {
 		attrs = append(attrs, strAttr(AttrNamespaceData, formatData32(h.GetNamespaceData())))
 	}
 	if f.Has(ioam6.BitQueueDepth) && m.qdSeen {
@@ -779,38 +780,44 @@ func (a *analysis) hopAttrs(i int) []*commonpb.KeyValue {
 			intAttr(AttrQueueDepthMinBytes, int64(m.qdMin)),
 			intAttr(AttrQueueDepthMaxBytes, int64(m.qdMax)))
 	}
-	if f.Has(ioam6.BitChecksumComplement) && u32Available(h.GetChecksumComplement()) {
+	if f.Has(ioam6.BitChecksumComplement) && ioam6.U32Available(h.GetChecksumComplement()) {
 		attrs = append(attrs, strAttr(AttrChecksumComplement, formatData32(h.GetChecksumComplement())))
 	}
 	if f.Has(ioam6.BitWideHopLimitNodeID) {
-		if h.GetWideNodeId() != ioam6.WideNodeIDUnavailable {
-			attrs = append(attrs, strAttr(AttrWideNodeID, formatWideID(h.GetWideNodeId())))
+		if ioam6.WideNodeIDAvailable(h.GetWideNodeId()) {
+			attrs = append(attrs, strAttr(AttrWideNodeID, ioam6.FormatWideID(h.GetWideNodeId())))
 		}
 		if !f.Has(ioam6.BitHopLimitNodeID) {
 			attrs = append(attrs, intAttr(AttrHopLimit, int64(h.GetHopLimit())))
 		}
 	}
 	if f.Has(ioam6.BitWideIfIDs) {
-		if u32Available(h.GetWideIngressIf()) {
-			attrs = append(attrs, strAttr(AttrWideIngressIf, formatWideIfID(uint64(h.GetWideIngressIf()))))
+		if ioam6.WideIfIDAvailable(h.GetWideIngressIf()) {
+			attrs = append(attrs, strAttr(AttrWideIngressIf, ioam6.FormatWideID(uint64(h.GetWideIngressIf()))))
 		}
-		if u32Available(h.GetWideEgressIf()) {
-			attrs = append(attrs, strAttr(AttrWideEgressIf, formatWideIfID(uint64(h.GetWideEgressIf()))))
+		if ioam6.WideIfIDAvailable(h.GetWideEgressIf()) {
+			attrs = append(attrs, strAttr(AttrWideEgressIf, ioam6.FormatWideID(uint64(h.GetWideEgressIf()))))
 		}
 	}
-	if f.Has(ioam6.BitWideNamespaceData) && h.GetWideNamespaceData() != ioam6.U64Unavailable {
+	if f.Has(ioam6.BitWideNamespaceData) && ioam6.U64Available(h.GetWideNamespaceData()) {
 		attrs = append(attrs, strAttr(AttrWideNamespaceData, formatData64(h.GetWideNamespaceData())))
 	}
-	if f.Has(ioam6.BitBufferOccupancy) && u32Available(h.GetBufferOccupancy()) {
+	if f.Has(ioam6.BitBufferOccupancy) && ioam6.U32Available(h.GetBufferOccupancy()) {
 		attrs = append(attrs, intAttr(AttrBufferOccupancy, int64(h.GetBufferOccupancy())))
 	}
-	if f.Has(ioam6.BitOpaqueStateSnapshot) && snapshotAvailable(h.GetSnapshotSchemaId(), len(h.GetSnapshotData())) {
-		attrs = append(attrs, strAttr(AttrSnapshotSchemaID, formatSchemaID(h.GetSnapshotSchemaId())),
+	if f.Has(ioam6.BitOpaqueStateSnapshot) && ioam6.SnapshotAvailable(h.GetSnapshotSchemaId(), (len(h.GetSnapshotData())+3)/4) {
+		attrs = append(attrs, strAttr(AttrSnapshotSchemaID, ioam6.FormatSchemaID(h.GetSnapshotSchemaId())),
 			intAttr(AttrSnapshotLenBytes, int64(len(h.GetSnapshotData()))))
 	}
 	attrs = append(attrs, intAttr(AttrPackets, int64(m.packets)))
 	return attrs
 }
+
+// formatData32 and formatData64 are the one format of opaque data fields
+// (namespace data, checksum complement): hex of the field's full width, as
+// `ip ioam namespace` shows them.
+func formatData32(v uint32) string { return fmt.Sprintf("0x%08x", v) }
+func formatData64(v uint64) string { return fmt.Sprintf("0x%016x", v) }
 
 // addWarnings appends to the span's @jaeger@warnings array, creating it when
 // absent.
