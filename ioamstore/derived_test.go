@@ -39,8 +39,8 @@ func TestFindDerivedAttributes(t *testing.T) {
 	}
 	// Trace 1: records say "on"; trace 2: "off"; trace 3: none.
 	_, _, err := s.WriteRecords(ctx, []Record{
-		{TraceID: tid(1), SpanID: sid(1), NodeIDs: []uint32{7}, Received: now, Data: []byte("on")},
-		{TraceID: tid(2), SpanID: sid(1), NodeIDs: []uint32{7}, Received: now, Data: []byte("off")},
+		{TraceID: tid(1), SpanID: sid(1), NodeIDs: []uint64{7}, Received: now, Data: []byte("on")},
+		{TraceID: tid(2), SpanID: sid(1), NodeIDs: []uint64{7}, Received: now, Data: []byte("off")},
 	})
 	require.NoError(t, err)
 

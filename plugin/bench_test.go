@@ -201,14 +201,17 @@ func BenchmarkGetTraces(b *testing.B) {
 // network_spans, 2 network spans per enriched span), on a store of 500 such
 // traces.
 func BenchmarkGetTracesEnriched(b *testing.B) {
-	for _, netSpans := range []bool{true, false} {
-		b.Run(fmt.Sprintf("network_spans=%v", netSpans), func(b *testing.B) {
-			e := startEnv(b, func(c *Config) { c.Enrich.NetworkSpans = netSpans })
-			ids := loadEnrichedTraces(b, e, 500)
+	for _, tc := range []struct {
+		name              string
+		netSpans, records bool
+	}{{"network_spans", true, true}, {"no_network_spans", false, true}, {"no_records", true, false}} {
+		b.Run(tc.name, func(b *testing.B) {
+			e := startEnv(b, func(c *Config) { c.Enrich.NetworkSpans = tc.netSpans })
+			ids := loadEnrichedTraces(b, e, 500, tc.records)
 			rng := rand.New(rand.NewPCG(1, 2))
 			var lat latency
 			want := 100
-			if netSpans {
+			if tc.netSpans && tc.records {
 				want += 10 * 2
 			}
 			for b.Loop() {
@@ -229,8 +232,8 @@ func BenchmarkGetTracesEnriched(b *testing.B) {
 
 // loadEnrichedTraces stores n traces of 100 spans (one batch each) with 3
 // records (a router's prefix and two windows of the destination) on each of
-// the first 10 spans.
-func loadEnrichedTraces(b *testing.B, e *env, n int) [][]byte {
+// the first 10 spans (no records without withRecords: the baseline).
+func loadEnrichedTraces(b *testing.B, e *env, n int, withRecords bool) [][]byte {
 	b.Helper()
 	var seq uint64
 	var ids [][]byte
@@ -264,8 +267,10 @@ func loadEnrichedTraces(b *testing.B, e *env, n int) [][]byte {
 		}
 		_, err := e.otlp.Export(b.Context(), &coltracepb.ExportTraceServiceRequest{ResourceSpans: []*tracepb.ResourceSpans{merged}})
 		require.NoError(b, err)
-		_, err = e.collector.Report(b.Context(), &collectorv1.ReportRequest{Records: recs})
-		require.NoError(b, err)
+		if withRecords {
+			_, err = e.collector.Report(b.Context(), &collectorv1.ReportRequest{Records: recs})
+			require.NoError(b, err)
+		}
 		ids = append(ids, tid)
 	}
 	return ids
@@ -303,4 +308,27 @@ func BenchmarkFindTraces(b *testing.B) {
 
 func timestampNowMinus(d time.Duration) *timestamppb.Timestamp {
 	return timestamppb.New(time.Now().Add(-d))
+}
+
+// BenchmarkEnrichTrace measures the enrichment alone (no store, no gRPC) of
+// what BenchmarkGetTracesEnriched reads: 10 spans with 3 records each, with
+// their network spans and id assignment.
+func BenchmarkEnrichTrace(b *testing.B) {
+	recs := []*collectorv1.IOAMRecord{rec(2, 0, 1, 2), rec(3, 0, 1, 2, 3), rec(3, 1, 1, 2, 3)}
+	for b.Loop() {
+		var net []netSpan
+		used := map[[8]byte]struct{}{}
+		for i := range 10 {
+			sp := newSpan()
+			sp.SpanId = []byte{0xee, 0, 0, 0, 0, 0, 0, byte(i)}
+			used[[8]byte(sp.SpanId)] = struct{}{}
+			for _, r := range recs {
+				r.SpanId = sp.SpanId
+			}
+			a := analyzeSpan(sp, recs)
+			net = append(net, a.networkSpans(sp, nil)...)
+			a.apply(sp, nil)
+		}
+		_ = assignIDs(net, used)
+	}
 }

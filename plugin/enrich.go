@@ -21,26 +21,24 @@ import (
 // demo, the e2e and the browser tests import them instead of repeating the
 // literals. Units are in the key (_ns, _bytes); ids and flags have none.
 const (
-	AttrNamespaceID          = ioamstore.AttrNamespaceID
-	AttrTraceType            = "ioam.trace_type"
-	AttrHopCount             = "ioam.hop_count"
-	AttrPath                 = "ioam.path"
-	AttrPackets              = "ioam.packets"
-	AttrReporters            = "ioam.reporters"
-	AttrTransitDelayMaxNs    = "ioam.transit_delay_max_ns"
-	AttrQueueDepthMaxBytes   = "ioam.queue_depth_max_bytes"
-	AttrOverflow             = "ioam.overflow"
-	AttrPathChanged          = "ioam.path_changed"
-	AttrUnconfirmed          = "ioam.unconfirmed"
-	AttrSynthetic            = "ioam.synthetic"
-	AttrJaegerWarnings       = "@jaeger@warnings" // Jaeger v2 moves it into the span's warnings
-	AttrOTelServiceName      = "service.name"
-	networkScopeName         = "clt-storage"
-	maxPathWarnings          = 5 // per kind, so a flapping flow cannot bloat a trace
-	defaultLabelUnknownNode  = "node ?"
-	warningSpanNamePrefix    = "ioam ⚠ "
-	networkSpanNamePrefix    = "ioam "
-	networkSpanNameSeparator = " → "
+	AttrNamespaceID         = ioamstore.AttrNamespaceID
+	AttrTraceType           = "ioam.trace_type"
+	AttrHopCount            = "ioam.hop_count"
+	AttrPath                = "ioam.path"
+	AttrPackets             = "ioam.packets"
+	AttrReporters           = "ioam.reporters"
+	AttrTransitDelayMaxNs   = "ioam.transit_delay_max_ns"
+	AttrQueueDepthMaxBytes  = "ioam.queue_depth_max_bytes"
+	AttrOverflow            = "ioam.overflow"
+	AttrPathChanged         = "ioam.path_changed"
+	AttrUnconfirmed         = "ioam.unconfirmed"
+	AttrSynthetic           = "ioam.synthetic"
+	AttrJaegerWarnings      = "@jaeger@warnings" // Jaeger v2 moves it into the span's warnings
+	AttrOTelServiceName     = "service.name"
+	networkScopeName        = "clt-storage"
+	maxPathWarnings         = 5 // per kind, so a flapping flow cannot bloat a trace
+	defaultLabelUnknownNode = "node ?"
+	warningSpanNamePrefix   = "ioam ⚠ "
 )
 
 // Hop event attribute keys (also on network spans, for the receiving hop).
@@ -100,17 +98,16 @@ const (
 	PathSeparator   = " > "
 )
 
+var _ NodeLabeler = (*NodeNames)(nil)
+
 // NodeLabeler names IOAM nodes in hop summaries and network spans; tests
 // fake it, clt-storage serves the names of its configuration and of the
 // records' reporters.
 type NodeLabeler interface {
-	// Label returns the node's name, else DefaultNodeLabel(id, wide).
+	// Label returns the node's name, else FallbackNodeLabel(id, wide).
+	// *NodeNames implements it.
 	Label(id uint64, wide bool) string
 }
-
-// DefaultNodeLabel is the label of a node without a name: "node 3" for a
-// short id, "node 0x…" for a wide one.
-func DefaultNodeLabel(id uint64, wide bool) string { return "node " + FormatNodeID(id, wide) }
 
 // FormatNodeID is the one format of a node id everywhere (paths, labels,
 // search): a short (24-bit) id in decimal, a wide (56-bit) id in hex.
@@ -124,12 +121,6 @@ func FormatNodeID(id uint64, wide bool) string {
 // FormatDelay is the delay of a hop summary: signed milliseconds with three
 // decimals and the unit, e.g. "+50.213 ms".
 func FormatDelay(ns int64) string { return fmt.Sprintf("%+.3f ms", float64(ns)/1e6) }
-
-// NetworkSpanName is the operation name of the network span of the link from
-// the node labelled from to the node labelled to: "ioam porthos → aramis".
-func NetworkSpanName(from, to string) string {
-	return networkSpanNamePrefix + from + networkSpanNameSeparator + to
-}
 
 // WarningSpanName is the operation name of the synthetic span that shows a
 // warning in the timeline: "ioam ⚠ " and the warning without "ioam: ".
@@ -201,7 +192,7 @@ func (n nodeRef) label(l NodeLabeler) string {
 			return s
 		}
 	}
-	return DefaultNodeLabel(n.id, n.wide)
+	return FallbackNodeLabel(n.id, n.wide)
 }
 
 func formatPath(p []nodeRef) string {
@@ -270,6 +261,7 @@ type analysis struct {
 	reporters   int
 	overflow    bool
 	warnings    []warning
+	hopKVs      [][]*commonpb.KeyValue // hopAttrs, built once per hop
 }
 
 // warning is one network event worth a warning, with its data.
@@ -702,11 +694,11 @@ func (a *analysis) hopSummary(i int, labels NodeLabeler) string {
 	b.WriteString(SummarySeparator)
 	lbl := m.node.label(labels)
 	b.WriteString(lbl)
-	if def := DefaultNodeLabel(m.node.id, m.node.wide); m.node.known && lbl != def {
+	if def := FallbackNodeLabel(m.node.id, m.node.wide); m.node.known && lbl != def {
 		b.WriteString(" (" + def + ")")
 	}
 	if in, eg, ok := m.interfaces(); ok {
-		b.WriteString(SummarySeparator + "if " + in + networkSpanNameSeparator + eg)
+		b.WriteString(SummarySeparator + "if " + in + networkSpanArrow + eg)
 	}
 	if d, ok := a.linkDelay(i); ok {
 		b.WriteString(SummarySeparator + FormatDelay(d))
@@ -739,8 +731,19 @@ func (m *mergedHop) interfaces() (in, eg string, ok bool) {
 }
 
 // hopAttrs are hop i's fields, each in its one format, "not available"
-// values left out.
+// values left out. The hop event and the network span share them (callers
+// must not modify the result).
 func (a *analysis) hopAttrs(i int) []*commonpb.KeyValue {
+	if a.hopKVs == nil {
+		a.hopKVs = make([][]*commonpb.KeyValue, len(a.hops))
+	}
+	if a.hopKVs[i] == nil {
+		a.hopKVs[i] = a.buildHopAttrs(i)
+	}
+	return a.hopKVs[i]
+}
+
+func (a *analysis) buildHopAttrs(i int) []*commonpb.KeyValue {
 	m := a.hops[i]
 	h, f := m.h, m.fields
 	attrs := make([]*commonpb.KeyValue, 0, 12)
@@ -841,14 +844,40 @@ func addWarnings(span *tracepb.Span, ws []string) {
 	})
 }
 
+// The attribute constructors allocate the key-value, its AnyValue and the
+// oneof wrapper together: enrichment builds thousands per trace read.
+type (
+	intAlloc struct {
+		kv commonpb.KeyValue
+		v  commonpb.AnyValue
+		w  commonpb.AnyValue_IntValue
+	}
+	strAlloc struct {
+		kv commonpb.KeyValue
+		v  commonpb.AnyValue
+		w  commonpb.AnyValue_StringValue
+	}
+	boolAlloc struct {
+		kv commonpb.KeyValue
+		v  commonpb.AnyValue
+		w  commonpb.AnyValue_BoolValue
+	}
+)
+
 func intAttr(k string, v int64) *commonpb.KeyValue {
-	return &commonpb.KeyValue{Key: k, Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_IntValue{IntValue: v}}}
+	x := &intAlloc{}
+	x.w.IntValue, x.v.Value, x.kv.Key, x.kv.Value = v, &x.w, k, &x.v
+	return &x.kv
 }
 
 func strAttr(k, v string) *commonpb.KeyValue {
-	return &commonpb.KeyValue{Key: k, Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: v}}}
+	x := &strAlloc{}
+	x.w.StringValue, x.v.Value, x.kv.Key, x.kv.Value = v, &x.w, k, &x.v
+	return &x.kv
 }
 
 func boolAttr(k string, v bool) *commonpb.KeyValue {
-	return &commonpb.KeyValue{Key: k, Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_BoolValue{BoolValue: v}}}
+	x := &boolAlloc{}
+	x.w.BoolValue, x.v.Value, x.kv.Key, x.kv.Value = v, &x.w, k, &x.v
+	return &x.kv
 }
