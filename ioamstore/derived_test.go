@@ -8,7 +8,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
-	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 )
 
 // fakeDeriver derives "x.flag" = the records' Data of the span.
@@ -16,7 +15,7 @@ type fakeDeriver struct{ calls *int }
 
 func (fakeDeriver) Derives(key string) bool { return key == "x.flag" }
 
-func (d fakeDeriver) Attributes(_ *tracepb.Span, recs []Record) []*commonpb.KeyValue {
+func (d fakeDeriver) Attributes(_ [8]byte, recs []Record) []*commonpb.KeyValue {
 	*d.calls++
 	var out []*commonpb.KeyValue
 	for _, r := range recs {
@@ -47,9 +46,19 @@ func TestFindDerivedAttributes(t *testing.T) {
 	calls := 0
 	q := Query{Service: "svc", Attributes: map[string]string{"x.flag": "on"}, Derived: fakeDeriver{&calls}}
 	before := s.Stats().QueriesCandidates
-	assert.ElementsMatch(t, [][16]byte{tid(1), tid(4)}, find(t, s, q))
-	assert.Equal(t, uint64(3), s.Stats().QueriesCandidates-before, "trace 3 (no records, no stored value) is not loaded")
+	assert.Equal(t, [][16]byte{tid(1)}, find(t, s, q), "derived keys are answered by the Deriver only (trace 4's stored value is not)")
+	assert.Equal(t, uint64(2), s.Stats().QueriesCandidates-before, "traces 3 and 4 (no records) are not candidates")
 	assert.Equal(t, 2, calls, "derived once per span with records")
+
+	// The budget stops the search: the newest candidate with records is
+	// trace 2 ("off"), so with a budget of 1 nothing is found.
+	q.DerivedBudget = 1
+	cut := s.Stats().QueriesDerivedCut
+	assert.Empty(t, find(t, s, q))
+	assert.Equal(t, cut+1, s.Stats().QueriesDerivedCut)
+	q.DerivedBudget = 2
+	assert.Equal(t, [][16]byte{tid(1)}, find(t, s, q))
+	q.DerivedBudget = 0
 
 	q.Attributes["ioam.node_id"] = "7"
 	assert.Equal(t, [][16]byte{tid(1)}, find(t, s, q), "with the record index")

@@ -47,8 +47,7 @@ type compiledQuery struct {
 	anyNode            []uint64   // Query.AnyNode
 	ns                 *uint32    // ioam.namespace_id predicate
 	ioamImpossible     bool       // an ioam value does not parse: nothing matches
-	derived            []attrPred // predicates also answered by q.Derived
-	derivedFeatures    []uint64   // their Bloom features (of the stored spans)
+	derived            []attrPred // predicates answered by q.Derived
 }
 
 type attrPred struct{ key, value string }
@@ -127,7 +126,6 @@ func compileQuery(q Query) (*compiledQuery, error) {
 			c.ns = &x
 		case q.Derived != nil && q.Derived.Derives(k):
 			c.derived = append(c.derived, attrPred{k, v})
-			c.derivedFeatures = append(c.derivedFeatures, h.attr(k, v))
 		default:
 			c.attrs = append(c.attrs, attrPred{k, v})
 			c.features = append(c.features, h.attr(k, v))
@@ -195,13 +193,19 @@ func (s *Store) find(ctx context.Context, q Query, load bool, fn func(TraceMatch
 	if c.ioamImpossible {
 		return nil
 	}
-	found := 0
+	found, derived := 0, 0
 	seen := map[[16]byte]struct{}{}
 	check := func(txn *badger.Txn, id [16]byte) (bool, error) {
 		if _, ok := seen[id]; ok {
 			return false, nil
 		}
 		seen[id] = struct{}{}
+		if len(c.derived) > 0 {
+			if derived++; q.DerivedBudget > 0 && derived > q.DerivedBudget {
+				s.stats.derivedCut.Add(1)
+				return true, nil
+			}
+		}
 		s.stats.candidates.Add(1)
 		m, ok, err := s.matchTrace(ctx, txn, c, id, load)
 		if err != nil || !ok {
@@ -277,15 +281,14 @@ func (s *Store) scanServiceIndex(ctx context.Context, txn *badger.Txn, c *compil
 		if k.MaxStart < c.startMin {
 			return nil // every further entry is older
 		}
-		var pass, storedMayDerive bool
+		var pass bool
 		err = item.Value(func(v []byte) error {
 			iv, err := decodeSvcIndexValue(v)
 			if err != nil {
-				pass, storedMayDerive = true, true // cannot prune: let the exact check decide
+				pass = true // cannot prune: let the exact check decide
 				return nil
 			}
 			pass = c.entryMayMatch(k, iv)
-			storedMayDerive = bloomHasAll(iv.Bloom, c.derivedFeatures)
 			return nil
 		})
 		if err != nil {
@@ -294,12 +297,8 @@ func (s *Store) scanServiceIndex(ctx context.Context, txn *badger.Txn, c *compil
 		if !pass {
 			continue
 		}
-		if !storedMayDerive {
-			// Only enrichment can satisfy the derived predicates: it needs
-			// IOAM records.
-			if !hasRecords(txn, k.TraceID) {
-				continue
-			}
+		if len(c.derived) > 0 && !hasRecords(txn, k.TraceID) {
+			continue // only enrichment answers derived predicates: it needs records
 		}
 		done, err := check(txn, k.TraceID)
 		if err != nil || done {
@@ -439,15 +438,14 @@ func (s *Store) matchTrace(ctx context.Context, txn *badger.Txn, c *compiledQuer
 			return m, false, err
 		}
 	}
-	var full map[[8]byte][]Record // per span, for the derived predicates
+	var derived map[[8]byte]bool // spans whose enrichment satisfies the derived predicates
 	if len(c.derived) > 0 {
 		all, err := readRecords(ctx, txn, id)
 		if err != nil {
 			return m, false, err
 		}
-		full = make(map[[8]byte][]Record, len(all))
-		for _, r := range all {
-			full[r.SpanID] = append(full[r.SpanID], r)
+		if derived = c.deriveSpans(all); len(derived) == 0 {
+			return TraceMatch{}, false, nil // decided from the records: the trace is not read
 		}
 		if keep {
 			m.Records = all
@@ -475,7 +473,7 @@ func (s *Store) matchTrace(ctx context.Context, txn *badger.Txn, c *compiledQuer
 			}
 			for _, ss := range r.ScopeSpans {
 				for _, sp := range ss.Spans {
-					if c.spanMatches(r, ss, sp, recs, full) {
+					if c.spanMatches(r, ss, sp, recs, derived) {
 						matched = true
 						return nil
 					}
@@ -493,7 +491,7 @@ func (s *Store) matchTrace(ctx context.Context, txn *badger.Txn, c *compiledQuer
 }
 
 // spanMatches is the exact per-span check (Jaeger storage v2 semantics).
-func (c *compiledQuery) spanMatches(r *tracepb.ResourceSpans, ss *tracepb.ScopeSpans, sp *tracepb.Span, recs spanRecords, full map[[8]byte][]Record) bool {
+func (c *compiledQuery) spanMatches(r *tracepb.ResourceSpans, ss *tracepb.ScopeSpans, sp *tracepb.Span, recs spanRecords, derived map[[8]byte]bool) bool {
 	if c.q.Operation != "" && sp.Name != c.q.Operation {
 		return false
 	}
@@ -533,29 +531,35 @@ func (c *compiledQuery) spanMatches(r *tracepb.ResourceSpans, ss *tracepb.ScopeS
 	if len(c.anyNode) > 0 && !c.spanHasAnyNode(sp, recs) {
 		return false
 	}
-	return c.derivedMatch(r, ss, sp, full)
+	return len(c.derived) == 0 || derived[[8]byte(padSpanID(sp.SpanId))]
 }
 
-// derivedMatch checks the derived predicates: on the stored span, else on
-// what enrichment adds to it (computed once, only for a span with records).
-func (c *compiledQuery) derivedMatch(r *tracepb.ResourceSpans, ss *tracepb.ScopeSpans, sp *tracepb.Span, full map[[8]byte][]Record) bool {
-	var derived []*commonpb.KeyValue
-	computed := false
-	for _, p := range c.derived {
-		if hasAttr(r, ss, sp, p.key, p.value) {
-			continue
+// deriveSpans returns the spans whose read-time attributes (q.Derived, from
+// their records alone) satisfy every derived predicate.
+func (c *compiledQuery) deriveSpans(all []Record) map[[8]byte]bool {
+	bySpan := map[[8]byte][]Record{}
+	var order [][8]byte
+	for _, r := range all {
+		if _, ok := bySpan[r.SpanID]; !ok {
+			order = append(order, r.SpanID)
 		}
-		if !computed {
-			computed = true
-			if recs := full[[8]byte(padSpanID(sp.SpanId))]; len(recs) > 0 {
-				derived = c.q.Derived.Attributes(sp, recs)
+		bySpan[r.SpanID] = append(bySpan[r.SpanID], r)
+	}
+	out := map[[8]byte]bool{}
+	for _, id := range order {
+		attrs := c.q.Derived.Attributes(id, bySpan[id])
+		ok := true
+		for _, p := range c.derived {
+			if !attrIn(attrs, p.key, p.value) {
+				ok = false
+				break
 			}
 		}
-		if !attrIn(derived, p.key, p.value) {
-			return false
+		if ok {
+			out[id] = true
 		}
 	}
-	return true
+	return out
 }
 
 // spanHasAnyNode: one record of the span has one of the nodes (and passes

@@ -285,6 +285,8 @@ func BenchmarkFindTraces(b *testing.B) {
 		"service": {ServiceName: "tracegen-01", SearchDepth: 20},
 		"tag":     {ServiceName: "tracegen-01", SearchDepth: 20, Attributes: []*storagev2.KeyValue{strKV("attr_05", "val_07")}},
 		"node":    {ServiceName: "tracegen-01", SearchDepth: 20, Attributes: []*storagev2.KeyValue{strKV(AttrNodeID, "3")}},
+		// Read-time tags: every candidate with records is enriched.
+		"derived": {ServiceName: "tracegen-01", SearchDepth: 20, Attributes: []*storagev2.KeyValue{strKV(AttrHopCount, "3")}},
 	}
 	for name, q := range queries {
 		q.StartTimeMin = timestampNowMinus(2 * time.Hour)
@@ -304,6 +306,23 @@ func BenchmarkFindTraces(b *testing.B) {
 			lat.report(b)
 		})
 	}
+	// A read-time tag no trace has: the whole time range is enriched.
+	b.Run("derived_none", func(b *testing.B) {
+		q := &storagev2.TraceQueryParameters{ServiceName: "tracegen-01", SearchDepth: 20,
+			StartTimeMin: timestampNowMinus(2 * time.Hour), StartTimeMax: timestampNowMinus(0),
+			Attributes: []*storagev2.KeyValue{strKV(AttrOverflow, "true")}}
+		var lat latency
+		for b.Loop() {
+			t0 := time.Now()
+			st, err := e.reader.FindTraces(b.Context(), &storagev2.FindTracesRequest{Query: q})
+			require.NoError(b, err)
+			if n := len(traceIDsOf(collect(b, st.Recv, 1000))); n != 0 {
+				b.Fatalf("found %d", n)
+			}
+			lat = append(lat, time.Since(t0))
+		}
+		lat.report(b)
+	})
 }
 
 func timestampNowMinus(d time.Duration) *timestamppb.Timestamp {

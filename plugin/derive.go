@@ -15,11 +15,18 @@ import (
 // predicate on an ioam.* key (ioam.overflow, ioam.path_changed,
 // ioam.unconfirmed, ioam.path, ioam.hop_count, ioam.reporters, ...) is
 // checked against what Enrich adds to each candidate span with records, so
-// a search finds exactly the traces whose enriched spans carry the value.
-// ioam.node_id and ioam.namespace_id stay answered by the record index.
+// a search finds exactly the traces whose enriched spans carry the value
+// (the ioam. prefix belongs to clt-storage: applications' own ioam.*
+// attributes are not searched). ioam.node_id and ioam.namespace_id stay
+// answered by the record index.
 type deriver struct {
 	corrupt func() // counts a record that does not decode
 }
+
+// derivedCandidatesPerResult bounds the cost of a search on ioam.* tags:
+// at most search_depth × this many candidate traces with records are
+// enriched (newest first), then the search ends with what it found.
+const derivedCandidatesPerResult = 100
 
 var _ ioamstore.Deriver = deriver{}
 
@@ -27,7 +34,7 @@ func (deriver) Derives(key string) bool {
 	return strings.HasPrefix(key, "ioam.") && key != AttrNodeID && key != AttrNamespaceID
 }
 
-func (d deriver) Attributes(span *tracepb.Span, stored []ioamstore.Record) []*commonpb.KeyValue {
+func (d deriver) Attributes(spanID [8]byte, stored []ioamstore.Record) []*commonpb.KeyValue {
 	recs := make([]*collectorv1.IOAMRecord, 0, len(stored))
 	for _, s := range stored {
 		r := &collectorv1.IOAMRecord{}
@@ -39,12 +46,13 @@ func (d deriver) Attributes(span *tracepb.Span, stored []ioamstore.Record) []*co
 		}
 		recs = append(recs, r)
 	}
-	a := analyzeSpan(span, recs)
+	scratch := &tracepb.Span{SpanId: spanID[:]}
+	a := analyzeSpan(scratch, recs)
 	if a == nil {
 		return nil
 	}
-	// Names are not attributes: the default labels do.
-	scratch := &tracepb.Span{SpanId: span.GetSpanId(), StartTimeUnixNano: span.GetStartTimeUnixNano()}
+	// Names and timestamps are not attributes: a bare span and the default
+	// labels do.
 	a.apply(scratch, nil)
 	out := scratch.Attributes
 	for _, ev := range scratch.Events {

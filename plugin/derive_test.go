@@ -64,8 +64,10 @@ func TestSearchEnrichedTags(t *testing.T) {
 		{map[string]string{AttrHopCount: "3", "error": "false"}, []byte{2, 3, 4}},
 		{map[string]string{AttrPathChanged: "false"}, nil},
 		{map[string]string{AttrOverflow: "true", AttrPath: "1 > 2 > 3"}, nil},
-		{map[string]string{"ioam.custom": "x"}, []byte{6}},
-		{map[string]string{AttrPath: "9 > 9"}, []byte{6}},
+		// The ioam. prefix belongs to clt-storage: an application's own
+		// ioam.* attributes are not what the search answers.
+		{map[string]string{"ioam.custom": "x"}, nil},
+		{map[string]string{AttrPath: "9 > 9"}, nil},
 	}
 	for _, tc := range tests {
 		var attrs []*storagev2.KeyValue
@@ -93,4 +95,33 @@ func TestSearchEnrichedTags(t *testing.T) {
 		Attributes: []*storagev2.KeyValue{strKV(AttrOverflow, "true")}})
 	real, _ := splitSynthetic(spansOf(chunks))
 	assert.True(t, attrMap(real[0].Attributes)[AttrOverflow].GetBoolValue())
+}
+
+// TestSearchEnrichedTagsBudget: a search on read-time tags enriches at most
+// search_depth × 100 candidates, newest first, and counts when it stops.
+func TestSearchEnrichedTagsBudget(t *testing.T) {
+	e := startEnv(t, nil)
+	now := time.Now().Add(-time.Minute)
+	var recs []*collectorv1.IOAMRecord
+	for i := range 102 {
+		id := byte(i + 1)
+		e.export(t, spanSpec{trace: id, span: 1, service: "svc", name: "op", start: now.Add(time.Duration(i) * time.Millisecond), dur: time.Millisecond})
+		r := rec(3, 0, 1, 2, 3)
+		if i == 0 { // the oldest trace overflowed
+			r.Overflow = true
+		}
+		r.TraceId, r.SpanId = tid(id), sid(1)
+		recs = append(recs, r)
+	}
+	_, err := e.collector.Report(t.Context(), &collectorv1.ReportRequest{Records: recs})
+	require.NoError(t, err)
+	find := func(depth int32) int {
+		ids, err := e.reader.FindTraceIDs(t.Context(), &storagev2.FindTracesRequest{Query: &storagev2.TraceQueryParameters{
+			ServiceName: "svc", SearchDepth: depth, Attributes: []*storagev2.KeyValue{strKV(AttrOverflow, "true")}}})
+		require.NoError(t, err)
+		return len(ids.TraceIds)
+	}
+	assert.Equal(t, 0, find(1), "101 newer candidates exceed 1 × 100")
+	assert.Contains(t, e.scrape(t), "clt_storage_query_derived_cut_total 1")
+	assert.Equal(t, 1, find(2))
 }

@@ -441,6 +441,7 @@ func (r *reader) wireQuery(p *storagev2.TraceQueryParameters) (ioamstore.Query, 
 	default:
 		q.SearchDepth = min(depth, r.cfg.MaxSearchDepth)
 	}
+	q.DerivedBudget = q.SearchDepth * derivedCandidatesPerResult
 	return q, nil
 }
 
