@@ -13,9 +13,9 @@
 // # Why not Jaeger's badger layout
 //
 // Jaeger's badger store (ADR 005) writes one key per span plus one index key per
-// span per tag (about 21 keys per tracegen span, 762 B/span on disk) and answers
-// a service search by collecting every index key of the service in the time
-// range before applying the limit (700 ms for 1M spans). This package instead
+// span per tag (about 21 keys per tracegen span) and answers a service search
+// by collecting every index key of the service in the time range before
+// applying the limit (docs/benchmarks.md compares the two). This package instead
 // stores the spans of one trace from one Export batch together, and indexes per
 // (service, trace, batch) with a Bloom filter of the searchable features, so a
 // search walks the newest index entries first and stops after SearchDepth

@@ -70,17 +70,6 @@ func (k chunkKey) append(b []byte) []byte {
 	return binary.BigEndian.AppendUint16(b, k.Part)
 }
 
-func decodeChunkKey(b []byte) (chunkKey, error) {
-	var k chunkKey
-	if len(b) < chunkKeyLen || b[0] != prefixChunk {
-		return k, fmt.Errorf("chunk key: %w (%d bytes)", errShortKey, len(b))
-	}
-	copy(k.TraceID[:], b[1:1+traceIDLen])
-	k.BatchSeq = binary.BigEndian.Uint64(b[1+traceIDLen:])
-	k.Part = binary.BigEndian.Uint16(b[1+traceIDLen+8:])
-	return k, nil
-}
-
 func chunkPrefix(traceID [16]byte) []byte {
 	return append([]byte{prefixChunk}, traceID[:]...)
 }
@@ -189,10 +178,11 @@ func decodeChunkHeader(b []byte) (chunkHeader, []byte, error) {
 	return h, b[chunkHeaderLen:], nil
 }
 
-// Name registry keys.
+// Name registry keys. The writer reuses one buffer per batch (nameCache.due),
+// hence the append forms.
 
-func serviceNameKey(service string) []byte {
-	b := make([]byte, 0, 3+len(service))
+// appendServiceNameKey appends [0x20][len:2][service].
+func appendServiceNameKey(b []byte, service string) []byte {
 	b = append(b, prefixService)
 	b = binary.BigEndian.AppendUint16(b, uint16(len(service)))
 	return append(b, service...)
@@ -210,14 +200,19 @@ func decodeServiceNameKey(b []byte) (string, error) {
 }
 
 func operationPrefix(service string) []byte {
-	b := make([]byte, 0, 3+len(service))
+	return appendOperationPrefix(make([]byte, 0, 3+len(service)), service)
+}
+
+// appendOperationPrefix appends [0x21][len:2][service].
+func appendOperationPrefix(b []byte, service string) []byte {
 	b = append(b, prefixOperation)
 	b = binary.BigEndian.AppendUint16(b, uint16(len(service)))
 	return append(b, service...)
 }
 
-func operationKey(service string, kind byte, op string) []byte {
-	b := operationPrefix(service)
+// appendOperationKey appends the operation prefix, [kind:1] and [op].
+func appendOperationKey(b []byte, service string, kind byte, op string) []byte {
+	b = appendOperationPrefix(b, service)
 	b = append(b, kind)
 	return append(b, op...)
 }

@@ -15,12 +15,8 @@ func TestChunkKey(t *testing.T) {
 	b := k.append(nil)
 	// [0x01][traceID:16][batchSeq:8][part:2]
 	assert.Equal(t, "01"+"0000000000abcdef0000000000001122"+"0102030405060708"+"0a0b", hex.EncodeToString(b))
-	got, err := decodeChunkKey(b)
-	require.NoError(t, err)
-	assert.Equal(t, k, got)
+	require.Len(t, b, chunkKeyLen)
 	assert.True(t, bytes.HasPrefix(b, chunkPrefix(k.TraceID)))
-	_, err = decodeChunkKey(b[:len(b)-1])
-	require.ErrorIs(t, err, errShortKey)
 }
 
 func TestSvcIndexKeyOrder(t *testing.T) {
@@ -48,7 +44,7 @@ func TestSvcIndexKeyOrder(t *testing.T) {
 }
 
 func TestNameKeys(t *testing.T) {
-	b := serviceNameKey("svc")
+	b := appendServiceNameKey(nil, "svc")
 	assert.Equal(t, []byte{prefixService, 0, 3, 's', 'v', 'c'}, b)
 	s, err := decodeServiceNameKey(b)
 	require.NoError(t, err)
@@ -56,7 +52,7 @@ func TestNameKeys(t *testing.T) {
 	_, err = decodeServiceNameKey(b[:4])
 	require.Error(t, err)
 
-	ok := operationKey("svc", 2, "GET /x")
+	ok := appendOperationKey(nil, "svc", 2, "GET /x")
 	assert.Equal(t, append([]byte{prefixOperation, 0, 3, 's', 'v', 'c', 2}, "GET /x"...), ok)
 	svc, kind, op, err := decodeOperationKey(ok)
 	require.NoError(t, err)
@@ -64,7 +60,7 @@ func TestNameKeys(t *testing.T) {
 	assert.Equal(t, byte(2), kind)
 	assert.Equal(t, "GET /x", op)
 	// "svc" must not be a key prefix of service "svc-a"'s operations
-	assert.False(t, bytes.HasPrefix(operationKey("svc-a", 2, "x"), operationPrefix("svc")))
+	assert.False(t, bytes.HasPrefix(appendOperationKey(nil, "svc-a", 2, "x"), operationPrefix("svc")))
 	_, _, _, err = decodeOperationKey(ok[:5])
 	require.Error(t, err)
 }
@@ -166,17 +162,13 @@ func TestValueString(t *testing.T) {
 // Fuzz the decoders: never panic, and a successful decode re-encodes to the
 // same bytes.
 func FuzzDecodeKeys(f *testing.F) {
-	f.Add(chunkKey{TraceID: tid(1), BatchSeq: 2, Part: 3}.append(nil))
 	f.Add(svcIndexKey{ServiceHash: 1, MaxStart: 2, TraceID: tid(3), BatchSeq: 4}.append(nil))
 	f.Add(recordKey{TraceID: tid(1), SpanID: sid(2)}.append(nil))
 	f.Add(recordIndexKey{Kind: 1, Value: 2, Received: 3, TraceID: tid(4), SpanID: sid(5)}.append(nil))
 	f.Add(recordIndexKey{Kind: recIndexWideNode, Value: 1 << 40, Received: 3, TraceID: tid(4), SpanID: sid(5)}.append(nil))
-	f.Add(serviceNameKey("svc"))
-	f.Add(operationKey("svc", 2, "op"))
+	f.Add(appendServiceNameKey(nil, "svc"))
+	f.Add(appendOperationKey(nil, "svc", 2, "op"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		if k, err := decodeChunkKey(b); err == nil {
-			require.Equal(t, b[:chunkKeyLen], k.append(nil))
-		}
 		if k, err := decodeSvcIndexKey(b); err == nil {
 			require.Equal(t, b[:svcIndexKeyLen], k.append(nil))
 		}
@@ -188,10 +180,10 @@ func FuzzDecodeKeys(f *testing.F) {
 			require.Equal(t, b[:len(enc)], enc)
 		}
 		if s, err := decodeServiceNameKey(b); err == nil {
-			require.Equal(t, b, serviceNameKey(s))
+			require.Equal(t, b, appendServiceNameKey(nil, s))
 		}
 		if s, kind, op, err := decodeOperationKey(b); err == nil {
-			require.Equal(t, b, operationKey(s, kind, op))
+			require.Equal(t, b, appendOperationKey(nil, s, kind, op))
 		}
 	})
 }

@@ -531,7 +531,7 @@ func (c *compiledQuery) spanMatches(r *tracepb.ResourceSpans, ss *tracepb.ScopeS
 	if len(c.anyNode) > 0 && !c.spanHasAnyNode(sp, recs) {
 		return false
 	}
-	return len(c.derived) == 0 || derived[[8]byte(padSpanID(sp.SpanId))]
+	return len(c.derived) == 0 || derived[[8]byte(spanIDOrNoMatch(sp.SpanId))]
 }
 
 // deriveSpans returns the spans whose read-time attributes (q.Derived, from
@@ -565,7 +565,10 @@ func (c *compiledQuery) deriveSpans(all []Record) map[[8]byte]bool {
 // spanHasAnyNode: one record of the span has one of the nodes (and passes
 // RecordMatch).
 func (c *compiledQuery) spanHasAnyNode(sp *tracepb.Span, recs spanRecords) bool {
-	e := recs[[8]byte(padSpanID(sp.SpanId))]
+	if len(sp.SpanId) != spanIDLen {
+		return false // a malformed span id has no records
+	}
+	e := recs[[8]byte(sp.SpanId)]
 	if e == nil {
 		return false
 	}
@@ -580,7 +583,7 @@ func (c *compiledQuery) spanHasAnyNode(sp *tracepb.Span, recs spanRecords) bool 
 }
 
 func (c *compiledQuery) spanHasNode(r *tracepb.ResourceSpans, ss *tracepb.ScopeSpans, sp *tracepb.Span, recs spanRecords) bool {
-	if e := recs[[8]byte(padSpanID(sp.SpanId))]; e != nil {
+	if e := recs[[8]byte(spanIDOrNoMatch(sp.SpanId))]; e != nil {
 		for _, n := range e.nodes {
 			if n == *c.node {
 				return true
@@ -593,7 +596,7 @@ func (c *compiledQuery) spanHasNode(r *tracepb.ResourceSpans, ss *tracepb.ScopeS
 }
 
 func (c *compiledQuery) spanHasNS(r *tracepb.ResourceSpans, ss *tracepb.ScopeSpans, sp *tracepb.Span, recs spanRecords) bool {
-	if e := recs[[8]byte(padSpanID(sp.SpanId))]; e != nil {
+	if e := recs[[8]byte(spanIDOrNoMatch(sp.SpanId))]; e != nil {
 		for _, n := range e.ns {
 			if uint32(n) == *c.ns {
 				return true
@@ -603,8 +606,9 @@ func (c *compiledQuery) spanHasNS(r *tracepb.ResourceSpans, ss *tracepb.ScopeSpa
 	return hasAttr(r, ss, sp, attrIOAMNS, strconv.FormatUint(uint64(*c.ns), 10))
 }
 
-// padSpanID returns an 8-byte span id (malformed ids never match a record).
-func padSpanID(b []byte) []byte {
+// spanIDOrNoMatch returns b when it is an 8-byte span id, else all ones: a
+// malformed id matches no record but those of span ffffffffffffffff.
+func spanIDOrNoMatch(b []byte) []byte {
 	if len(b) == spanIDLen {
 		return b
 	}

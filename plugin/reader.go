@@ -176,9 +176,9 @@ func (c *chunker) enrich(part *tracepb.ResourceSpans) {
 	for _, ss := range part.GetScopeSpans() {
 		for _, sp := range ss.GetSpans() {
 			if c.realIDs != nil {
-				c.realIDs[[8]byte(padSpanID(sp.GetSpanId()))] = struct{}{}
+				c.realIDs[[8]byte(fitSpanID(sp.GetSpanId()))] = struct{}{}
 			}
-			recs := c.bySpan[[8]byte(padSpanID(sp.GetSpanId()))]
+			recs := c.bySpan[[8]byte(fitSpanID(sp.GetSpanId()))]
 			if len(recs) == 0 {
 				continue
 			}
@@ -236,7 +236,9 @@ func (c *chunker) flush() error {
 	return err
 }
 
-func padSpanID(b []byte) []byte {
+// fitSpanID fits a span id into 8 bytes: zero-padded when shorter, cut when
+// longer.
+func fitSpanID(b []byte) []byte {
 	if len(b) == 8 {
 		return b
 	}

@@ -81,10 +81,16 @@ func (s *Server) NodeNames() *NodeNames { return s.names }
 // failed after Start). main selects on it beside the signal context.
 func (s *Server) Err() <-chan error { return s.errc }
 
-// StorageAddr, CollectorAddr and AdminAddr return the bound addresses after
-// Start (nil for a disabled server); tests listen on port 0.
-func (s *Server) StorageAddr() net.Addr   { return addrOf(s.storageLn) }
+// StorageAddr returns the bound address of the Jaeger storage gRPC server
+// after Start (nil when disabled); tests listen on port 0.
+func (s *Server) StorageAddr() net.Addr { return addrOf(s.storageLn) }
+
+// CollectorAddr returns the bound address of the IOAM collector gRPC server
+// after Start (nil when disabled).
 func (s *Server) CollectorAddr() net.Addr { return addrOf(s.collectorLn) }
+
+// AdminAddr returns the bound address of the admin HTTP server after Start
+// (nil when disabled).
 func (s *Server) AdminAddr() net.Addr {
 	if s.adminSrv == nil {
 		return nil
