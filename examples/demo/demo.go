@@ -15,6 +15,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"time"
 
@@ -89,6 +90,10 @@ type Demo struct {
 	closers  []func() error
 	// delayBy is the mechanism that added the congestion delay.
 	delayBy string
+	// routes switches porthos → aramis through planchet (re-route phase).
+	routes *routeSwitch
+	// delay is the delay currently on porthos → aramis.
+	delay time.Duration
 }
 
 // state lists what a run created, so the next run can remove leftovers of a
@@ -165,7 +170,10 @@ func Start(ctx context.Context, opt Options) (d *Demo, err error) {
 	if err := d.startWire(ctx); err != nil {
 		return d, err
 	}
-	for _, role := range []string{rolePorthos, roleAramis} {
+	if err := d.startRouteSwitch(); err != nil {
+		return d, err
+	}
+	for _, role := range agentRoles {
 		if err := d.startAgent(ctx, role, collector); err != nil {
 			return d, err
 		}
@@ -254,15 +262,36 @@ func (d *Demo) agentConfig(role, collector string) agent.Config {
 		setup.Interfaces = []agent.SetupInterface{
 			{Name: "athos0", Enabled: &yes, ID: u32(ifPorthosFromAthos)},
 			{Name: "aramis0", Enabled: &yes, ID: u32(ifPorthosToAramis)},
+			{Name: "planchet0", ID: u32(ifPorthosToPlanch)},
 		}
 	case roleAramis:
 		setup.NodeID, setup.NodeIDWide = u32(nodeAramis), u64(0x1000000+nodeAramis)
 		setup.Interfaces = []agent.SetupInterface{
 			{Name: "porthos0", Enabled: &yes, ID: u32(ifAramisFromPorth)},
+			{Name: "planchet0", Enabled: &yes, ID: u32(ifAramisFromPlanch)},
+		}
+	case rolePlanchet:
+		setup.NodeID, setup.NodeIDWide = u32(nodePlanchet), u64(0x1000000+nodePlanchet)
+		setup.Interfaces = []agent.SetupInterface{
+			{Name: "porthos0", Enabled: &yes, ID: u32(ifPlanchetFromPort)},
+			{Name: "aramis0", ID: u32(ifPlanchetToAramis)},
 		}
 	}
 	cfg.Setup = setup
+	setNodeName(&cfg, role)
 	return cfg
+}
+
+// setNodeName sets clt-agent's node_name (the name clt-storage shows for the
+// node's hops) when this build of package agent has it; until then the
+// agents report without a name and clt-storage's nodes: map names them.
+func setNodeName(cfg *agent.Config, name string) bool {
+	f := reflect.ValueOf(cfg).Elem().FieldByName("NodeName")
+	if !f.IsValid() || f.Kind() != reflect.String {
+		return false
+	}
+	f.SetString(name)
+	return true
 }
 
 func (d *Demo) startAgent(ctx context.Context, role, collector string) error {
@@ -313,7 +342,8 @@ func (d *Demo) startApps(ctx context.Context, otlp string) error {
 		"-listen", hostPort(addrAthosCli, roles.AthosPort), "-listen", athosMgmt,
 		"-aramis", "http://"+hostPort(addrAramis, aramisPort),
 		"-ioam-ns", strconv.Itoa(ioamNamespace), "-ioam-trace-type", d.opt.IOAMTraceType,
-		"-ioam-slots", strconv.Itoa(d.opt.IOAMSlots)))
+		"-ioam-slots", strconv.Itoa(d.opt.IOAMSlots), "-ioam-report-slots", strconv.Itoa(reportSlots),
+		"-route-switch", d.routes.url))
 	if err != nil {
 		return err
 	}
@@ -420,24 +450,54 @@ func (d *Demo) warmUp(ctx context.Context) error {
 	return nil
 }
 
-// RunPhase runs the client for one batch of API calls with the given netem
-// delay (0: none) and waits for every trace to be complete in Jaeger.
-func (d *Demo) RunPhase(ctx context.Context, name string, netem time.Duration) (*Phase, error) {
-	ph := &Phase{Name: name, Netem: netem}
-	if netem > 0 {
-		if err := d.SetDelay(ctx, netem); err != nil {
+// phaseKind is one kind of API call: what athos does for it and when its
+// trace is complete in Jaeger.
+type phaseKind struct {
+	// API is athos's path (roles.Path*).
+	API string
+	// Spans is the number of spans of a complete trace.
+	Spans int
+	// Nodes must each have an ioam.hop on every sub-request span.
+	Nodes []int64
+	// Reporters is the number of agents that must have reported on every
+	// sub-request span (ioam.reporters): an agent's report arrives on its own
+	// aggregation window, and a table printed before it would miss it.
+	Reporters int64
+}
+
+var (
+	// kindRequest: /check then /validate, each in its own span, over
+	// athos → porthos → aramis.
+	kindRequest = phaseKind{API: roles.PathRequest, Spans: 6, Nodes: []int64{nodePorthos, nodeAramis}, Reporters: 2}
+	// kindReport: /report with one hop slot for two IOAM nodes: porthos
+	// fills it, aramis finds the trace full (overflow) and reports that.
+	kindReport = phaseKind{API: roles.PathReport, Spans: 4, Nodes: []int64{nodePorthos}, Reporters: 2}
+	// kindReroute: one /data span, two requests, the second one through
+	// planchet: porthos, planchet and aramis report.
+	kindReroute = phaseKind{API: roles.PathReroute, Spans: 5, Nodes: []int64{nodePorthos, nodePlanchet, nodeAramis}, Reporters: 3}
+)
+
+// RunPhase runs the client for one batch of n API calls of kind with the
+// given delay on porthos → aramis (0: leave it as it is) and waits for every
+// trace to be complete in Jaeger.
+func (d *Demo) RunPhase(ctx context.Context, name string, kind phaseKind, n int, delay time.Duration) (*Phase, error) {
+	ph := &Phase{Name: name, Kind: kind, Netem: d.delay}
+	if delay > 0 {
+		if err := d.SetDelay(ctx, delay); err != nil {
 			return ph, err
 		}
-		ph.DelayBy = d.delayBy
-		d.log.Info("congestion: delay on porthos → aramis", "delay", netem, "by", d.delayBy)
+		d.delay = delay
+		ph.Netem = delay
+		d.log.Info("congestion: delay on porthos → aramis", "delay", delay, "by", d.delayBy)
 	}
-	d.log.Info("running the client", "phase", name, "requests", d.opt.Requests)
+	ph.DelayBy = d.delayBy
+	d.log.Info("running the client", "phase", name, "api", kind.API, "requests", n)
 	var out bytes.Buffer
 	err := d.sup.Run(ctx, stack.ProcSpec{Name: "client-" + name, Netns: d.topo.Node(roleClient).Name, Path: d.opt.Self[0],
 		Args: append(append([]string(nil), d.opt.Self[1:]...),
 			"-otlp", net.JoinHostPort(d.mgmt.Host.String(), strconv.Itoa(d.opt.JaegerOTLPPort)),
-			"-api", "http://"+hostPort(addrAthosCli, roles.AthosPort)+"/api/request",
-			"-n", strconv.Itoa(d.opt.Requests), "-interval", d.opt.Interval.String()),
+			"-api", "http://"+hostPort(addrAthosCli, roles.AthosPort)+kind.API,
+			"-n", strconv.Itoa(n), "-interval", d.opt.Interval.String()),
 		Env: []string{envRole + "=" + roleClient}, Stdout: &out})
 	dec := json.NewDecoder(&out)
 	for dec.More() {
@@ -451,7 +511,7 @@ func (d *Demo) RunPhase(ctx context.Context, name string, netem time.Duration) (
 		return ph, err
 	}
 	for _, r := range ph.Results {
-		t, werr := d.WaitTrace(ctx, r)
+		t, werr := d.WaitTrace(ctx, kind, r)
 		if t != nil {
 			ph.Traces = append(ph.Traces, t)
 		}
@@ -462,13 +522,12 @@ func (d *Demo) RunPhase(ctx context.Context, name string, netem time.Duration) (
 	return ph, nil
 }
 
-// complete reports whether the trace holds every span of an API call and
-// both sub-request spans carry their hops (porthos and aramis), reported by
-// both agents: porthos's report arrives on its own aggregation window, and a
-// table printed before it would show one reporter.
-func complete(t *jaegerui.Trace, r roles.ClientResult) (bool, string) {
-	if len(t.Spans) < 6 {
-		return false, fmt.Sprintf("%d of 6 spans", len(t.Spans))
+// complete reports whether the trace holds every span of an API call of kind
+// and every sub-request span carries the hops of kind.Nodes, reported by
+// kind.Reporters agents.
+func complete(t *jaegerui.Trace, kind phaseKind, r roles.ClientResult) (bool, string) {
+	if n := appSpans(t); n < kind.Spans {
+		return false, fmt.Sprintf("%d of %d spans", n, kind.Spans)
 	}
 	for _, sub := range r.API.Subs {
 		s, ok := t.Span(sub.SpanID)
@@ -479,19 +538,33 @@ func complete(t *jaegerui.Trace, r roles.ClientResult) (bool, string) {
 		for _, h := range s.Hops() {
 			seen[h.NodeID] = true
 		}
-		if !seen[nodePorthos] || !seen[nodeAramis] {
-			return false, fmt.Sprintf("%s: hops of porthos/aramis not all there (%d hop logs)", sub.Path, len(s.Hops()))
+		for _, n := range kind.Nodes {
+			if !seen[n] {
+				return false, fmt.Sprintf("%s: no hop of node %d yet (%d hop logs)", sub.Path, n, len(s.Hops()))
+			}
 		}
-		if n, _ := s.TagInt("ioam.reporters"); n < 2 {
-			return false, fmt.Sprintf("%s: %d of 2 agents reported", sub.Path, n)
+		if n, _ := s.TagInt(plugin.AttrReporters); n < kind.Reporters {
+			return false, fmt.Sprintf("%s: %d of %d agents reported", sub.Path, n, kind.Reporters)
 		}
 	}
 	return true, ""
 }
 
+// appSpans counts the trace's application spans: clt-storage's network
+// spans (ioam.synthetic) come on top of them.
+func appSpans(t *jaegerui.Trace) int {
+	n := 0
+	for i := range t.Spans {
+		if !t.Spans[i].Synthetic() {
+			n++
+		}
+	}
+	return n
+}
+
 // WaitTrace polls /api/traces/{id} until the trace is complete or
 // TraceTimeout passes; it returns the last version seen either way.
-func (d *Demo) WaitTrace(ctx context.Context, r roles.ClientResult) (*jaegerui.Trace, error) {
+func (d *Demo) WaitTrace(ctx context.Context, kind phaseKind, r roles.ClientResult) (*jaegerui.Trace, error) {
 	ctx, cancel := context.WithTimeout(ctx, d.opt.TraceTimeout)
 	defer cancel()
 	var last *jaegerui.Trace
@@ -501,7 +574,7 @@ func (d *Demo) WaitTrace(ctx context.Context, r roles.ClientResult) (*jaegerui.T
 		switch {
 		case err == nil:
 			last = t
-			ok, w := complete(t, r)
+			ok, w := complete(t, kind, r)
 			if ok {
 				return t, nil
 			}

@@ -69,8 +69,9 @@ func TestAgentConfigRoundTrip(t *testing.T) {
 		node   uint32
 		ifaces map[string]uint32
 	}{
-		{rolePorthos, nodePorthos, map[string]uint32{"athos0": ifPorthosFromAthos, "aramis0": ifPorthosToAramis}},
-		{roleAramis, nodeAramis, map[string]uint32{"porthos0": ifAramisFromPorth}},
+		{rolePorthos, nodePorthos, map[string]uint32{"athos0": ifPorthosFromAthos, "aramis0": ifPorthosToAramis, "planchet0": ifPorthosToPlanch}},
+		{roleAramis, nodeAramis, map[string]uint32{"porthos0": ifAramisFromPorth, "planchet0": ifAramisFromPlanch}},
+		{rolePlanchet, nodePlanchet, map[string]uint32{"porthos0": ifPlanchetFromPort, "aramis0": ifPlanchetToAramis}},
 	} {
 		t.Run(tc.role, func(t *testing.T) {
 			path := filepath.Join(d.opt.DataDir, tc.role+".yaml")
@@ -122,7 +123,7 @@ func TestCLTFlagsConfig(t *testing.T) {
 
 func TestReportDelta(t *testing.T) {
 	var buf bytes.Buffer
-	ph := &Phase{Name: "x", Netem: 30 * time.Millisecond, DelayBy: "wire"}
+	ph := &Phase{Name: "x", Kind: kindRequest, Netem: 30 * time.Millisecond, DelayBy: "wire"}
 	printPhase(&buf, ph)
 	assert.Contains(t, buf.String(), `phase "x" — wire delay 30ms on porthos → aramis`)
 }
@@ -165,7 +166,7 @@ func TestCompleteAndHopDelta(t *testing.T) {
 	for _, id := range []string{"root", "api", "c1", "v1", "s1", "s2"} {
 		tr.Spans = append(tr.Spans, jaegerui.Span{SpanID: id})
 	}
-	ok, why := complete(tr, r)
+	ok, why := complete(tr, kindRequest, r)
 	assert.False(t, ok)
 	assert.Contains(t, why, "/check")
 
@@ -177,7 +178,7 @@ func TestCompleteAndHopDelta(t *testing.T) {
 			}
 		}
 	}
-	ok, why = complete(tr, r)
+	ok, why = complete(tr, kindRequest, r)
 	assert.False(t, ok)
 	assert.Contains(t, why, "of 2 agents reported", "porthos's own report has not arrived")
 	for i := range tr.Spans {
@@ -185,7 +186,7 @@ func TestCompleteAndHopDelta(t *testing.T) {
 			s.Tags = []jaegerui.KeyValue{{Key: "ioam.reporters", Type: "int64", Value: json.Number("2")}}
 		}
 	}
-	ok, why = complete(tr, r)
+	ok, why = complete(tr, kindRequest, r)
 	assert.True(t, ok, why)
 	d, ok := hopDelta(tr, "c1")
 	require.True(t, ok)
@@ -194,7 +195,7 @@ func TestCompleteAndHopDelta(t *testing.T) {
 	assert.False(t, ok)
 
 	tr.Spans = tr.Spans[:5]
-	ok, _ = complete(tr, r)
+	ok, _ = complete(tr, kindRequest, r)
 	assert.False(t, ok, "a missing server span leaves the trace incomplete")
 }
 

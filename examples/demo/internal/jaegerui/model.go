@@ -143,6 +143,13 @@ func (s *Span) TagInt(key string) (int64, bool) {
 	return kv.Int()
 }
 
+// Synthetic reports whether clt-storage made the span (a network span,
+// tag ioam.synthetic=true) rather than an application.
+func (s *Span) Synthetic() bool {
+	kv, ok := s.Tag("ioam.synthetic")
+	return ok && kv.String() == "true"
+}
+
 // ParentID returns the span ID of the CHILD_OF reference, or "" for a root.
 func (s *Span) ParentID() string {
 	for _, r := range s.References {
