@@ -19,8 +19,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cross-layer-telemetry/clt/examples/demo/internal/jaegerui"
+	"github.com/cross-layer-telemetry/clt/examples/demo/internal/roles"
 	"github.com/cross-layer-telemetry/clt/examples/demo/internal/stack"
 	"github.com/cross-layer-telemetry/clt/kernel/netnstest"
+	"github.com/cross-layer-telemetry/clt/plugin"
 )
 
 // e2eDelay is the delay added between porthos and aramis in the congestion phase.
@@ -105,15 +107,22 @@ func TestE2EDemo(t *testing.T) {
 	}
 	t.Logf("demo output:\n%s", report.String())
 	require.NoError(t, err)
-	require.Len(t, phases, 2)
+	require.Len(t, phases, 4, "baseline, congestion, reroute, overflow")
 
 	for _, ph := range phases {
-		require.Len(t, ph.Results, opt.Requests)
-		require.Len(t, ph.Traces, opt.Requests)
-		for _, r := range ph.Results {
-			tr, raw, err := d.Jaeger.GetTrace(ctx, r.TraceID)
-			require.NoError(t, err, "GET /api/traces/%s", r.TraceID)
-			checkTrace(t, ph, r.TraceID, r.API.Subs[0].SpanID, r.API.Subs[1].SpanID, tr, raw)
+		switch ph.Kind.API {
+		case roles.PathRequest:
+			require.Len(t, ph.Results, opt.Requests)
+			require.Len(t, ph.Traces, opt.Requests)
+			for _, r := range ph.Results {
+				tr, raw, err := d.Jaeger.GetTrace(ctx, r.TraceID)
+				require.NoError(t, err, "GET /api/traces/%s", r.TraceID)
+				checkTrace(t, ph, r.TraceID, r.API.Subs[0].SpanID, r.API.Subs[1].SpanID, tr, raw)
+			}
+		case roles.PathReroute:
+			checkReroute(t, ctx, d, ph)
+		case roles.PathReport:
+			checkOverflow(t, ctx, d, ph)
 		}
 	}
 
@@ -141,8 +150,11 @@ func TestE2EDemo(t *testing.T) {
 	var st struct{ Applied, Skipped uint64 }
 	require.NoError(t, json.NewDecoder(resp.Body).Decode(&st))
 	_ = resp.Body.Close()
-	assert.GreaterOrEqual(t, st.Applied, uint64(2*2*opt.Requests))
+	assert.GreaterOrEqual(t, st.Applied, uint64(2*2*opt.Requests+2+1))
 	assert.Zero(t, st.Skipped)
+
+	// The same run in the real jaeger-ui, in a real browser.
+	t.Run("ui", func(t *testing.T) { checkUI(t, d, phases) })
 
 	// Close removes every namespace and the bridge.
 	require.NoError(t, d.Close())
@@ -203,6 +215,86 @@ func checkTrace(t *testing.T, ph *Phase, traceID, checkID, validateID string, tr
 				assert.GreaterOrEqual(t, delta, ph.Netem, "%s: porthos → aramis must take at least the added delay", s.OperationName)
 			}
 		}
+	})
+	if !ok {
+		t.Logf("trace JSON: %s", raw)
+	}
+}
+
+// checkReroute: the /data span's packets took porthos → aramis, then
+// porthos → planchet → aramis; clt-storage says so once.
+func checkReroute(t *testing.T, ctx context.Context, d *Demo, ph *Phase) {
+	t.Helper()
+	require.Len(t, ph.Results, 1)
+	r := ph.Results[0]
+	require.Len(t, r.API.Subs, 2, "two requests")
+	require.Equal(t, r.API.Subs[0].SpanID, r.API.Subs[1].SpanID, "one span")
+	require.Equal(t, r.API.Subs[0].LocalAddr, r.API.Subs[1].LocalAddr, "one connection")
+	tr, raw, err := d.Jaeger.GetTrace(ctx, r.TraceID)
+	require.NoError(t, err)
+	ok := t.Run("reroute/"+r.TraceID, func(t *testing.T) {
+		s, found := tr.Span(r.API.Subs[0].SpanID)
+		require.True(t, found)
+		byNode := map[int64]jaegerui.Hop{}
+		for _, h := range s.Hops() {
+			byNode[h.NodeID] = h
+		}
+		require.Contains(t, byNode, int64(nodePlanchet), "the canonical path is the longer one, through planchet")
+		assert.Equal(t, int64(ifPorthosToPlanch), byNode[nodePorthos].EgressIf)
+		assert.Equal(t, int64(ifPlanchetFromPort), byNode[nodePlanchet].IngressIf)
+		assert.Equal(t, int64(ifAramisFromPlanch), byNode[nodeAramis].IngressIf)
+		n, _ := s.TagInt(plugin.AttrReporters)
+		assert.Equal(t, int64(3), n)
+		var changed []string
+		for _, w := range s.Warnings {
+			if strings.HasPrefix(w, plugin.WarnPathChanged) {
+				changed = append(changed, w)
+			}
+		}
+		assert.Len(t, changed, 1, "one path-change warning: %q", s.Warnings)
+		assert.Equal(t, "direct", routeVia(t, d), "the route is back after the call")
+	})
+	if !ok {
+		t.Logf("trace JSON: %s", raw)
+	}
+}
+
+func routeVia(t *testing.T, d *Demo) string {
+	resp, err := http.Get(d.routes.url)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var st struct{ Via string }
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&st))
+	return st.Via
+}
+
+// checkOverflow: one hop slot for two IOAM nodes: porthos filled it, aramis
+// found the trace full, and the span says so.
+func checkOverflow(t *testing.T, ctx context.Context, d *Demo, ph *Phase) {
+	t.Helper()
+	require.Len(t, ph.Results, 1)
+	r := ph.Results[0]
+	require.Len(t, r.API.Subs, 1)
+	tr, raw, err := d.Jaeger.GetTrace(ctx, r.TraceID)
+	require.NoError(t, err)
+	ok := t.Run("overflow/"+r.TraceID, func(t *testing.T) {
+		s, found := tr.Span(r.API.Subs[0].SpanID)
+		require.True(t, found)
+		var nodes []int64
+		for _, h := range s.Hops() {
+			nodes = append(nodes, h.NodeID)
+		}
+		assert.Equal(t, []int64{nodeAthos, nodePorthos}, nodes, "aramis had no slot left")
+		ov, ok := s.Tag(plugin.AttrOverflow)
+		require.True(t, ok, "%s on the span", plugin.AttrOverflow)
+		assert.Equal(t, "true", ov.String())
+		var warns []string
+		for _, w := range s.Warnings {
+			if strings.HasPrefix(w, plugin.WarnOverflow) {
+				warns = append(warns, w)
+			}
+		}
+		assert.Len(t, warns, 1, "one overflow warning: %q", s.Warnings)
 	})
 	if !ok {
 		t.Logf("trace JSON: %s", raw)

@@ -111,4 +111,4 @@ type Phase struct {
 }
 
 // nodeNames are shown next to node ids in the tables.
-var nodeNames = map[int64]string{nodeAthos: roleAthos, nodePorthos: rolePorthos, nodeAramis: roleAramis}
+var nodeNames = map[int64]string{nodeAthos: roleAthos, nodePorthos: rolePorthos, nodeAramis: roleAramis, nodePlanchet: rolePlanchet}
