@@ -20,9 +20,9 @@ import "net/netip"
 // Jaeger's OTLP receiver and clt-storage's collector listen. IOAM is never
 // enabled on mgmt0, so telemetry and OTLP traffic carry no IOAM.
 const (
-	roleClient  = "client"
-	roleAthos   = "athos"
-	rolePorthos = "porthos"
+	roleClient   = "client"
+	roleAthos    = "athos"
+	rolePorthos  = "porthos"
 	roleAramis   = "aramis"
 	roleWire     = "wire"
 	rolePlanchet = "planchet"
