@@ -11,11 +11,9 @@ import (
 	"net/http"
 	"net/netip"
 	"sync"
-	"syscall"
 	"time"
 
-	"github.com/vishvananda/netlink"
-	"golang.org/x/sys/unix"
+	"github.com/cross-layer-telemetry/clt/kernel/netnstest"
 )
 
 // The route switch is the re-route phase's "routing change": porthos sends
@@ -76,13 +74,7 @@ func (rs *routeSwitch) state(w http.ResponseWriter) {
 }
 
 // detour is porthos's route toward aramis through planchet.
-func detour() *netlink.Route {
-	dst := netip.PrefixFrom(addrAramis, 128)
-	return &netlink.Route{
-		Dst: &net.IPNet{IP: dst.Addr().AsSlice(), Mask: net.CIDRMask(128, 128)},
-		Gw:  addrPlanchetP.AsSlice(),
-	}
-}
+var detour = netnstest.RouteSpec{Node: rolePorthos, Dst: netip.PrefixFrom(addrAramis, 128), Via: addrPlanchetP}
 
 // Set routes porthos → aramis directly or through planchet.
 func (rs *routeSwitch) Set(via string) error {
@@ -92,18 +84,14 @@ func (rs *routeSwitch) Set(via string) error {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
 	node := rs.d.topo.Node(rolePorthos)
-	h, err := netlink.NewHandleAt(node.NetNS(), unix.NETLINK_ROUTE)
-	if err != nil {
-		return fmt.Errorf("route switch: %s: %w", node.Name, err)
-	}
-	defer h.Close()
+	var err error
 	if via == viaPlanchet {
-		err = h.RouteReplace(detour())
-	} else if err = h.RouteDel(detour()); errors.Is(err, syscall.ESRCH) {
-		err = nil
+		err = node.ReplaceRoute(detour)
+	} else {
+		err = node.DeleteRoute(detour)
 	}
 	if err != nil {
-		return fmt.Errorf("route switch: %s: via %s: %w", node.Name, via, err)
+		return fmt.Errorf("route switch: %w", err)
 	}
 	if rs.via != via {
 		rs.switches++

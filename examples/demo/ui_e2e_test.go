@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cross-layer-telemetry/clt/agent"
+	"github.com/cross-layer-telemetry/clt/kernel/netnstest"
 	"github.com/cross-layer-telemetry/clt/plugin"
 )
 
@@ -39,8 +40,8 @@ func requireOrSkip(t *testing.T, ok bool, format string, args ...any) {
 		return
 	}
 	msg := fmt.Sprintf(format, args...)
-	if os.Getenv("CLT_REQUIRE_PRIVILEGED") == "1" {
-		t.Fatalf("%s (CLT_REQUIRE_PRIVILEGED=1)", msg)
+	if os.Getenv(netnstest.EnvRequirePrivileged) == "1" {
+		t.Fatalf("%s (%s=1)", msg, netnstest.EnvRequirePrivileged)
 	}
 	t.Skip(msg)
 }
