@@ -208,3 +208,72 @@ func TestCheckFree(t *testing.T) {
 	assert.Contains(t, err.Error(), "-jaeger-ui")
 	assert.NotContains(t, err.Error(), "-storage-grpc")
 }
+
+func TestResolveUIAssets(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "repo")
+	build := filepath.Join(root, "..", "shared", "jaeger-ui", "build")
+	require.NoError(t, os.MkdirAll(root, 0o755))
+	t.Setenv(envUIAssets, "")
+
+	// Nothing anywhere: the placeholder, no error.
+	o := Options{Root: root}
+	require.NoError(t, o.resolveUIAssets())
+	assert.Empty(t, o.UIAssets)
+
+	// CI's copy next to the repository is picked up.
+	require.NoError(t, os.MkdirAll(build, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(build, "index.html"), []byte("<html>"), 0o644))
+	o = Options{Root: root}
+	require.NoError(t, o.resolveUIAssets())
+	assert.Equal(t, filepath.Clean(build), o.UIAssets)
+
+	// An explicit directory without a build is an error, from the flag or the env.
+	empty := t.TempDir()
+	o = Options{Root: root, UIAssets: empty}
+	err := o.resolveUIAssets()
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "index.html")
+	t.Setenv(envUIAssets, empty)
+	o = Options{Root: root}
+	require.Error(t, o.resolveUIAssets())
+	t.Setenv(envUIAssets, build)
+	o = Options{Root: root}
+	require.NoError(t, o.resolveUIAssets())
+	assert.Equal(t, filepath.Clean(build), o.UIAssets)
+}
+
+func TestPrintHelpLinks(t *testing.T) {
+	phases := []*Phase{
+		{Name: "baseline", Kind: kindRequest, Results: []roles.ClientResult{{TraceID: "b0"}}},
+		{Name: "congestion", Kind: kindRequest, Netem: 50 * time.Millisecond, Results: []roles.ClientResult{{TraceID: "c0"}, {TraceID: "c1"}}},
+		{Name: "reroute", Kind: kindReroute, Netem: 50 * time.Millisecond, Results: []roles.ClientResult{{TraceID: "r0"}}},
+		{Name: "overflow", Kind: kindReport, Results: []roles.ClientResult{{TraceID: "o0"}}},
+	}
+	c, r, o := traceLinks(phases)
+	assert.Equal(t, []string{"c0", "r0", "o0"}, []string{c, r, o})
+
+	d := fakeDemo(t)
+	d.topo = nil
+	d.routes = &routeSwitch{url: "http://[fd00:c17:abcd::1]:1/route"}
+	d.delayBy = "wire"
+	d.opt.JaegerUI = "127.0.0.1:16686"
+	var buf bytes.Buffer
+	d.opt.Out = &buf
+	d.printHelp(phases)
+	assert.Contains(t, buf.String(), "placeholder")
+	assert.NotContains(t, buf.String(), "/trace/")
+
+	buf.Reset()
+	d.opt.UIAssets = "/ui/build"
+	d.printHelp(phases)
+	out := buf.String()
+	assert.NotContains(t, out, "placeholder")
+	for _, want := range []string{
+		"Congested trace:  http://localhost:16686/trace/c0",
+		"Re-routed trace:  http://localhost:16686/trace/r0",
+		"Overflowed trace: http://localhost:16686/trace/o0",
+		"http://localhost:16686/search?service=athos&tags=%7B%22ioam.node_id%22%3A%224%22%7D",
+	} {
+		assert.Contains(t, out, want)
+	}
+}
