@@ -71,10 +71,12 @@ type Dependency struct {
 
 // Record is one IOAM record attached to a span. Data is opaque to the store
 // (marshaled by the plugin); NodeIDs and NamespaceID are indexed for search.
+// NodeIDs holds short (24-bit) and wide (56-bit) node ids alike: a search for
+// a value finds either.
 type Record struct {
 	TraceID     [16]byte
 	SpanID      [8]byte
-	NodeIDs     []uint32
+	NodeIDs     []uint64
 	NamespaceID uint16
 	Received    time.Time
 	Data        []byte

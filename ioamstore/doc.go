@@ -83,13 +83,19 @@
 // maps to the same key and is stored once.
 //
 //	[0x40][traceID:16][spanID:8][sha256(data)[:16]]
-//	value: [fmt=1][namespaceID:2][received:8][n:2][nodeID:4]*n[data]
+//	value: [fmt=2][namespaceID:2][received:8][n:2][nodeID:8]*n[data]
+//
+// (Format 1, read but no longer written, had 4-byte node ids.) Node ids are
+// short (24-bit) and wide (56-bit) ids alike.
 //
 // IOAM record index, one entry per (record, distinct node id) and one per
 // record for its namespace; it answers ioam.node_id / ioam.namespace_id
-// searches whether records arrived before or after their spans.
+// searches whether records arrived before or after their spans. A node id
+// above 32 bits (a wide id) has its own kind with an 8-byte value, so every
+// value has exactly one prefix.
 //
-//	[0x41][kind:1][value:4][inv(received):8][traceID:16][spanID:8]   (kind 1 = node id, 2 = namespace id)
+//	[0x41][kind:1][value:4][inv(received):8][traceID:16][spanID:8]   (kind 1 = node id ≤ 32 bits, 2 = namespace id)
+//	[0x41][3][value:8][inv(received):8][traceID:16][spanID:8]        (kind 3 = node id > 32 bits)
 //
 // Spans, span indexes and names expire after SpanTTL; records and their index
 // after RecordTTL (badger entry TTL). A background goroutine runs

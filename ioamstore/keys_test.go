@@ -87,10 +87,30 @@ func TestRecordKeys(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, ik, gik)
 
-	v := recordValue{NamespaceID: 9, Received: -5, NodeIDs: []uint32{1, 2}, Data: []byte("data")}
+	// Node ids above 32 bits have their own index kind with an 8-byte value.
+	wk := recordIndexKey{Kind: recIndexWideNode, Value: 0x00a1b2c3d4e5f6, Received: 77, TraceID: tid(3), SpanID: sid(4)}
+	wb := wk.append(nil)
+	require.Len(t, wb, recordIndexKeyLen+wideIndexExtra)
+	assert.Equal(t, []byte{prefixRecordIndex, recIndexWideNode, 0, 0, 0xa1, 0xb2, 0xc3, 0xd4, 0xe5, 0xf6}, wb[:10], "[0x41][3][id:8]")
+	assert.True(t, bytes.HasPrefix(wb, recordIndexPrefix(nodeIndexKind(0x00a1b2c3d4e5f6), 0x00a1b2c3d4e5f6)))
+	gwk, err := decodeRecordIndexKey(wb)
+	require.NoError(t, err)
+	assert.Equal(t, wk, gwk)
+	_, err = decodeRecordIndexKey(wb[:recordIndexKeyLen])
+	require.Error(t, err, "a wide key cut to the short length")
+	assert.Equal(t, recIndexNode, nodeIndexKind(0xffffffff))
+	assert.Equal(t, recIndexWideNode, nodeIndexKind(0x100000000))
+
+	v := recordValue{NamespaceID: 9, Received: -5, NodeIDs: []uint64{1, 2, 0xffffffffffffff}, Data: []byte("data")}
 	gv, err := decodeRecordValue(v.append(nil), true)
 	require.NoError(t, err)
 	assert.Equal(t, v, gv)
+	// Format 1 (4-byte node ids), as written before wide ids were indexed,
+	// still reads.
+	v1 := []byte{1, 0, 9, 0, 0, 0, 0, 0, 0, 0, 5, 0, 2, 0, 0, 0, 1, 0, 0, 0, 2, 'd'}
+	gv, err = decodeRecordValue(v1, true)
+	require.NoError(t, err)
+	assert.Equal(t, recordValue{NamespaceID: 9, Received: 5, NodeIDs: []uint64{1, 2}, Data: []byte("d")}, gv)
 	bad := v.append(nil)
 	bad[12] = 200 // claims 200 node ids
 	_, err = decodeRecordValue(bad, true)
@@ -150,6 +170,7 @@ func FuzzDecodeKeys(f *testing.F) {
 	f.Add(svcIndexKey{ServiceHash: 1, MaxStart: 2, TraceID: tid(3), BatchSeq: 4}.append(nil))
 	f.Add(recordKey{TraceID: tid(1), SpanID: sid(2)}.append(nil))
 	f.Add(recordIndexKey{Kind: 1, Value: 2, Received: 3, TraceID: tid(4), SpanID: sid(5)}.append(nil))
+	f.Add(recordIndexKey{Kind: recIndexWideNode, Value: 1 << 40, Received: 3, TraceID: tid(4), SpanID: sid(5)}.append(nil))
 	f.Add(serviceNameKey("svc"))
 	f.Add(operationKey("svc", 2, "op"))
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -163,7 +184,8 @@ func FuzzDecodeKeys(f *testing.F) {
 			require.Equal(t, b[:recordKeyLen], k.append(nil))
 		}
 		if k, err := decodeRecordIndexKey(b); err == nil {
-			require.Equal(t, b[:recordIndexKeyLen], k.append(nil))
+			enc := k.append(nil)
+			require.Equal(t, b[:len(enc)], enc)
 		}
 		if s, err := decodeServiceNameKey(b); err == nil {
 			require.Equal(t, b, serviceNameKey(s))
@@ -175,12 +197,19 @@ func FuzzDecodeKeys(f *testing.F) {
 }
 
 func FuzzDecodeValues(f *testing.F) {
-	f.Add(recordValue{NamespaceID: 1, Received: 2, NodeIDs: []uint32{3}, Data: []byte("d")}.append(nil))
+	f.Add(recordValue{NamespaceID: 1, Received: 2, NodeIDs: []uint64{3}, Data: []byte("d")}.append(nil))
 	f.Add(svcIndexValue{Spread: 1, MinDuration: 2, MaxDuration: 3, Bloom: []byte{4}}.append(nil))
 	f.Add(chunkHeader{MinStart: 1, MaxEnd: 2, Spans: 3}.append(nil))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if v, err := decodeRecordValue(b, true); err == nil {
-			require.Equal(t, b, v.append(nil))
+			if b[0] == recordValueWide {
+				require.Equal(t, b, v.append(nil))
+			} else {
+				// Format 1 re-encodes as format 2 with the same content.
+				again, err := decodeRecordValue(v.append(nil), true)
+				require.NoError(t, err)
+				require.Equal(t, v, again)
+			}
 		}
 		_, _ = decodeSvcIndexValue(b)
 		_, _, _ = decodeChunkHeader(b)

@@ -11,6 +11,8 @@ import (
 	"github.com/dgraph-io/badger/v4"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+
+	"github.com/cross-layer-telemetry/clt/kernel/ioam6"
 )
 
 // Special query attribute keys.
@@ -31,7 +33,8 @@ type compiledQuery struct {
 	features           []uint64
 	attrs              []attrPred // ordinary key=value predicates
 	errPred            string     // "", "true" or "false"
-	node, ns           *uint32    // ioam predicates
+	node               *uint64    // ioam.node_id predicate (short or wide id)
+	ns                 *uint32    // ioam.namespace_id predicate
 	ioamImpossible     bool       // an ioam value does not parse: nothing matches
 }
 
@@ -86,18 +89,22 @@ func compileQuery(q Query) (*compiledQuery, error) {
 			if v == errorTrue {
 				c.features = append(c.features, h.attr(attrError, errorTrue))
 			}
-		case k == attrIOAMNode || k == attrIOAMNS:
-			n, err := strconv.ParseUint(v, 10, 32)
-			if err != nil || (k == attrIOAMNS && n > 0xffff) {
+		case k == attrIOAMNode:
+			// As shown (short ids decimal, wide ids 0x hex) or decimal.
+			n, err := ioam6.ParseNodeID(v)
+			if err != nil {
+				c.ioamImpossible = true
+				continue
+			}
+			c.node = &n
+		case k == attrIOAMNS:
+			n, err := strconv.ParseUint(v, 10, 16)
+			if err != nil {
 				c.ioamImpossible = true
 				continue
 			}
 			x := uint32(n)
-			if k == attrIOAMNode {
-				c.node = &x
-			} else {
-				c.ns = &x
-			}
+			c.ns = &x
 		default:
 			c.attrs = append(c.attrs, attrPred{k, v})
 			c.features = append(c.features, h.attr(k, v))
@@ -279,9 +286,9 @@ func (s *Store) scanRecordIndex(ctx context.Context, txn *badger.Txn, c *compile
 	check func(*badger.Txn, [16]byte) (bool, error)) error {
 	var prefix []byte
 	if c.node != nil {
-		prefix = recordIndexPrefix(recIndexNode, *c.node)
+		prefix = recordIndexPrefix(nodeIndexKind(*c.node), *c.node)
 	} else {
-		prefix = recordIndexPrefix(recIndexNamespace, *c.ns)
+		prefix = recordIndexPrefix(recIndexNamespace, uint64(*c.ns))
 	}
 	it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: false})
 	defer it.Close()
@@ -312,7 +319,7 @@ func (s *Store) scanRecordIndex(ctx context.Context, txn *badger.Txn, c *compile
 
 // spanRecords holds, per span ID, the node ids and namespaces of its records.
 type spanRecords map[[8]byte]*struct {
-	nodes []uint32
+	nodes []uint64
 	ns    []uint16
 }
 
@@ -335,7 +342,7 @@ func (s *Store) loadSpanRecords(txn *badger.Txn, traceID [16]byte) (spanRecords,
 			e := out[k.SpanID]
 			if e == nil {
 				e = &struct {
-					nodes []uint32
+					nodes []uint64
 					ns    []uint16
 				}{}
 				out[k.SpanID] = e
@@ -451,7 +458,9 @@ func (c *compiledQuery) spanHasNode(r *tracepb.ResourceSpans, ss *tracepb.ScopeS
 			}
 		}
 	}
-	return hasAttr(r, ss, sp, attrIOAMNode, strconv.FormatUint(uint64(*c.node), 10))
+	// A span attribute (e.g. one an application set) matches in either form.
+	return hasAttr(r, ss, sp, attrIOAMNode, strconv.FormatUint(*c.node, 10)) ||
+		hasAttr(r, ss, sp, attrIOAMNode, ioam6.FormatWideID(*c.node))
 }
 
 func (c *compiledQuery) spanHasNS(r *tracepb.ResourceSpans, ss *tracepb.ScopeSpans, sp *tracepb.Span, recs spanRecords) bool {

@@ -49,6 +49,8 @@ type reader struct {
 	cfg     StorageConfig
 	metrics *metrics
 	logger  *slog.Logger
+	// names labels IOAM nodes: routers as services, network spans.
+	names *NodeNames
 }
 
 var (

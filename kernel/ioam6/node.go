@@ -111,18 +111,14 @@ func (n *Node) Len() int {
 // RFC 9197 §5.3 that Linux writes: TimestampSec seconds and TimestampFrac
 // microseconds of CLOCK_REALTIME. ok is false without bit 2 (seconds) or when
 // the fraction is not a microsecond count (≥ 10⁶), as with PTP or NTP
-// formats; without bit 3 the fraction is taken as zero.
+// formats, or when the seconds are all ones (not available); without bit 3
+// the fraction is taken as zero.
 func (n *Node) Timestamp() (t time.Time, ok bool) {
-	if n.Fields&BitTimestampSec == 0 {
+	ns, ok := TimestampUnixNano(n.Fields, n.TimestampSec, n.TimestampFrac)
+	if !ok {
 		return time.Time{}, false
 	}
-	var us uint32
-	if n.Fields&BitTimestampFrac != 0 {
-		if us = n.TimestampFrac; us >= 1_000_000 {
-			return time.Time{}, false
-		}
-	}
-	return time.Unix(int64(n.TimestampSec), int64(us)*1000), true
+	return time.Unix(0, ns), true
 }
 
 // AppendNode appends the encoding of n to dst in RFC 9197 field order. It
