@@ -96,10 +96,9 @@ func TestAgentConfigRoundTrip(t *testing.T) {
 }
 
 func TestStorageConfigRoundTrip(t *testing.T) {
-	cfg := plugin.DefaultConfig()
-	cfg.Storage.Listen = "127.0.0.1:17271"
-	cfg.Collector.Listen = "[fd00:c17:abcd::1]:7123"
-	cfg.Store.Dir = t.TempDir()
+	d := fakeDemo(t)
+	d.opt.StorageGRPC, d.opt.StorageAdmin = "127.0.0.1:17271", "127.0.0.1:17270"
+	cfg := d.storageConfig("[fd00:c17:abcd::1]:7123")
 	path := filepath.Join(t.TempDir(), "s.yaml")
 	require.NoError(t, writeYAML(path, cfg))
 	back, err := plugin.LoadConfig(path)
@@ -107,6 +106,7 @@ func TestStorageConfigRoundTrip(t *testing.T) {
 	require.NoError(t, back.Validate())
 	assert.Equal(t, cfg.Collector.Listen, back.Collector.Listen)
 	assert.Equal(t, cfg.Store.Dir, back.Store.Dir)
+	assert.Equal(t, map[string]string{"1": "athos"}, back.Nodes, "athos (no agent) is named in nodes:")
 }
 
 func TestCLTFlagsConfig(t *testing.T) {
