@@ -269,7 +269,7 @@ func nodeLabel(id int64) string {
 	if id == nodeAthos || agentHasNodeName() {
 		return nodeNames[id]
 	}
-	return fmt.Sprintf("node %d", id)
+	return plugin.FallbackNodeLabel(uint64(id), false)
 }
 
 func agentHasNodeName() bool {
