@@ -234,7 +234,7 @@ func (h *hopAgg) fold(d *HopData) {
 		h.qdSeen = true
 	}
 	if d.Fields&(bitTimestampSec|bitTimestampFrac) == bitTimestampSec|bitTimestampFrac {
-		// Linux writes microseconds in the fraction field (kernel-ioam.md §4).
+		// Linux writes microseconds in the fraction field (docs/wire-format.md §4).
 		ts := int64(d.TimestampSec)*1e9 + int64(d.TimestampFrac)*1e3
 		if !h.tsSeen || ts < h.firstTS {
 			h.firstTS = ts

@@ -119,7 +119,7 @@ func checkKernel(c *checker) {
 	default:
 		c.ok("kernel %s", rel)
 	}
-	// CVE-2026-64132 (use-after-free around ioam6_event, peers.md §1.2).
+	// CVE-2026-64132 (use-after-free around ioam6_event, docs/wire-format.md §10).
 	if (v >= 6_009_000 && v < 6_012_092) || (v >= 6_013_000 && v < 6_018_034) || (v >= 6_019_000 && v < 7_000_011) {
 		c.warn("kernel %s is in the CVE-2026-64132 range (ioam6_event use-after-free); update when you can", rel)
 	}

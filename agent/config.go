@@ -21,7 +21,7 @@ const (
 	SourceCapture = "capture"
 )
 
-// Carrier names accepted by namespaces[].carrier (architecture.md "Wire format").
+// Carrier names accepted by namespaces[].carrier (docs/wire-format.md §2.5).
 const (
 	CarrierOSS   = "oss"
 	CarrierTail  = "tail"

@@ -64,7 +64,7 @@ func (p *Pipeline) decode(ev *Event, o *Observation) string {
 	} else {
 		// The kernel emits an event only after handling the trace with a
 		// known namespace on an enabled interface; no own entry means there
-		// was no room (kernel-ioam.md §6).
+		// was no room (docs/wire-format.md §6).
 		o.Overflow = !o.ReporterWrote
 	}
 	return ""

@@ -24,7 +24,7 @@
 //
 // A record says whether this node wrote its own hop: the first entry of the
 // event's node data is this node's entry unless the trace had already
-// overflowed (kernel-ioam.md §6: the event carries no Overflow flag).
+// overflowed (docs/wire-format.md §6: the event carries no Overflow flag).
 //
 // # Sources and capabilities
 //

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	grpcbackoff "google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
@@ -35,17 +36,18 @@ type Exporter interface {
 
 // batch is a sealed group of records with a stable id, retried as a whole.
 type batch struct {
-	id      uint64
-	recs    []*collectorv1.IOAMRecord
-	sealed  time.Time
-	retried bool
+	id     uint64
+	recs   []*collectorv1.IOAMRecord
+	sealed time.Time
 }
 
 // GRPCExporter sends records to the collector API in acknowledged batches.
 //
 // Delivery is at least once. A batch is retried (same batch id, whole batch)
-// with exponential backoff and jitter until acknowledged, except when the
-// server answers InvalidArgument (counted as rejected). Sealed batches wait in
+// with exponential backoff and jitter until acknowledged when the failure is
+// one OTLP calls retryable (see [classify]); a batch the server finds too
+// large is split in halves, and any other answer drops the batch, counted as
+// rejected, so one refused batch never stalls the ones behind it. Sealed batches wait in
 // a queue of at most export.queue_max_batches; when it is full the oldest
 // waiting batch is dropped (its records counted as dropped, reason
 // queue_full), so fresh data wins over stale data. Safe for concurrent use.
@@ -72,6 +74,7 @@ type GRPCExporter struct {
 	sealWG    sync.WaitGroup
 	startOnce sync.Once
 	closeOnce sync.Once
+	rejectLog sync.Once
 	started   bool
 }
 
@@ -241,8 +244,7 @@ func (e *GRPCExporter) sendLoop(ctx context.Context) {
 			return
 		}
 		if !e.deliver(ctx, b) {
-			// ctx ended with b unacknowledged.
-			e.m.RecordsDropped.WithLabelValues(DropShutdown).Add(float64(len(b.recs)))
+			// ctx ended with b unacknowledged (deliver counted it).
 			e.dropQueued()
 			return
 		}
@@ -261,7 +263,43 @@ func (e *GRPCExporter) dropQueued() {
 	e.m.RecordsDropped.WithLabelValues(DropShutdown).Add(float64(n))
 }
 
-// deliver sends b until it is acknowledged or rejected (true), or ctx ends (false).
+// outcome is what the exporter does with a failed Report.
+type outcome int
+
+const (
+	outcomeRetry  outcome = iota // transient: retry the same batch after a backoff
+	outcomeSplit                 // the batch is too large for the server: send it in halves
+	outcomeReject                // permanent: drop the batch, counted as rejected
+)
+
+// classify applies the OTLP/gRPC retry rules (OTLP specification,
+// "Failures" and "Throttling"): Canceled, DeadlineExceeded, Aborted,
+// OutOfRange, Unavailable and DataLoss are transient; ResourceExhausted is
+// retryable only when the server sends RetryInfo (throttling), otherwise the
+// message was too large (gRPC's own size limit answers ResourceExhausted
+// without it) and splitting is what can succeed. Everything else
+// (InvalidArgument, Unimplemented, PermissionDenied, Unauthenticated, a local
+// marshal error surfacing as Internal, …) does not change by retrying. It
+// also returns the server's requested retry delay, if any.
+func classify(err error) (outcome, time.Duration) {
+	st := status.Convert(err)
+	switch st.Code() {
+	case codes.Canceled, codes.DeadlineExceeded, codes.Aborted, codes.OutOfRange,
+		codes.Unavailable, codes.DataLoss:
+		return outcomeRetry, 0
+	case codes.ResourceExhausted:
+		for _, d := range st.Details() {
+			if ri, ok := d.(*errdetails.RetryInfo); ok {
+				return outcomeRetry, ri.GetRetryDelay().AsDuration()
+			}
+		}
+		return outcomeSplit, 0
+	}
+	return outcomeReject, 0
+}
+
+// deliver sends b until it is acknowledged or dropped (true), or ctx ends
+// (false; b's records are then counted as dropped at shutdown).
 func (e *GRPCExporter) deliver(ctx context.Context, b *batch) bool {
 	req := &collectorv1.ReportRequest{AgentId: e.agentID, BatchId: b.id, Records: b.recs}
 	for attempt := 0; ; attempt++ {
@@ -271,34 +309,69 @@ func (e *GRPCExporter) deliver(ctx context.Context, b *batch) bool {
 		cctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
 		resp, err := e.client.Report(cctx, req)
 		cancel()
-		switch {
-		case err == nil:
+		if err == nil {
 			e.m.BatchesSent.WithLabelValues("ok").Inc()
 			e.m.RecordsExported.Add(float64(len(b.recs)))
 			e.m.RecordsDuplicate.Add(float64(resp.GetDuplicates()))
 			e.m.ExportLatency.Observe(time.Since(b.sealed).Seconds())
 			return true
-		case status.Code(err) == codes.InvalidArgument:
+		}
+		if ctx.Err() != nil {
+			e.m.RecordsDropped.WithLabelValues(DropShutdown).Add(float64(len(b.recs)))
+			return false
+		}
+		what, delay := classify(err)
+		switch {
+		case what == outcomeSplit && len(b.recs) > 1:
+			e.m.BatchesSent.WithLabelValues("split").Inc()
+			e.log.Debug("collector refused a batch as too large; splitting it", "batch_id", b.id, "records", len(b.recs), "err", err)
+			half := len(b.recs) / 2
+			first, second := e.subBatch(b, b.recs[:half]), e.subBatch(b, b.recs[half:])
+			if !e.deliver(ctx, first) {
+				e.m.RecordsDropped.WithLabelValues(DropShutdown).Add(float64(len(second.recs)))
+				return false
+			}
+			return e.deliver(ctx, second)
+		case what == outcomeSplit, what == outcomeReject:
+			reason := DropRejected
+			if what == outcomeSplit {
+				reason = DropTooLarge
+			}
 			e.m.BatchesSent.WithLabelValues("rejected").Inc()
-			e.m.RecordsDropped.WithLabelValues(DropRejected).Add(float64(len(b.recs)))
-			e.log.Warn("collector rejected a batch; not retrying", "batch_id", b.id, "records", len(b.recs), "err", err)
+			e.m.RecordsDropped.WithLabelValues(reason).Add(float64(len(b.recs)))
+			e.rejectLog.Do(func() {
+				e.log.Warn("collector refused a batch; not retrying it (further refusals are only counted in clt_agent_records_dropped_total)",
+					"batch_id", b.id, "records", len(b.recs), "code", status.Code(err).String(), "err", err)
+			})
 			return true
 		}
 		e.m.BatchesSent.WithLabelValues("error").Inc()
 		if attempt == 0 {
 			e.log.Debug("report failed; retrying", "batch_id", b.id, "err", err)
 		}
-		if ctx.Err() != nil {
-			return false
+		wait := backoff(e.cfg.BackoffInitial, e.cfg.BackoffMax, attempt)
+		if delay > 0 {
+			wait = min(max(wait, delay), e.cfg.BackoffMax)
 		}
-		t := time.NewTimer(backoff(e.cfg.BackoffInitial, e.cfg.BackoffMax, attempt))
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
+			e.m.RecordsDropped.WithLabelValues(DropShutdown).Add(float64(len(b.recs)))
 			return false
 		case <-t.C:
 		}
 	}
+}
+
+// subBatch is part of b sent on its own after a split: a new batch id (the
+// server's dedupe is by record content, so a retried half is still stored
+// once), b's seal time for the latency metric.
+func (e *GRPCExporter) subBatch(b *batch, recs []*collectorv1.IOAMRecord) *batch {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.nextID++
+	return &batch{id: e.nextID, recs: recs, sealed: b.sealed}
 }
 
 // backoff is initial·2^attempt capped at maxD, with ±50 % jitter (so many

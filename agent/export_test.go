@@ -12,6 +12,10 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	collectorv1 "github.com/cross-layer-telemetry/clt/api/collector/v1"
 )
@@ -100,6 +104,114 @@ func TestExporterDoesNotRetryInvalidArgument(t *testing.T) {
 	assert.Equal(t, 1, f.calls, "no retry after InvalidArgument")
 	f.mu.Unlock()
 	assert.Zero(t, testutil.ToFloat64(m.RecordsRetried))
+}
+
+// A refused batch that retrying cannot fix is dropped and counted; the
+// batches behind it are delivered (issue: one ResourceExhausted or
+// Unimplemented stalled the agent for ever).
+func TestExporterNonRetryableRefusalDoesNotStall(t *testing.T) {
+	for _, code := range []codes.Code{codes.Unimplemented, codes.PermissionDenied, codes.Internal, codes.Unknown} {
+		t.Run(code.String(), func(t *testing.T) {
+			f := newFakeCollector(t)
+			refused := true
+			f.set(func(f *fakeCollector) {
+				f.refuse = func(*collectorv1.ReportRequest) error {
+					if refused {
+						refused = false
+						return status.Error(code, "fake: refused")
+					}
+					return nil
+				}
+			})
+			cfg := testExportConfig(f.addr)
+			cfg.BatchMaxRecords = 5
+			e, m := startExporter(t, cfg)
+			e.Export(mkRecords(20, 5))
+			waitFor(t, "the 15 records behind the refused batch", func() bool { return testutil.ToFloat64(m.RecordsExported) == 15 })
+			assert.Equal(t, 5.0, testutil.ToFloat64(m.RecordsDropped.WithLabelValues(DropRejected)))
+			assert.Zero(t, testutil.ToFloat64(m.RecordsRetried), "not retryable")
+		})
+	}
+}
+
+// ResourceExhausted without RetryInfo is gRPC's answer to a message over the
+// server's limit: the batch is split until the halves fit, and a single record
+// that still does not fit is dropped as too_large.
+func TestExporterSplitsOversizedBatch(t *testing.T) {
+	f := newFakeCollector(t)
+	f.set(func(f *fakeCollector) {
+		// More than 3 records are over the limit, and record 7 alone is.
+		f.refuse = func(req *collectorv1.ReportRequest) error {
+			tooLarge := status.Error(codes.ResourceExhausted, "grpc: received message larger than max")
+			if len(req.Records) > 3 {
+				return tooLarge
+			}
+			for _, r := range req.Records {
+				if r.TraceId[15] == 7 {
+					return tooLarge
+				}
+			}
+			return nil
+		}
+	})
+	cfg := testExportConfig(f.addr)
+	cfg.BatchMaxRecords = 10
+	e, m := startExporter(t, cfg)
+	recs := mkRecords(10, 6)
+	for i, r := range recs {
+		r.TraceId[15] = byte(i)
+	}
+	e.Export(recs)
+	waitFor(t, "9 records", func() bool { return testutil.ToFloat64(m.RecordsExported) == 9 })
+	assert.Equal(t, 1.0, testutil.ToFloat64(m.RecordsDropped.WithLabelValues(DropTooLarge)))
+	assert.Zero(t, testutil.ToFloat64(m.RecordsDropped.WithLabelValues(DropRejected)))
+	got := map[byte]bool{}
+	for _, r := range f.records() {
+		got[r.TraceId[15]] = true
+	}
+	for i := range byte(10) {
+		assert.Equal(t, i != 7, got[i], "record %d", i)
+	}
+}
+
+// ResourceExhausted with RetryInfo is throttling: the same batch is retried
+// after the server's delay, not split.
+func TestExporterRetriesThrottledBatch(t *testing.T) {
+	f := newFakeCollector(t)
+	left := 2
+	f.set(func(f *fakeCollector) {
+		f.refuse = func(*collectorv1.ReportRequest) error {
+			if left == 0 {
+				return nil
+			}
+			left--
+			st, err := status.New(codes.ResourceExhausted, "fake: over budget").
+				WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(20 * time.Millisecond)})
+			require.NoError(t, err)
+			return st.Err()
+		}
+	})
+	e, m := startExporter(t, testExportConfig(f.addr))
+	e.Export(mkRecords(10, 8))
+	waitFor(t, "10 records", func() bool { return testutil.ToFloat64(m.RecordsExported) == 10 })
+	assert.Equal(t, 20.0, testutil.ToFloat64(m.RecordsRetried), "two throttled attempts of the whole batch")
+	f.mu.Lock()
+	assert.Equal(t, []uint64{1}, f.batches, "not split")
+	f.mu.Unlock()
+}
+
+func TestClassify(t *testing.T) {
+	for code, want := range map[codes.Code]outcome{
+		codes.Unavailable: outcomeRetry, codes.DeadlineExceeded: outcomeRetry, codes.Aborted: outcomeRetry,
+		codes.Canceled: outcomeRetry, codes.OutOfRange: outcomeRetry, codes.DataLoss: outcomeRetry,
+		codes.ResourceExhausted: outcomeSplit,
+		codes.InvalidArgument:   outcomeReject, codes.Unimplemented: outcomeReject, codes.Internal: outcomeReject,
+		codes.Unauthenticated: outcomeReject, codes.PermissionDenied: outcomeReject, codes.Unknown: outcomeReject,
+		codes.NotFound: outcomeReject, codes.FailedPrecondition: outcomeReject, codes.AlreadyExists: outcomeReject,
+	} {
+		got, _ := classify(status.Error(code, "x"))
+		assert.Equal(t, want, got, code.String())
+	}
 }
 
 func TestExporterQueueDropsOldestWhenFull(t *testing.T) {

@@ -25,11 +25,14 @@ type fakeCollector struct {
 	srv      *grpc.Server
 	failNext int  // fail this many calls with Unavailable
 	reject   bool // answer InvalidArgument
-	block    chan struct{}
-	calls    int
-	batches  []uint64
-	stored   map[[2]uint64]*collectorv1.IOAMRecord
-	order    []*collectorv1.IOAMRecord
+	// refuse, when set, answers each call it returns an error for (e.g.
+	// ResourceExhausted for batches over a size).
+	refuse  func(req *collectorv1.ReportRequest) error
+	block   chan struct{}
+	calls   int
+	batches []uint64
+	stored  map[[2]uint64]*collectorv1.IOAMRecord
+	order   []*collectorv1.IOAMRecord
 }
 
 type fakeService struct {
@@ -50,6 +53,12 @@ func (s fakeService) Report(ctx context.Context, req *collectorv1.ReportRequest)
 	if f.reject {
 		f.mu.Unlock()
 		return nil, status.Error(codes.InvalidArgument, "records[0].trace_id: length 15, want 16")
+	}
+	if f.refuse != nil {
+		if err := f.refuse(req); err != nil {
+			f.mu.Unlock()
+			return nil, err
+		}
 	}
 	f.mu.Unlock()
 	if block != nil {

@@ -137,7 +137,7 @@ func attr(sp *tracepb.Span, key string) *commonpb.AnyValue {
 }
 
 // sender sends UDP datagrams with a per-datagram IPV6_HOPOPTS cmsg from the
-// client's namespace (kernel-ioam.md §3.2).
+// client's namespace (docs/wire-format.md §3.2).
 type sender struct {
 	fd  int
 	dst unix.SockaddrInet6
@@ -320,7 +320,7 @@ func TestIntegrationAgentsReportTraffic(t *testing.T) {
 		assert.Equal(t, int64(itNamespace), attr(sp, plugin.AttrNamespaceID).GetIntValue())
 		var hops []int64
 		for _, ev := range sp.GetEvents() {
-			if ev.GetName() == plugin.EventHop {
+			if plugin.IsHopEvent(ev.GetName()) {
 				for _, kv := range ev.GetAttributes() {
 					if kv.GetKey() == plugin.AttrNodeID {
 						hops = append(hops, kv.GetValue().GetIntValue())
@@ -459,7 +459,7 @@ func TestIntegrationMalformedCounted(t *testing.T) {
 		{"all-zero ids", testHBH(t, ioam6.IDs{}), ReasonCarrier},
 		{"unconfigured namespace", mutate(func(b []byte) { b[9] = 124 }), ReasonUnconfiguredNamespace},
 	}
-	// What the kernel itself drops never reaches the agent (kernel-ioam.md §9).
+	// What the kernel itself drops never reaches the agent (docs/wire-format.md §9).
 	nodeLen := mutate(func(b []byte) { b[10] = 5 << 3 })
 	require.NoError(t, snd.send(nodeLen, 3))
 

@@ -20,7 +20,8 @@ const (
 // Drop reasons (label reason of clt_agent_records_dropped_total).
 const (
 	DropQueueFull = "queue_full"
-	DropRejected  = "rejected"
+	DropRejected  = "rejected"  // refused by the collector, not retryable
+	DropTooLarge  = "too_large" // one record larger than the collector accepts
 	DropShutdown  = "shutdown"
 )
 
@@ -39,7 +40,7 @@ type Metrics struct {
 	RecordsRetried   prometheus.Counter
 	RecordsDropped   *prometheus.CounterVec // reason
 	RecordsDuplicate prometheus.Counter
-	BatchesSent      *prometheus.CounterVec // result: ok, error, rejected
+	BatchesSent      *prometheus.CounterVec // result: ok, error, split, rejected
 	QueueBatches     prometheus.Gauge
 	ExportLatency    prometheus.Histogram
 }
@@ -89,7 +90,7 @@ func NewMetrics() *Metrics {
 		ReasonTraceType, ReasonSnapshot, ReasonPacket, ReasonOther} {
 		m.EventsMalformed.WithLabelValues(r)
 	}
-	for _, r := range []string{DropQueueFull, DropRejected, DropShutdown} {
+	for _, r := range []string{DropQueueFull, DropRejected, DropTooLarge, DropShutdown} {
 		m.RecordsDropped.WithLabelValues(r)
 	}
 	return m

@@ -12,7 +12,7 @@ var ErrNotSupported = errors.New("agent: not supported")
 var ErrCheckFailed = errors.New("check: node is not ready")
 
 // Event is one raw IOAM trace as a node sees it after its own processing: the
-// attributes of the kernel's IOAM6_EVENT_TRACE message (kernel-ioam.md §6).
+// attributes of the kernel's IOAM6_EVENT_TRACE message (docs/wire-format.md §6).
 // A capture source fills the same fields from the packet.
 type Event struct {
 	NamespaceID uint16

@@ -20,7 +20,7 @@ import (
 
 // captureSource reads IOAM packets the node sends (PACKET_OUTGOING) from an
 // AF_PACKET TPACKET_V3 ring: on a router that is the forwarded packet after
-// this node wrote its hop (kernel-ioam.md §7). SOCK_DGRAM strips the link
+// this node wrote its hop (docs/wire-format.md §7). SOCK_DGRAM strips the link
 // header, so the ring holds the IPv6 header onwards whatever the link type.
 type captureSource struct {
 	fd        int
@@ -64,7 +64,7 @@ const (
 
 // captureFilter accepts outgoing IPv6 packets whose Hop-by-Hop header holds
 // an IOAM option at HBH+4 (the encapsulators' layout) or HBH+28 (after a
-// 24-byte 0x1E option), as in kernel-ioam.md §7 but on the network header
+// 24-byte 0x1E option), as in docs/wire-format.md §7 but on the network header
 // (SOCK_DGRAM) and with the packet type and protocol checked in the kernel.
 // The socket itself must be ETH_P_ALL: the transmit path only feeds
 // ETH_P_ALL taps (dev_queue_xmit_nit).

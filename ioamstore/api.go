@@ -22,6 +22,13 @@ type Operation struct {
 	SpanKind string
 }
 
+// Search keys answered from the IOAM record index: a span matches when one
+// of its IOAM records includes that node / namespace.
+const (
+	AttrNodeID      = "ioam.node_id"
+	AttrNamespaceID = "ioam.namespace_id"
+)
+
 // Query is a trace search. A trace matches when ONE of its spans satisfies
 // every set predicate (Jaeger storage v2 semantics).
 type Query struct {

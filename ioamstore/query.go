@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"time"
 
@@ -18,8 +19,8 @@ import (
 // Special query attribute keys.
 const (
 	attrError       = "error"
-	attrIOAMNode    = "ioam.node_id"
-	attrIOAMNS      = "ioam.namespace_id"
+	attrIOAMNode    = AttrNodeID
+	attrIOAMNS      = AttrNamespaceID
 	errorTrue       = "true"
 	errorFalse      = "false"
 	unboundedTimeNs = ^uint64(0)
@@ -40,16 +41,23 @@ type compiledQuery struct {
 
 type attrPred struct{ key, value string }
 
+// timeNs is t as Unix nanoseconds, clamped to what a span time can hold:
+// t.UnixNano is undefined outside 1678–2262, so a bound like year 1 or 9999
+// (what a UI sends for "any time") used to match nothing.
 func timeNs(t time.Time) uint64 {
-	if t.IsZero() {
+	switch {
+	case t.IsZero() || !t.After(unixEpoch):
 		return 0
+	case !t.Before(maxSpanTime):
+		return math.MaxInt64
 	}
-	n := t.UnixNano()
-	if n < 0 {
-		return 0
-	}
-	return uint64(n)
+	return uint64(t.UnixNano())
 }
+
+var (
+	unixEpoch   = time.Unix(0, 0)
+	maxSpanTime = time.Unix(0, math.MaxInt64)
+)
 
 func compileQuery(q Query) (*compiledQuery, error) {
 	var errs []error

@@ -55,6 +55,9 @@ func TestFindTraceIDs(t *testing.T) {
 	}{
 		{"service newest first", Query{Service: "svc-a"}, [][16]byte{tid(4), tid(2), tid(1)}},
 		{"other service", Query{Service: "svc-b"}, [][16]byte{tid(3)}},
+		{"bounds beyond 1678-2262 clamp", Query{Service: "svc-b", StartMin: time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC),
+			StartMax: time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)}, [][16]byte{tid(3)}},
+		{"max before 1970 matches nothing", Query{Service: "svc-b", StartMax: time.Date(1600, 1, 1, 0, 0, 0, 0, time.UTC)}, [][16]byte{}},
 		{"unknown service", Query{Service: "svc-x"}, [][16]byte{}},
 		{"operation", Query{Service: "svc-a", Operation: "db"}, [][16]byte{tid(2)}},
 		{"operation of another service", Query{Service: "svc-a", Operation: "work"}, [][16]byte{}},

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -173,14 +175,34 @@ func (s *Store) Purge(ctx context.Context) error {
 	return nil
 }
 
-// DiskUsage returns the bytes of the LSM tree and of the value log, as badger
-// accounts them (updated by badger periodically, not per write).
+// DiskUsage returns the bytes of the LSM tree (.sst files) and of the value
+// log (.vlog files) allocated on disk, read from the directory at each call
+// (badger's own DB.Size needs its global expvar metrics, which the store
+// leaves off). An in-memory store reports zero.
 func (s *Store) DiskUsage() (lsm, vlog int64) {
-	if !s.enter() {
+	if s.cfg.InMemory || s.cfg.Dir == "" {
 		return 0, 0
 	}
-	defer s.exit()
-	return s.db.Size()
+	entries, err := os.ReadDir(s.cfg.Dir)
+	if err != nil {
+		return 0, 0
+	}
+	for _, e := range entries {
+		ext := filepath.Ext(e.Name())
+		if ext != ".sst" && ext != ".vlog" {
+			continue
+		}
+		fi, err := e.Info()
+		if err != nil {
+			continue // removed by a compaction meanwhile
+		}
+		if ext == ".sst" {
+			lsm += allocatedBytes(fi)
+		} else {
+			vlog += allocatedBytes(fi)
+		}
+	}
+	return lsm, vlog
 }
 
 // Stats returns the cumulative counters.

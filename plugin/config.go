@@ -30,6 +30,8 @@ type Config struct {
 	Store ioamstore.Config `yaml:"store"`
 	// Log configures the process log (stderr).
 	Log LogConfig `yaml:"log"`
+	// Enrich configures what reads add to spans with IOAM records.
+	Enrich EnrichConfig `yaml:"enrich"`
 	// ShutdownTimeout bounds the graceful drain of in-flight RPCs on SIGTERM;
 	// after it, remaining RPCs are cancelled and the store is closed anyway.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
@@ -92,6 +94,15 @@ type AdminConfig struct {
 	Purge bool `yaml:"purge"`
 }
 
+// EnrichConfig configures read-time enrichment (docs/contracts.md, UI
+// naming contract).
+type EnrichConfig struct {
+	// NetworkSpans adds, to every span with IOAM records, synthetic child
+	// spans for the network links it crossed and for its warnings (default
+	// true). Off: only the span's own attributes, hop events and warnings.
+	NetworkSpans bool `yaml:"network_spans"`
+}
+
 // LogConfig configures logging.
 type LogConfig struct {
 	// Level is debug, info, warn or error.
@@ -122,6 +133,7 @@ func DefaultConfig() Config {
 		Admin:           AdminConfig{Listen: ":17270"},
 		Store:           ioamstore.DefaultConfig(),
 		Log:             LogConfig{Level: "info", Format: "text"},
+		Enrich:          EnrichConfig{NetworkSpans: true},
 		ShutdownTimeout: 10 * time.Second,
 	}
 }

@@ -15,6 +15,7 @@ type metrics struct {
 
 	spansWritten     prometheus.Counter
 	exportErrors     prometheus.Counter
+	spansRejected    *prometheus.CounterVec
 	recordsAccepted  prometheus.Counter
 	recordsDuplicate prometheus.Counter
 	recordsRejected  *prometheus.CounterVec
@@ -44,6 +45,10 @@ func newMetrics(store statsSource) *metrics {
 			Namespace: metricsNamespace, Name: "export_errors_total",
 			Help: "OTLP Export requests that failed (nothing of the request is assumed stored).",
 		}),
+		spansRejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: metricsNamespace, Name: "spans_rejected_total",
+			Help: "Spans refused by OTLP Export (reported in partial_success), by the invalid field.",
+		}, []string{"reason"}),
 		recordsAccepted: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: metricsNamespace, Name: "records_accepted_total",
 			Help: "IOAM records newly stored.",
@@ -86,18 +91,18 @@ func newMetrics(store statsSource) *metrics {
 		Namespace: metricsNamespace, Name: "nodes_write_errors_total",
 		Help: "Failed writes of learned node names to the store (retried with the next record).",
 	})
-	m.reg.MustRegister(m.compatFlushes, m.compatDropped, m.nodesDropped, m.nodesErrors, m.recordsCorrupt, m.spansWritten, m.exportErrors, m.recordsAccepted, m.recordsDuplicate,
+	m.reg.MustRegister(m.compatFlushes, m.compatDropped, m.nodesDropped, m.nodesErrors, m.recordsCorrupt, m.spansWritten, m.exportErrors, m.spansRejected, m.recordsAccepted, m.recordsDuplicate,
 		m.recordsRejected, m.queryLatency, m.queryErrors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if store != nil {
 		m.reg.MustRegister(
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 				Namespace: metricsNamespace, Name: "badger_lsm_bytes",
-				Help: "Size of badger's LSM tree on disk (as badger accounts it, refreshed periodically).",
+				Help: "Bytes allocated on disk by badger's LSM tree (.sst files), read at scrape time.",
 			}, func() float64 { lsm, _ := store.DiskUsage(); return float64(lsm) }),
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 				Namespace: metricsNamespace, Name: "badger_vlog_bytes",
-				Help: "Size of badger's value log on disk.",
+				Help: "Bytes allocated on disk by badger's value log (.vlog files), read at scrape time.",
 			}, func() float64 { _, v := store.DiskUsage(); return float64(v) }),
 			prometheus.NewCounterFunc(prometheus.CounterOpts{
 				Namespace: metricsNamespace, Name: "gc_runs_total",

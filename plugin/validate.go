@@ -71,7 +71,7 @@ func validateRecord(prefix string, r *collectorv1.IOAMRecord, maxHops int) []fie
 		bad("namespace_id", "namespace_id", "%d exceeds 16 bits", r.GetNamespaceId())
 	}
 	tt := r.GetTraceType()
-	if tt > traceTypeMask {
+	if tt > uint32(ioam6.TraceTypeMask) {
 		bad("trace_type", "trace_type", "0x%x exceeds 24 bits", tt)
 	}
 	if r.GetReporterNodeId() > maxNodeID {
@@ -98,7 +98,7 @@ func validateRecord(prefix string, r *collectorv1.IOAMRecord, maxHops int) []fie
 	for j, h := range r.GetHops() {
 		hp := fmt.Sprintf("hops[%d].", j)
 		f := h.GetFields()
-		if f > traceTypeMask {
+		if f > uint32(ioam6.TraceTypeMask) {
 			bad(hp+"fields", "trace_type", "0x%x exceeds 24 bits", f)
 		} else if f&^tt != 0 {
 			bad(hp+"fields", "trace_type", "0x%06x has bits not in trace_type 0x%06x", f, tt)

@@ -53,7 +53,7 @@
 // and h2c): each connection carries one request at a time, and the option
 // set in GotConn describes exactly that request.
 //
-// # Retransmissions (kernel-ioam.md §3.3)
+// # Retransmissions (docs/wire-format.md §3.3)
 //
 // TCP sends with the option that is current at (re)transmit time. A segment
 // lost before the option changes is retransmitted with the next request's
