@@ -10,8 +10,11 @@ import (
 	"os"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/cross-layer-telemetry/clt/kernel/ioam6"
 )
 
 // Source kinds accepted by source.kind.
@@ -21,7 +24,8 @@ const (
 	SourceCapture = "capture"
 )
 
-// Carrier names accepted by namespaces[].carrier (docs/wire-format.md §2.5).
+// Carrier names accepted by namespaces[].carrier: the names of
+// kernel/ioam6's carriers, which Validate parses with ioam6.ParseCarrier.
 const (
 	CarrierOSS   = "oss"
 	CarrierTail  = "tail"
@@ -29,17 +33,26 @@ const (
 )
 
 // DefaultSchemaID is the Opaque State Snapshot schema id of the "oss" carrier.
-const DefaultSchemaID = 0x000C17
+const DefaultSchemaID = ioam6.DefaultSchemaID
 
 // Config is clt-agent's YAML configuration. Every field has a default from
 // [DefaultConfig]; a YAML file only needs the keys it changes.
 type Config struct {
 	// AgentID identifies this agent to the collector (agent_id). Default: the host name.
 	AgentID string `yaml:"agent_id"`
+	// NodeName names this node in every record (node_name,
+	// reporter_node_name): clt-storage shows routers by it. Default: the
+	// host name. Valid UTF-8, at most 255 bytes.
+	NodeName string `yaml:"node_name"`
 	// NodeID is this node's 24-bit IOAM node id (node_id), used to tell whether
 	// this node wrote its own hop. Default (null): setup.node_id when set, else
 	// the net.ipv6.ioam6_id sysctl read at start.
 	NodeID *uint32 `yaml:"node_id"`
+	// NodeIDWide is this node's 56-bit wide node id (node_id_wide), used
+	// instead of node_id for trace types with the wide node id (bit 8) and
+	// not the short one (bit 0). Default (null): setup.node_id_wide when
+	// set, else the net.ipv6.ioam6_id_wide sysctl read at start.
+	NodeIDWide *uint64 `yaml:"node_id_wide"`
 	// NetNSPath runs the kernel side (node setup, sysctls, event or capture
 	// socket) in another network namespace, e.g. /var/run/netns/r1
 	// (netns_path). Export and admin stay in the agent's own namespace.
@@ -273,6 +286,7 @@ const (
 	maxNamespace  = 0xFFFE // 0xFFFF is reserved (RFC 9197 §4.3)
 	maxIfID       = 0xFFFF
 	maxSchemaData = 244 // 255 - the snapshot header, kept a multiple of 4
+	maxNodeName   = 255
 )
 
 // Validate reports every problem of the configuration at once, naming the YAML key.
@@ -282,6 +296,12 @@ func (c Config) Validate() error {
 
 	if c.NodeID != nil && *c.NodeID > maxNodeID {
 		add("node_id: %d exceeds 24 bits", *c.NodeID)
+	}
+	if len(c.NodeName) > maxNodeName || !utf8.ValidString(c.NodeName) {
+		add("node_name: %q, want valid UTF-8 of at most %d bytes", c.NodeName, maxNodeName)
+	}
+	if c.NodeIDWide != nil && *c.NodeIDWide > maxNodeIDWide {
+		add("node_id_wide: %d exceeds 56 bits", *c.NodeIDWide)
 	}
 	switch c.Source.Kind {
 	case SourceAuto, SourceNetlink, SourceCapture:
@@ -309,10 +329,10 @@ func (c Config) Validate() error {
 			add("namespaces[%d].id: %d configured twice", i, ns.ID)
 		}
 		seen[ns.ID] = true
-		switch ns.Carrier {
-		case "", CarrierOSS, CarrierTail, CarrierCLTv1:
-		default:
-			add("namespaces[%d].carrier: %q, want oss, tail or clt-v1", i, ns.Carrier)
+		if ns.Carrier != "" {
+			if _, err := ioam6.ParseCarrier(ns.Carrier); err != nil {
+				add("namespaces[%d].carrier: %w", i, err)
+			}
 		}
 		if ns.SchemaID != nil && *ns.SchemaID > maxNodeID {
 			add("namespaces[%d].schema_id: %#x exceeds 24 bits", i, *ns.SchemaID)

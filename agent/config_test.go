@@ -7,6 +7,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/cross-layer-telemetry/clt/kernel/ioam6"
 )
 
 func TestDefaultConfigIsValidWithANamespace(t *testing.T) {
@@ -21,6 +23,7 @@ func TestDefaultConfigIsValidWithANamespace(t *testing.T) {
 func TestLoadConfigOverridesDefaults(t *testing.T) {
 	c, err := LoadConfig(strings.NewReader(`
 agent_id: r1
+node_name: porthos
 node_id: 2
 namespaces:
   - id: 123
@@ -50,6 +53,7 @@ setup:
 	require.NoError(t, err)
 	require.NoError(t, c.Validate())
 	assert.Equal(t, "r1", c.AgentID)
+	assert.Equal(t, "porthos", c.NodeName)
 	assert.Equal(t, uint32(2), *c.NodeID)
 	assert.Equal(t, 250*time.Millisecond, c.Aggregation.Window)
 	assert.Equal(t, 65536, c.Aggregation.MaxOpen, "untouched keys keep their default")
@@ -82,6 +86,9 @@ func TestValidateReportsEveryProblemByKey(t *testing.T) {
 	c := DefaultConfig()
 	big := uint32(1 << 24)
 	c.NodeID = &big
+	wideBig := uint64(1 << 56)
+	c.NodeIDWide = &wideBig
+	c.NodeName = "r1\xff"
 	c.Source.Kind = "pcap"
 	c.Source.RingBlockSize = 5000
 	c.Namespaces = []NamespaceConfig{{ID: 70000, Carrier: "udp"}, {ID: 1}, {ID: 1, SchemaID: &big}}
@@ -102,7 +109,7 @@ func TestValidateReportsEveryProblemByKey(t *testing.T) {
 	require.Error(t, err)
 	msg := err.Error()
 	for _, key := range []string{
-		"node_id:", "source.kind", "source.ring_block_size", "namespaces[0].id", "namespaces[0].carrier",
+		"node_id:", "node_id_wide: 72057594037927936 exceeds 56 bits", "node_name:", "source.kind", "source.ring_block_size", "namespaces[0].id", "namespaces[0].carrier",
 		"namespaces[2].id: 1 configured twice", "namespaces[2].schema_id", "aggregation.window", "aggregation.max_open",
 		"export.collector", "export.batch_max_records", "export.backoff_max", "export.tls:",
 		"export.tls.cert_file and export.tls.key_file", "admin.listen", "log_level",
@@ -133,4 +140,13 @@ func TestExampleConfigIsValid(t *testing.T) {
 	assert.Equal(t, d.Export, c.Export, "the example documents the export defaults")
 	assert.Equal(t, d.Aggregation, c.Aggregation)
 	assert.Equal(t, d.Source, c.Source)
+}
+
+// TestCarrierNamesAreIOAM6s: the agent's carrier names are kernel/ioam6's.
+func TestCarrierNamesAreIOAM6s(t *testing.T) {
+	for name, want := range map[string]ioam6.Carrier{CarrierOSS: ioam6.CarrierOSS, CarrierTail: ioam6.CarrierTail, CarrierCLTv1: ioam6.CarrierCLTv1} {
+		got, err := ioam6.ParseCarrier(name)
+		require.NoError(t, err)
+		assert.Equal(t, want, got)
+	}
 }

@@ -22,7 +22,9 @@
 // With the oss carrier the sender writes its own node entry into the last
 // pre-allocated slot (RFC 9197 §4.4; kernel/ioam6 HBHSpec.Own), filled as a
 // Linux node fills its entry (net/ipv6/ioam6.c): node id from
-// net.ipv6.ioam6_id (or Config.NodeID), hop limit 64, the timestamp of the
+// net.ipv6.ioam6_id (or Config.NodeID), wide node id (bit 8) from
+// net.ipv6.ioam6_id_wide (or Config.NodeIDWide; both sysctls read through
+// kernel/sysctl at New), hop limit 64, the timestamp of the
 // header, ingress interface 0xFFFF (the packet originates here) and, as
 // egress, the outgoing device's net.ipv6.conf.<dev>.ioam6_id and
 // ioam6_id_wide. SetConn, ControlContext and WriteMsgUDP find that device
