@@ -15,7 +15,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"reflect"
 	"strconv"
 	"time"
 
@@ -287,20 +286,9 @@ func (d *Demo) agentConfig(role, collector string) agent.Config {
 		}
 	}
 	cfg.Setup = setup
-	setNodeName(&cfg, role)
+	// The name clt-storage shows for this router's hops and network spans.
+	cfg.NodeName = role
 	return cfg
-}
-
-// setNodeName sets clt-agent's node_name (the name clt-storage shows for the
-// node's hops) when this build of package agent has it; until then the
-// agents report without a name and clt-storage's nodes: map names them.
-func setNodeName(cfg *agent.Config, name string) bool {
-	f := reflect.ValueOf(cfg).Elem().FieldByName("NodeName")
-	if !f.IsValid() || f.Kind() != reflect.String {
-		return false
-	}
-	f.SetString(name)
-	return true
 }
 
 func (d *Demo) startAgent(ctx context.Context, role, collector string) error {

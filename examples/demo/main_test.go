@@ -81,6 +81,7 @@ func TestAgentConfigRoundTrip(t *testing.T) {
 			require.NoError(t, cfg.Validate())
 			require.NotNil(t, cfg.Setup)
 			assert.Equal(t, tc.node, *cfg.Setup.NodeID)
+			assert.Equal(t, tc.role, cfg.NodeName, "the router is named by its agent")
 			got := map[string]uint32{}
 			for _, i := range cfg.Setup.Interfaces {
 				require.NotNil(t, i.ID)
@@ -148,14 +149,15 @@ func (b *syncBuffer) String() string {
 
 func itoa(n int) string { return strconv.Itoa(n) }
 
-func hopLog(node, in, out int64, ts string) jaegerui.Log {
+func hopLog(index, node, in, out int64, ts string) jaegerui.Log {
 	n := func(v int64) json.Number { return json.Number(strconv.FormatInt(v, 10)) }
 	return jaegerui.Log{Fields: []jaegerui.KeyValue{
-		{Key: "event", Type: "string", Value: "ioam.hop"},
-		{Key: "ioam.node_id", Type: "int64", Value: n(node)},
-		{Key: "ioam.ingress_if", Type: "int64", Value: n(in)},
-		{Key: "ioam.egress_if", Type: "int64", Value: n(out)},
-		{Key: "ioam.timestamp", Type: "string", Value: ts},
+		{Key: "event", Type: "string", Value: plugin.EventHopPrefix + strconv.FormatInt(index, 10)},
+		{Key: plugin.AttrHopIndex, Type: "int64", Value: n(index)},
+		{Key: plugin.AttrNodeID, Type: "int64", Value: n(node)},
+		{Key: plugin.AttrIngressIf, Type: "int64", Value: n(in)},
+		{Key: plugin.AttrEgressIf, Type: "int64", Value: n(out)},
+		{Key: plugin.AttrTimestamp, Type: "string", Value: ts},
 	}}
 }
 
@@ -173,8 +175,8 @@ func TestCompleteAndHopDelta(t *testing.T) {
 	for i := range tr.Spans {
 		if s := &tr.Spans[i]; s.SpanID == "c1" || s.SpanID == "v1" {
 			s.Logs = []jaegerui.Log{
-				hopLog(nodePorthos, ifPorthosFromAthos, ifPorthosToAramis, "2026-11-27T10:00:00.000100Z"),
-				hopLog(nodeAramis, ifAramisFromPorth, 65535, "2026-11-27T10:00:00.050350Z"),
+				hopLog(1, nodePorthos, ifPorthosFromAthos, ifPorthosToAramis, "2026-11-27T10:00:00.000100Z"),
+				hopLog(2, nodeAramis, ifAramisFromPorth, 65535, "2026-11-27T10:00:00.050350Z"),
 			}
 		}
 	}

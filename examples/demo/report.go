@@ -65,7 +65,7 @@ func printPhase(w io.Writer, ph *Phase) {
 			fmt.Fprintf(w, "trace %s: not in Jaeger\n", r.TraceID)
 			continue
 		}
-		_ = jaegerui.Render(w, t, jaegerui.Options{NodeNames: nodeNames})
+		_ = jaegerui.Render(w, t, jaegerui.Options{})
 	}
 	if ph.Kind.API != roles.PathRequest {
 		return
@@ -109,6 +109,3 @@ type Phase struct {
 	Results []roles.ClientResult
 	Traces  []*jaegerui.Trace
 }
-
-// nodeNames are shown next to node ids in the tables.
-var nodeNames = map[int64]string{nodeAthos: roleAthos, nodePorthos: rolePorthos, nodeAramis: roleAramis, nodePlanchet: rolePlanchet}

@@ -17,9 +17,9 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/cross-layer-telemetry/clt/agent"
 	"github.com/cross-layer-telemetry/clt/kernel/netnstest"
 	"github.com/cross-layer-telemetry/clt/plugin"
 )
@@ -195,6 +195,22 @@ func (b *browser) timeline() []timelineRow {
 	return rows
 }
 
+// errorRows returns the timeline rows that carry the UI's error icon.
+func (b *browser) errorRows() []timelineRow {
+	b.t.Helper()
+	raw := eval[[][]string](b, `[...document.querySelectorAll(".span-row")].filter(r => r.querySelector(".SpanBarRow--errorIcon")).map(r => {
+		const a = r.querySelector("a.span-name") || r;
+		return [(a.querySelector(".span-svc-name") || {innerText: ""}).innerText.trim(),
+			(a.querySelector(".endpoint-name") || {innerText: ""}).innerText.trim()] })`)
+	rows := make([]timelineRow, 0, len(raw))
+	for _, r := range raw {
+		if len(r) == 2 {
+			rows = append(rows, timelineRow{r[0], r[1]})
+		}
+	}
+	return rows
+}
+
 // expand opens the detail of the timeline row service/operation (the
 // first one that is not open yet).
 func (b *browser) expand(service, operation string) {
@@ -224,9 +240,20 @@ func (b *browser) warnings() string {
 	return b.waitText(".detail-row .AccordianWarnings", "ioam")
 }
 
+// searchResult is one item of the search results: its trace id and text.
+type searchResult struct{ ID, Text string }
+
+func resultIDs(rs []searchResult) []string {
+	ids := make([]string, 0, len(rs))
+	for _, r := range rs {
+		ids = append(ids, r.ID)
+	}
+	return ids
+}
+
 // search runs a trace search through the UI's URL (what the search form
-// submits) and returns the trace ids of the results.
-func (b *browser) search(service string, tags map[string]string) []string {
+// submits) and returns the results.
+func (b *browser) search(service string, tags map[string]string) []searchResult {
 	b.t.Helper()
 	tj, _ := json.Marshal(tags)
 	q := url.Values{"service": {service}, "lookback": {"1h"}, "limit": {"50"}, "tags": {string(tj)}}
@@ -244,43 +271,32 @@ func (b *browser) search(service string, tags map[string]string) []string {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	hrefs := eval[[]string](b, `[...document.querySelectorAll(".ResultItem a.ResultItemTitle--item")].map(a => a.getAttribute("href"))`)
-	ids := make([]string, 0, len(hrefs))
-	for _, h := range hrefs {
-		ids = append(ids, filepath.Base(h))
+	items := eval[[][]string](b, `[...document.querySelectorAll(".ResultItem")].map(e => [
+		(e.querySelector("a.ResultItemTitle--item") || {getAttribute: () => ""}).getAttribute("href") || "", e.innerText])`)
+	out := make([]searchResult, 0, len(items))
+	for _, it := range items {
+		if len(it) == 2 {
+			out = append(out, searchResult{ID: filepath.Base(it[0]), Text: it[1]})
+		}
 	}
-	return ids
+	return out
 }
 
-// UI naming contract strings not (yet) exported by package plugin.
-// TODO(merge enrich): use plugin's exported names and format functions.
-const (
-	attrPathChanged = "ioam.path_changed"
-)
-
-// networkSpanName is the operation of the network span of the link from →
-// to (docs/contracts.md, UI naming contract).
-func networkSpanName(from, to string) string { return "ioam " + from + " → " + to }
-
-// nodeLabel is how the UI names a demo node: its agent's node_name when
-// package agent has it (setNodeName), else clt-storage's fallback; athos
-// runs no agent and is named by clt-storage's nodes: map.
+// nodeLabel is how the UI names a demo node: the routers by their agents'
+// node_name, athos (no agent) by clt-storage's nodes: map.
 func nodeLabel(id int64) string {
-	if id == nodeAthos || agentHasNodeName() {
-		return nodeNames[id]
+	if name, ok := demoNodeNames[id]; ok {
+		return name
 	}
-	return plugin.FallbackNodeLabel(uint64(id), false)
+	return plugin.DefaultNodeLabel(uint64(id), false)
 }
 
-func agentHasNodeName() bool {
-	var cfg agent.Config
-	return setNodeName(&cfg, "x")
-}
+var demoNodeNames = map[int64]string{nodeAthos: roleAthos, nodePorthos: rolePorthos, nodeAramis: roleAramis, nodePlanchet: rolePlanchet}
 
 var delayRE = regexp.MustCompile(`\+(\d+(?:\.\d+)?) ms`)
 
 // checkUI opens the demo's traces in the real jaeger-ui and checks what a
-// network engineer must see there.
+// network engineer must see there (docs/contracts.md, UI naming contract).
 func checkUI(t *testing.T, d *Demo, phases []*Phase) {
 	requireOrSkip(t, d.opt.UIAssets != "", "no jaeger-ui build: set %s or put one at <repo>/%s", envUIAssets, defaultUIAssets)
 	congested, rerouted, overflowed := traceLinks(phases)
@@ -299,23 +315,24 @@ func checkUI(t *testing.T, d *Demo, phases []*Phase) {
 		b.t = t
 		b.open("/trace/"+congested, "GET /check")
 		rows := b.timeline()
-		b.shot("congested-timeline")
 		for _, want := range []timelineRow{
-			{porthos, networkSpanName(athos, porthos)},
-			{aramis, networkSpanName(porthos, aramis)},
+			{porthos, plugin.NetworkSpanName(athos, porthos)},
+			{aramis, plugin.NetworkSpanName(porthos, aramis)},
 		} {
 			require.Contains(t, rows, want, "network span row in the timeline")
 		}
 		b.expand(roleAthos, "GET /check")
+		b.shot("congested")
 		lines := b.logLines()
-		b.shot("congested-hops")
+		// "hop 2 · aramis (node 3) · if 31 → – · +50.416 ms", collapsed.
+		head := plugin.EventHopPrefix + "2" + plugin.SummarySeparator + aramis + " (" + plugin.DefaultNodeLabel(nodeAramis, false) + ")"
 		var line string
 		for _, l := range lines {
-			if strings.Contains(l, "hop 2") && strings.Contains(l, aramis) {
+			if strings.Contains(l, head) {
 				line = l
 			}
 		}
-		require.NotEmpty(t, line, "a hop summary naming %s among %q", aramis, lines)
+		require.NotEmpty(t, line, "a hop summary %q among %q", head, lines)
 		m := delayRE.FindStringSubmatch(line)
 		require.NotNil(t, m, "hop summary %q has the delay since the previous hop", line)
 		ms, err := strconv.ParseFloat(m[1], 64)
@@ -323,16 +340,21 @@ func checkUI(t *testing.T, d *Demo, phases []*Phase) {
 		require.GreaterOrEqual(t, ms, float64(e2eDelay/time.Millisecond), "porthos → aramis delay in %q", line)
 	})
 
-	t.Run("re-routed trace: both paths and the warning", func(t *testing.T) {
+	t.Run("re-routed trace: the detour and the warning", func(t *testing.T) {
 		b.t = t
 		b.open("/trace/"+rerouted, "GET /data")
 		rows := b.timeline()
 		for _, want := range []timelineRow{
-			{planchet, networkSpanName(porthos, planchet)},
-			{aramis, networkSpanName(planchet, aramis)},
+			{planchet, plugin.NetworkSpanName(porthos, planchet)},
+			{aramis, plugin.NetworkSpanName(planchet, aramis)},
 		} {
 			require.Contains(t, rows, want, "network span row in the timeline")
 		}
+		// Without expanding anything: a red error icon on the warning's row.
+		flagged := b.errorRows()
+		require.True(t, hasPrefixRow(flagged, plugin.WarningSpanName(plugin.WarnPathChanged)),
+			"a flagged warning row %q… in %q", plugin.WarningSpanName(plugin.WarnPathChanged), flagged)
+		b.shot("rerouted")
 		b.expand(roleAthos, "GET /data")
 		w := b.warnings()
 		b.shot("rerouted-warning")
@@ -342,21 +364,40 @@ func checkUI(t *testing.T, d *Demo, phases []*Phase) {
 	t.Run("overflowed trace: the warning", func(t *testing.T) {
 		b.t = t
 		b.open("/trace/"+overflowed, "GET /report")
+		flagged := b.errorRows()
+		require.True(t, hasPrefixRow(flagged, plugin.WarningSpanName(plugin.WarnOverflow)),
+			"a flagged warning row %q… in %q", plugin.WarningSpanName(plugin.WarnOverflow), flagged)
 		b.expand(roleAthos, "GET /report")
 		w := b.warnings()
 		b.shot("overflow-warning")
 		require.Contains(t, w, plugin.WarnOverflow)
 	})
 
-	t.Run("search", func(t *testing.T) {
+	t.Run("search by node", func(t *testing.T) {
 		b.t = t
-		ids := b.search(roleAthos, map[string]string{plugin.AttrNodeID: strconv.Itoa(nodePlanchet)})
+		res := b.search(roleAthos, map[string]string{plugin.AttrNodeID: strconv.Itoa(nodePlanchet)})
 		b.shot("search-node-planchet")
-		require.ElementsMatch(t, []string{rerouted}, ids, "%s=%d: the traces that crossed planchet", plugin.AttrNodeID, nodePlanchet)
-		ids = b.search(roleAthos, map[string]string{plugin.AttrOverflow: "true"})
-		b.shot("search-overflow")
-		require.ElementsMatch(t, []string{overflowed}, ids, "%s=true", plugin.AttrOverflow)
-		ids = b.search(roleAthos, map[string]string{attrPathChanged: "true"})
-		require.ElementsMatch(t, []string{rerouted}, ids, "%s=true", attrPathChanged)
+		require.ElementsMatch(t, []string{rerouted}, resultIDs(res), "%s=%d: the traces that crossed planchet", plugin.AttrNodeID, nodePlanchet)
+		// The result says so without opening it: an error count and the router among the services.
+		assert.Contains(t, res[0].Text, "1 Error")
+		assert.Contains(t, res[0].Text, planchet)
 	})
+
+	t.Run("search by warning", func(t *testing.T) {
+		b.t = t
+		res := b.search(roleAthos, map[string]string{plugin.AttrOverflow: "true"})
+		b.shot("search-overflow")
+		require.ElementsMatch(t, []string{overflowed}, resultIDs(res), "%s=true", plugin.AttrOverflow)
+		res = b.search(roleAthos, map[string]string{plugin.AttrPathChanged: "true"})
+		require.ElementsMatch(t, []string{rerouted}, resultIDs(res), "%s=true", plugin.AttrPathChanged)
+	})
+}
+
+func hasPrefixRow(rows []timelineRow, prefix string) bool {
+	for _, r := range rows {
+		if strings.HasPrefix(r.Operation, prefix) {
+			return true
+		}
+	}
+	return false
 }
