@@ -172,9 +172,13 @@ func TestE2EDemo(t *testing.T) {
 func checkTrace(t *testing.T, ph *Phase, traceID, checkID, validateID string, tr *jaegerui.Trace, raw []byte) {
 	t.Helper()
 	ok := t.Run(ph.Name+"/"+traceID, func(t *testing.T) {
-		ops := map[string]int{}
+		ops, network := map[string]int{}, map[string]int{}
 		for i := range tr.Spans {
 			s := &tr.Spans[i]
+			if s.Synthetic() {
+				network[s.ParentID()+" "+tr.Service(s)+" "+s.OperationName]++
+				continue
+			}
 			ops[tr.Service(s)+" "+s.OperationName]++
 		}
 		assert.Equal(t, map[string]int{
@@ -182,6 +186,14 @@ func checkTrace(t *testing.T, ph *Phase, traceID, checkID, validateID string, tr
 			"athos GET /check": 1, "athos GET /validate": 1,
 			"aramis GET /check": 1, "aramis GET /validate": 1,
 		}, ops)
+		// clt-storage's network spans: one per link, under each sub-request
+		// span, in the service of the router that received the packet.
+		want := map[string]int{}
+		for _, id := range []string{checkID, validateID} {
+			want[id+" "+rolePorthos+" "+plugin.NetworkSpanName(roleAthos, rolePorthos)] = 1
+			want[id+" "+roleAramis+" "+plugin.NetworkSpanName(rolePorthos, roleAramis)] = 1
+		}
+		assert.Equal(t, want, network)
 
 		for _, id := range []string{checkID, validateID} {
 			s, found := tr.Span(id)
@@ -245,6 +257,21 @@ func checkReroute(t *testing.T, ctx context.Context, d *Demo, ph *Phase) {
 		assert.Equal(t, int64(ifAramisFromPlanch), byNode[nodeAramis].IngressIf)
 		n, _ := s.TagInt(plugin.AttrReporters)
 		assert.Equal(t, int64(3), n)
+		// The detour is not congested: its links take well under the delay
+		// of the direct link the first request crossed.
+		links := 0
+		for i := range tr.Spans {
+			ns := &tr.Spans[i]
+			if !ns.Synthetic() || ns.ParentID() != s.SpanID {
+				continue
+			}
+			switch ns.OperationName {
+			case plugin.NetworkSpanName(rolePorthos, rolePlanchet), plugin.NetworkSpanName(rolePlanchet, roleAramis):
+				links++
+				assert.Less(t, time.Duration(ns.Duration)*time.Microsecond, e2eDelay/2, "%s: %d µs", ns.OperationName, ns.Duration)
+			}
+		}
+		assert.Equal(t, 2, links, "network spans porthos → planchet → aramis")
 		var changed []string
 		for _, w := range s.Warnings {
 			if strings.HasPrefix(w, plugin.WarnPathChanged) {
