@@ -11,7 +11,9 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -343,3 +345,23 @@ func TestE2EStartFailureCleansUp(t *testing.T) {
 	_, err = os.Stat(filepath.Join(opt.DataDir, "state.json"))
 	assert.True(t, os.IsNotExist(err), "state file removed after a clean teardown")
 }
+
+// syncBuffer is a bytes.Buffer safe for the concurrent writes of a logger.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }

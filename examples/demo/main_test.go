@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -128,26 +127,6 @@ func TestReportDelta(t *testing.T) {
 	printPhase(&buf, ph)
 	assert.Contains(t, buf.String(), `phase "x" — wire delay 30ms on porthos → aramis`)
 }
-
-// syncBuffer is a bytes.Buffer safe for the concurrent writes of a logger.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func itoa(n int) string { return strconv.Itoa(n) }
 
 func hopLog(index, node, in, out int64, ts string) jaegerui.Log {
 	n := func(v int64) json.Number { return json.Number(strconv.FormatInt(v, 10)) }
