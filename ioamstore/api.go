@@ -4,6 +4,7 @@ import (
 	"errors"
 	"time"
 
+	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 )
 
@@ -22,13 +23,6 @@ type Operation struct {
 	SpanKind string
 }
 
-// Search keys answered from the IOAM record index: a span matches when one
-// of its IOAM records includes that node / namespace.
-const (
-	AttrNodeID      = "ioam.node_id"
-	AttrNamespaceID = "ioam.namespace_id"
-)
-
 // Query is a trace search. A trace matches when ONE of its spans satisfies
 // every set predicate (Jaeger storage v2 semantics).
 type Query struct {
@@ -44,6 +38,13 @@ type Query struct {
 	// ERROR), "ioam.node_id" and "ioam.namespace_id" (an IOAM record of the
 	// span has that node / namespace).
 	Attributes map[string]string
+	// AnyNode, when set, requires an IOAM record of the span whose node ids
+	// include one of these (short or wide ids): how a router is searched as
+	// a service. Like ioam.node_id it needs no Service.
+	AnyNode []uint64
+	// RecordMatch, with AnyNode, further requires that record's Data to
+	// satisfy it (the plugin checks a network link there).
+	RecordMatch func(data []byte) bool
 	// StartMin and StartMax bound the span start time (zero = unbounded).
 	StartMin, StartMax time.Time
 	// DurationMin and DurationMax bound the span duration (zero = no bound).
@@ -51,6 +52,26 @@ type Query struct {
 	// SearchDepth is the maximum number of traces returned; it must be > 0
 	// (the plugin applies Jaeger's default).
 	SearchDepth int
+	// Derived, when set, answers attribute predicates on the keys it derives
+	// (other than error, ioam.node_id and ioam.namespace_id) from what reads
+	// add to a span: such a predicate holds when the stored span has the
+	// attribute (as above) or Derived.Attributes of the span has it.
+	Derived Deriver
+}
+
+// Deriver computes attributes that exist only at read time (clt-storage's
+// IOAM enrichment), so that a search finds exactly the traces whose
+// enriched spans carry them.
+type Deriver interface {
+	// Derives reports whether predicates on key are checked against
+	// Attributes too. Those predicates cannot use the Bloom filters, so a
+	// candidate trace is loaded when it has IOAM records or its filter says
+	// a stored span may hold the value.
+	Derives(key string) bool
+	// Attributes returns every attribute reads add to span (on the span or
+	// one of its events) given its IOAM records (never empty). It must be
+	// safe for concurrent use.
+	Attributes(span *tracepb.Span, recs []Record) []*commonpb.KeyValue
 }
 
 // FoundTrace is one FindTraceIDs result. Start and End are the earliest span
@@ -68,6 +89,19 @@ type TraceMatch struct {
 	Spans []*tracepb.ResourceSpans
 	// Records are the trace's IOAM records, ordered as GetRecords orders them.
 	Records []Record
+}
+
+// RecordedSpan is what GetDependencies hands over about a span with IOAM
+// records, so the caller can draw the network between the services.
+type RecordedSpan struct {
+	// Service is the span's service.
+	Service string
+	// Children are the services of the span's child spans, one entry per
+	// child span of another service (the direct edges GetDependencies
+	// counted for this span).
+	Children []string
+	// Records are the Data of the span's records.
+	Records [][]byte
 }
 
 // Dependency is a parent → child service call count.

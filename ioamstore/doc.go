@@ -98,7 +98,13 @@
 //	[0x41][kind:1][value:4][inv(received):8][traceID:16][spanID:8]   (kind 1 = node id ≤ 32 bits, 2 = namespace id)
 //	[0x41][3][value:8][inv(received):8][traceID:16][spanID:8]        (kind 3 = node id > 32 bits)
 //
-// Spans, span indexes and names expire after SpanTTL; records and their index
-// after RecordTTL (badger entry TTL). A background goroutine runs
+// Node registry: the IOAM nodes records mention, with the name learned for
+// each and whether it received packets (the plugin's routers as services),
+// rewritten by the plugin when a name changes and before the TTL:
+//
+//	[0x50][wide:1][id:8]   value: [fmt=2][flags:1][name]   (flags bit 0: receiver)
+//
+// Spans, span indexes and names expire after SpanTTL; records, their index
+// and the node registry after RecordTTL (badger entry TTL). A background goroutine runs
 // RunValueLogGC every GCInterval so expired values actually free disk.
 package ioamstore

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"time"
 
@@ -14,6 +15,14 @@ import (
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 
 	"github.com/cross-layer-telemetry/clt/kernel/ioam6"
+)
+
+// Search keys answered from the IOAM record index (a span matches when one
+// of its records has that node / namespace). Enrichment shows the same keys
+// on hops and spans: one home for both.
+const (
+	AttrNodeID      = "ioam.node_id"
+	AttrNamespaceID = "ioam.namespace_id"
 )
 
 // Special query attribute keys.
@@ -35,8 +44,11 @@ type compiledQuery struct {
 	attrs              []attrPred // ordinary key=value predicates
 	errPred            string     // "", "true" or "false"
 	node               *uint64    // ioam.node_id predicate (short or wide id)
+	anyNode            []uint64   // Query.AnyNode
 	ns                 *uint32    // ioam.namespace_id predicate
 	ioamImpossible     bool       // an ioam value does not parse: nothing matches
+	derived            []attrPred // predicates also answered by q.Derived
+	derivedFeatures    []uint64   // their Bloom features (of the stored spans)
 }
 
 type attrPred struct{ key, value string }
@@ -75,14 +87,14 @@ func compileQuery(q Query) (*compiledQuery, error) {
 	}
 	_, hasNode := q.Attributes[attrIOAMNode]
 	_, hasNS := q.Attributes[attrIOAMNS]
-	if q.Service == "" && !hasNode && !hasNS {
+	if q.Service == "" && !hasNode && !hasNS && len(q.AnyNode) == 0 {
 		errs = append(errs, errors.New("service name must be set (or ioam.node_id / ioam.namespace_id)"))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidQuery, err)
 	}
 	c := &compiledQuery{q: q, startMin: timeNs(q.StartMin), startMax: unboundedTimeNs,
-		durMin: uint64(q.DurationMin), durMax: uint64(q.DurationMax)}
+		durMin: uint64(q.DurationMin), durMax: uint64(q.DurationMax), anyNode: q.AnyNode}
 	if !q.StartMax.IsZero() {
 		c.startMax = timeNs(q.StartMax)
 	}
@@ -113,6 +125,9 @@ func compileQuery(q Query) (*compiledQuery, error) {
 			}
 			x := uint32(n)
 			c.ns = &x
+		case q.Derived != nil && q.Derived.Derives(k):
+			c.derived = append(c.derived, attrPred{k, v})
+			c.derivedFeatures = append(c.derivedFeatures, h.attr(k, v))
 		default:
 			c.attrs = append(c.attrs, attrPred{k, v})
 			c.features = append(c.features, h.attr(k, v))
@@ -192,7 +207,7 @@ func (s *Store) find(ctx context.Context, q Query, load bool, fn func(TraceMatch
 		if err != nil || !ok {
 			return false, err
 		}
-		if load {
+		if load && m.Records == nil {
 			if m.Records, err = readRecords(ctx, txn, id); err != nil {
 				return false, err
 			}
@@ -206,6 +221,21 @@ func (s *Store) find(ctx context.Context, q Query, load bool, fn func(TraceMatch
 	err = s.db.View(func(txn *badger.Txn) error {
 		if c.node != nil || c.ns != nil {
 			return s.scanRecordIndex(ctx, txn, c, check)
+		}
+		if len(c.anyNode) > 0 {
+			// One scan per node, each newest first.
+			for _, id := range c.anyNode {
+				done := false
+				err := s.scanIndexPrefix(ctx, txn, recordIndexPrefix(nodeIndexKind(id), id), func(txn *badger.Txn, tid [16]byte) (bool, error) {
+					d, err := check(txn, tid)
+					done = d
+					return d, err
+				})
+				if err != nil || done {
+					return err
+				}
+			}
+			return nil
 		}
 		return s.scanServiceIndex(ctx, txn, c, check)
 	})
@@ -247,14 +277,15 @@ func (s *Store) scanServiceIndex(ctx context.Context, txn *badger.Txn, c *compil
 		if k.MaxStart < c.startMin {
 			return nil // every further entry is older
 		}
-		var pass bool
+		var pass, storedMayDerive bool
 		err = item.Value(func(v []byte) error {
 			iv, err := decodeSvcIndexValue(v)
 			if err != nil {
-				pass = true // cannot prune: let the exact check decide
+				pass, storedMayDerive = true, true // cannot prune: let the exact check decide
 				return nil
 			}
 			pass = c.entryMayMatch(k, iv)
+			storedMayDerive = bloomHasAll(iv.Bloom, c.derivedFeatures)
 			return nil
 		})
 		if err != nil {
@@ -262,6 +293,13 @@ func (s *Store) scanServiceIndex(ctx context.Context, txn *badger.Txn, c *compil
 		}
 		if !pass {
 			continue
+		}
+		if !storedMayDerive {
+			// Only enrichment can satisfy the derived predicates: it needs
+			// IOAM records.
+			if !hasRecords(txn, k.TraceID) {
+				continue
+			}
 		}
 		done, err := check(txn, k.TraceID)
 		if err != nil || done {
@@ -281,12 +319,25 @@ func (c *compiledQuery) entryMayMatch(k svcIndexKey, v svcIndexValue) bool {
 	if v.MaxDuration < c.durMin || (c.durMax > 0 && v.MinDuration > c.durMax) {
 		return false
 	}
-	for _, f := range c.features {
-		if !bloomHas(v.Bloom, f) {
+	return bloomHasAll(v.Bloom, c.features)
+}
+
+func bloomHasAll(bloom []byte, features []uint64) bool {
+	for _, f := range features {
+		if !bloomHas(bloom, f) {
 			return false
 		}
 	}
 	return true
+}
+
+// hasRecords reports whether the trace has IOAM records.
+func hasRecords(txn *badger.Txn, traceID [16]byte) bool {
+	prefix := recordPrefix(traceID)
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: false, PrefetchSize: 1})
+	defer it.Close()
+	it.Seek(prefix)
+	return it.ValidForPrefix(prefix)
 }
 
 // scanRecordIndex walks the ioam.node_id (or namespace) index newest first.
@@ -298,6 +349,13 @@ func (s *Store) scanRecordIndex(ctx context.Context, txn *badger.Txn, c *compile
 	} else {
 		prefix = recordIndexPrefix(recIndexNamespace, uint64(*c.ns))
 	}
+	return s.scanIndexPrefix(ctx, txn, prefix, check)
+}
+
+// scanIndexPrefix walks one record index prefix newest first, handing each
+// trace (once per run of entries) to check until it reports done.
+func (s *Store) scanIndexPrefix(ctx context.Context, txn *badger.Txn, prefix []byte,
+	check func(*badger.Txn, [16]byte) (bool, error)) error {
 	it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: false})
 	defer it.Close()
 	n := 0
@@ -329,9 +387,10 @@ func (s *Store) scanRecordIndex(ctx context.Context, txn *badger.Txn, c *compile
 type spanRecords map[[8]byte]*struct {
 	nodes []uint64
 	ns    []uint16
+	recs  []recordValue // each record, with Data only for Query.RecordMatch
 }
 
-func (s *Store) loadSpanRecords(txn *badger.Txn, traceID [16]byte) (spanRecords, error) {
+func (s *Store) loadSpanRecords(txn *badger.Txn, traceID [16]byte, withData bool) (spanRecords, error) {
 	out := spanRecords{}
 	prefix := recordPrefix(traceID)
 	it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: false})
@@ -343,7 +402,7 @@ func (s *Store) loadSpanRecords(txn *badger.Txn, traceID [16]byte) (spanRecords,
 			return nil, err
 		}
 		err = item.Value(func(v []byte) error {
-			rv, err := decodeRecordValue(v, false)
+			rv, err := decodeRecordValue(v, withData)
 			if err != nil {
 				return err
 			}
@@ -352,11 +411,13 @@ func (s *Store) loadSpanRecords(txn *badger.Txn, traceID [16]byte) (spanRecords,
 				e = &struct {
 					nodes []uint64
 					ns    []uint16
+					recs  []recordValue
 				}{}
 				out[k.SpanID] = e
 			}
 			e.nodes = append(e.nodes, rv.NodeIDs...)
 			e.ns = append(e.ns, rv.NamespaceID)
+			e.recs = append(e.recs, rv)
 			return nil
 		})
 		if err != nil {
@@ -372,10 +433,24 @@ func (s *Store) loadSpanRecords(txn *badger.Txn, traceID [16]byte) (spanRecords,
 func (s *Store) matchTrace(ctx context.Context, txn *badger.Txn, c *compiledQuery, id [16]byte, keep bool) (TraceMatch, bool, error) {
 	m := TraceMatch{FoundTrace: FoundTrace{TraceID: id}}
 	var recs spanRecords
-	if c.node != nil || c.ns != nil {
+	if c.node != nil || c.ns != nil || len(c.anyNode) > 0 {
 		var err error
-		if recs, err = s.loadSpanRecords(txn, id); err != nil {
+		if recs, err = s.loadSpanRecords(txn, id, c.q.RecordMatch != nil); err != nil {
 			return m, false, err
+		}
+	}
+	var full map[[8]byte][]Record // per span, for the derived predicates
+	if len(c.derived) > 0 {
+		all, err := readRecords(ctx, txn, id)
+		if err != nil {
+			return m, false, err
+		}
+		full = make(map[[8]byte][]Record, len(all))
+		for _, r := range all {
+			full[r.SpanID] = append(full[r.SpanID], r)
+		}
+		if keep {
+			m.Records = all
 		}
 	}
 	var minStart, maxEnd uint64
@@ -400,7 +475,7 @@ func (s *Store) matchTrace(ctx context.Context, txn *badger.Txn, c *compiledQuer
 			}
 			for _, ss := range r.ScopeSpans {
 				for _, sp := range ss.Spans {
-					if c.spanMatches(r, ss, sp, recs) {
+					if c.spanMatches(r, ss, sp, recs, full) {
 						matched = true
 						return nil
 					}
@@ -418,7 +493,7 @@ func (s *Store) matchTrace(ctx context.Context, txn *badger.Txn, c *compiledQuer
 }
 
 // spanMatches is the exact per-span check (Jaeger storage v2 semantics).
-func (c *compiledQuery) spanMatches(r *tracepb.ResourceSpans, ss *tracepb.ScopeSpans, sp *tracepb.Span, recs spanRecords) bool {
+func (c *compiledQuery) spanMatches(r *tracepb.ResourceSpans, ss *tracepb.ScopeSpans, sp *tracepb.Span, recs spanRecords, full map[[8]byte][]Record) bool {
 	if c.q.Operation != "" && sp.Name != c.q.Operation {
 		return false
 	}
@@ -455,7 +530,49 @@ func (c *compiledQuery) spanMatches(r *tracepb.ResourceSpans, ss *tracepb.ScopeS
 	if c.ns != nil && !c.spanHasNS(r, ss, sp, recs) {
 		return false
 	}
+	if len(c.anyNode) > 0 && !c.spanHasAnyNode(sp, recs) {
+		return false
+	}
+	return c.derivedMatch(r, ss, sp, full)
+}
+
+// derivedMatch checks the derived predicates: on the stored span, else on
+// what enrichment adds to it (computed once, only for a span with records).
+func (c *compiledQuery) derivedMatch(r *tracepb.ResourceSpans, ss *tracepb.ScopeSpans, sp *tracepb.Span, full map[[8]byte][]Record) bool {
+	var derived []*commonpb.KeyValue
+	computed := false
+	for _, p := range c.derived {
+		if hasAttr(r, ss, sp, p.key, p.value) {
+			continue
+		}
+		if !computed {
+			computed = true
+			if recs := full[[8]byte(padSpanID(sp.SpanId))]; len(recs) > 0 {
+				derived = c.q.Derived.Attributes(sp, recs)
+			}
+		}
+		if !attrIn(derived, p.key, p.value) {
+			return false
+		}
+	}
 	return true
+}
+
+// spanHasAnyNode: one record of the span has one of the nodes (and passes
+// RecordMatch).
+func (c *compiledQuery) spanHasAnyNode(sp *tracepb.Span, recs spanRecords) bool {
+	e := recs[[8]byte(padSpanID(sp.SpanId))]
+	if e == nil {
+		return false
+	}
+	for _, rv := range e.recs {
+		for _, n := range rv.NodeIDs {
+			if slices.Contains(c.anyNode, n) && (c.q.RecordMatch == nil || c.q.RecordMatch(rv.Data)) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func (c *compiledQuery) spanHasNode(r *tracepb.ResourceSpans, ss *tracepb.ScopeSpans, sp *tracepb.Span, recs spanRecords) bool {

@@ -109,10 +109,12 @@ func sinkRecord(traceID, spanID []byte, ns uint32, traceType uint32, hops []*col
 	if n := len(hops); n > 0 {
 		last := hops[n-1]
 		f := ioam6.TraceType(last.GetFields())
-		if f&ioam6.BitWideHopLimitNodeID != 0 && f&ioam6.BitHopLimitNodeID == 0 {
-			r.ReporterNodeId = uint32(min(last.GetWideNodeId(), maxNodeID))
-		} else {
+		if f&ioam6.BitHopLimitNodeID != 0 {
 			r.ReporterNodeId = last.GetNodeId()
+		} else {
+			// Without a short id the reporter's 24-bit id is unknown: the
+			// kernel's "not available" value, never a wide id cut down.
+			r.ReporterNodeId = ioam6.NodeIDUnavailable
 		}
 	}
 	return r

@@ -117,6 +117,7 @@ func TestFromIOAMTracePrototypeShapes(t *testing.T) {
 		assert.Equal(t, uint32(63), h.HopLimit)
 		assert.Equal(t, [2]uint32{0x10001, 2}, [2]uint32{h.WideIngressIf, h.WideEgressIf})
 		assert.Equal(t, uint64(0x0102030400000000), h.WideNamespaceData, "the 4 octets sent are the field's first 4")
+		assert.Equal(t, uint32(0xffffff), r.ReporterNodeId, "no short id: unknown, not the wide id cut to 24 bits")
 	})
 
 	t.Run("snapshot cut to Length bytes", func(t *testing.T) {

@@ -21,26 +21,24 @@ import (
 // demo, the e2e and the browser tests import them instead of repeating the
 // literals. Units are in the key (_ns, _bytes); ids and flags have none.
 const (
-	AttrNamespaceID          = ioamstore.AttrNamespaceID
-	AttrTraceType            = "ioam.trace_type"
-	AttrHopCount             = "ioam.hop_count"
-	AttrPath                 = "ioam.path"
-	AttrPackets              = "ioam.packets"
-	AttrReporters            = "ioam.reporters"
-	AttrTransitDelayMaxNs    = "ioam.transit_delay_max_ns"
-	AttrQueueDepthMaxBytes   = "ioam.queue_depth_max_bytes"
-	AttrOverflow             = "ioam.overflow"
-	AttrPathChanged          = "ioam.path_changed"
-	AttrUnconfirmed          = "ioam.unconfirmed"
-	AttrSynthetic            = "ioam.synthetic"
-	AttrJaegerWarnings       = "@jaeger@warnings" // Jaeger v2 moves it into the span's warnings
-	AttrOTelServiceName      = "service.name"
-	networkScopeName         = "clt-storage"
-	maxPathWarnings          = 5 // per kind, so a flapping flow cannot bloat a trace
-	defaultLabelUnknownNode  = "node ?"
-	warningSpanNamePrefix    = "ioam ⚠ "
-	networkSpanNamePrefix    = "ioam "
-	networkSpanNameSeparator = " → "
+	AttrNamespaceID         = ioamstore.AttrNamespaceID
+	AttrTraceType           = "ioam.trace_type"
+	AttrHopCount            = "ioam.hop_count"
+	AttrPath                = "ioam.path"
+	AttrPackets             = "ioam.packets"
+	AttrReporters           = "ioam.reporters"
+	AttrTransitDelayMaxNs   = "ioam.transit_delay_max_ns"
+	AttrQueueDepthMaxBytes  = "ioam.queue_depth_max_bytes"
+	AttrOverflow            = "ioam.overflow"
+	AttrPathChanged         = "ioam.path_changed"
+	AttrUnconfirmed         = "ioam.unconfirmed"
+	AttrSynthetic           = "ioam.synthetic"
+	AttrJaegerWarnings      = "@jaeger@warnings" // Jaeger v2 moves it into the span's warnings
+	AttrOTelServiceName     = "service.name"
+	networkScopeName        = "clt-storage"
+	maxPathWarnings         = 5 // per kind, so a flapping flow cannot bloat a trace
+	defaultLabelUnknownNode = "node ?"
+	warningSpanNamePrefix   = "ioam ⚠ "
 )
 
 // Hop event attribute keys (also on network spans, for the receiving hop).
@@ -100,36 +98,29 @@ const (
 	PathSeparator   = " > "
 )
 
+var _ NodeLabeler = (*NodeNames)(nil)
+
 // NodeLabeler names IOAM nodes in hop summaries and network spans; tests
 // fake it, clt-storage serves the names of its configuration and of the
 // records' reporters.
 type NodeLabeler interface {
-	// Label returns the node's name, else DefaultNodeLabel(id, wide).
+	// Label returns the node's name, else FallbackNodeLabel(id, wide).
+	// *NodeNames implements it.
 	Label(id uint64, wide bool) string
 }
-
-// DefaultNodeLabel is the label of a node without a name: "node 3" for a
-// short id, "node 0x…" for a wide one.
-func DefaultNodeLabel(id uint64, wide bool) string { return "node " + FormatNodeID(id, wide) }
 
 // FormatNodeID is the one format of a node id everywhere (paths, labels,
 // search): a short (24-bit) id in decimal, a wide (56-bit) id in hex.
 func FormatNodeID(id uint64, wide bool) string {
 	if wide {
-		return formatWideID(id)
+		return ioam6.FormatWideID(id)
 	}
-	return strconv.FormatUint(id, 10)
+	return ioam6.FormatNodeID(uint32(id))
 }
 
 // FormatDelay is the delay of a hop summary: signed milliseconds with three
 // decimals and the unit, e.g. "+50.213 ms".
 func FormatDelay(ns int64) string { return fmt.Sprintf("%+.3f ms", float64(ns)/1e6) }
-
-// NetworkSpanName is the operation name of the network span of the link from
-// the node labelled from to the node labelled to: "ioam porthos → aramis".
-func NetworkSpanName(from, to string) string {
-	return networkSpanNamePrefix + from + networkSpanNameSeparator + to
-}
 
 // WarningSpanName is the operation name of the synthetic span that shows a
 // warning in the timeline: "ioam ⚠ " and the warning without "ioam: ".
@@ -201,7 +192,7 @@ func (n nodeRef) label(l NodeLabeler) string {
 			return s
 		}
 	}
-	return DefaultNodeLabel(n.id, n.wide)
+	return FallbackNodeLabel(n.id, n.wide)
 }
 
 func formatPath(p []nodeRef) string {
@@ -228,9 +219,9 @@ func pathOf(r *collectorv1.IOAMRecord) []nodeRef {
 // the wide one, else unknown.
 func hopNode(h *collectorv1.Hop, f ioam6.TraceType) nodeRef {
 	switch {
-	case f.Has(ioam6.BitHopLimitNodeID) && h.GetNodeId() != ioam6.NodeIDUnavailable:
+	case f.Has(ioam6.BitHopLimitNodeID) && ioam6.NodeIDAvailable(h.GetNodeId()):
 		return nodeRef{id: uint64(h.GetNodeId()), known: true}
-	case f.Has(ioam6.BitWideHopLimitNodeID) && h.GetWideNodeId() != ioam6.WideNodeIDUnavailable:
+	case f.Has(ioam6.BitWideHopLimitNodeID) && ioam6.WideNodeIDAvailable(h.GetWideNodeId()):
 		return nodeRef{id: h.GetWideNodeId(), wide: true, known: true}
 	default:
 		return nodeRef{}
@@ -270,6 +261,7 @@ type analysis struct {
 	reporters   int
 	overflow    bool
 	warnings    []warning
+	hopKVs      [][]*commonpb.KeyValue // hopAttrs, built once per hop
 }
 
 // warning is one network event worth a warning, with its data.
@@ -541,16 +533,17 @@ func mergeHops(recs []*collectorv1.IOAMRecord, n int) []*mergedHop {
 				if lo == 0 && hi == 0 {
 					lo, hi = h.GetTransitDelay(), h.GetTransitDelay()
 				}
-				if transitAvailable(lo) && transitAvailable(hi) {
+				_, okLo := ioam6.TransitDelayNs(lo)
+				if _, okHi := ioam6.TransitDelayNs(hi); okLo && okHi {
 					if !m.tdSeen {
 						m.tdMin, m.tdMax, m.tdSeen = lo, hi, true
 					}
 					m.tdMin, m.tdMax = min(m.tdMin, lo), max(m.tdMax, hi)
 				}
 			}
-			if f.Has(ioam6.BitQueueDepth) && u32Available(h.GetQueueDepth()) {
+			if f.Has(ioam6.BitQueueDepth) && ioam6.U32Available(h.GetQueueDepth()) {
 				lo, hi := h.GetQueueDepthMin(), h.GetQueueDepthMax()
-				if (lo == 0 && hi == 0) || !u32Available(lo) || !u32Available(hi) {
+				if (lo == 0 && hi == 0) || !ioam6.U32Available(lo) || !ioam6.U32Available(hi) {
 					lo, hi = h.GetQueueDepth(), h.GetQueueDepth()
 				}
 				if !m.qdSeen {
@@ -580,11 +573,11 @@ func hopTimestamp(h *collectorv1.Hop, f ioam6.TraceType) uint64 {
 	if ts := h.GetFirstTimestampUnixNano(); ts != 0 {
 		return ts
 	}
-	ts, ok := timestampUnixNano(f, h.GetTimestampSec(), h.GetTimestampFrac())
-	if !ok {
+	ts, ok := ioam6.TimestampUnixNano(f, h.GetTimestampSec(), h.GetTimestampFrac())
+	if !ok || ts <= 0 {
 		return 0
 	}
-	return ts
+	return uint64(ts)
 }
 
 // maxOverHops is the largest value of the hops that measured one (ok false
@@ -701,11 +694,11 @@ func (a *analysis) hopSummary(i int, labels NodeLabeler) string {
 	b.WriteString(SummarySeparator)
 	lbl := m.node.label(labels)
 	b.WriteString(lbl)
-	if def := DefaultNodeLabel(m.node.id, m.node.wide); m.node.known && lbl != def {
+	if def := FallbackNodeLabel(m.node.id, m.node.wide); m.node.known && lbl != def {
 		b.WriteString(" (" + def + ")")
 	}
 	if in, eg, ok := m.interfaces(); ok {
-		b.WriteString(SummarySeparator + "if " + in + networkSpanNameSeparator + eg)
+		b.WriteString(SummarySeparator + "if " + in + networkSpanArrow + eg)
 	}
 	if d, ok := a.linkDelay(i); ok {
 		b.WriteString(SummarySeparator + FormatDelay(d))
@@ -722,39 +715,50 @@ func (m *mergedHop) interfaces() (in, eg string, ok bool) {
 			return "–"
 		}
 		if wide {
-			return formatWideIfID(v)
+			return ioam6.FormatWideID(v)
 		}
 		return strconv.FormatUint(v, 10)
 	}
 	switch {
-	case f.Has(ioam6.BitIfIDs) && (ifIDAvailable(h.GetIngressIf()) || ifIDAvailable(h.GetEgressIf())):
-		return show(uint64(h.GetIngressIf()), ifIDAvailable(h.GetIngressIf()), false),
-			show(uint64(h.GetEgressIf()), ifIDAvailable(h.GetEgressIf()), false), true
-	case f.Has(ioam6.BitWideIfIDs) && (u32Available(h.GetWideIngressIf()) || u32Available(h.GetWideEgressIf())):
-		return show(uint64(h.GetWideIngressIf()), u32Available(h.GetWideIngressIf()), true),
-			show(uint64(h.GetWideEgressIf()), u32Available(h.GetWideEgressIf()), true), true
+	case f.Has(ioam6.BitIfIDs) && (ioam6.IfIDAvailable(uint16(h.GetIngressIf())) || ioam6.IfIDAvailable(uint16(h.GetEgressIf()))):
+		return show(uint64(h.GetIngressIf()), ioam6.IfIDAvailable(uint16(h.GetIngressIf())), false),
+			show(uint64(h.GetEgressIf()), ioam6.IfIDAvailable(uint16(h.GetEgressIf())), false), true
+	case f.Has(ioam6.BitWideIfIDs) && (ioam6.WideIfIDAvailable(h.GetWideIngressIf()) || ioam6.WideIfIDAvailable(h.GetWideEgressIf())):
+		return show(uint64(h.GetWideIngressIf()), ioam6.WideIfIDAvailable(h.GetWideIngressIf()), true),
+			show(uint64(h.GetWideEgressIf()), ioam6.WideIfIDAvailable(h.GetWideEgressIf()), true), true
 	}
 	return "", "", false
 }
 
 // hopAttrs are hop i's fields, each in its one format, "not available"
-// values left out.
+// values left out. The hop event and the network span share them (callers
+// must not modify the result).
 func (a *analysis) hopAttrs(i int) []*commonpb.KeyValue {
+	if a.hopKVs == nil {
+		a.hopKVs = make([][]*commonpb.KeyValue, len(a.hops))
+	}
+	if a.hopKVs[i] == nil {
+		a.hopKVs[i] = a.buildHopAttrs(i)
+	}
+	return a.hopKVs[i]
+}
+
+func (a *analysis) buildHopAttrs(i int) []*commonpb.KeyValue {
 	m := a.hops[i]
 	h, f := m.h, m.fields
 	attrs := make([]*commonpb.KeyValue, 0, 12)
 	attrs = append(attrs, intAttr(AttrHopIndex, int64(i)))
 	if f.Has(ioam6.BitHopLimitNodeID) {
-		if h.GetNodeId() != ioam6.NodeIDUnavailable {
+		if ioam6.NodeIDAvailable(h.GetNodeId()) {
 			attrs = append(attrs, intAttr(AttrNodeID, int64(h.GetNodeId())))
 		}
 		attrs = append(attrs, intAttr(AttrHopLimit, int64(h.GetHopLimit())))
 	}
 	if f.Has(ioam6.BitIfIDs) {
-		if ifIDAvailable(h.GetIngressIf()) {
+		if ioam6.IfIDAvailable(uint16(h.GetIngressIf())) {
 			attrs = append(attrs, intAttr(AttrIngressIf, int64(h.GetIngressIf())))
 		}
-		if ifIDAvailable(h.GetEgressIf()) {
+		if ioam6.IfIDAvailable(uint16(h.GetEgressIf())) {
 			attrs = append(attrs, intAttr(AttrEgressIf, int64(h.GetEgressIf())))
 		}
 	}
@@ -765,12 +769,12 @@ func (a *analysis) hopAttrs(i int) []*commonpb.KeyValue {
 		attrs = append(attrs, intAttr(AttrLinkDelayNs, d))
 	}
 	if f.Has(ioam6.BitTransitDelay) && m.tdSeen {
-		if td, ok := transitDelayNs(h.GetTransitDelay()); ok {
+		if td, ok := ioam6.TransitDelayNs(h.GetTransitDelay()); ok {
 			attrs = append(attrs, intAttr(AttrTransitDelayNs, int64(td)))
 		}
 		attrs = append(attrs, intAttr(AttrTransitDelayMinNs, int64(m.tdMin)), intAttr(AttrTransitDelayMaxNs, int64(m.tdMax)))
 	}
-	if f.Has(ioam6.BitNamespaceData) && u32Available(h.GetNamespaceData()) {
+	if f.Has(ioam6.BitNamespaceData) && ioam6.U32Available(h.GetNamespaceData()) {
 		attrs = append(attrs, strAttr(AttrNamespaceData, formatData32(h.GetNamespaceData())))
 	}
 	if f.Has(ioam6.BitQueueDepth) && m.qdSeen {
@@ -779,38 +783,44 @@ func (a *analysis) hopAttrs(i int) []*commonpb.KeyValue {
 			intAttr(AttrQueueDepthMinBytes, int64(m.qdMin)),
 			intAttr(AttrQueueDepthMaxBytes, int64(m.qdMax)))
 	}
-	if f.Has(ioam6.BitChecksumComplement) && u32Available(h.GetChecksumComplement()) {
+	if f.Has(ioam6.BitChecksumComplement) && ioam6.U32Available(h.GetChecksumComplement()) {
 		attrs = append(attrs, strAttr(AttrChecksumComplement, formatData32(h.GetChecksumComplement())))
 	}
 	if f.Has(ioam6.BitWideHopLimitNodeID) {
-		if h.GetWideNodeId() != ioam6.WideNodeIDUnavailable {
-			attrs = append(attrs, strAttr(AttrWideNodeID, formatWideID(h.GetWideNodeId())))
+		if ioam6.WideNodeIDAvailable(h.GetWideNodeId()) {
+			attrs = append(attrs, strAttr(AttrWideNodeID, ioam6.FormatWideID(h.GetWideNodeId())))
 		}
 		if !f.Has(ioam6.BitHopLimitNodeID) {
 			attrs = append(attrs, intAttr(AttrHopLimit, int64(h.GetHopLimit())))
 		}
 	}
 	if f.Has(ioam6.BitWideIfIDs) {
-		if u32Available(h.GetWideIngressIf()) {
-			attrs = append(attrs, strAttr(AttrWideIngressIf, formatWideIfID(uint64(h.GetWideIngressIf()))))
+		if ioam6.WideIfIDAvailable(h.GetWideIngressIf()) {
+			attrs = append(attrs, strAttr(AttrWideIngressIf, ioam6.FormatWideID(uint64(h.GetWideIngressIf()))))
 		}
-		if u32Available(h.GetWideEgressIf()) {
-			attrs = append(attrs, strAttr(AttrWideEgressIf, formatWideIfID(uint64(h.GetWideEgressIf()))))
+		if ioam6.WideIfIDAvailable(h.GetWideEgressIf()) {
+			attrs = append(attrs, strAttr(AttrWideEgressIf, ioam6.FormatWideID(uint64(h.GetWideEgressIf()))))
 		}
 	}
-	if f.Has(ioam6.BitWideNamespaceData) && h.GetWideNamespaceData() != ioam6.U64Unavailable {
+	if f.Has(ioam6.BitWideNamespaceData) && ioam6.U64Available(h.GetWideNamespaceData()) {
 		attrs = append(attrs, strAttr(AttrWideNamespaceData, formatData64(h.GetWideNamespaceData())))
 	}
-	if f.Has(ioam6.BitBufferOccupancy) && u32Available(h.GetBufferOccupancy()) {
+	if f.Has(ioam6.BitBufferOccupancy) && ioam6.U32Available(h.GetBufferOccupancy()) {
 		attrs = append(attrs, intAttr(AttrBufferOccupancy, int64(h.GetBufferOccupancy())))
 	}
-	if f.Has(ioam6.BitOpaqueStateSnapshot) && snapshotAvailable(h.GetSnapshotSchemaId(), len(h.GetSnapshotData())) {
-		attrs = append(attrs, strAttr(AttrSnapshotSchemaID, formatSchemaID(h.GetSnapshotSchemaId())),
+	if f.Has(ioam6.BitOpaqueStateSnapshot) && ioam6.SnapshotAvailable(h.GetSnapshotSchemaId(), (len(h.GetSnapshotData())+3)/4) {
+		attrs = append(attrs, strAttr(AttrSnapshotSchemaID, ioam6.FormatSchemaID(h.GetSnapshotSchemaId())),
 			intAttr(AttrSnapshotLenBytes, int64(len(h.GetSnapshotData()))))
 	}
 	attrs = append(attrs, intAttr(AttrPackets, int64(m.packets)))
 	return attrs
 }
+
+// formatData32 and formatData64 are the one format of opaque data fields
+// (namespace data, checksum complement): hex of the field's full width, as
+// `ip ioam namespace` shows them.
+func formatData32(v uint32) string { return fmt.Sprintf("0x%08x", v) }
+func formatData64(v uint64) string { return fmt.Sprintf("0x%016x", v) }
 
 // addWarnings appends to the span's @jaeger@warnings array, creating it when
 // absent.
@@ -834,14 +844,40 @@ func addWarnings(span *tracepb.Span, ws []string) {
 	})
 }
 
+// The attribute constructors allocate the key-value, its AnyValue and the
+// oneof wrapper together: enrichment builds thousands per trace read.
+type (
+	intAlloc struct {
+		kv commonpb.KeyValue
+		v  commonpb.AnyValue
+		w  commonpb.AnyValue_IntValue
+	}
+	strAlloc struct {
+		kv commonpb.KeyValue
+		v  commonpb.AnyValue
+		w  commonpb.AnyValue_StringValue
+	}
+	boolAlloc struct {
+		kv commonpb.KeyValue
+		v  commonpb.AnyValue
+		w  commonpb.AnyValue_BoolValue
+	}
+)
+
 func intAttr(k string, v int64) *commonpb.KeyValue {
-	return &commonpb.KeyValue{Key: k, Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_IntValue{IntValue: v}}}
+	x := &intAlloc{}
+	x.w.IntValue, x.v.Value, x.kv.Key, x.kv.Value = v, &x.w, k, &x.v
+	return &x.kv
 }
 
 func strAttr(k, v string) *commonpb.KeyValue {
-	return &commonpb.KeyValue{Key: k, Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: v}}}
+	x := &strAlloc{}
+	x.w.StringValue, x.v.Value, x.kv.Key, x.kv.Value = v, &x.w, k, &x.v
+	return &x.kv
 }
 
 func boolAttr(k string, v bool) *commonpb.KeyValue {
-	return &commonpb.KeyValue{Key: k, Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_BoolValue{BoolValue: v}}}
+	x := &boolAlloc{}
+	x.w.BoolValue, x.v.Value, x.kv.Key, x.kv.Value = v, &x.w, k, &x.v
+	return &x.kv
 }

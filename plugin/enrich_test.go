@@ -87,7 +87,7 @@ func (f fakeLabels) Label(id uint64, wide bool) string {
 	if n, ok := f[id]; ok && !wide {
 		return n
 	}
-	return DefaultNodeLabel(id, wide)
+	return FallbackNodeLabel(id, wide)
 }
 
 func TestEnrichSpanAttributesAndEvents(t *testing.T) {
@@ -481,8 +481,8 @@ func TestFormats(t *testing.T) {
 	assert.Equal(t, "", formatPath(nil))
 	assert.Equal(t, "7", formatPath([]nodeRef{{id: 7, known: true}}))
 	assert.Equal(t, "1 > ? > 0xabc", formatPath([]nodeRef{{id: 1, known: true}, {}, {id: 0xabc, wide: true, known: true}}))
-	assert.Equal(t, "node 3", DefaultNodeLabel(3, false))
-	assert.Equal(t, "node 0x1000003", DefaultNodeLabel(0x1000003, true))
+	assert.Equal(t, "node 3", FallbackNodeLabel(3, false))
+	assert.Equal(t, "node 0x1000003", FallbackNodeLabel(0x1000003, true))
 	assert.Equal(t, "+50.213 ms", FormatDelay(50_213_000))
 	assert.Equal(t, "-0.050 ms", FormatDelay(-50_000))
 	assert.Equal(t, "ioam porthos → aramis", NetworkSpanName("porthos", "aramis"))

@@ -53,6 +53,7 @@ type NodeNames struct {
 
 type knownNode struct {
 	name      string
+	receiver  bool // seen after the first hop of a path
 	persisted time.Time
 }
 
@@ -109,11 +110,26 @@ func FallbackNodeLabel(id uint64, wide bool) string {
 
 // Known returns the nodes records mention, short ids first, by id.
 func (n *NodeNames) Known() []NodeKey {
+	return n.knownNodes(false)
+}
+
+// Receivers returns the known nodes that received packets (appeared after
+// the first hop of a path): the routers with network spans.
+func (n *NodeNames) Receivers() []NodeKey {
+	return n.knownNodes(true)
+}
+
+func (n *NodeNames) knownNodes(receiversOnly bool) []NodeKey {
 	if n == nil {
 		return nil
 	}
 	n.mu.RLock()
-	keys := slices.Collect(maps.Keys(n.known))
+	keys := make([]NodeKey, 0, len(n.known))
+	for k, v := range n.known {
+		if v.receiver || !receiversOnly {
+			keys = append(keys, k)
+		}
+	}
 	n.mu.RUnlock()
 	slices.SortFunc(keys, compareNodeKeys)
 	return keys
@@ -171,7 +187,7 @@ func (n *NodeNames) Load(ctx context.Context) error {
 			n.onDrop()
 			continue
 		}
-		n.known[NodeKey{ID: sn.ID, Wide: sn.Wide}] = knownNode{name: sn.Name, persisted: now}
+		n.known[NodeKey{ID: sn.ID, Wide: sn.Wide}] = knownNode{name: sn.Name, receiver: sn.Receiver, persisted: now}
 	}
 	return nil
 }
@@ -192,8 +208,9 @@ func (n *NodeNames) Observe(ctx context.Context, recs []*collectorv1.IOAMRecord)
 		return
 	}
 	type seen struct {
-		key  NodeKey
-		name string
+		key      NodeKey
+		name     string
+		receiver bool
 	}
 	var all []seen
 	for _, r := range recs {
@@ -209,14 +226,16 @@ func (n *NodeNames) Observe(ctx context.Context, recs []*collectorv1.IOAMRecord)
 				f = ioam6.TraceType(r.GetTraceType())
 			}
 			if f&ioam6.BitHopLimitNodeID != 0 && ioam6.NodeIDAvailable(h.GetNodeId()) {
-				all = append(all, seen{NodeKey{ID: uint64(h.GetNodeId())}, own})
+				all = append(all, seen{NodeKey{ID: uint64(h.GetNodeId())}, own, i > 0})
 			}
 			if f&ioam6.BitWideHopLimitNodeID != 0 && ioam6.WideNodeIDAvailable(h.GetWideNodeId()) {
-				all = append(all, seen{NodeKey{ID: h.GetWideNodeId(), Wide: true}, own})
+				all = append(all, seen{NodeKey{ID: h.GetWideNodeId(), Wide: true}, own, i > 0})
 			}
 		}
+		// The reporter saw the packet, so it received it (unless it is the
+		// only hop: a sender reporting its own entry).
 		if ioam6.TraceType(r.GetTraceType())&ioam6.BitHopLimitNodeID != 0 && ioam6.NodeIDAvailable(r.GetReporterNodeId()) {
-			all = append(all, seen{NodeKey{ID: uint64(r.GetReporterNodeId())}, name})
+			all = append(all, seen{NodeKey{ID: uint64(r.GetReporterNodeId())}, name, len(hops) > 1 || !r.GetReporterWrote()})
 		}
 	}
 	if len(all) == 0 {
@@ -227,7 +246,7 @@ func (n *NodeNames) Observe(ctx context.Context, recs []*collectorv1.IOAMRecord)
 	n.mu.Lock()
 	for _, s := range all {
 		cur, ok := n.known[s.key]
-		name := cur.name
+		name, receiver := cur.name, cur.receiver || s.receiver
 		if s.name != "" {
 			name = s.name
 		}
@@ -235,11 +254,11 @@ func (n *NodeNames) Observe(ctx context.Context, recs []*collectorv1.IOAMRecord)
 		case !ok && len(n.known) >= maxKnownNodes:
 			n.onDrop()
 			continue
-		case ok && name == cur.name && now.Sub(cur.persisted) < n.refresh:
+		case ok && name == cur.name && receiver == cur.receiver && now.Sub(cur.persisted) < n.refresh:
 			continue
 		}
-		n.known[s.key] = knownNode{name: name, persisted: now}
-		write = append(write, ioamstore.Node{ID: s.key.ID, Wide: s.key.Wide, Name: name})
+		n.known[s.key] = knownNode{name: name, receiver: receiver, persisted: now}
+		write = append(write, ioamstore.Node{ID: s.key.ID, Wide: s.key.Wide, Name: name, Receiver: receiver})
 	}
 	n.mu.Unlock()
 	if len(write) > 0 && n.store != nil {

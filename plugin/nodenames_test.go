@@ -3,6 +3,7 @@ package plugin
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -15,9 +16,10 @@ import (
 
 // fakeNodeStore records WriteNodes calls.
 type fakeNodeStore struct {
-	nodes  map[NodeKey]string
-	writes int
-	err    error
+	nodes     map[NodeKey]string
+	receivers []NodeKey
+	writes    int
+	err       error
 }
 
 func (f *fakeNodeStore) WriteNodes(_ context.Context, nodes []ioamstore.Node) error {
@@ -27,6 +29,9 @@ func (f *fakeNodeStore) WriteNodes(_ context.Context, nodes []ioamstore.Node) er
 	}
 	for _, n := range nodes {
 		f.nodes[NodeKey{ID: n.ID, Wide: n.Wide}] = n.Name
+		if n.Receiver {
+			f.receivers = append(f.receivers, NodeKey{ID: n.ID, Wide: n.Wide})
+		}
 	}
 	return nil
 }
@@ -34,7 +39,7 @@ func (f *fakeNodeStore) WriteNodes(_ context.Context, nodes []ioamstore.Node) er
 func (f *fakeNodeStore) Nodes(context.Context) ([]ioamstore.Node, error) {
 	var out []ioamstore.Node
 	for k, v := range f.nodes {
-		out = append(out, ioamstore.Node{ID: k.ID, Wide: k.Wide, Name: v})
+		out = append(out, ioamstore.Node{ID: k.ID, Wide: k.Wide, Name: v, Receiver: slices.Contains(f.receivers, k)})
 	}
 	return out, nil
 }
@@ -86,6 +91,7 @@ func TestNodeNamesLearnAndConfigure(t *testing.T) {
 	assert.Equal(t, "porthos-cfg", n.Label(2, false), "configured names win")
 	assert.Equal(t, "node 1", n.Label(1, false), "a node without agent and name")
 	assert.Equal(t, []NodeKey{{ID: 1}, {ID: 2}, {ID: 3}}, n.Known(), "every node of the path has records")
+	assert.Equal(t, []NodeKey{{ID: 2}, {ID: 3}}, n.Receivers(), "hop 0 only sent")
 	assert.Equal(t, map[NodeKey]string{{ID: 1}: "", {ID: 2}: "", {ID: 3}: "aramis"}, st.nodes, "persisted")
 
 	// Overflowed before the reporter: its name goes to reporter_node_id.
@@ -121,6 +127,7 @@ func TestNodeNamesLearnAndConfigure(t *testing.T) {
 	require.NoError(t, again.Load(ctx))
 	assert.Equal(t, "aramis", again.Label(3, false))
 	assert.Equal(t, "athos-w", again.Label(0xa1b2c3d4e5f6, true))
+	assert.Equal(t, n.Receivers(), again.Receivers())
 
 	n.Reset()
 	assert.Empty(t, n.Known())

@@ -288,7 +288,7 @@ func nodeLabel(id int64) string {
 	if name, ok := demoNodeNames[id]; ok {
 		return name
 	}
-	return plugin.DefaultNodeLabel(uint64(id), false)
+	return plugin.FallbackNodeLabel(uint64(id), false)
 }
 
 var demoNodeNames = map[int64]string{nodeAthos: roleAthos, nodePorthos: rolePorthos, nodeAramis: roleAramis, nodePlanchet: rolePlanchet}
@@ -325,7 +325,7 @@ func checkUI(t *testing.T, d *Demo, phases []*Phase) {
 		b.shot("congested")
 		lines := b.logLines()
 		// "hop 2 · aramis (node 3) · if 31 → – · +50.416 ms", collapsed.
-		head := plugin.EventHopPrefix + "2" + plugin.SummarySeparator + aramis + " (" + plugin.DefaultNodeLabel(nodeAramis, false) + ")"
+		head := plugin.EventHopPrefix + "2" + plugin.SummarySeparator + aramis + " (" + plugin.FallbackNodeLabel(nodeAramis, false) + ")"
 		var line string
 		for _, l := range lines {
 			if strings.Contains(l, head) {

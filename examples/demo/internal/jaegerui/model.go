@@ -271,7 +271,7 @@ func summaryLabel(summary string) string {
 // Name returns the hop's node name, "" when clt-storage knows none (the
 // label is then the default "node <id>").
 func (h Hop) Name() string {
-	if h.Label == "" || h.NodeID >= 0 && h.Label == plugin.DefaultNodeLabel(uint64(h.NodeID), false) {
+	if h.Label == "" || h.NodeID >= 0 && h.Label == plugin.FallbackNodeLabel(uint64(h.NodeID), false) {
 		return ""
 	}
 	return h.Label
