@@ -6,16 +6,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
-	"net/http/pprof"
 	"os"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
+	"github.com/cross-layer-telemetry/clt/internal/admin"
 	"github.com/cross-layer-telemetry/clt/kernel/ioam6"
 )
 
@@ -41,8 +37,7 @@ type Agent struct {
 	src   Source
 	pipe  *Pipeline
 	exp   Exporter
-	admin *http.Server
-	lis   net.Listener
+	admin *admin.Server
 	local LocalNode
 
 	wg        sync.WaitGroup
@@ -84,10 +79,10 @@ func (a *Agent) Metrics() *Metrics { return a.m }
 
 // AdminAddr returns the admin listener's address once started ("" if disabled).
 func (a *Agent) AdminAddr() string {
-	if a.lis == nil {
+	if a.admin == nil {
 		return ""
 	}
-	return a.lis.Addr().String()
+	return a.admin.Addr().String()
 }
 
 // LocalNodeID returns the node id records are reported under (after Start).
@@ -172,7 +167,15 @@ func (a *Agent) start(ctx context.Context) error {
 		return err
 	}
 	if a.cfg.Admin.Listen != "" {
-		if err := a.startAdmin(); err != nil {
+		mux := admin.NewMux(a.cfg.Admin, a.m.Registry, func() error {
+			if !a.running.Load() {
+				return errors.New("source stopped")
+			}
+			return nil
+		})
+		if a.admin, err = admin.Start(ctx, "admin.listen", a.cfg.Admin.Listen, mux, func(err error) {
+			a.log.Error("admin server", "err", err)
+		}); err != nil {
 			return err
 		}
 	}
@@ -223,37 +226,6 @@ func (a *Agent) localNode(k *kernel) (LocalNode, error) {
 // malformed counts a source-side decode failure (before the pipeline exists
 // it cannot happen: sources start reading in Start's last step).
 func (a *Agent) malformed(reason string) { a.m.EventsMalformed.WithLabelValues(reason).Inc() }
-
-func (a *Agent) startAdmin() error {
-	lis, err := net.Listen("tcp", a.cfg.Admin.Listen)
-	if err != nil {
-		return fmt.Errorf("admin.listen: %w", err)
-	}
-	a.lis = lis
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(a.m.Registry, promhttp.HandlerOpts{Registry: a.m.Registry}))
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
-		if !a.running.Load() {
-			http.Error(w, "source stopped", http.StatusServiceUnavailable)
-			return
-		}
-		_, _ = io.WriteString(w, "ok\n")
-	})
-	if a.cfg.Admin.Pprof {
-		mux.HandleFunc("/debug/pprof/", pprof.Index)
-		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	}
-	a.admin = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	a.wg.Go(func() {
-		if err := a.admin.Serve(lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			a.log.Error("admin server", "err", err)
-		}
-	})
-	return nil
-}
 
 // Close stops reading, flushes the open aggregates into the exporter, lets
 // the exporter drain for at most export.shutdown_timeout, and stops the

@@ -561,7 +561,10 @@ func (c *compiledQuery) derivedMatch(r *tracepb.ResourceSpans, ss *tracepb.Scope
 // spanHasAnyNode: one record of the span has one of the nodes (and passes
 // RecordMatch).
 func (c *compiledQuery) spanHasAnyNode(sp *tracepb.Span, recs spanRecords) bool {
-	e := recs[[8]byte(padSpanID(sp.SpanId))]
+	if len(sp.SpanId) != spanIDLen {
+		return false // a malformed span id has no records
+	}
+	e := recs[[8]byte(sp.SpanId)]
 	if e == nil {
 		return false
 	}

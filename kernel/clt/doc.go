@@ -36,7 +36,9 @@
 // socket's network namespace: SIOCGSKNS names it (needs CAP_NET_ADMIN;
 // without it the calling thread's namespace is used) and a socket in
 // another namespace than the caller's is reached with setns on a
-// short-lived locked thread (needs CAP_SYS_ADMIN).
+// short-lived locked thread (needs CAP_SYS_ADMIN). Framing and the switch
+// are kernel/internal/nlmsg and kernel/internal/netnsutil, shared with
+// kernel/ioam6nl.
 //
 // The answer is cached per peer address for a minute (at most 4096
 // peers), so a connection, or a stream of datagrams to one peer, costs one
