@@ -75,8 +75,8 @@ func Render(w io.Writer, t *Trace, opt Options) error {
 	walk = func(s *Span, depth int) {
 		indent := strings.Repeat("  ", depth)
 		name := indent + s.OperationName
-		fmt.Fprintf(&b, "  %-40s %-8s %10s %10s  %s\n", name, t.Service(s),
-			msf(s.StartTime-start), msf(s.Duration), summary(s))
+		line := fmt.Sprintf("  %-40s %-8s %10s %10s  %s", name, t.Service(s), msf(s.StartTime-start), msf(s.Duration), summary(s))
+		b.WriteString(strings.TrimRight(line, " ") + "\n")
 		for _, wn := range s.Warnings {
 			fmt.Fprintf(&b, "  %s  ! %s\n", indent, wn)
 		}
