@@ -140,6 +140,13 @@ func TestE2EDemo(t *testing.T) {
 		}
 		assert.Contains(t, ids, last, "search %v", tag)
 	}
+	// Routers are services (named by their agents), so Jaeger's views list them.
+	body, err := d.Jaeger.Get(ctx, "/api/services")
+	require.NoError(t, err)
+	var services struct{ Data []string }
+	require.NoError(t, json.Unmarshal(body, &services))
+	assert.Subset(t, services.Data, []string{rolePorthos, rolePlanchet, roleAramis, roleAthos, roleClient})
+
 	// A node that is not on the path finds nothing.
 	found, err := d.Jaeger.FindTraces(ctx, jaegerui.Query{Service: roleAthos, Tags: map[string]string{"ioam.node_id": "4242"},
 		Start: time.Now().Add(-time.Hour), End: time.Now().Add(time.Minute), Limit: 100})
