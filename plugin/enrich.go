@@ -320,9 +320,12 @@ func analyze(recs []*collectorv1.IOAMRecord) *analysis {
 	a.traceType = ioam6.TraceType(ref.GetTraceType()) & ioam6.TraceTypeMask
 	// The canonical path's hops are merged over every record of that path or
 	// of a prefix of it (upstream reporters, reporters of an overflowed trace).
+	// A prefix that another path extends too (the path forked after it) is
+	// left out: its records hold the packets of both paths, and the other
+	// path's timestamps and interfaces are not the canonical path's.
 	var chain []*collectorv1.IOAMRecord
 	for _, g := range groups {
-		if isPrefix(g.path, a.canon.path) {
+		if isPrefix(g.path, a.canon.path) && (g == a.canon || !extendedOffChain(g, groups, a.canon.path)) {
 			chain = append(chain, g.recs...)
 		}
 	}
