@@ -149,7 +149,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		}
 	}
 
-	rd := &reader{store: s.store, cfg: s.cfg.Storage, metrics: s.metrics, logger: s.logger, names: s.names}
+	rd := &reader{store: s.store, cfg: s.cfg.Storage, metrics: s.metrics, logger: s.logger, names: s.names, enrich: s.cfg.Enrich, labels: s.names}
 	s.storageSrv = grpc.NewServer(grpc.MaxRecvMsgSize(s.cfg.Storage.MaxRecvMsgSizeMiB << 20))
 	storagev2.RegisterTraceReaderServer(s.storageSrv, rd)
 	storagev2.RegisterDependencyReaderServer(s.storageSrv, rd)
