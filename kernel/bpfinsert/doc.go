@@ -21,9 +21,10 @@
 //   - Packets of a socket with state get the header: a template built in Go
 //     by kernel/ioam6.AppendHBH (oss carrier: the sender's own node entry,
 //     as kernel/clt fills it, holds the IDs), with the IDs and the own
-//     entry's timestamp patched in. bpf_skb_adjust_room without
-//     BPF_F_ADJ_ROOM_FIXED_GSO lowers a GSO packet's gso_size by the header
-//     length, so its segments still fit; a non-GSO packet that would exceed
+//     entry's timestamp patched in. A GSO packet whose segments would not
+//     fit with the header gets a gso_size lowered by the header length
+//     (bpf_skb_adjust_room without BPF_F_ADJ_ROOM_FIXED_GSO); one that fits
+//     keeps it (with that flag); a non-GSO packet that would exceed
 //     the link MTU is sent untagged (counted). A tc ingress program lowers
 //     the MSS of configured servers' SYN-ACKs by the header length, so
 //     full-size segments fit in the first place.

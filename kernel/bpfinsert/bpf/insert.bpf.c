@@ -406,8 +406,13 @@ int clt_egress(struct __sk_buff *skb)
 	w[2] = 0;
 	w[3] = ip6.hop_limit;
 
-	/* Flags 0, not BPF_F_ADJ_ROOM_FIXED_GSO: the kernel lowers gso_size by hlen. */
-	if (bpf_skb_adjust_room(skb, hlen, BPF_ADJ_ROOM_NET, 0) < 0) {
+	/* A GSO packet whose segments still fit with the header keeps its
+	 * gso_size (BPF_F_ADJ_ROOM_FIXED_GSO: the MSS clamp made room, and TCP's
+	 * segment count stays true); otherwise flags 0 lowers gso_size by hlen. */
+	__u64 aflags = 0;
+	if (skb->gso_size && sizeof(struct ipv6hdr) + hlen + doff + skb->gso_size <= cfg->mtu)
+		aflags = BPF_F_ADJ_ROOM_FIXED_GSO;
+	if (bpf_skb_adjust_room(skb, hlen, BPF_ADJ_ROOM_NET, aflags) < 0) {
 		count(CLT_ERR_ADJUST, 1);
 		return TC_ACT_OK;
 	}
