@@ -130,3 +130,23 @@ bench-storage: jaeger
 
 clean:
 	rm -rf $(CACHE)
+
+## bpf: rebuild the committed eBPF object of kernel/bpfinsert (installs clang,
+## llvm and libbpf-dev from Debian when missing). CI does not compile C; it
+## loads the committed object.
+BPF_DIR := kernel/bpfinsert/bpf
+BPF_CFLAGS := -O2 -g -target bpf -Wall -Werror -I/usr/include/$(shell uname -m)-linux-gnu -fdebug-prefix-map=$(ROOT)=.
+.PHONY: bpf
+bpf:
+	@command -v clang >/dev/null && command -v llvm-strip >/dev/null && test -f /usr/include/bpf/bpf_helpers.h || \
+		{ apt-get update && apt-get install -y clang llvm libbpf-dev; }
+	clang $(BPF_CFLAGS) -c $(BPF_DIR)/insert.bpf.c -o $(BPF_DIR)/insert_bpfel.o
+	llvm-strip -g $(BPF_DIR)/insert_bpfel.o
+
+## integration-deps: tools the privileged tests drive (kernel/bpfinsert runs
+## curl, python3's http.client and ethtool inside namespaces)
+.PHONY: integration-deps
+integration-deps:
+	@command -v curl >/dev/null && command -v ethtool >/dev/null && command -v python3 >/dev/null || \
+		{ apt-get update && apt-get install -y curl ethtool python3; }
+integration: integration-deps

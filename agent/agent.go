@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cross-layer-telemetry/clt/internal/admin"
+	"github.com/cross-layer-telemetry/clt/kernel/bpfinsert"
 	"github.com/cross-layer-telemetry/clt/kernel/ioam6"
 )
 
@@ -35,6 +36,7 @@ type Agent struct {
 	m   *Metrics
 
 	src   Source
+	ins   *bpfinsert.Inserter // nil without an insert block
 	pipe  *Pipeline
 	exp   Exporter
 	admin *admin.Server
@@ -128,6 +130,14 @@ func (a *Agent) start(ctx context.Context) error {
 	}
 	if a.local, err = a.localNode(k); err != nil {
 		return err
+	}
+	if a.cfg.Insert != nil {
+		if a.ins, err = k.insert(*a.cfg.Insert, a.log); err != nil {
+			return fmt.Errorf("insert: %w", err)
+		}
+		if err := a.m.Registry.Register(a.ins.Collector("clt_agent")); err != nil {
+			return fmt.Errorf("insert: metrics: %w", err)
+		}
 	}
 	if a.local.ID == ioam6.NodeIDUnavailable {
 		a.log.Warn("node id is unset (net.ipv6.ioam6_id = 0xffffff): set it or setup.node_id so records name this node")
@@ -247,6 +257,9 @@ func (a *Agent) Close() error {
 		}
 		if a.exp != nil {
 			errs = append(errs, a.exp.Close())
+		}
+		if a.ins != nil {
+			errs = append(errs, a.ins.Close()) // detach: traffic flows untagged
 		}
 		a.closeErr = errors.Join(errs...)
 		a.log.Info("clt-agent stopped", "err", a.closeErr)

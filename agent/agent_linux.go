@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 
 	"github.com/vishvananda/netns"
 
+	"github.com/cross-layer-telemetry/clt/kernel/bpfinsert"
 	"github.com/cross-layer-telemetry/clt/kernel/ioam6nl"
 	"github.com/cross-layer-telemetry/clt/kernel/sysctl"
 )
@@ -127,4 +129,15 @@ func (k *kernel) openSource(cfg SourceConfig, m *Metrics, bad func(string)) (Sou
 		return nil, "", fmt.Errorf("no source: %w", errors.Join(nerr, cerr))
 	}
 	return c, why + "; capturing outgoing packets", nil
+}
+
+// insert attaches the eBPF inserter inside the node's namespace (its
+// interfaces, sysctls and tcx links are that namespace's).
+func (k *kernel) insert(cfg bpfinsert.Config, log *slog.Logger) (*bpfinsert.Inserter, error) {
+	var in *bpfinsert.Inserter
+	err := ioam6nl.RunInNetNS(k.ns, func() (err error) {
+		in, err = bpfinsert.New(cfg, log)
+		return err
+	})
+	return in, err
 }

@@ -6,6 +6,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
+
+	"github.com/cross-layer-telemetry/clt/kernel/bpfinsert"
 )
 
 type kernel struct{}
@@ -15,6 +18,9 @@ func (*kernel) close()                      {}
 func (*kernel) nodeID() (uint32, error)     { return 0, ErrNotSupported }
 func (*kernel) wideNodeID() (uint64, error) { return 0, ErrNotSupported }
 func (*kernel) forwards() (bool, error)     { return false, ErrNotSupported }
+func (*kernel) insert(bpfinsert.Config, *slog.Logger) (*bpfinsert.Inserter, error) {
+	return nil, ErrNotSupported
+}
 func (*kernel) setup(context.Context, *SetupConfig) ([]string, error) {
 	return nil, ErrNotSupported
 }

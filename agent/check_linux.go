@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/cross-layer-telemetry/clt/kernel/bpfinsert"
 	"github.com/cross-layer-telemetry/clt/kernel/ioam6"
 	"github.com/cross-layer-telemetry/clt/kernel/ioam6nl"
 	"github.com/cross-layer-telemetry/clt/kernel/sysctl"
@@ -84,6 +85,9 @@ func Check(ctx context.Context, cfg Config, w io.Writer) error {
 	})
 	if err != nil {
 		c.miss("enter netns %s: %v", cfg.NetNSPath, err)
+	}
+	if cfg.Insert != nil {
+		_ = ioam6nl.RunInNetNS(k.ns, func() error { checkInsert(c, *cfg.Insert); return nil })
 	}
 	if c.missing > 0 {
 		fmt.Fprintf(w, "%d item(s) missing\n", c.missing)
@@ -285,5 +289,23 @@ func checkCaptureRole(c *checker, sc *sysctl.Sysctl) {
 		c.miss("%s", captureOnHostProblem)
 	default:
 		c.ok("net.ipv6.conf.all.forwarding = 1 (capture reads forwarded packets)")
+	}
+}
+
+// checkInsert: the insert block's program loads and attaches here (BPF,
+// tcx links, CAP_BPF + CAP_NET_ADMIN) and its interfaces
+// exist in the node's namespace.
+func checkInsert(c *checker, cfg bpfinsert.Config) {
+	if err := bpfinsert.Check(); err != nil {
+		c.miss("insert: eBPF inserter cannot run: %v", err)
+		return
+	}
+	c.ok("insert: eBPF inserter loads and attaches (tcx)")
+	for _, name := range cfg.Interfaces {
+		if _, err := net.InterfaceByName(name); err != nil {
+			c.miss("insert: interface %s: %v", name, err)
+		} else {
+			c.ok("insert: interface %s", name)
+		}
 	}
 }

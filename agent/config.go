@@ -15,6 +15,7 @@ import (
 	"github.com/cross-layer-telemetry/clt/internal/admin"
 	"github.com/cross-layer-telemetry/clt/internal/logging"
 	"github.com/cross-layer-telemetry/clt/internal/yamlconf"
+	"github.com/cross-layer-telemetry/clt/kernel/bpfinsert"
 	"github.com/cross-layer-telemetry/clt/kernel/ioam6"
 )
 
@@ -74,6 +75,12 @@ type Config struct {
 	Admin AdminConfig `yaml:"admin"`
 	// Setup, when present, is applied to the kernel at start (setup).
 	Setup *SetupConfig `yaml:"setup"`
+	// Insert, when present, attaches the eBPF inserter of kernel/bpfinsert
+	// at start and detaches it at stop (insert): on a sending host, the
+	// HTTP/1.x requests of any application that carry a sampled W3C
+	// traceparent get the IOAM header. Unset keys take
+	// bpfinsert.DefaultConfig's values.
+	Insert *bpfinsert.Config `yaml:"insert"`
 	// Log configures the process log on stderr (log: {level, format}), the
 	// same block as clt-storage's. Default info, text.
 	Log logging.Config `yaml:"log"`
@@ -274,8 +281,19 @@ func LoadConfig(path string) (Config, error) {
 // too. It does not validate; call [Config.Validate].
 func ParseConfig(b []byte) (Config, error) {
 	cfg := DefaultConfig()
+	ins := bpfinsert.DefaultConfig()
+	cfg.Insert = &ins // the block's defaults; nil again below when absent
 	if err := yamlconf.Parse(b, &cfg); err != nil {
 		return Config{}, err
+	}
+	var probeInsert struct {
+		Insert *yaml.Node `yaml:"insert"`
+	}
+	if err := yaml.Unmarshal(b, &probeInsert); err != nil {
+		return Config{}, fmt.Errorf("parse config: %w", err)
+	}
+	if probeInsert.Insert == nil || probeInsert.Insert.Tag == "!!null" {
+		cfg.Insert = nil
 	}
 	if cfg.LogLevel != "" {
 		// Whether log.level was written cannot be told from the decoded
@@ -380,6 +398,11 @@ func (c Config) Validate() error {
 	}
 	errs = append(errs, c.Export.validate()...)
 	errs = append(errs, c.Admin.Validate("admin")...)
+	if c.Insert != nil {
+		if err := c.Insert.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("insert: %w", err))
+		}
+	}
 	if c.Setup != nil {
 		errs = append(errs, c.Setup.validate()...)
 	}

@@ -13,7 +13,16 @@ import (
 	"github.com/cross-layer-telemetry/clt/agent"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// envRunAsMain makes the test binary run main (a real clt-agent process).
+const envRunAsMain = "CLT_AGENT_TEST_RUN_MAIN"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(envRunAsMain) == "1" { // the test binary as clt-agent (insert_linux_test.go)
+		main()
+		return
+	}
+	goleak.VerifyTestMain(m)
+}
 
 func TestDefaultsRoundTrip(t *testing.T) {
 	var out, errb strings.Builder
