@@ -42,8 +42,8 @@ type bpfTmpl struct {
 	Len       uint16
 	IDsOff    uint16
 	IDsLen    uint16
-	TsSecOff  uint16
-	TsFracOff uint16
+	TSSecOff  uint16
+	TSFracOff uint16
 	_         [3]uint16
 }
 
@@ -55,11 +55,6 @@ type bpfIfcfg struct {
 	MSSMax     uint16
 	_          uint16
 	RateMax    uint32
-}
-
-type bpfRate struct {
-	Window uint64
-	Count  uint64
 }
 
 type bpfLPMKey struct {

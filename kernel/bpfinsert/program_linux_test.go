@@ -137,8 +137,8 @@ func TestIntegrationProgramGolden(t *testing.T) {
 			// check it is now.
 			tm, err := buildTemplate(spec, tc.short)
 			require.NoError(t, err)
-			sec := binary.BigEndian.Uint32(hbh[tm.TsSecOff:])
-			frac := binary.BigEndian.Uint32(hbh[tm.TsFracOff:])
+			sec := binary.BigEndian.Uint32(hbh[tm.TSSecOff:])
+			frac := binary.BigEndian.Uint32(hbh[tm.TSFracOff:])
 			ts := time.Unix(int64(sec), int64(frac)*1000)
 			assert.WithinDuration(t, before, ts, 2*time.Second, "own entry timestamp is real time")
 			assert.Less(t, frac, uint32(1_000_000), "fraction in microseconds")
@@ -355,4 +355,11 @@ func TestIntegrationProgramMutatedPayloads(t *testing.T) {
 	require.NoError(t, err)
 	assert.Zero(t, st.ErrAdjust+st.ErrConfig)
 	t.Logf("%+v", st)
+}
+
+// bpfRate mirrors struct clt_rate; only the size check uses it (Go never
+// reads the rate map).
+type bpfRate struct {
+	Window uint64
+	Count  uint64
 }

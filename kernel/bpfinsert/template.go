@@ -77,8 +77,8 @@ func buildTemplate(spec ioam6.HBHSpec, short bool) (bpfTmpl, error) {
 			set func(*ioam6.HBHSpec)
 			dst *uint16
 		}{
-			{func(s *ioam6.HBHSpec) { s.Own.TimestampSec = 0xffffffff }, &t.TsSecOff},
-			{func(s *ioam6.HBHSpec) { s.Own.TimestampFrac = 0xffffffff }, &t.TsFracOff},
+			{func(s *ioam6.HBHSpec) { s.Own.TimestampSec = 0xffffffff }, &t.TSSecOff},
+			{func(s *ioam6.HBHSpec) { s.Own.TimestampFrac = 0xffffffff }, &t.TSFracOff},
 		} {
 			s := spec
 			f.set(&s)

@@ -34,11 +34,11 @@ func patch(t bpfTmpl, ids ioam6.IDs, sec, frac uint32) []byte {
 		copy(b[t.IDsOff:], ids.TraceID[8:])
 		copy(b[t.IDsOff+8:], ids.SpanID[:])
 	}
-	if t.TsSecOff != 0 {
-		binary.BigEndian.PutUint32(b[t.TsSecOff:], sec)
+	if t.TSSecOff != 0 {
+		binary.BigEndian.PutUint32(b[t.TSSecOff:], sec)
 	}
-	if t.TsFracOff != 0 {
-		binary.BigEndian.PutUint32(b[t.TsFracOff:], frac)
+	if t.TSFracOff != 0 {
+		binary.BigEndian.PutUint32(b[t.TSFracOff:], frac)
 	}
 	return b
 }
@@ -75,7 +75,7 @@ func TestTemplateMatchesAppendHBH(t *testing.T) {
 				got := patch(tm, ids, 1_700_000_123, 456_789)
 				assert.Equal(t, want, got)
 				hasTS := tc.carrier == ioam6.CarrierOSS && tc.typ&ioam6.BitTimestampSec != 0
-				assert.Equal(t, hasTS, tm.TsSecOff != 0)
+				assert.Equal(t, hasTS, tm.TSSecOff != 0)
 			})
 		}
 	}
