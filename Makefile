@@ -78,3 +78,15 @@ bench-storage: jaeger
 
 clean:
 	rm -rf $(CACHE)
+
+## jaeger-v1: the real Jaeger v1.76.0 all-in-one (tools/jaeger-v1; the last v1
+## release), built once into .cache/bin
+JAEGER_V1_BIN ?= $(BIN)/jaeger-v1
+export JAEGER_V1_BIN
+.PHONY: jaeger-v1
+jaeger-v1: $(JAEGER_V1_BIN)
+
+$(BIN)/jaeger-v1: tools/jaeger-v1/go.mod tools/jaeger-v1/go.sum
+	mkdir -p $(BIN)
+	cd tools/jaeger-v1 && nice -n 10 $(GO) build -o $(BIN)/jaeger-v1.tmp github.com/jaegertracing/jaeger/cmd/all-in-one
+	mv $(BIN)/jaeger-v1.tmp $(BIN)/jaeger-v1
