@@ -134,10 +134,12 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	s.storageSrv = grpc.NewServer(grpc.MaxRecvMsgSize(s.cfg.Storage.MaxRecvMsgSizeMiB << 20))
 	storagev2.RegisterTraceReaderServer(s.storageSrv, rd)
 	storagev2.RegisterDependencyReaderServer(s.storageSrv, rd)
-	coltracepb.RegisterTraceServiceServer(s.storageSrv, &writer{store: s.store, metrics: s.metrics})
+	wr := &writer{store: s.store, metrics: s.metrics}
+	coltracepb.RegisterTraceServiceServer(s.storageSrv, wr)
 	healthpb.RegisterHealthServer(s.storageSrv, s.health)
 	services := []string{"", storagev2.TraceReader_ServiceDesc.ServiceName, storagev2.DependencyReader_ServiceDesc.ServiceName,
 		coltracepb.TraceService_ServiceDesc.ServiceName}
+	services = append(services, registerStorageV1(s.storageSrv, rd, wr)...) // Jaeger v1 (v1.go)
 	s.serveGRPC("storage", s.storageSrv, s.storageLn)
 
 	if s.collectorLn != nil {
