@@ -230,9 +230,13 @@ func TestV1ToOTLPErrors(t *testing.T) {
 		"bad nanos":         func(s *storagev1.Span) { s.StartTime = &timestamppb.Timestamp{Nanos: -1} },
 		"negative duration": func(s *storagev1.Span) { s.Duration = durationpb.New(-time.Second) },
 		"unknown tag type":  func(s *storagev1.Span) { s.Tags = []*storagev1.KeyValue{{Key: "k", VType: 9}} },
-		"unknown ref type":  func(s *storagev1.Span) { s.References = []*storagev1.SpanRef{{TraceId: tid(2), SpanId: sid(1), RefType: 7}} },
-		"unknown log field": func(s *storagev1.Span) { s.Logs = []*storagev1.Log{{Fields: []*storagev1.KeyValue{{Key: "k", VType: 9}}}} },
-		"unknown proc tag":  func(s *storagev1.Span) { s.Process.Tags = []*storagev1.KeyValue{{Key: "k", VType: 9}} },
+		"unknown ref type": func(s *storagev1.Span) {
+			s.References = []*storagev1.SpanRef{{TraceId: tid(2), SpanId: sid(1), RefType: 7}}
+		},
+		"unknown log field": func(s *storagev1.Span) {
+			s.Logs = []*storagev1.Log{{Fields: []*storagev1.KeyValue{{Key: "k", VType: 9}}}}
+		},
+		"unknown proc tag": func(s *storagev1.Span) { s.Process.Tags = []*storagev1.KeyValue{{Key: "k", VType: 9}} },
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := v1ToOTLP(v1Span(mut))
