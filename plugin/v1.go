@@ -60,31 +60,42 @@ type v1Writer struct {
 	w *writer
 }
 
-// write stores spans at once, as Export does; a span Export refuses (see
-// spanProblem) or the converter refuses fails the call with InvalidArgument.
-func (v *v1Writer) write(ctx context.Context, spans []*storagev1.Span) error {
+// write stores the valid spans at once, as Export does, and returns how
+// many were refused (by the converter or by Export, see spanProblem) with
+// the first reason; err is a store error (nothing of spans may be assumed
+// stored).
+func (v *v1Writer) write(ctx context.Context, spans []*storagev1.Span) (rejected int64, reason string, err error) {
 	rs := make([]*tracepb.ResourceSpans, 0, len(spans))
 	for _, s := range spans {
 		r, err := v1ToOTLP(s)
 		if err != nil {
 			v.w.metrics.spansRejected.WithLabelValues("v1_span").Inc()
-			return status.Error(codes.InvalidArgument, err.Error())
+			if rejected++; reason == "" {
+				reason = err.Error()
+			}
+			continue
 		}
 		rs = append(rs, r)
 	}
 	resp, err := v.w.Export(ctx, &coltracepb.ExportTraceServiceRequest{ResourceSpans: rs})
 	if err != nil {
-		return err
+		return 0, "", err
 	}
 	if ps := resp.GetPartialSuccess(); ps.GetRejectedSpans() > 0 {
-		return status.Error(codes.InvalidArgument, ps.GetErrorMessage())
+		if rejected += ps.GetRejectedSpans(); reason == "" {
+			reason = ps.GetErrorMessage()
+		}
 	}
-	return nil
+	return rejected, reason, nil
 }
 
 func (v *v1Writer) WriteSpan(ctx context.Context, req *storagev1.WriteSpanRequest) (*storagev1.WriteSpanResponse, error) {
-	if err := v.write(ctx, []*storagev1.Span{req.GetSpan()}); err != nil {
+	rejected, reason, err := v.write(ctx, []*storagev1.Span{req.GetSpan()})
+	if err != nil {
 		return nil, err
+	}
+	if rejected > 0 {
+		return nil, status.Error(codes.InvalidArgument, reason)
 	}
 	return &storagev1.WriteSpanResponse{}, nil
 }
@@ -96,7 +107,9 @@ func (v *v1Writer) Close(context.Context, *storagev1.CloseWriterRequest) (*stora
 }
 
 // v1StreamWriter serves StreamingSpanWriterPlugin: the spans of the stream
-// are written in batches; a failed batch ends the stream with its error
+// are written in batches. Jaeger keeps one stream open for all its writes,
+// so a refused span is counted and skipped, and the stream goes on; its end
+// reports the refusals as InvalidArgument. A store error ends the stream
 // (the spans of earlier batches are stored).
 type v1StreamWriter struct {
 	storagev1.UnimplementedStreamingSpanWriterPluginServer
@@ -105,12 +118,17 @@ type v1StreamWriter struct {
 
 func (s v1StreamWriter) WriteSpanStream(stream storagev1.StreamingSpanWriterPlugin_WriteSpanStreamServer) error {
 	batch := make([]*storagev1.Span, 0, v1StreamBatch)
+	var rejected int64
+	var reason string
 	flush := func() error {
 		if len(batch) == 0 {
 			return nil
 		}
-		err := s.v.write(stream.Context(), batch)
+		n, r, err := s.v.write(stream.Context(), batch)
 		batch = batch[:0]
+		if rejected += n; reason == "" {
+			reason = r
+		}
 		return err
 	}
 	for {
@@ -119,10 +137,13 @@ func (s v1StreamWriter) WriteSpanStream(stream storagev1.StreamingSpanWriterPlug
 			if err := flush(); err != nil {
 				return err
 			}
+			if rejected > 0 {
+				return status.Errorf(codes.InvalidArgument, "%d span(s) rejected, first: %s", rejected, reason)
+			}
 			return stream.SendAndClose(&storagev1.WriteSpanResponse{})
 		}
 		if err != nil {
-			return err
+			return errors.Join(err, flush())
 		}
 		if batch = append(batch, req.GetSpan()); len(batch) == v1StreamBatch {
 			if err := flush(); err != nil {

@@ -1,0 +1,269 @@
+package plugin
+
+import (
+	"bytes"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	collectorv1 "github.com/cross-layer-telemetry/clt/api/collector/v1"
+	"github.com/cross-layer-telemetry/clt/api/storagev1"
+)
+
+type v1Env struct {
+	*env
+	writer  storagev1.SpanWriterPluginClient
+	stream  storagev1.StreamingSpanWriterPluginClient
+	reader  storagev1.SpanReaderPluginClient
+	deps    storagev1.DependenciesReaderPluginClient
+	capable storagev1.PluginCapabilitiesClient
+}
+
+func startV1Env(t *testing.T) *v1Env {
+	e := startEnv(t, nil)
+	c := e.storageConn
+	return &v1Env{env: e, writer: storagev1.NewSpanWriterPluginClient(c), stream: storagev1.NewStreamingSpanWriterPluginClient(c),
+		reader: storagev1.NewSpanReaderPluginClient(c), deps: storagev1.NewDependenciesReaderPluginClient(c),
+		capable: storagev1.NewPluginCapabilitiesClient(c)}
+}
+
+func recvV1(t *testing.T, recv func() (*storagev1.SpansResponseChunk, error)) (spans []*storagev1.Span, chunks int, err error) {
+	t.Helper()
+	for {
+		c, err := recv()
+		if err == io.EOF {
+			return spans, chunks, nil
+		}
+		if err != nil {
+			return spans, chunks, err
+		}
+		require.NotEmpty(t, c.Spans, "empty chunk")
+		chunks++
+		spans = append(spans, c.Spans...)
+	}
+}
+
+func (e *v1Env) getTrace(t *testing.T, id []byte) ([]*storagev1.Span, error) {
+	st, err := e.reader.GetTrace(t.Context(), &storagev1.GetTraceRequest{TraceId: id})
+	require.NoError(t, err)
+	spans, _, err := recvV1(t, st.Recv)
+	return spans, err
+}
+
+func (e *v1Env) findTraces(t *testing.T, q *storagev1.TraceQueryParameters) []*storagev1.Span {
+	st, err := e.reader.FindTraces(t.Context(), &storagev1.FindTracesRequest{Query: q})
+	require.NoError(t, err)
+	spans, _, err := recvV1(t, st.Recv)
+	require.NoError(t, err)
+	return spans
+}
+
+func TestV1WriteReadRoundTrip(t *testing.T) {
+	e := startV1Env(t)
+	caps, err := e.capable.Capabilities(t.Context(), &storagev1.CapabilitiesRequest{})
+	require.NoError(t, err)
+	assert.True(t, caps.StreamingSpanWriter)
+
+	want := map[byte]*storagev1.Span{}
+	var n byte
+	stream, err := e.stream.WriteSpanStream(t.Context())
+	require.NoError(t, err)
+	for name, s := range v1RoundTripCases() {
+		if name == "epoch" { // outside the store's retention
+			continue
+		}
+		n++
+		s.SpanId = sid(0x10 + n)
+		s.StartTime = timestamppb.New(time.Now().Add(-time.Duration(n) * time.Minute))
+		want[0x10+n] = s
+		if n%2 == 0 {
+			_, err := e.writer.WriteSpan(t.Context(), &storagev1.WriteSpanRequest{Span: s})
+			require.NoError(t, err, name)
+		} else {
+			require.NoError(t, stream.Send(&storagev1.WriteSpanRequest{Span: s}), name)
+		}
+	}
+	_, err = stream.CloseAndRecv()
+	require.NoError(t, err)
+	_, err = e.writer.Close(t.Context(), &storagev1.CloseWriterRequest{})
+	require.NoError(t, err)
+
+	got, err := e.getTrace(t, tid(1))
+	require.NoError(t, err)
+	require.Len(t, got, len(want))
+	for _, s := range got {
+		w := want[s.SpanId[7]]
+		require.NotNil(t, w, "span %x", s.SpanId)
+		if !bytes.Equal(detMarshal(canonV1(w)), detMarshal(canonV1(s))) {
+			t.Errorf("span %x differs:\nwrote: %v\n read: %v", s.SpanId, canonV1(w), canonV1(s))
+		}
+	}
+	// v1 writes read through v2 as OTLP.
+	assert.Len(t, spansOf(e.env.getTraces(t, tid(1))), len(want))
+}
+
+func TestV1WriteRejectsInvalidSpans(t *testing.T) {
+	e := startV1Env(t)
+	for name, mut := range map[string]func(*storagev1.Span){
+		"short trace id":    func(s *storagev1.Span) { s.TraceId = []byte{1, 2, 3} },
+		"zero span id":      func(s *storagev1.Span) { s.SpanId = make([]byte, 8) },
+		"negative duration": func(s *storagev1.Span) { s.Duration = durationpb.New(-time.Second) },
+	} {
+		_, err := e.writer.WriteSpan(t.Context(), &storagev1.WriteSpanRequest{Span: v1Span(mut)})
+		assert.Equal(t, codes.InvalidArgument, status.Code(err), name)
+	}
+	_, err := e.writer.WriteSpan(t.Context(), &storagev1.WriteSpanRequest{})
+	assert.Equal(t, codes.InvalidArgument, status.Code(err))
+
+	// A stream skips the bad span, stores the others and reports the refusal.
+	stream, err := e.stream.WriteSpanStream(t.Context())
+	require.NoError(t, err)
+	for i, mut := range []func(*storagev1.Span){nil, func(s *storagev1.Span) { s.TraceId = nil },
+		func(s *storagev1.Span) { s.Duration = durationpb.New(-time.Second) }, nil} {
+		s := v1Span(mut)
+		s.SpanId, s.StartTime = sid(byte(i+1)), timestamppb.Now()
+		require.NoError(t, stream.Send(&storagev1.WriteSpanRequest{Span: s}))
+	}
+	_, err = stream.CloseAndRecv()
+	assert.Equal(t, codes.InvalidArgument, status.Code(err))
+	assert.Contains(t, status.Convert(err).Message(), "2 span(s) rejected")
+	spans, err := e.getTrace(t, tid(1))
+	require.NoError(t, err)
+	assert.Len(t, spans, 2)
+	assert.Contains(t, e.scrape(t), `clt_storage_spans_rejected_total{reason="v1_span"} 3`)
+}
+
+func TestV1GetTraceNotFound(t *testing.T) {
+	e := startV1Env(t)
+	_, err := e.getTrace(t, tid(9))
+	require.Equal(t, codes.NotFound, status.Code(err))
+	assert.Equal(t, errTraceNotFound, status.Convert(err).Message(), "Jaeger v1 matches the message")
+}
+
+// Chunks stay below the 4 MiB a Jaeger v1 client accepts, however large the
+// trace (the test client has gRPC's default limit too).
+func TestV1GetTraceChunksBelow4MiB(t *testing.T) {
+	e := startV1Env(t)
+	stream, err := e.stream.WriteSpanStream(t.Context())
+	require.NoError(t, err)
+	big := strings.Repeat("x", 8<<10)
+	const spans = 1200 // ~10 MiB
+	now := time.Now().Add(-time.Minute)
+	for i := range spans {
+		s := v1Span(func(s *storagev1.Span) {
+			s.SpanId = []byte{0xcd, 0, 0, 0, 0, 0, byte(i >> 8), byte(i) + 1}
+			s.StartTime = timestamppb.New(now.Add(time.Duration(i) * time.Microsecond))
+			s.Tags = []*storagev1.KeyValue{v1KV("payload", big)}
+		})
+		require.NoError(t, stream.Send(&storagev1.WriteSpanRequest{Span: s}))
+	}
+	_, err = stream.CloseAndRecv()
+	require.NoError(t, err)
+
+	st, err := e.reader.GetTrace(t.Context(), &storagev1.GetTraceRequest{TraceId: tid(1)})
+	require.NoError(t, err)
+	got, chunks, err := recvV1(t, st.Recv)
+	require.NoError(t, err)
+	assert.Len(t, got, spans)
+	assert.GreaterOrEqual(t, chunks, 3)
+}
+
+// v1 reads show what v2 reads show: the same enriched spans (IOAM tags, hop
+// logs, warnings), searchable by ioam.node_id.
+func TestV1ReadsShowEnrichment(t *testing.T) {
+	e := startV1Env(t)
+	now := time.Now().Add(-time.Minute)
+	e.export(t, spanSpec{trace: 1, span: 1, service: "svc", name: "op", kind: tracepb.Span_SPAN_KIND_SERVER, start: now, dur: time.Millisecond},
+		spanSpec{trace: 1, span: 2, service: "db", name: "query", kind: tracepb.Span_SPAN_KIND_CLIENT, start: now, dur: time.Millisecond, parent: 1})
+	recs := []*collectorv1.IOAMRecord{rec(3, 0, 1, 2, 3), rec(3, 5, 1, 4, 3)}
+	for _, r := range recs {
+		r.TraceId, r.SpanId = tid(1), sid(1)
+	}
+	_, err := e.collector.Report(t.Context(), &collectorv1.ReportRequest{Records: recs})
+	require.NoError(t, err)
+
+	got, err := e.getTrace(t, tid(1))
+	require.NoError(t, err)
+	want := otlpToV1(nil, &tracepb.TracesData{ResourceSpans: func() (rs []*tracepb.ResourceSpans) {
+		for _, td := range e.env.getTraces(t, tid(1)) {
+			rs = append(rs, td.ResourceSpans...)
+		}
+		return rs
+	}()})
+	require.Len(t, got, 2)
+	require.Len(t, want, 2)
+	for i := range want {
+		assert.True(t, proto.Equal(want[i], got[i]), "span %d: v1 %v\nv2 %v", i, got[i], want[i])
+	}
+	var server *storagev1.Span
+	for _, s := range got {
+		if s.SpanId[7] == 1 {
+			server = s
+		}
+	}
+	require.NotNil(t, server)
+	tags := map[string]*storagev1.KeyValue{}
+	for _, kv := range server.Tags {
+		tags[kv.Key] = kv
+	}
+	assert.Equal(t, "1 > 2 > 3", tags[AttrPath].GetVStr())
+	assert.Equal(t, storagev1.ValueType_INT64, tags[AttrHopCount].GetVType())
+	assert.Equal(t, "server", tags[tagSpanKind].GetVStr())
+	require.Len(t, server.Logs, 3)
+	assert.Equal(t, logEventField+"="+EventHop, server.Logs[0].Fields[0].Key+"="+server.Logs[0].Fields[0].VStr)
+	assert.Contains(t, server.Warnings, "ioam: path changed during the span: 1 > 2 > 3 then 1 > 4 > 3")
+	assert.Equal(t, "svc", server.Process.ServiceName)
+
+	byNode := func(node string) int {
+		return len(e.findTraces(t, &storagev1.TraceQueryParameters{ServiceName: "svc", NumTraces: 10,
+			Tags: map[string]string{AttrNodeID: node}, StartTimeMin: timestamppb.New(time.Time{}), DurationMin: durationpb.New(0)}))
+	}
+	assert.Equal(t, 2, byNode("2"), "both spans of the trace")
+	assert.Equal(t, 2, byNode("4"))
+	assert.Equal(t, 0, byNode("42"))
+	ids, err := e.reader.FindTraceIDs(t.Context(), &storagev1.FindTraceIDsRequest{Query: &storagev1.TraceQueryParameters{
+		ServiceName: "svc", Tags: map[string]string{AttrNodeID: "2"}, StartTimeMax: timestamppb.Now()}})
+	require.NoError(t, err)
+	assert.Equal(t, [][]byte{tid(1)}, ids.TraceIds)
+
+	svcs, err := e.reader.GetServices(t.Context(), &storagev1.GetServicesRequest{})
+	require.NoError(t, err)
+	assert.Subset(t, svcs.Services, []string{"svc", "db"})
+	ops, err := e.reader.GetOperations(t.Context(), &storagev1.GetOperationsRequest{Service: "db", SpanKind: "client"})
+	require.NoError(t, err)
+	require.Len(t, ops.Operations, 1)
+	assert.Equal(t, "query", ops.Operations[0].Name)
+	assert.Equal(t, []string{"query"}, ops.OperationNames)
+
+	deps, err := e.deps.GetDependencies(t.Context(), &storagev1.GetDependenciesRequest{
+		StartTime: timestamppb.New(now.Add(-time.Hour)), EndTime: timestamppb.Now()})
+	require.NoError(t, err)
+	found := false
+	for _, d := range deps.Dependencies {
+		found = found || d.Parent == "svc" && d.Child == "db" && d.CallCount == 1
+	}
+	assert.True(t, found, "svc -> db in %v", deps.Dependencies)
+}
+
+func TestV1QueryBounds(t *testing.T) {
+	q, err := v1Query(&storagev1.TraceQueryParameters{StartTimeMin: timestamppb.New(time.Time{}), DurationMax: durationpb.New(0),
+		StartTimeMax: timestamppb.New(time.Unix(100, 0)), DurationMin: durationpb.New(time.Second), NumTraces: 5})
+	require.NoError(t, err)
+	assert.Nil(t, q.StartTimeMin)
+	assert.Nil(t, q.DurationMax)
+	assert.Equal(t, int64(100), q.StartTimeMax.AsTime().Unix())
+	assert.Equal(t, time.Second, q.DurationMin.AsDuration())
+	assert.Equal(t, int32(5), q.SearchDepth)
+	_, err = v1Query(nil)
+	assert.Equal(t, codes.InvalidArgument, status.Code(err))
+}
