@@ -48,6 +48,12 @@ type StorageConfig struct {
 	// MaxSpansPerChunk bounds the spans of one streamed TracesData message.
 	// Jaeger's client accepts 4 MiB messages; 1000 spans keeps well below.
 	MaxSpansPerChunk int `yaml:"max_spans_per_chunk"`
+	// V1StreamingWriter advertises the jaeger.storage.v1 streaming writer
+	// to Jaeger v1 (served either way). Off by default: Jaeger v1.76 writes
+	// OTLP-received spans on streams whose context it cancels after each
+	// batch, which loses spans; safe when Jaeger v1 ingests only through its
+	// own endpoints (model.proto gRPC, Thrift, Zipkin).
+	V1StreamingWriter bool `yaml:"v1_streaming_writer"`
 }
 
 // CollectorConfig configures the IOAM collector gRPC server.

@@ -44,7 +44,7 @@ func registerStorageV1(srv *grpc.Server, rd *reader, w *writer) []string {
 	storagev1.RegisterStreamingSpanWriterPluginServer(srv, v1StreamWriter{v: wr})
 	storagev1.RegisterSpanReaderPluginServer(srv, &v1Reader{r: rd})
 	storagev1.RegisterDependenciesReaderPluginServer(srv, v1Deps{r: rd})
-	storagev1.RegisterPluginCapabilitiesServer(srv, v1Caps{})
+	storagev1.RegisterPluginCapabilitiesServer(srv, v1Caps{streaming: rd.cfg.V1StreamingWriter})
 	return []string{
 		storagev1.SpanWriterPlugin_ServiceDesc.ServiceName,
 		storagev1.StreamingSpanWriterPlugin_ServiceDesc.ServiceName,
@@ -106,51 +106,73 @@ func (v *v1Writer) Close(context.Context, *storagev1.CloseWriterRequest) (*stora
 	return &storagev1.CloseWriterResponse{}, nil
 }
 
-// v1StreamWriter serves StreamingSpanWriterPlugin: the spans of the stream
-// are written in batches. Jaeger keeps one stream open for all its writes,
-// so a refused span is counted and skipped, and the stream goes on; its end
-// reports the refusals as InvalidArgument. A store error ends the stream
-// (the spans of earlier batches are stored).
+// v1StreamWriter serves StreamingSpanWriterPlugin. Jaeger keeps its streams
+// open (pooled) for all its writes and never waits for an answer, so every
+// span is written as soon as it arrives: what arrived meanwhile, up to
+// v1StreamBatch, goes in the same store write. A refused span is counted
+// and skipped, and the stream goes on; its end reports the refusals as
+// InvalidArgument. A store error ends the stream (earlier writes stay).
 type v1StreamWriter struct {
 	storagev1.UnimplementedStreamingSpanWriterPluginServer
 	v *v1Writer
 }
 
 func (s v1StreamWriter) WriteSpanStream(stream storagev1.StreamingSpanWriterPlugin_WriteSpanStreamServer) error {
-	batch := make([]*storagev1.Span, 0, v1StreamBatch)
+	ctx, cancel := context.WithCancel(stream.Context())
+	defer cancel()
+	// The receiver ends when the client closes or the handler returns
+	// (gRPC then fails its Recv).
+	spans := make(chan *storagev1.Span, v1StreamBatch)
+	recvErr := make(chan error, 1)
+	go func() {
+		defer close(spans)
+		for {
+			req, err := stream.Recv()
+			if err != nil {
+				recvErr <- err
+				return
+			}
+			select {
+			case spans <- req.GetSpan():
+			case <-ctx.Done():
+				recvErr <- ctx.Err()
+				return
+			}
+		}
+	}()
 	var rejected int64
 	var reason string
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
+	batch := make([]*storagev1.Span, 0, v1StreamBatch)
+	for sp := range spans {
+		batch = append(batch[:0], sp)
+	more:
+		for len(batch) < v1StreamBatch {
+			select {
+			case sp, ok := <-spans:
+				if !ok {
+					break more
+				}
+				batch = append(batch, sp)
+			default:
+				break more
+			}
 		}
-		n, r, err := s.v.write(stream.Context(), batch)
-		batch = batch[:0]
+		// What arrived is stored even if the client has gone meanwhile.
+		n, r, err := s.v.write(context.WithoutCancel(ctx), batch)
+		if err != nil {
+			return err
+		}
 		if rejected += n; reason == "" {
 			reason = r
 		}
+	}
+	if err := <-recvErr; !errors.Is(err, io.EOF) {
 		return err
 	}
-	for {
-		req, err := stream.Recv()
-		if errors.Is(err, io.EOF) {
-			if err := flush(); err != nil {
-				return err
-			}
-			if rejected > 0 {
-				return status.Errorf(codes.InvalidArgument, "%d span(s) rejected, first: %s", rejected, reason)
-			}
-			return stream.SendAndClose(&storagev1.WriteSpanResponse{})
-		}
-		if err != nil {
-			return errors.Join(err, flush())
-		}
-		if batch = append(batch, req.GetSpan()); len(batch) == v1StreamBatch {
-			if err := flush(); err != nil {
-				return err
-			}
-		}
+	if rejected > 0 {
+		return status.Errorf(codes.InvalidArgument, "%d span(s) rejected, first: %s", rejected, reason)
 	}
+	return stream.SendAndClose(&storagev1.WriteSpanResponse{})
 }
 
 // v1Reader serves SpanReaderPlugin through the v2 reader.
@@ -303,12 +325,14 @@ func (v v1Deps) GetDependencies(ctx context.Context, req *storagev1.GetDependenc
 	return out, nil
 }
 
-// v1Caps serves PluginCapabilities: the streaming writer (what Jaeger v1
-// uses for throughput, jaeger#2357) is there; archive is not.
+// v1Caps serves PluginCapabilities: the streaming writer (what fixed v1's
+// plugin throughput, jaeger#2357) when storage.v1_streaming_writer says so;
+// no archive.
 type v1Caps struct {
 	storagev1.UnimplementedPluginCapabilitiesServer
+	streaming bool
 }
 
-func (v1Caps) Capabilities(context.Context, *storagev1.CapabilitiesRequest) (*storagev1.CapabilitiesResponse, error) {
-	return &storagev1.CapabilitiesResponse{StreamingSpanWriter: true}, nil
+func (c v1Caps) Capabilities(context.Context, *storagev1.CapabilitiesRequest) (*storagev1.CapabilitiesResponse, error) {
+	return &storagev1.CapabilitiesResponse{StreamingSpanWriter: c.streaming}, nil
 }

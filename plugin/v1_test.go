@@ -72,7 +72,7 @@ func TestV1WriteReadRoundTrip(t *testing.T) {
 	e := startV1Env(t)
 	caps, err := e.capable.Capabilities(t.Context(), &storagev1.CapabilitiesRequest{})
 	require.NoError(t, err)
-	assert.True(t, caps.StreamingSpanWriter)
+	assert.False(t, caps.StreamingSpanWriter, "off by default")
 
 	want := map[byte]*storagev1.Span{}
 	var n byte
@@ -110,6 +110,13 @@ func TestV1WriteReadRoundTrip(t *testing.T) {
 	}
 	// v1 writes read through v2 as OTLP.
 	assert.Len(t, spansOf(e.env.getTraces(t, tid(1))), len(want))
+}
+
+func TestV1StreamingWriterAdvertised(t *testing.T) {
+	e := startEnv(t, func(c *Config) { c.Storage.V1StreamingWriter = true })
+	caps, err := storagev1.NewPluginCapabilitiesClient(e.storageConn).Capabilities(t.Context(), &storagev1.CapabilitiesRequest{})
+	require.NoError(t, err)
+	assert.True(t, caps.StreamingSpanWriter)
 }
 
 func TestV1WriteRejectsInvalidSpans(t *testing.T) {
@@ -266,4 +273,19 @@ func TestV1QueryBounds(t *testing.T) {
 	assert.Equal(t, int32(5), q.SearchDepth)
 	_, err = v1Query(nil)
 	assert.Equal(t, codes.InvalidArgument, status.Code(err))
+}
+
+// Jaeger keeps its write streams open: a span must be stored while the
+// stream stays open, not when it closes.
+func TestV1StreamWritesWhileOpen(t *testing.T) {
+	e := startV1Env(t)
+	stream, err := e.stream.WriteSpanStream(t.Context())
+	require.NoError(t, err)
+	require.NoError(t, stream.Send(&storagev1.WriteSpanRequest{Span: v1Span(func(s *storagev1.Span) { s.StartTime = timestamppb.Now() })}))
+	require.Eventually(t, func() bool {
+		spans, err := e.getTrace(t, tid(1))
+		return err == nil && len(spans) == 1
+	}, 5*time.Second, 20*time.Millisecond)
+	_, err = stream.CloseAndRecv()
+	require.NoError(t, err)
 }
