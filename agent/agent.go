@@ -6,15 +6,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
-	"net/http/pprof"
 	"os"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/cross-layer-telemetry/clt/internal/admin"
+	"github.com/cross-layer-telemetry/clt/kernel/ioam6"
 )
 
 // Settings are the non-YAML inputs of an Agent.
@@ -39,9 +37,8 @@ type Agent struct {
 	src   Source
 	pipe  *Pipeline
 	exp   Exporter
-	admin *http.Server
-	lis   net.Listener
-	local uint32
+	admin *admin.Server
+	local LocalNode
 
 	wg        sync.WaitGroup
 	srcDone   chan error
@@ -62,12 +59,17 @@ func New(cfg Config, set Settings) (*Agent, error) {
 	if set.Stdout == nil {
 		set.Stdout = os.Stdout
 	}
-	if cfg.AgentID == "" {
+	if cfg.AgentID == "" || cfg.NodeName == "" {
 		h, err := os.Hostname()
 		if err != nil {
-			return nil, fmt.Errorf("agent_id: host name: %w", err)
+			return nil, fmt.Errorf("agent_id, node_name: host name: %w", err)
 		}
-		cfg.AgentID = h
+		if cfg.AgentID == "" {
+			cfg.AgentID = h
+		}
+		if cfg.NodeName == "" {
+			cfg.NodeName = h
+		}
 	}
 	return &Agent{cfg: cfg, set: set, log: set.Logger, m: NewMetrics(), srcDone: make(chan error, 1)}, nil
 }
@@ -77,14 +79,18 @@ func (a *Agent) Metrics() *Metrics { return a.m }
 
 // AdminAddr returns the admin listener's address once started ("" if disabled).
 func (a *Agent) AdminAddr() string {
-	if a.lis == nil {
+	if a.admin == nil {
 		return ""
 	}
-	return a.lis.Addr().String()
+	return a.admin.Addr().String()
 }
 
 // LocalNodeID returns the node id records are reported under (after Start).
-func (a *Agent) LocalNodeID() uint32 { return a.local }
+func (a *Agent) LocalNodeID() uint32 { return a.local.ID }
+
+// LocalWideNodeID returns the wide node id by which this node's entry is
+// recognised in traces without the short node id (after Start).
+func (a *Agent) LocalWideNodeID() uint64 { return a.local.WideID }
 
 // Done is closed with the source's error (nil for a clean stop) when the
 // source stops by itself.
@@ -120,17 +126,10 @@ func (a *Agent) start(ctx context.Context) error {
 			a.log.Info("node setup already in place")
 		}
 	}
-	switch {
-	case a.cfg.NodeID != nil:
-		a.local = *a.cfg.NodeID
-	case a.cfg.Setup != nil && a.cfg.Setup.NodeID != nil:
-		a.local = *a.cfg.Setup.NodeID
-	default:
-		if a.local, err = k.nodeID(); err != nil {
-			return fmt.Errorf("node_id: read net.ipv6.ioam6_id: %w", err)
-		}
+	if a.local, err = a.localNode(k); err != nil {
+		return err
 	}
-	if a.local == 0xFFFFFF {
+	if a.local.ID == ioam6.NodeIDUnavailable {
 		a.log.Warn("node id is unset (net.ipv6.ioam6_id = 0xffffff): set it or setup.node_id so records name this node")
 	}
 	a.src = a.set.Source
@@ -141,6 +140,11 @@ func (a *Agent) start(ctx context.Context) error {
 			return err
 		}
 		a.log.Info("source selected", "source", a.src.Name(), "reason", why)
+		if a.src.Name() == SourceCapture {
+			if fwd, err := k.forwards(); err == nil && !fwd {
+				a.log.Warn(captureOnHostProblem)
+			}
+		}
 	}
 
 	var exps multiExporter
@@ -163,7 +167,15 @@ func (a *Agent) start(ctx context.Context) error {
 		return err
 	}
 	if a.cfg.Admin.Listen != "" {
-		if err := a.startAdmin(); err != nil {
+		mux := admin.NewMux(a.cfg.Admin, a.m.Registry, func() error {
+			if !a.running.Load() {
+				return errors.New("source stopped")
+			}
+			return nil
+		})
+		if a.admin, err = admin.Start(ctx, "admin.listen", a.cfg.Admin.Listen, mux, func(err error) {
+			a.log.Error("admin server", "err", err)
+		}); err != nil {
 			return err
 		}
 	}
@@ -175,46 +187,45 @@ func (a *Agent) start(ctx context.Context) error {
 		a.srcDone <- err
 		close(a.srcDone)
 	})
-	a.log.Info("clt-agent started", "agent_id", a.cfg.AgentID, "node_id", a.local, "source", a.src.Name(),
+	a.log.Info("clt-agent started", "agent_id", a.cfg.AgentID, "node_name", a.cfg.NodeName, "node_id", a.local.ID,
+		"node_id_wide", ioam6.FormatWideID(a.local.WideID), "source", a.src.Name(),
 		"collector", a.cfg.Export.Collector, "stdout", a.cfg.Export.Stdout, "admin", a.AdminAddr(),
 		"window", a.cfg.Aggregation.Window, "namespaces", len(a.cfg.Namespaces))
 	return nil
 }
 
+// localNode returns this node's ids: from the config (node_id,
+// node_id_wide), else from the setup block, else from the sysctls of the
+// node's namespace, each id on its own.
+func (a *Agent) localNode(k *kernel) (LocalNode, error) {
+	var l LocalNode
+	var err error
+	switch {
+	case a.cfg.NodeID != nil:
+		l.ID = *a.cfg.NodeID
+	case a.cfg.Setup != nil && a.cfg.Setup.NodeID != nil:
+		l.ID = *a.cfg.Setup.NodeID
+	default:
+		if l.ID, err = k.nodeID(); err != nil {
+			return l, fmt.Errorf("node_id: read net.ipv6.ioam6_id: %w", err)
+		}
+	}
+	switch {
+	case a.cfg.NodeIDWide != nil:
+		l.WideID = *a.cfg.NodeIDWide
+	case a.cfg.Setup != nil && a.cfg.Setup.NodeIDWide != nil:
+		l.WideID = *a.cfg.Setup.NodeIDWide
+	default:
+		if l.WideID, err = k.wideNodeID(); err != nil {
+			return l, fmt.Errorf("node_id_wide: read net.ipv6.ioam6_id_wide: %w", err)
+		}
+	}
+	return l, nil
+}
+
 // malformed counts a source-side decode failure (before the pipeline exists
 // it cannot happen: sources start reading in Start's last step).
 func (a *Agent) malformed(reason string) { a.m.EventsMalformed.WithLabelValues(reason).Inc() }
-
-func (a *Agent) startAdmin() error {
-	lis, err := net.Listen("tcp", a.cfg.Admin.Listen)
-	if err != nil {
-		return fmt.Errorf("admin.listen: %w", err)
-	}
-	a.lis = lis
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(a.m.Registry, promhttp.HandlerOpts{Registry: a.m.Registry}))
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
-		if !a.running.Load() {
-			http.Error(w, "source stopped", http.StatusServiceUnavailable)
-			return
-		}
-		_, _ = io.WriteString(w, "ok\n")
-	})
-	if a.cfg.Admin.Pprof {
-		mux.HandleFunc("/debug/pprof/", pprof.Index)
-		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	}
-	a.admin = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	a.wg.Go(func() {
-		if err := a.admin.Serve(lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			a.log.Error("admin server", "err", err)
-		}
-	})
-	return nil
-}
 
 // Close stops reading, flushes the open aggregates into the exporter, lets
 // the exporter drain for at most export.shutdown_timeout, and stops the

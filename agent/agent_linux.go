@@ -43,6 +43,27 @@ func (k *kernel) nodeID() (uint32, error) {
 	return id, err
 }
 
+func (k *kernel) wideNodeID() (uint64, error) {
+	var id uint64
+	err := ioam6nl.RunInNetNS(k.ns, func() error {
+		var err error
+		id, err = sysctl.Default.WideNodeID()
+		return err
+	})
+	return id, err
+}
+
+// forwards reports net.ipv6.conf.all.forwarding of the node's namespace.
+func (k *kernel) forwards() (bool, error) {
+	var on bool
+	err := ioam6nl.RunInNetNS(k.ns, func() error {
+		var err error
+		on, err = sysctl.Default.Forwarding("all")
+		return err
+	})
+	return on, err
+}
+
 func (k *kernel) setup(ctx context.Context, s *SetupConfig) ([]string, error) {
 	var conn *ioam6nl.Conn
 	if len(s.Namespaces) > 0 {

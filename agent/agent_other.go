@@ -10,9 +10,11 @@ import (
 
 type kernel struct{}
 
-func openKernel(string) (*kernel, error) { return nil, fmt.Errorf("kernel: %w", ErrNotSupported) }
-func (*kernel) close()                   {}
-func (*kernel) nodeID() (uint32, error)  { return 0, ErrNotSupported }
+func openKernel(string) (*kernel, error)    { return nil, fmt.Errorf("kernel: %w", ErrNotSupported) }
+func (*kernel) close()                      {}
+func (*kernel) nodeID() (uint32, error)     { return 0, ErrNotSupported }
+func (*kernel) wideNodeID() (uint64, error) { return 0, ErrNotSupported }
+func (*kernel) forwards() (bool, error)     { return false, ErrNotSupported }
 func (*kernel) setup(context.Context, *SetupConfig) ([]string, error) {
 	return nil, ErrNotSupported
 }

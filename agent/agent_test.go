@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cross-layer-telemetry/clt/kernel/ioam6"
+	"github.com/cross-layer-telemetry/clt/kernel/sysctl"
 )
 
 // fakeSource hands its batches to the pipeline, then waits for Close.
@@ -46,6 +48,7 @@ func TestAgentEndToEndWithFakes(t *testing.T) {
 	node := uint32(3)
 	cfg.NodeID = &node
 	cfg.AgentID = "r2"
+	cfg.NodeName = "porthos"
 	cfg.Aggregation.Window = time.Minute // only shutdown flushes
 	cfg.Export = testExportConfig(f.addr)
 	cfg.Admin.Listen = "127.0.0.1:0"
@@ -84,6 +87,7 @@ func TestAgentEndToEndWithFakes(t *testing.T) {
 	require.Len(t, recs, 1, "shutdown flushes the open aggregate and drains the queue")
 	assert.Equal(t, uint64(3), recs[0].Packets)
 	assert.Equal(t, uint32(3), recs[0].ReporterNodeId)
+	assert.Equal(t, "porthos", recs[0].ReporterNodeName, "node_name")
 	assert.True(t, recs[0].ReporterWrote)
 	assert.Len(t, recs[0].Hops, 3)
 }
@@ -105,6 +109,9 @@ func TestRunStopsOnContextAndReportsConfigErrors(t *testing.T) {
 	defer cancel()
 	require.NoError(t, Run(ctx, cfg, Settings{Source: src, Stdout: &out}))
 	assert.Contains(t, out.String(), `"span_id":"WloAAAAAAAE="`)
+	host, err := os.Hostname()
+	require.NoError(t, err)
+	assert.Contains(t, out.String(), `"reporter_node_name":"`+host+`"`, "node_name defaults to the host name")
 	assert.Equal(t, 1, strings.Count(out.String(), "\n"))
 }
 
@@ -112,4 +119,29 @@ func TestAgentCloseWithoutStart(t *testing.T) {
 	a, err := New(testConfig(), Settings{})
 	require.NoError(t, err)
 	require.NoError(t, a.Close())
+}
+
+// TestAgentLearnsWideNodeID: node_id_wide from the config, else from the
+// net.ipv6.ioam6_id_wide sysctl of the node's namespace.
+func TestAgentLearnsWideNodeID(t *testing.T) {
+	start := func(cfg Config) *Agent {
+		t.Helper()
+		cfg.Admin.Listen = ""
+		cfg.Export.Collector = ""
+		cfg.Export.Stdout = true
+		a, err := New(cfg, Settings{Source: newFakeSource(), Stdout: io.Discard})
+		require.NoError(t, err)
+		require.NoError(t, a.Start(t.Context()))
+		t.Cleanup(func() { _ = a.Close() })
+		return a
+	}
+	cfg := testConfig()
+	node, wide := uint32(3), uint64(0x1000003)
+	cfg.NodeID, cfg.NodeIDWide = &node, &wide
+	assert.Equal(t, wide, start(cfg).LocalWideNodeID(), "node_id_wide")
+
+	cfg.NodeIDWide = nil
+	want, err := sysctl.Default.WideNodeID()
+	require.NoError(t, err, "net.ipv6.ioam6_id_wide is readable without privilege")
+	assert.Equal(t, want, start(cfg).LocalWideNodeID(), "the sysctl")
 }

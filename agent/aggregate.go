@@ -5,30 +5,6 @@ import (
 	"github.com/cross-layer-telemetry/clt/kernel/ioam6"
 )
 
-// Trace-type bits (RFC 9197 §4.4.1: bit 0 is the most significant of 24).
-const (
-	bitHopLimNodeID  = 1 << 23 // bit 0
-	bitIfIDs         = 1 << 22 // bit 1
-	bitTimestampSec  = 1 << 21 // bit 2
-	bitTimestampFrac = 1 << 20 // bit 3
-	bitTransitDelay  = 1 << 19 // bit 4
-	bitNSData        = 1 << 18 // bit 5
-	bitQueueDepth    = 1 << 17 // bit 6
-	bitChecksum      = 1 << 16 // bit 7
-	bitWideNodeID    = 1 << 15 // bit 8
-	bitWideIfIDs     = 1 << 14 // bit 9
-	bitWideNSData    = 1 << 13 // bit 10
-	bitBufferOcc     = 1 << 12 // bit 11
-	bitUndefined12   = 1 << 11 // bit 12; bits 13-21 follow downwards
-	undefinedBits    = 0x000FFC
-	bitSnapshot      = 1 << 1 // bit 22
-
-	// unavailable is what a node writes into a field it cannot fill (RFC 9197 §4.4.2).
-	unavailable = 0xFFFFFFFF
-	// transitOverflow is the transit-delay overflow bit (RFC 9197 §4.4.2.5).
-	transitOverflow = 1 << 31
-)
-
 // HopData is one node's entry of an IOAM trace, decoded (kernel/ioam6).
 type HopData = ioam6.Node
 
@@ -54,9 +30,9 @@ type Observation struct {
 // the wide one, else nothing (hop position only).
 func nodeKey(h *HopData) uint64 {
 	switch {
-	case h.Fields&bitHopLimNodeID != 0:
+	case h.Fields&ioam6.BitHopLimitNodeID != 0:
 		return uint64(h.NodeID)
-	case h.Fields&bitWideNodeID != 0:
+	case h.Fields&ioam6.BitWideHopLimitNodeID != 0:
 		return h.WideNodeID | 1<<63
 	}
 	return 0
@@ -99,13 +75,16 @@ type aggregate struct {
 type Aggregator struct {
 	maxOpen  int
 	reporter uint32
-	open     map[aggKey]*aggregate
-	order    []*aggregate // creation order, for eviction; may hold dead entries
-	head     int
-	free     []*aggregate
-	m        *Metrics
-	emit     func([]*collectorv1.IOAMRecord)
-	out      []*collectorv1.IOAMRecord
+	// reporterName is written into every record (the pipeline sets it
+	// from node_name).
+	reporterName string
+	open         map[aggKey]*aggregate
+	order        []*aggregate // creation order, for eviction; may hold dead entries
+	head         int
+	free         []*aggregate
+	m            *Metrics
+	emit         func([]*collectorv1.IOAMRecord)
+	out          []*collectorv1.IOAMRecord
 }
 
 // NewAggregator returns an aggregator that hands flushed records to emit.
@@ -211,20 +190,20 @@ func (a *Aggregator) newAggregate(k aggKey, o *Observation) *aggregate {
 func (h *hopAgg) fold(d *HopData) {
 	snap := h.snapshot
 	h.last = *d
-	if d.Fields&bitSnapshot != 0 {
+	if d.Fields&ioam6.BitOpaqueStateSnapshot != 0 {
 		h.snapshot = append(snap[:0], d.Snapshot.Data...)
 	}
 	h.last.Snapshot.Data = nil
-	if d.Fields&bitTransitDelay != 0 && d.TransitDelay != unavailable && d.TransitDelay&transitOverflow == 0 {
-		if !h.tdSeen || d.TransitDelay < h.tdMin {
-			h.tdMin = d.TransitDelay
+	if td, ok := ioam6.TransitDelayNs(d.TransitDelay); d.Fields&ioam6.BitTransitDelay != 0 && ok {
+		if !h.tdSeen || td < h.tdMin {
+			h.tdMin = td
 		}
-		if !h.tdSeen || d.TransitDelay > h.tdMax {
-			h.tdMax = d.TransitDelay
+		if !h.tdSeen || td > h.tdMax {
+			h.tdMax = td
 		}
 		h.tdSeen = true
 	}
-	if d.Fields&bitQueueDepth != 0 && d.QueueDepth != unavailable {
+	if d.Fields&ioam6.BitQueueDepth != 0 && ioam6.U32Available(d.QueueDepth) {
 		if !h.qdSeen || d.QueueDepth < h.qdMin {
 			h.qdMin = d.QueueDepth
 		}
@@ -233,9 +212,7 @@ func (h *hopAgg) fold(d *HopData) {
 		}
 		h.qdSeen = true
 	}
-	if d.Fields&(bitTimestampSec|bitTimestampFrac) == bitTimestampSec|bitTimestampFrac {
-		// Linux writes microseconds in the fraction field (kernel-ioam.md §4).
-		ts := int64(d.TimestampSec)*1e9 + int64(d.TimestampFrac)*1e3
+	if ts, ok := ioam6.TimestampUnixNano(d.Fields, d.TimestampSec, d.TimestampFrac); ok {
 		if !h.tsSeen || ts < h.firstTS {
 			h.firstTS = ts
 		}
@@ -323,6 +300,7 @@ func (a *Aggregator) record(ag *aggregate) *collectorv1.IOAMRecord {
 		NamespaceId:       uint32(ag.key.ns),
 		TraceType:         ag.key.ttype,
 		ReporterNodeId:    a.reporter,
+		ReporterNodeName:  a.reporterName,
 		ReporterWrote:     ag.key.flags&1 != 0,
 		Overflow:          ag.key.flags&2 != 0,
 		Packets:           ag.packets,
@@ -341,65 +319,63 @@ func (h *hopAgg) proto() *collectorv1.Hop {
 	d := &h.last
 	p := &collectorv1.Hop{Fields: uint32(d.Fields)}
 	f := d.Fields
-	if f&bitHopLimNodeID != 0 {
+	if f&ioam6.BitHopLimitNodeID != 0 {
 		p.HopLimit, p.NodeId = uint32(d.HopLimit), d.NodeID
 	}
-	if f&bitIfIDs != 0 {
+	if f&ioam6.BitIfIDs != 0 {
 		p.IngressIf, p.EgressIf = uint32(d.IngressIf), uint32(d.EgressIf)
 	}
-	if f&bitTimestampSec != 0 {
+	if f&ioam6.BitTimestampSec != 0 {
 		p.TimestampSec = d.TimestampSec
 	}
-	if f&bitTimestampFrac != 0 {
+	if f&ioam6.BitTimestampFrac != 0 {
 		p.TimestampFrac = d.TimestampFrac
 	}
-	if f&bitTransitDelay != 0 {
+	if f&ioam6.BitTransitDelay != 0 {
 		p.TransitDelay = d.TransitDelay
-		p.TransitDelayMin, p.TransitDelayMax = unavailable, unavailable
+		p.TransitDelayMin, p.TransitDelayMax = ioam6.U32Unavailable, ioam6.U32Unavailable
 		if h.tdSeen {
 			p.TransitDelayMin, p.TransitDelayMax = h.tdMin, h.tdMax
 		}
 	}
-	if f&bitNSData != 0 {
+	if f&ioam6.BitNamespaceData != 0 {
 		p.NamespaceData = d.NamespaceData
 	}
-	if f&bitQueueDepth != 0 {
+	if f&ioam6.BitQueueDepth != 0 {
 		p.QueueDepth = d.QueueDepth
-		p.QueueDepthMin, p.QueueDepthMax = unavailable, unavailable
+		p.QueueDepthMin, p.QueueDepthMax = ioam6.U32Unavailable, ioam6.U32Unavailable
 		if h.qdSeen {
 			p.QueueDepthMin, p.QueueDepthMax = h.qdMin, h.qdMax
 		}
 	}
-	if f&bitChecksum != 0 {
+	if f&ioam6.BitChecksumComplement != 0 {
 		p.ChecksumComplement = d.ChecksumComplement
 	}
-	if f&bitWideNodeID != 0 {
+	if f&ioam6.BitWideHopLimitNodeID != 0 {
 		p.WideNodeId = d.WideNodeID
-		if f&bitHopLimNodeID == 0 {
+		if f&ioam6.BitHopLimitNodeID == 0 {
 			p.HopLimit = uint32(d.WideHopLimit)
 		}
 	}
-	if f&bitWideIfIDs != 0 {
+	if f&ioam6.BitWideIfIDs != 0 {
 		p.WideIngressIf, p.WideEgressIf = d.WideIngressIf, d.WideEgressIf
 	}
-	if f&bitWideNSData != 0 {
+	if f&ioam6.BitWideNamespaceData != 0 {
 		p.WideNamespaceData = d.WideNamespaceData
 	}
-	if f&bitBufferOcc != 0 {
+	if f&ioam6.BitBufferOccupancy != 0 {
 		p.BufferOccupancy = d.BufferOccupancy
 	}
-	if f&bitSnapshot != 0 {
+	if f&ioam6.BitOpaqueStateSnapshot != 0 {
 		p.SnapshotSchemaId = d.Snapshot.SchemaID
 		p.SnapshotData = append([]byte(nil), h.snapshot...)
 	}
 	if h.tsSeen {
 		p.FirstTimestampUnixNano, p.LastTimestampUnixNano = uint64(h.firstTS), uint64(h.lastTS)
 	}
-	if u := f & undefinedBits; u != 0 {
-		for i := range d.Undefined {
-			if u&(bitUndefined12>>i) != 0 {
-				p.UndefinedFields = append(p.UndefinedFields, d.Undefined[i])
-			}
+	for i := range d.Undefined {
+		if f&(ioam6.BitUndefined12>>i) != 0 {
+			p.UndefinedFields = append(p.UndefinedFields, d.Undefined[i])
 		}
 	}
 	return p

@@ -40,7 +40,7 @@ func TestAggregatorFoldsPacketsPerTraceSpanPath(t *testing.T) {
 
 	a.Add(obs(1, 1, 1000, hop(2, 10, 5, 100, 7), hop(3, 10, 20, 300, 1)))
 	a.Add(obs(1, 1, 3000, hop(2, 10, 50, 50, 9), hop(3, 11, 0, 200, 4)))
-	a.Add(obs(1, 1, 2000, hop(2, 10, 30, unavailable, 8), hop(3, 10, 900, 250, 2)))
+	a.Add(obs(1, 1, 2000, hop(2, 10, 30, ioam6.U32Unavailable, 8), hop(3, 10, 900, 250, 2)))
 	// Same span, other path (r2 replaced by node 4): its own record.
 	a.Add(obs(1, 1, 4000, hop(2, 12, 0, 1, 1), hop(4, 12, 1, 1, 1)))
 	// Other span.
@@ -71,7 +71,7 @@ func TestAggregatorFoldsPacketsPerTraceSpanPath(t *testing.T) {
 	assert.Equal(t, uint32(2), h0.NodeId)
 	assert.Equal(t, uint32(62), h0.HopLimit)
 	assert.Equal(t, uint32(21), h0.IngressIf)
-	assert.Equal(t, uint32(unavailable), h0.TransitDelay, "plain fields are the last packet's")
+	assert.Equal(t, uint32(ioam6.U32Unavailable), h0.TransitDelay, "plain fields are the last packet's")
 	assert.Equal(t, uint32(50), h0.TransitDelayMin, "unavailable values are left out of min/max")
 	assert.Equal(t, uint32(100), h0.TransitDelayMax)
 	assert.Equal(t, uint32(7), h0.QueueDepthMin)
@@ -185,4 +185,32 @@ func TestAggregatorSnapshotAndWideFields(t *testing.T) {
 	assert.Equal(t, uint32(777), p.SnapshotSchemaId)
 	assert.Equal(t, []byte{1, 2, 3, 4}, p.SnapshotData, "snapshot is copied, not aliased")
 	assert.Zero(t, p.FirstTimestampUnixNano, "no timestamps without bits 2 and 3")
+}
+
+// TestAggregatorFieldRulesAreIOAM6s: the values left out of min/max and of
+// the timestamps are kernel/ioam6's: all-ones and overflowed transit delays,
+// all-ones queue depths, a fraction that is not microseconds (≥ 10⁶) or
+// all-ones seconds; a seconds-only timestamp has a zero fraction.
+func TestAggregatorFieldRulesAreIOAM6s(t *testing.T) {
+	var s sink
+	a := NewAggregator(100, 3, NewMetrics(), s.emit)
+	a.Add(obs(1, 1, 1, hop(2, 10, 1_000_000, ioam6.U32Unavailable, ioam6.U32Unavailable))) // PTP-like fraction
+	a.Add(obs(1, 1, 2, hop(2, ioam6.U32Unavailable, 5, 1<<31|7, 4)))                       // no seconds; delay overflowed
+	a.Add(obs(1, 1, 3, hop(2, 20, 999_999, 40, 6)))
+	a.Flush()
+	require.Len(t, s.recs, 1)
+	h := s.recs[0].Hops[0]
+	assert.Equal(t, uint64(20e9+999_999e3), h.FirstTimestampUnixNano, "only the valid timestamp counts")
+	assert.Equal(t, uint64(20e9+999_999e3), h.LastTimestampUnixNano)
+	assert.Equal(t, []uint32{40, 40}, []uint32{h.TransitDelayMin, h.TransitDelayMax})
+	assert.Equal(t, []uint32{4, 6}, []uint32{h.QueueDepthMin, h.QueueDepthMax})
+
+	secOnly := hop(2, 30, 0, 1, 1)
+	secOnly.Fields &^= ioam6.BitTimestampFrac
+	o := obs(2, 1, 4, secOnly)
+	o.TraceType = uint32(secOnly.Fields)
+	a.Add(o)
+	a.Flush()
+	require.Len(t, s.recs, 2)
+	assert.Equal(t, uint64(30e9), s.recs[1].Hops[0].FirstTimestampUnixNano, "seconds without fraction")
 }

@@ -15,7 +15,7 @@ func BenchmarkDecodeAggregate(b *testing.B) {
 	cfg := testConfig()
 	m := NewMetrics()
 	var n int
-	p := NewPipeline(cfg, 3, SourceNetlink, m, emitTo(func(r []*collectorv1.IOAMRecord) { n += len(r) }))
+	p := NewPipeline(cfg, LocalNode{ID: 3}, SourceNetlink, m, emitTo(func(r []*collectorv1.IOAMRecord) { n += len(r) }))
 	const spans = 1000
 	events := make([]Event, spans)
 	for i := range events {

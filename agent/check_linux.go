@@ -55,6 +55,9 @@ func Check(ctx context.Context, cfg Config, w io.Writer) error {
 	defer k.close()
 
 	conn, err := ioam6nl.DialNetNS(k.ns)
+	// capture: the agent will read packets (configured, or auto without the
+	// event group, which it falls back from).
+	capture := cfg.Source.Kind == SourceCapture || (cfg.Source.Kind == SourceAuto && (err != nil || !conn.HasEvents()))
 	switch {
 	case errors.Is(err, ioam6nl.ErrFamilyNotFound):
 		c.miss("IOAM6 generic netlink family (CONFIG_IPV6_IOAM6? Linux >= 5.15)")
@@ -74,6 +77,9 @@ func Check(ctx context.Context, cfg Config, w io.Writer) error {
 	}
 	err = ioam6nl.RunInNetNS(k.ns, func() error {
 		checkSysctls(c, cfg)
+		if capture {
+			checkCaptureRole(c, sysctl.Default)
+		}
 		return nil
 	})
 	if err != nil {
@@ -119,7 +125,7 @@ func checkKernel(c *checker) {
 	default:
 		c.ok("kernel %s", rel)
 	}
-	// CVE-2026-64132 (use-after-free around ioam6_event, peers.md §1.2).
+	// CVE-2026-64132 (use-after-free around ioam6_event, docs/wire-format.md §10).
 	if (v >= 6_009_000 && v < 6_012_092) || (v >= 6_013_000 && v < 6_018_034) || (v >= 6_019_000 && v < 7_000_011) {
 		c.warn("kernel %s is in the CVE-2026-64132 range (ioam6_event use-after-free); update when you can", rel)
 	}
@@ -264,5 +270,20 @@ func checkSysctls(c *checker, cfg Config) {
 	}
 	if enabled == 0 && (cfg.Setup == nil || len(cfg.Setup.Interfaces) == 0) {
 		c.miss("no interface has ioam6_enabled=1: the kernel processes no IOAM here")
+	}
+}
+
+// checkCaptureRole reports a capture source on a node that does not
+// forward: capture reads packets this node sends (the egress copy, after its
+// own write), so a destination host sees none of the traffic it receives.
+func checkCaptureRole(c *checker, sc *sysctl.Sysctl) {
+	fwd, err := sc.Forwarding("all")
+	switch {
+	case err != nil:
+		c.warn("net.ipv6.conf.all.forwarding: %v", err)
+	case !fwd:
+		c.miss("%s", captureOnHostProblem)
+	default:
+		c.ok("net.ipv6.conf.all.forwarding = 1 (capture reads forwarded packets)")
 	}
 }

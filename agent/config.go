@@ -1,17 +1,21 @@
 package agent
 
 import (
-	"bytes"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/cross-layer-telemetry/clt/internal/admin"
+	"github.com/cross-layer-telemetry/clt/internal/logging"
+	"github.com/cross-layer-telemetry/clt/internal/yamlconf"
+	"github.com/cross-layer-telemetry/clt/kernel/ioam6"
 )
 
 // Source kinds accepted by source.kind.
@@ -21,7 +25,8 @@ const (
 	SourceCapture = "capture"
 )
 
-// Carrier names accepted by namespaces[].carrier (architecture.md "Wire format").
+// Carrier names accepted by namespaces[].carrier: the names of
+// kernel/ioam6's carriers, which Validate parses with ioam6.ParseCarrier.
 const (
 	CarrierOSS   = "oss"
 	CarrierTail  = "tail"
@@ -29,17 +34,26 @@ const (
 )
 
 // DefaultSchemaID is the Opaque State Snapshot schema id of the "oss" carrier.
-const DefaultSchemaID = 0x000C17
+const DefaultSchemaID = ioam6.DefaultSchemaID
 
 // Config is clt-agent's YAML configuration. Every field has a default from
 // [DefaultConfig]; a YAML file only needs the keys it changes.
 type Config struct {
 	// AgentID identifies this agent to the collector (agent_id). Default: the host name.
 	AgentID string `yaml:"agent_id"`
+	// NodeName names this node in every record (node_name,
+	// reporter_node_name): clt-storage shows routers by it. Default: the
+	// host name. Valid UTF-8, at most 255 bytes.
+	NodeName string `yaml:"node_name"`
 	// NodeID is this node's 24-bit IOAM node id (node_id), used to tell whether
 	// this node wrote its own hop. Default (null): setup.node_id when set, else
 	// the net.ipv6.ioam6_id sysctl read at start.
 	NodeID *uint32 `yaml:"node_id"`
+	// NodeIDWide is this node's 56-bit wide node id (node_id_wide), used
+	// instead of node_id for trace types with the wide node id (bit 8) and
+	// not the short one (bit 0). Default (null): setup.node_id_wide when
+	// set, else the net.ipv6.ioam6_id_wide sysctl read at start.
+	NodeIDWide *uint64 `yaml:"node_id_wide"`
 	// NetNSPath runs the kernel side (node setup, sysctls, event or capture
 	// socket) in another network namespace, e.g. /var/run/netns/r1
 	// (netns_path). Export and admin stay in the agent's own namespace.
@@ -55,12 +69,21 @@ type Config struct {
 	Aggregation AggregationConfig `yaml:"aggregation"`
 	// Export controls where records go (export).
 	Export ExportConfig `yaml:"export"`
-	// Admin is the admin HTTP listener (admin).
+	// Admin is the admin HTTP listener (admin), the same block as
+	// clt-storage's.
 	Admin AdminConfig `yaml:"admin"`
 	// Setup, when present, is applied to the kernel at start (setup).
 	Setup *SetupConfig `yaml:"setup"`
-	// LogLevel is one of debug, info, warn, error (log_level). Default info.
-	LogLevel string `yaml:"log_level"`
+	// Log configures the process log on stderr (log: {level, format}), the
+	// same block as clt-storage's. Default info, text.
+	Log logging.Config `yaml:"log"`
+	// LogLevel is the deprecated spelling of log.level (log_level), still
+	// read: [ParseConfig] copies it to Log.Level unless log.level is set,
+	// and [Config.Deprecations] reports it. Empty in [DefaultConfig].
+	LogLevel string `yaml:"log_level,omitempty"`
+
+	// logLevelIgnored: the file set both log_level and log.level.
+	logLevelIgnored bool
 }
 
 // SourceConfig selects and tunes the event source.
@@ -95,7 +118,7 @@ type SourceConfig struct {
 
 // NamespaceConfig is the decoding rule of one IOAM namespace.
 type NamespaceConfig struct {
-	// ID is the IOAM namespace id (namespaces[].id), 0..65534.
+	// ID is the IOAM namespace id (namespaces[].id), 0..65535.
 	ID uint32 `yaml:"id"`
 	// Carrier is oss, tail or clt-v1 (namespaces[].carrier). Default oss.
 	Carrier string `yaml:"carrier"`
@@ -159,13 +182,10 @@ type TLSConfig struct {
 	ServerName string `yaml:"server_name"`
 }
 
-// AdminConfig is the admin HTTP listener.
-type AdminConfig struct {
-	// Listen is the admin address (admin.listen). Default :17272. Empty disables it.
-	Listen string `yaml:"listen"`
-	// Pprof serves net/http/pprof under /debug/pprof/ (admin.pprof). Default false.
-	Pprof bool `yaml:"pprof"`
-}
+// AdminConfig is the admin HTTP listener (admin.listen, default :17272,
+// empty disables it; admin.pprof, default false): /metrics, /healthz and
+// optionally /debug/pprof/, served by the package both binaries share.
+type AdminConfig = admin.Config
 
 // SetupConfig is node configuration applied idempotently at start through the
 // kernel packages (net.ipv6 sysctls and IOAM6 generic netlink).
@@ -233,46 +253,74 @@ func DefaultConfig() Config {
 			BackoffMax:      10 * time.Second,
 			ShutdownTimeout: 5 * time.Second,
 		},
-		Admin:    AdminConfig{Listen: ":17272"},
-		LogLevel: "info",
+		Admin: AdminConfig{Listen: ":17272"},
+		Log:   logging.DefaultConfig(),
 	}
 }
 
-// LoadConfig reads a YAML configuration over [DefaultConfig]; unknown keys are
-// errors. It does not validate.
-func LoadConfig(r io.Reader) (Config, error) {
-	cfg := DefaultConfig()
-	data, err := io.ReadAll(r)
+// LoadConfig reads the YAML file at path over [DefaultConfig], like
+// [ParseConfig]. It does not validate; call [Config.Validate].
+func LoadConfig(path string) (Config, error) {
+	b, err := os.ReadFile(path)
 	if err != nil {
-		return cfg, fmt.Errorf("read config: %w", err)
+		return Config{}, fmt.Errorf("read config: %w", err)
 	}
-	if len(bytes.TrimSpace(data)) == 0 {
-		return cfg, nil
+	return ParseConfig(b)
+}
+
+// ParseConfig decodes YAML over [DefaultConfig]; unknown keys are errors
+// that name the key, an empty document is all defaults. The deprecated
+// log_level key is copied to log.level unless the document sets log.level
+// too. It does not validate; call [Config.Validate].
+func ParseConfig(b []byte) (Config, error) {
+	cfg := DefaultConfig()
+	if err := yamlconf.Parse(b, &cfg); err != nil {
+		return Config{}, err
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&cfg); err != nil {
-		return cfg, fmt.Errorf("parse config: %w", err)
+	if cfg.LogLevel != "" {
+		// Whether log.level was written cannot be told from the decoded
+		// value (it may equal the default): look at the document itself.
+		var probe struct {
+			Log struct {
+				Level *string `yaml:"level"`
+			} `yaml:"log"`
+		}
+		if err := yaml.Unmarshal(b, &probe); err != nil {
+			return Config{}, fmt.Errorf("parse config: %w", err)
+		}
+		if probe.Log.Level == nil {
+			cfg.Log.Level = cfg.LogLevel
+		} else {
+			cfg.logLevelIgnored = true
+		}
 	}
 	return cfg, nil
 }
 
-// LoadConfigFile is [LoadConfig] on a file.
-func LoadConfigFile(path string) (Config, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return DefaultConfig(), fmt.Errorf("open config: %w", err)
+// Deprecations lists the deprecated keys the configuration used, one
+// sentence each, for main to log as warnings once the logger exists.
+func (c Config) Deprecations() []string {
+	switch {
+	case c.LogLevel == "":
+		return nil
+	case c.logLevelIgnored:
+		return []string{fmt.Sprintf("log_level (%q) is deprecated and ignored because log.level is set; remove it", c.LogLevel)}
+	default:
+		return []string{fmt.Sprintf("log_level is deprecated; write log: {level: %s} instead", c.LogLevel)}
 	}
-	defer f.Close()
-	return LoadConfig(f)
 }
 
 const (
 	maxNodeID     = 1<<24 - 1
 	maxNodeIDWide = 1<<56 - 1
-	maxNamespace  = 0xFFFE // 0xFFFF is reserved (RFC 9197 §4.3)
+	// Every 16-bit value is a namespace id: RFC 9197 §4.3 and its IANA
+	// registry reserve none (0x0000 is the default namespace, 0x8000-0xFFFF
+	// private use) and Linux accepts 0xFFFF. clt-storage's collector
+	// applies the same rule to records.
+	maxNamespace  = 0xFFFF
 	maxIfID       = 0xFFFF
 	maxSchemaData = 244 // 255 - the snapshot header, kept a multiple of 4
+	maxNodeName   = 255
 )
 
 // Validate reports every problem of the configuration at once, naming the YAML key.
@@ -282,6 +330,12 @@ func (c Config) Validate() error {
 
 	if c.NodeID != nil && *c.NodeID > maxNodeID {
 		add("node_id: %d exceeds 24 bits", *c.NodeID)
+	}
+	if len(c.NodeName) > maxNodeName || !utf8.ValidString(c.NodeName) {
+		add("node_name: %q, want valid UTF-8 of at most %d bytes", c.NodeName, maxNodeName)
+	}
+	if c.NodeIDWide != nil && *c.NodeIDWide > maxNodeIDWide {
+		add("node_id_wide: %d exceeds 56 bits", *c.NodeIDWide)
 	}
 	switch c.Source.Kind {
 	case SourceAuto, SourceNetlink, SourceCapture:
@@ -309,10 +363,10 @@ func (c Config) Validate() error {
 			add("namespaces[%d].id: %d configured twice", i, ns.ID)
 		}
 		seen[ns.ID] = true
-		switch ns.Carrier {
-		case "", CarrierOSS, CarrierTail, CarrierCLTv1:
-		default:
-			add("namespaces[%d].carrier: %q, want oss, tail or clt-v1", i, ns.Carrier)
+		if ns.Carrier != "" {
+			if _, err := ioam6.ParseCarrier(ns.Carrier); err != nil {
+				add("namespaces[%d].carrier: %w", i, err)
+			}
 		}
 		if ns.SchemaID != nil && *ns.SchemaID > maxNodeID {
 			add("namespaces[%d].schema_id: %#x exceeds 24 bits", i, *ns.SchemaID)
@@ -325,18 +379,13 @@ func (c Config) Validate() error {
 		add("aggregation.max_open: %d, want >= 1", c.Aggregation.MaxOpen)
 	}
 	errs = append(errs, c.Export.validate()...)
-	if c.Admin.Listen != "" {
-		if _, _, err := net.SplitHostPort(c.Admin.Listen); err != nil {
-			add("admin.listen: %q: %w", c.Admin.Listen, err)
-		}
-	}
+	errs = append(errs, c.Admin.Validate("admin")...)
 	if c.Setup != nil {
 		errs = append(errs, c.Setup.validate()...)
 	}
-	switch c.LogLevel {
-	case "debug", "info", "warn", "error":
-	default:
-		add("log_level: %q, want debug, info, warn or error", c.LogLevel)
+	errs = append(errs, c.Log.Validate("log")...)
+	if c.LogLevel != "" && len(logging.Config{Level: c.LogLevel, Format: "text"}.Validate("log")) > 0 {
+		add("log_level: %q, want debug, info, warn or error (deprecated: use log.level)", c.LogLevel)
 	}
 	return errors.Join(errs...)
 }

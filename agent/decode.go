@@ -14,18 +14,26 @@ func (p *Pipeline) decode(ev *Event, o *Observation) string {
 		tr  ioam6.Trace
 		err error
 		ns  = ev.NamespaceID
+		typ = ioam6.TraceType(ev.TraceType)
 	)
 	if ev.Option != nil {
-		// The namespace sits in the trace header: 2 (type, len) + 2 (reserved,
-		// IOAM type) bytes into the option.
-		if len(ev.Option) < 6 {
+		// The trace header follows the option's type, length, reserved and
+		// IOAM type octets (RFC 9486 §3).
+		const optHdrLen = 4
+		var h ioam6.TraceHeader
+		if len(ev.Option) < optHdrLen || h.UnmarshalBinary(ev.Option[optHdrLen:]) != nil {
 			return ReasonTruncated
 		}
-		ns = uint16(ev.Option[4])<<8 | uint16(ev.Option[5])
+		ns, typ = h.NamespaceID, h.Type
 	}
 	cc, ok := p.carrier[ns]
 	if !ok {
 		return ReasonUnconfiguredNamespace
+	}
+	if cc.Carrier == ioam6.CarrierOSS && !typ.Has(ioam6.BitOpaqueStateSnapshot) {
+		// The oss carrier's IDs are a snapshot (bit 22): a trace type without
+		// it cannot carry them, whatever its data then looks like.
+		return ReasonCarrier
 	}
 	if ev.Option != nil {
 		tr, err = ioam6.DecodeTrace(ev.Option, cc)
@@ -59,25 +67,36 @@ func (p *Pipeline) decode(ev *Event, o *Observation) string {
 	o.Hops = hops
 	// The newest entry is the last of the path: this node's own when it wrote.
 	o.ReporterWrote = len(hops) > 0 && p.isLocal(&hops[len(hops)-1])
-	if ev.Option != nil {
+	switch {
+	case ev.Option != nil:
 		o.Overflow = tr.Overflow()
-	} else {
+	case len(hops) > 0 && !namesNode(hops[len(hops)-1].Fields):
+		// Without a node id field nobody can tell whose the newest entry
+		// is: neither this node's write nor an overflow is claimed.
+		o.Overflow = false
+	default:
 		// The kernel emits an event only after handling the trace with a
 		// known namespace on an enabled interface; no own entry means there
-		// was no room (kernel-ioam.md §6).
+		// was no room (docs/wire-format.md §6).
 		o.Overflow = !o.ReporterWrote
 	}
 	return ""
 }
 
+// namesNode reports whether entries of this type carry a node id (bit 0 or 8).
+func namesNode(f ioam6.TraceType) bool {
+	return f&(ioam6.BitHopLimitNodeID|ioam6.BitWideHopLimitNodeID) != 0
+}
+
 // isLocal tells whether n is this node's entry: by the short node id when the
-// trace carries it, else by the wide id when known.
+// trace carries it, else by the wide one. A trace type with neither cannot
+// name its writer: such an entry is never taken for this node's.
 func (p *Pipeline) isLocal(n *HopData) bool {
 	switch {
 	case n.Fields&ioam6.BitHopLimitNodeID != 0:
-		return n.NodeID == p.local
-	case n.Fields&ioam6.BitWideHopLimitNodeID != 0 && p.localWide != nil:
-		return n.WideNodeID == *p.localWide
+		return n.NodeID == p.local.ID
+	case n.Fields&ioam6.BitWideHopLimitNodeID != 0:
+		return n.WideNodeID == p.local.WideID
 	}
 	return false
 }

@@ -24,7 +24,11 @@
 //
 // A record says whether this node wrote its own hop: the first entry of the
 // event's node data is this node's entry unless the trace had already
-// overflowed (kernel-ioam.md §6: the event carries no Overflow flag).
+// overflowed (docs/wire-format.md §6: the event carries no Overflow flag). The
+// entry is recognised by the short node id (trace-type bit 0), else by the
+// wide one (bit 8): node_id / node_id_wide, else setup, else the
+// net.ipv6.ioam6_id / ioam6_id_wide sysctls. A trace type with neither
+// claims neither a write nor an overflow. Every record carries node_name.
 //
 // # Sources and capabilities
 //
@@ -35,8 +39,11 @@
 // node costs one wake-up per batch rather than per packet. The agent has no
 // netlink code of its own: everything that touches Linux IOAM lives in
 // kernel/... (a test forbids vishvananda/netlink in its dependencies). The capture
-// source needs CAP_NET_RAW; it reads outgoing packets only, so on a
-// destination host (no egress) use the netlink source. Node setup needs
+// source needs CAP_NET_RAW; it reads outgoing packets with a Hop-by-Hop
+// header and decodes every IOAM option in it (RFC 8200 §4.3 option walk).
+// It reads outgoing packets only, so on a destination host (no forwarding)
+// it sees nothing: the agent logs that and `clt-agent check` reports it; use
+// the netlink source there. Node setup needs
 // CAP_NET_ADMIN; netns_path needs CAP_SYS_ADMIN.
 //
 // # Observability

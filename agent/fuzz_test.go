@@ -27,7 +27,7 @@ func FuzzPipelineHandle(f *testing.F) {
 		cfg.Namespaces = append(cfg.Namespaces, NamespaceConfig{ID: 124, Carrier: CarrierTail}, NamespaceConfig{ID: 125, Carrier: CarrierCLTv1})
 		cfg.Aggregation.MaxOpen = 2
 		m := NewMetrics()
-		p := NewPipeline(cfg, 3, SourceNetlink, m, emitTo(func([]*collectorv1.IOAMRecord) {}))
+		p := NewPipeline(cfg, LocalNode{ID: 3}, SourceNetlink, m, emitTo(func([]*collectorv1.IOAMRecord) {}))
 		ev := Event{NamespaceID: ns, NodeLen: nodeLen, TraceType: typ & 0xFFFFFF, Data: data}
 		if isOption {
 			ev = Event{Option: data}

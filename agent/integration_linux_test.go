@@ -137,7 +137,7 @@ func attr(sp *tracepb.Span, key string) *commonpb.AnyValue {
 }
 
 // sender sends UDP datagrams with a per-datagram IPV6_HOPOPTS cmsg from the
-// client's namespace (kernel-ioam.md §3.2).
+// client's namespace (docs/wire-format.md §3.2).
 type sender struct {
 	fd  int
 	dst unix.SockaddrInet6
@@ -459,7 +459,7 @@ func TestIntegrationMalformedCounted(t *testing.T) {
 		{"all-zero ids", testHBH(t, ioam6.IDs{}), ReasonCarrier},
 		{"unconfigured namespace", mutate(func(b []byte) { b[9] = 124 }), ReasonUnconfiguredNamespace},
 	}
-	// What the kernel itself drops never reaches the agent (kernel-ioam.md §9).
+	// What the kernel itself drops never reaches the agent (docs/wire-format.md §9).
 	nodeLen := mutate(func(b []byte) { b[10] = 5 << 3 })
 	require.NoError(t, snd.send(nodeLen, 3))
 

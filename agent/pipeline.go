@@ -14,11 +14,9 @@ import (
 // Pipeline decodes events and aggregates them; flushed records go to the
 // exporter. Handle is safe for concurrent use (calls are serialised).
 type Pipeline struct {
-	window time.Duration
-	local  uint32
-	// localWide is this node's ioam6_id_wide when known (traces with only bit 8).
-	localWide *uint64
-	carrier   map[uint16]ioam6.CarrierConfig
+	window  time.Duration
+	local   LocalNode
+	carrier map[uint16]ioam6.CarrierConfig
 
 	mu       sync.Mutex
 	agg      *Aggregator
@@ -35,12 +33,21 @@ type Pipeline struct {
 	stop   sync.Once
 }
 
-// NewPipeline builds the decode+aggregate stage. localNodeID is this node's
-// ioam6_id; source names the metrics label of received events.
-func NewPipeline(cfg Config, localNodeID uint32, source string, m *Metrics, exp Exporter) *Pipeline {
+// LocalNode is this node's IOAM identity, by which the pipeline recognises
+// its own entry in a trace: ID (net.ipv6.ioam6_id) when the trace type has
+// bit 0, else WideID (net.ipv6.ioam6_id_wide) when it has bit 8.
+type LocalNode struct {
+	ID     uint32 // 24 bits
+	WideID uint64 // 56 bits
+}
+
+// NewPipeline builds the decode+aggregate stage. local is this node's
+// identity, cfg.NodeName its name in every record; source names the metrics
+// label of received events.
+func NewPipeline(cfg Config, local LocalNode, source string, m *Metrics, exp Exporter) *Pipeline {
 	p := &Pipeline{
 		window:   cfg.Aggregation.Window,
-		local:    localNodeID,
+		local:    local,
 		carrier:  map[uint16]ioam6.CarrierConfig{},
 		m:        m,
 		now:      func() int64 { return time.Now().UnixNano() },
@@ -53,7 +60,8 @@ func NewPipeline(cfg Config, localNodeID uint32, source string, m *Metrics, exp 
 		c, _ := ioam6.ParseCarrier(nc.Carrier) // validated by Config.Validate
 		p.carrier[uint16(ns.ID)] = ioam6.CarrierConfig{Carrier: c, SchemaID: *nc.SchemaID}
 	}
-	p.agg = NewAggregator(cfg.Aggregation.MaxOpen, localNodeID, m, exp.Export)
+	p.agg = NewAggregator(cfg.Aggregation.MaxOpen, local.ID, m, exp.Export)
+	p.agg.reporterName = cfg.NodeName
 	return p
 }
 

@@ -72,6 +72,11 @@ func (s *recSink) get() []*collectorv1.IOAMRecord {
 
 func newTestPipeline(t *testing.T, cfg Config, local uint32) (*Pipeline, *recSink, *Metrics) {
 	t.Helper()
+	return newTestPipelineFor(t, cfg, LocalNode{ID: local, WideID: ioam6.WideNodeIDUnavailable})
+}
+
+func newTestPipelineFor(t *testing.T, cfg Config, local LocalNode) (*Pipeline, *recSink, *Metrics) {
+	t.Helper()
 	m := NewMetrics()
 	s := &recSink{}
 	p := NewPipeline(cfg, local, SourceNetlink, m, emitTo(s.Export))

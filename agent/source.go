@@ -12,7 +12,7 @@ var ErrNotSupported = errors.New("agent: not supported")
 var ErrCheckFailed = errors.New("check: node is not ready")
 
 // Event is one raw IOAM trace as a node sees it after its own processing: the
-// attributes of the kernel's IOAM6_EVENT_TRACE message (kernel-ioam.md §6).
+// attributes of the kernel's IOAM6_EVENT_TRACE message (docs/wire-format.md §6).
 // A capture source fills the same fields from the packet.
 type Event struct {
 	NamespaceID uint16
@@ -40,3 +40,13 @@ type Source interface {
 	// Close unblocks Run. Idempotent.
 	Close() error
 }
+
+// captureOnHostProblem is what check and the agent's log say about a capture
+// source on a node that does not forward: capture reads the egress copy of
+// packets (after this node's write), so a destination host, which sends none
+// of the traffic it receives, sees nothing; its ingress copy would be the
+// packet before its own write, which the upstream router's report already
+// holds.
+const captureOnHostProblem = "capture source on a node that does not forward (net.ipv6.conf.all.forwarding = 0): " +
+	"capture reads only the packets this node sends, so as a destination it reports nothing; " +
+	"use the netlink source (Linux >= 6.9), which reports the destination's own hop"

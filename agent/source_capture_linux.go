@@ -20,7 +20,7 @@ import (
 
 // captureSource reads IOAM packets the node sends (PACKET_OUTGOING) from an
 // AF_PACKET TPACKET_V3 ring: on a router that is the forwarded packet after
-// this node wrote its hop (kernel-ioam.md §7). SOCK_DGRAM strips the link
+// this node wrote its hop (docs/wire-format.md §7). SOCK_DGRAM strips the link
 // header, so the ring holds the IPv6 header onwards whatever the link type.
 type captureSource struct {
 	fd        int
@@ -62,24 +62,22 @@ const (
 	pollMillis       = 100                    // Close is noticed within this
 )
 
-// captureFilter accepts outgoing IPv6 packets whose Hop-by-Hop header holds
-// an IOAM option at HBH+4 (the encapsulators' layout) or HBH+28 (after a
-// 24-byte 0x1E option), as in kernel-ioam.md §7 but on the network header
-// (SOCK_DGRAM) and with the packet type and protocol checked in the kernel.
-// The socket itself must be ETH_P_ALL: the transmit path only feeds
-// ETH_P_ALL taps (dev_queue_xmit_nit).
+// captureFilter accepts outgoing IPv6 packets with a Hop-by-Hop header, on
+// the network header (SOCK_DGRAM), with the packet type and protocol checked
+// in the kernel (docs/wire-format.md §7 filters on fixed offsets instead).
+// Which options the header holds is left to userspace: an
+// IOAM option may follow any other option (a Router Alert, an operator's own
+// IOAM option) and cBPF cannot walk a list, while other Hop-by-Hop packets
+// (MLD reports) are rare. The socket itself must be ETH_P_ALL: the transmit
+// path only feeds ETH_P_ALL taps (dev_queue_xmit_nit).
 func captureFilter() ([]bpf.RawInstruction, error) {
 	return bpf.Assemble([]bpf.Instruction{
 		bpf.LoadExtension{Num: bpf.ExtType},
-		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: unix.PACKET_OUTGOING, SkipTrue: 9},
+		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: unix.PACKET_OUTGOING, SkipTrue: 5},
 		bpf.LoadExtension{Num: bpf.ExtProto},
-		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: unix.ETH_P_IPV6, SkipTrue: 7},
+		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: unix.ETH_P_IPV6, SkipTrue: 3},
 		bpf.LoadAbsolute{Off: ipv6NextHdrOff, Size: 1},
-		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: nextHdrHopByHop, SkipTrue: 5},
-		bpf.LoadAbsolute{Off: ipv6HdrLen + 4, Size: 1},
-		bpf.JumpIf{Cond: bpf.JumpEqual, Val: ioam6.IPv6OptionIOAM, SkipTrue: 2},
-		bpf.LoadAbsolute{Off: ipv6HdrLen + 28, Size: 1},
-		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: ioam6.IPv6OptionIOAM, SkipTrue: 1},
+		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: nextHdrHopByHop, SkipTrue: 1},
 		bpf.RetConstant{Val: captureSnaplen},
 		bpf.RetConstant{Val: 0},
 	})
@@ -200,9 +198,7 @@ func (s *captureSource) readBlock(blk []byte, out []Event) []Event {
 			nh := int(ne.Uint16(p[pktNetOff:]))
 			if nh+snap <= len(p) {
 				seen := int64(ne.Uint32(p[pktSecOff:]))*1e9 + int64(ne.Uint32(p[pktNsecOff:]))
-				if opt, ok := s.option(p[nh : nh+snap]); ok {
-					out = append(out, Event{Option: opt, SeenUnixNano: seen})
-				}
+				out = s.options(p[nh:nh+snap], seen, out)
 			} else {
 				s.bad(ReasonPacket)
 			}
@@ -215,18 +211,24 @@ func (s *captureSource) readBlock(blk []byte, out []Event) []Event {
 	return out
 }
 
-// option finds the IOAM option in an IPv6 packet's Hop-by-Hop header.
-func (s *captureSource) option(pkt []byte) ([]byte, bool) {
+// options appends an event for every IOAM option in an IPv6 packet's
+// Hop-by-Hop header (each namespace is decoded, or counted, on its own). A
+// header without IOAM is skipped uncounted; a malformed one is counted once,
+// after the events of the IOAM options before the fault.
+func (s *captureSource) options(pkt []byte, seen int64, out []Event) []Event {
 	if len(pkt) < ipv6HdrLen || pkt[ipv6NextHdrOff] != nextHdrHopByHop {
 		s.bad(ReasonPacket)
-		return nil, false
+		return out
 	}
-	opt, _, err := ioam6.FindIOAMOption(pkt[ipv6HdrLen:])
-	if err != nil {
+	hbh := pkt[ipv6HdrLen:]
+	opt, off, err := ioam6.FindIOAMOption(hbh)
+	for ; err == nil; opt, off, err = ioam6.NextIOAMOption(hbh, off+len(opt)) {
+		out = append(out, Event{Option: opt, SeenUnixNano: seen})
+	}
+	if !errors.Is(err, ioam6.ErrNotFound) {
 		s.bad(reasonOf(err))
-		return nil, false
 	}
-	return opt, true
+	return out
 }
 
 // readStats adds the kernel's ring drops since the last call (reading resets them).

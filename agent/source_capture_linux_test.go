@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -93,5 +94,94 @@ func TestCaptureReadBlock(t *testing.T) {
 func TestCaptureFilterAssembles(t *testing.T) {
 	prog, err := captureFilter()
 	require.NoError(t, err)
-	assert.Len(t, prog, 12)
+	assert.NotEmpty(t, prog) // what it passes: TestIntegrationCaptureOptionLayouts
+}
+
+// composeHBH builds a Hop-by-Hop header (next header UDP) from options the
+// caller aligned, padded with PadN to a multiple of 8.
+func composeHBH(t testing.TB, opts ...[]byte) []byte {
+	t.Helper()
+	b := []byte{17, 0}
+	for _, o := range opts {
+		b = append(b, o...)
+	}
+	switch r := len(b) % 8; {
+	case r == 0:
+	case r <= 6:
+		b = append(b, 1, byte(8-r-2))
+		b = append(b, make([]byte, 8-r-2)...)
+	default:
+		b = append(b, 0) // Pad1
+	}
+	require.Zero(t, len(b)%8)
+	b[1] = byte(len(b)/8 - 1)
+	return b
+}
+
+// optionOf returns the IOAM option of a header AppendHBH built.
+func optionOf(t testing.TB, hbh []byte) []byte {
+	t.Helper()
+	opt, _, err := ioam6.FindIOAMOption(hbh)
+	require.NoError(t, err)
+	return opt
+}
+
+var (
+	padN0       = []byte{ioam6.IPv6OptionPadN, 0}
+	routerAlert = []byte{0x05, 0x02, 0x00, 0x02} // RFC 2711, value 2 (Active Networks)
+)
+
+// TestCaptureReadBlockWalksEveryOption: an event per IOAM option, whatever
+// comes first: an operator's own IOAM option (namespace 124, not configured)
+// or a Router Alert. The CLT option decodes in each case; the other is counted.
+func TestCaptureReadBlockWalksEveryOption(t *testing.T) {
+	clt := optionOf(t, mustHBH(t, ioam6.HBHSpec{NamespaceID: 123, Type: typeOSS, Slots: 2,
+		Carrier: ioam6.CarrierConfig{Carrier: ioam6.CarrierOSS}, Own: ownNode(t, 1, testIDs, 0)}, testIDs))
+	operator := optionOf(t, mustHBH(t, ioam6.HBHSpec{NamespaceID: 124, Type: ioam6.BitHopLimitNodeID, Slots: 2,
+		Carrier: ioam6.CarrierConfig{Carrier: ioam6.CarrierTail}}, testIDs))
+	layouts := []struct {
+		name string
+		hbh  []byte
+		opts int
+	}{
+		{"operator option first", composeHBH(t, padN0, operator, clt), 2},
+		{"clt option first", composeHBH(t, padN0, clt, operator), 2},
+		{"router alert first", composeHBH(t, routerAlert, padN0, clt), 1},
+	}
+	for _, l := range layouts {
+		t.Run(l.name, func(t *testing.T) {
+			var bad []string
+			s := &captureSource{ifindex: map[int32]bool{}, bad: func(r string) { bad = append(bad, r) }}
+			evs := s.readBlock(ringBlock(ringPacket(7, ipv6WithHBH(l.hbh))), nil)
+			require.Len(t, evs, l.opts)
+			assert.Empty(t, bad)
+			p, rs, m := newTestPipeline(t, testConfig(), 2)
+			p.Handle(evs)
+			p.Flush()
+			assert.Equal(t, 1.0, testutil.ToFloat64(m.EventsDecoded), "the CLT option decodes")
+			assert.Equal(t, float64(l.opts-1), testutil.ToFloat64(m.EventsMalformed.WithLabelValues(ReasonUnconfiguredNamespace)))
+			require.Len(t, rs.get(), 1)
+			assert.Equal(t, testIDs.SpanID[:], rs.get()[0].SpanId)
+		})
+	}
+
+	// A fault after the first IOAM option: its event survives, the fault is counted.
+	hbh := composeHBH(t, padN0, clt, []byte{0x1e, 0x40}) // option 0x1E runs past the header
+	var bad []string
+	s := &captureSource{ifindex: map[int32]bool{}, bad: func(r string) { bad = append(bad, r) }}
+	evs := s.readBlock(ringBlock(ringPacket(7, ipv6WithHBH(hbh))), nil)
+	assert.Len(t, evs, 1)
+	assert.Equal(t, []string{ReasonTruncated}, bad)
+
+	// A Hop-by-Hop header without IOAM (an MLD report's Router Alert) is no IOAM event.
+	bad = nil
+	assert.Empty(t, s.readBlock(ringBlock(ringPacket(7, ipv6WithHBH(composeHBH(t, routerAlert)))), nil))
+	assert.Empty(t, bad)
+}
+
+func mustHBH(t testing.TB, spec ioam6.HBHSpec, ids ioam6.IDs) []byte {
+	t.Helper()
+	b, err := ioam6.AppendHBH(nil, spec, ids)
+	require.NoError(t, err)
+	return b
 }

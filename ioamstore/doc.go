@@ -1,6 +1,7 @@
 // Package ioamstore is the badger persistence of clt-storage: OTLP spans stored
 // losslessly, IOAM records stored content-addressed, the indexes that answer
-// Jaeger's storage v2 queries, TTL and value-log garbage collection.
+// Jaeger's storage v2 queries, TTL and value-log garbage collection. The
+// design, at more length, is docs/storage.md.
 //
 // It implements the query semantics of Jaeger's storage v2 TraceReader
 // (jaeger-idl v0.6.0 proto/storage/v2/trace_storage.proto, reference behaviour

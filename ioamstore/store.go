@@ -86,9 +86,14 @@ func Open(cfg Config, logger *slog.Logger) (*Store, error) {
 }
 
 // Start launches the background maintenance (value-log GC every GCInterval).
-// Calling it more than once is harmless; ctx cancellation stops the
-// maintenance like Close does.
+// Calling it more than once is harmless. Like every other component, the
+// maintenance is owned by the store, not by ctx: it runs until Close, so a
+// caller whose start-up context ends (a request, a timeout) does not stop GC
+// behind the store's back. ctx only bounds Start itself.
 func (s *Store) Start(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	if !s.enter() {
 		return ErrClosed
 	}
@@ -97,20 +102,16 @@ func (s *Store) Start(ctx context.Context) error {
 		if s.cfg.GCInterval <= 0 || s.cfg.InMemory {
 			return
 		}
-		s.wg.Add(1)
-		go s.gcLoop(ctx)
+		s.wg.Go(s.gcLoop)
 	})
 	return nil
 }
 
-func (s *Store) gcLoop(ctx context.Context) {
-	defer s.wg.Done()
+func (s *Store) gcLoop() {
 	t := time.NewTicker(s.cfg.GCInterval)
 	defer t.Stop()
 	for {
 		select {
-		case <-ctx.Done():
-			return
 		case <-s.done:
 			return
 		case <-t.C:

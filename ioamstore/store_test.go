@@ -274,18 +274,31 @@ func TestPersistsAcrossReopen(t *testing.T) {
 	assert.Zero(t, lsm+vlog, "in-memory store")
 }
 
-func TestGCLoopStops(t *testing.T) {
+// TestGCLoopOwnedByStore: the GC loop outlives Start's context (it is the
+// store's, like every component's goroutines) and ends with Close.
+func TestGCLoopOwnedByStore(t *testing.T) {
 	s := openTest(t, false, func(c *Config) { c.GCInterval = 10 * time.Millisecond })
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	require.NoError(t, s.Start(ctx))
-	deadline := time.Now().Add(5 * time.Second)
-	for s.Stats().GCRuns == 0 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
+	cancel() // must not stop the maintenance
+	waitGC := func(after uint64) {
+		deadline := time.Now().Add(5 * time.Second)
+		for s.Stats().GCRuns <= after && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
 	}
-	assert.NotZero(t, s.Stats().GCRuns)
+	waitGC(0)
+	first := s.Stats().GCRuns
+	require.NotZero(t, first)
+	waitGC(first)
+	assert.Greater(t, s.Stats().GCRuns, first, "GC stopped with Start's context")
 	assert.False(t, s.Stats().LastGC.IsZero())
 	require.NoError(t, s.Close()) // goleak in TestMain checks the loop ended
+
+	s2 := openTest(t, false)
+	done, stop := context.WithCancel(context.Background())
+	stop()
+	assert.ErrorIs(t, s2.Start(done), context.Canceled, "Start honours an already-ended ctx")
 }
 
 // Writers and readers racing with Close get nil or ErrClosed, never a panic.

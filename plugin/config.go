@@ -1,17 +1,15 @@
 package plugin
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
-	"strings"
 	"time"
 
-	"go.yaml.in/yaml/v3"
-
+	"github.com/cross-layer-telemetry/clt/internal/admin"
+	"github.com/cross-layer-telemetry/clt/internal/logging"
+	"github.com/cross-layer-telemetry/clt/internal/yamlconf"
 	"github.com/cross-layer-telemetry/clt/ioamstore"
 )
 
@@ -28,7 +26,7 @@ type Config struct {
 	Admin AdminConfig `yaml:"admin"`
 	// Store is the badger persistence (see ioamstore.Config).
 	Store ioamstore.Config `yaml:"store"`
-	// Log configures the process log (stderr).
+	// Log configures the process log (stderr), the same block as clt-agent's.
 	Log LogConfig `yaml:"log"`
 	// ShutdownTimeout bounds the graceful drain of in-flight RPCs on SIGTERM;
 	// after it, remaining RPCs are cancelled and the store is closed anyway.
@@ -74,24 +72,18 @@ type CollectorConfig struct {
 	Compat bool `yaml:"compat"`
 }
 
-// AdminConfig configures the admin HTTP server.
+// AdminConfig configures the admin HTTP server: clt-agent's admin block
+// (listen, default ":17270", empty disables it; pprof) plus purge.
 type AdminConfig struct {
-	// Listen is host:port, default ":17270". Empty disables the admin server.
-	Listen string `yaml:"listen"`
-	// Pprof serves net/http/pprof under /debug/pprof/.
-	Pprof bool `yaml:"pprof"`
+	admin.Config `yaml:",inline"`
 	// Purge enables POST /purge, which deletes every span and record. Only
 	// for test setups such as Jaeger's conformance suite.
 	Purge bool `yaml:"purge"`
 }
 
-// LogConfig configures logging.
-type LogConfig struct {
-	// Level is debug, info, warn or error.
-	Level string `yaml:"level"`
-	// Format is text or json.
-	Format string `yaml:"format"`
-}
+// LogConfig configures logging (log: {level, format}), the block both
+// binaries share. Default info, text.
+type LogConfig = logging.Config
 
 // DefaultConfig returns the documented defaults.
 func DefaultConfig() Config {
@@ -110,15 +102,15 @@ func DefaultConfig() Config {
 			MaxHops:            64,
 			Compat:             true,
 		},
-		Admin:           AdminConfig{Listen: ":17270"},
+		Admin:           AdminConfig{Config: admin.Config{Listen: ":17270"}},
 		Store:           ioamstore.DefaultConfig(),
-		Log:             LogConfig{Level: "info", Format: "text"},
+		Log:             logging.DefaultConfig(),
 		ShutdownTimeout: 10 * time.Second,
 	}
 }
 
-// LoadConfig reads a YAML file over DefaultConfig. Unknown keys are errors.
-// It does not validate; call Validate.
+// LoadConfig reads the YAML file at path over [DefaultConfig], like
+// [ParseConfig]. It does not validate; call [Config.Validate].
 func LoadConfig(path string) (Config, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -127,13 +119,13 @@ func LoadConfig(path string) (Config, error) {
 	return ParseConfig(b)
 }
 
-// ParseConfig decodes YAML over DefaultConfig. Unknown keys are errors.
+// ParseConfig decodes YAML over [DefaultConfig]; unknown keys are errors
+// that name the key, an empty document is all defaults. It does not
+// validate; call [Config.Validate].
 func ParseConfig(b []byte) (Config, error) {
 	cfg := DefaultConfig()
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
-		return Config{}, fmt.Errorf("parse config: %w", err)
+	if err := yamlconf.Parse(b, &cfg); err != nil {
+		return Config{}, err
 	}
 	return cfg, nil
 }
@@ -155,7 +147,7 @@ func (c Config) Validate() error {
 	}
 	checkAddr("storage.listen", c.Storage.Listen, true)
 	checkAddr("collector.listen", c.Collector.Listen, false)
-	checkAddr("admin.listen", c.Admin.Listen, false)
+	errs = append(errs, c.Admin.Validate("admin")...)
 	if c.Storage.MaxRecvMsgSizeMiB < 1 || c.Storage.MaxRecvMsgSizeMiB > 1024 {
 		add("storage.max_recv_msg_size_mib: must be in [1, 1024], got %d", c.Storage.MaxRecvMsgSizeMiB)
 	}
@@ -177,19 +169,10 @@ func (c Config) Validate() error {
 	if c.Collector.MaxHops < 1 || c.Collector.MaxHops > 255 {
 		add("collector.max_hops: must be in [1, 255], got %d", c.Collector.MaxHops)
 	}
-	if c.Admin.Listen == "" && (c.Admin.Purge || c.Admin.Pprof) {
-		add("admin.listen: must be set when admin.purge or admin.pprof is enabled")
+	if c.Admin.Listen == "" && c.Admin.Purge {
+		add("admin.listen: must be set when admin.purge is enabled")
 	}
-	switch strings.ToLower(c.Log.Level) {
-	case "debug", "info", "warn", "error":
-	default:
-		add("log.level: must be debug, info, warn or error, got %q", c.Log.Level)
-	}
-	switch c.Log.Format {
-	case "text", "json":
-	default:
-		add("log.format: must be text or json, got %q", c.Log.Format)
-	}
+	errs = append(errs, c.Log.Validate("log")...)
 	if c.ShutdownTimeout <= 0 {
 		add("shutdown_timeout: must be > 0, got %s", c.ShutdownTimeout)
 	}

@@ -1,13 +1,14 @@
 package plugin
 
 import (
-	"bytes"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/cross-layer-telemetry/clt/internal/admin"
 )
 
 func TestDefaultConfigValid(t *testing.T) {
@@ -69,11 +70,22 @@ func TestNewRejectsInvalidConfig(t *testing.T) {
 	assert.True(t, strings.HasPrefix(err.Error(), "config: storage.listen"), err.Error())
 }
 
-func TestNewLogger(t *testing.T) {
-	var buf bytes.Buffer
-	l := NewLogger(LogConfig{Level: "warn", Format: "json"}, &buf)
-	l.Info("hidden")
-	l.Warn("shown", "k", 1)
-	assert.NotContains(t, buf.String(), "hidden")
-	assert.Contains(t, buf.String(), `"msg":"shown"`)
+// TestAdminAndLogBlocks: the admin and log blocks are clt-agent's (shared
+// package): the same keys, the same checks; purge is clt-storage's own.
+func TestAdminAndLogBlocks(t *testing.T) {
+	cfg, err := ParseConfig([]byte("admin:\n  listen: 127.0.0.1:9\n  pprof: true\n  purge: true\nlog:\n  level: debug\n  format: json\n"))
+	require.NoError(t, err)
+	require.NoError(t, cfg.Validate())
+	assert.Equal(t, AdminConfig{Config: admin.Config{Listen: "127.0.0.1:9", Pprof: true}, Purge: true}, cfg.Admin)
+	assert.Equal(t, LogConfig{Level: "debug", Format: "json"}, cfg.Log)
+
+	_, err = ParseConfig([]byte("admin:\n  config: {}\n"))
+	require.ErrorContains(t, err, "config", "the embedded block is inline, not a key")
+	_, err = ParseConfig([]byte("log:\n  levle: debug\n"))
+	require.ErrorContains(t, err, "levle")
+
+	cfg = DefaultConfig()
+	cfg.Admin.Listen = ""
+	cfg.Admin.Pprof = true
+	require.ErrorContains(t, cfg.Validate(), "admin.listen: must be set when admin.pprof is enabled")
 }

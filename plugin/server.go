@@ -7,12 +7,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/pprof"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
@@ -22,6 +20,7 @@ import (
 	"github.com/cross-layer-telemetry/clt/api/compat/ioamapi"
 	"github.com/cross-layer-telemetry/clt/api/compat/ioamtrace"
 	"github.com/cross-layer-telemetry/clt/api/storagev2"
+	"github.com/cross-layer-telemetry/clt/internal/admin"
 	"github.com/cross-layer-telemetry/clt/ioamstore"
 )
 
@@ -47,11 +46,10 @@ type Server struct {
 
 	storageSrv   *grpc.Server
 	collectorSrv *grpc.Server
-	adminSrv     *http.Server
+	adminSrv     *admin.Server
 	health       *health.Server
 	storageLn    net.Listener
 	collectorLn  net.Listener
-	adminLn      net.Listener
 
 	serving   atomic.Bool
 	started   atomic.Bool
@@ -82,7 +80,12 @@ func (s *Server) Err() <-chan error { return s.errc }
 // Start (nil for a disabled server); tests listen on port 0.
 func (s *Server) StorageAddr() net.Addr   { return addrOf(s.storageLn) }
 func (s *Server) CollectorAddr() net.Addr { return addrOf(s.collectorLn) }
-func (s *Server) AdminAddr() net.Addr     { return addrOf(s.adminLn) }
+func (s *Server) AdminAddr() net.Addr {
+	if s.adminSrv == nil {
+		return nil
+	}
+	return s.adminSrv.Addr()
+}
 
 func addrOf(l net.Listener) net.Addr {
 	if l == nil {
@@ -124,11 +127,6 @@ func (s *Server) Start(ctx context.Context) (err error) {
 			return fmt.Errorf("collector.listen: %w", err)
 		}
 	}
-	if s.cfg.Admin.Listen != "" {
-		if s.adminLn, err = lc.Listen(ctx, "tcp", s.cfg.Admin.Listen); err != nil {
-			return fmt.Errorf("admin.listen: %w", err)
-		}
-	}
 
 	rd := &reader{store: s.store, cfg: s.cfg.Storage, metrics: s.metrics, logger: s.logger}
 	s.storageSrv = grpc.NewServer(grpc.MaxRecvMsgSize(s.cfg.Storage.MaxRecvMsgSizeMiB << 20))
@@ -155,13 +153,10 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		healthpb.RegisterHealthServer(s.collectorSrv, s.health)
 		s.serveGRPC("collector", s.collectorSrv, s.collectorLn)
 	}
-	if s.adminLn != nil {
-		s.adminSrv = &http.Server{Handler: s.adminHandler(), ReadHeaderTimeout: 10 * time.Second}
-		s.wg.Go(func() {
-			if err := s.adminSrv.Serve(s.adminLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				s.fail(fmt.Errorf("admin server: %w", err))
-			}
-		})
+	if s.cfg.Admin.Listen != "" {
+		if s.adminSrv, err = admin.Start(ctx, "admin.listen", s.cfg.Admin.Listen, s.adminHandler(), s.fail); err != nil {
+			return err
+		}
 	}
 	for _, svc := range services {
 		s.health.SetServingStatus(svc, healthpb.HealthCheckResponse_SERVING)
@@ -218,14 +213,14 @@ func (s *Server) Close() error {
 		if s.adminSrv != nil {
 			stopWG.Go(func() {
 				if err := s.adminSrv.Shutdown(ctx); err != nil {
-					errs = append(errs, fmt.Errorf("admin shutdown: %w", errors.Join(err, s.adminSrv.Close())))
+					errs = append(errs, err)
 				}
 			})
 		}
 		stopWG.Wait()
 		// Listeners not handed to a server yet (failed Start) are closed here;
 		// closing one a server already closed is harmless.
-		for _, ln := range []net.Listener{s.storageLn, s.collectorLn, s.adminLn} {
+		for _, ln := range []net.Listener{s.storageLn, s.collectorLn} {
 			if ln != nil {
 				_ = ln.Close()
 			}
@@ -245,22 +240,12 @@ func (s *Server) Close() error {
 }
 
 func (s *Server) adminHandler() http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+	mux := admin.NewMux(s.cfg.Admin.Config, s.metrics.reg, func() error {
 		if !s.serving.Load() {
-			http.Error(w, "shutting down", http.StatusServiceUnavailable)
-			return
+			return errors.New("shutting down")
 		}
-		_, _ = w.Write([]byte("ok\n"))
+		return nil
 	})
-	if s.cfg.Admin.Pprof {
-		mux.HandleFunc("/debug/pprof/", pprof.Index)
-		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	}
 	if s.cfg.Admin.Purge {
 		mux.HandleFunc("POST /purge", func(w http.ResponseWriter, r *http.Request) {
 			// Jaeger's conformance harness runs goleak; a kept-alive

@@ -29,7 +29,7 @@ const (
 	maxErrorsReported = 10
 )
 
-// knownCarriers are the trace-context carriers of architecture.md.
+// knownCarriers are the trace-context carriers of docs/wire-format.md §2.5.
 var knownCarriers = []string{"", "oss", "tail", "clt-v1"}
 
 // fieldError is one invalid field of a record; reason is a short, bounded

@@ -33,8 +33,8 @@ func (c *cltFlags) register(fs *flag.FlagSet) {
 
 func (c *cltFlags) config() (clt.Config, error) {
 	cfg := clt.DefaultConfig()
-	if c.namespace > 0xFFFE {
-		return cfg, fmt.Errorf("-ioam-ns %d: want 0..65534", c.namespace)
+	if c.namespace > 0xFFFF {
+		return cfg, fmt.Errorf("-ioam-ns %d: want 0..65535", c.namespace)
 	}
 	carrier, err := ioam6.ParseCarrier(c.carrier)
 	if err != nil {

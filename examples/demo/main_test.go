@@ -75,7 +75,7 @@ func TestAgentConfigRoundTrip(t *testing.T) {
 		t.Run(tc.role, func(t *testing.T) {
 			path := filepath.Join(d.opt.DataDir, tc.role+".yaml")
 			require.NoError(t, writeYAML(path, d.agentConfig(tc.role, "[fd00:c17:abcd::1]:7123")))
-			cfg, err := agent.LoadConfigFile(path)
+			cfg, err := agent.LoadConfig(path)
 			require.NoError(t, err)
 			require.NoError(t, cfg.Validate())
 			require.NotNil(t, cfg.Setup)

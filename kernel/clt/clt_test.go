@@ -42,7 +42,7 @@ func TestDefaultConfigValid(t *testing.T) {
 }
 
 func TestConfigYAML(t *testing.T) {
-	src := "namespace: 7\nhop_slots: 3\ntrace_type: 0xF00000\ncarrier: tail\nschema_id: 0\nnode_id: 9\nstrict: true\n"
+	src := "namespace: 7\nhop_slots: 3\ntrace_type: 0xF00000\ncarrier: tail\nschema_id: 0\nnode_id: 9\nnode_id_wide: 0x1000009\nstrict: true\n"
 	c := clt.DefaultConfig()
 	dec := yaml.NewDecoder(strings.NewReader(src))
 	dec.KnownFields(true)
@@ -51,6 +51,7 @@ func TestConfigYAML(t *testing.T) {
 	assert.EqualValues(t, 7, c.Namespace)
 	assert.Equal(t, ioam6.CarrierTail, c.Carrier)
 	assert.EqualValues(t, 9, *c.NodeID)
+	assert.EqualValues(t, 0x1000009, *c.NodeIDWide)
 	assert.True(t, c.Strict)
 
 	dec = yaml.NewDecoder(strings.NewReader("hop_slot: 3\n"))
@@ -60,10 +61,11 @@ func TestConfigYAML(t *testing.T) {
 
 func TestConfigValidateReportsEveryKey(t *testing.T) {
 	big := uint32(1 << 24)
-	c := clt.Config{HopSlots: -1, TraceType: 0x1000000, SchemaID: 1 << 24, NodeID: &big}
+	wideBig := uint64(1 << 56)
+	c := clt.Config{HopSlots: -1, TraceType: 0x1000000, SchemaID: 1 << 24, NodeID: &big, NodeIDWide: &wideBig}
 	err := c.Validate()
 	require.Error(t, err)
-	for _, key := range []string{"hop_slots", "trace_type", "schema_id", "node_id"} {
+	for _, key := range []string{"hop_slots", "trace_type", "schema_id", "node_id ", "node_id_wide"} {
 		assert.Contains(t, err.Error(), key)
 	}
 	c = clt.DefaultConfig()

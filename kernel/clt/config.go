@@ -27,6 +27,10 @@ type Config struct {
 	// NodeID is the sender's node id in its own entry (oss carrier, 24
 	// bits). Nil: read net.ipv6.ioam6_id at New (0xFFFFFF if unreadable).
 	NodeID *uint32 `yaml:"node_id"`
+	// NodeIDWide is the sender's wide node id in its own entry (oss carrier,
+	// trace types with bit 8; 56 bits). Nil: read net.ipv6.ioam6_id_wide at
+	// New (0xFFFFFFFFFFFFFF if unreadable).
+	NodeIDWide *uint64 `yaml:"node_id_wide"`
 	// TagUnsampled also tags spans that are not sampled. By default only
 	// sampled spans are tagged: IOAM records of unsampled spans have no span
 	// to join, and each tagged request costs a setsockopt.
@@ -70,8 +74,11 @@ func (c Config) Validate() error {
 	if err := cc.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("carrier/schema_id: %w", err))
 	}
-	if c.NodeID != nil && *c.NodeID > 0xFFFFFF {
+	if c.NodeID != nil && *c.NodeID > ioam6.NodeIDUnavailable {
 		errs = append(errs, fmt.Errorf("node_id %#x exceeds 24 bits", *c.NodeID))
+	}
+	if c.NodeIDWide != nil && *c.NodeIDWide > ioam6.WideNodeIDUnavailable {
+		errs = append(errs, fmt.Errorf("node_id_wide %#x exceeds 56 bits", *c.NodeIDWide))
 	}
 	if len(errs) == 0 {
 		// The header must fit 255 bytes of option data.

@@ -22,7 +22,9 @@
 // With the oss carrier the sender writes its own node entry into the last
 // pre-allocated slot (RFC 9197 §4.4; kernel/ioam6 HBHSpec.Own), filled as a
 // Linux node fills its entry (net/ipv6/ioam6.c): node id from
-// net.ipv6.ioam6_id (or Config.NodeID), hop limit 64, the timestamp of the
+// net.ipv6.ioam6_id (or Config.NodeID), wide node id (bit 8) from
+// net.ipv6.ioam6_id_wide (or Config.NodeIDWide; both sysctls read through
+// kernel/sysctl at New), hop limit 64, the timestamp of the
 // header, ingress interface 0xFFFF (the packet originates here) and, as
 // egress, the outgoing device's net.ipv6.conf.<dev>.ioam6_id and
 // ioam6_id_wide. SetConn, ControlContext and WriteMsgUDP find that device
@@ -34,7 +36,9 @@
 // socket's network namespace: SIOCGSKNS names it (needs CAP_NET_ADMIN;
 // without it the calling thread's namespace is used) and a socket in
 // another namespace than the caller's is reached with setns on a
-// short-lived locked thread (needs CAP_SYS_ADMIN).
+// short-lived locked thread (needs CAP_SYS_ADMIN). Framing and the switch
+// are kernel/internal/nlmsg and kernel/internal/netnsutil, shared with
+// kernel/ioam6nl.
 //
 // The answer is cached per peer address for a minute (at most 4096
 // peers), so a connection, or a stream of datagrams to one peer, costs one
@@ -53,7 +57,7 @@
 // and h2c): each connection carries one request at a time, and the option
 // set in GotConn describes exactly that request.
 //
-// # Retransmissions (kernel-ioam.md §3.3)
+// # Retransmissions (docs/wire-format.md §3.3)
 //
 // TCP sends with the option that is current at (re)transmit time. A segment
 // lost before the option changes is retransmitted with the next request's

@@ -10,6 +10,9 @@ import (
 	"sync/atomic"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/cross-layer-telemetry/clt/kernel/internal/netnsutil"
+	"github.com/cross-layer-telemetry/clt/kernel/internal/nlmsg"
 )
 
 // DEVCONF_* indices into IFLA_INET6_CONF (include/uapi/linux/ipv6.h; the
@@ -19,11 +22,9 @@ const (
 	devconfIOAM6IDWide = 55 // DEVCONF_IOAM6_ID_WIDE
 )
 
-// Netlink attribute layout (include/uapi/linux/netlink.h).
-const (
-	nlaHdrLen   = 4      // struct nlattr: u16 nla_len, u16 nla_type
-	nlaTypeMask = 0x3fff // without NLA_F_NESTED | NLA_F_NET_BYTEORDER
-)
+// Netlink framing (headers, attributes, acks) is kernel/internal/nlmsg and
+// the namespace switch kernel/internal/netnsutil, both shared with
+// kernel/ioam6nl.
 
 var errEgress = errors.New("clt: egress lookup")
 
@@ -90,42 +91,26 @@ func routeSocketFor(fd int) (int, error) {
 	return openRouteIn(ns)
 }
 
-// openRouteIn creates the netlink socket on a fresh locked thread that
-// enters ns and returns; if it cannot return, the goroutine exits locked
-// and the runtime discards the thread.
+// openRouteIn creates the netlink socket in ns (netnsutil.Do: a fresh
+// locked thread that enters ns and returns; if it cannot return, the
+// runtime discards the thread).
 func openRouteIn(ns int) (int, error) {
-	type result struct {
-		s   int
-		err error
+	s := -1
+	err := netnsutil.Do(ns, func() error {
+		var err error
+		s, err = openRoute()
+		return err
+	})
+	if se := (*netnsutil.Error)(nil); errors.As(err, &se) {
+		if s >= 0 { // opened, but the thread could not return
+			unix.Close(s)
+		}
+		return -1, fmt.Errorf("%w: %w", errEgress, err)
 	}
-	done := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			runtime.UnlockOSThread()
-			done <- result{-1, fmt.Errorf("%w: current netns: %w", errEgress, err)}
-			return
-		}
-		defer unix.Close(orig)
-		if err := unix.Setns(ns, unix.CLONE_NEWNET); err != nil {
-			runtime.UnlockOSThread()
-			done <- result{-1, fmt.Errorf("%w: setns: %w", errEgress, err)}
-			return
-		}
-		s, oerr := openRoute()
-		if err := unix.Setns(orig, unix.CLONE_NEWNET); err != nil {
-			if oerr == nil {
-				unix.Close(s)
-			}
-			done <- result{-1, fmt.Errorf("%w: restore netns: %w", errEgress, err)}
-			return
-		}
-		runtime.UnlockOSThread()
-		done <- result{s, oerr}
-	}()
-	r := <-done
-	return r.s, r.err
+	if err != nil {
+		return -1, err
+	}
+	return s, nil
 }
 
 func openRoute() (int, error) {
@@ -148,13 +133,7 @@ var nlSeq atomic.Uint32
 // payload of the reply of type want (in buf), or the kernel's error.
 func request(s int, buf []byte, typ uint16, body []byte, want uint16) ([]byte, error) {
 	seq := nlSeq.Add(1)
-	msg := make([]byte, unix.SizeofNlMsghdr, unix.SizeofNlMsghdr+len(body))
-	msg = append(msg, body...)
-	// struct nlmsghdr: len, type, flags, seq, pid (0: the kernel).
-	binary.NativeEndian.PutUint32(msg[0:4], uint32(len(msg)))
-	binary.NativeEndian.PutUint16(msg[4:6], typ)
-	binary.NativeEndian.PutUint16(msg[6:8], unix.NLM_F_REQUEST)
-	binary.NativeEndian.PutUint32(msg[8:12], seq)
+	msg := nlmsg.Request(typ, unix.NLM_F_REQUEST, seq, body)
 	if err := unix.Sendto(s, msg, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
 		return nil, fmt.Errorf("%w: netlink send: %w", errEgress, err)
 	}
@@ -166,63 +145,34 @@ func request(s int, buf []byte, typ uint16, body []byte, want uint16) ([]byte, e
 		if n > len(buf) {
 			return nil, fmt.Errorf("%w: netlink answer of %d bytes truncated to %d", errEgress, n, len(buf))
 		}
-		for b := buf[:n]; len(b) >= unix.SizeofNlMsghdr; {
-			l := int(binary.NativeEndian.Uint32(b[0:4]))
-			if l < unix.SizeofNlMsghdr || l > len(b) {
-				return nil, fmt.Errorf("%w: netlink message length %d of %d", errEgress, l, len(b))
+		var data []byte
+		done, err := nlmsg.Replies(buf[:n], seq, func(typ uint16, payload []byte) (bool, error) {
+			if typ != want {
+				return false, nil
 			}
-			typ, mseq, data := binary.NativeEndian.Uint16(b[4:6]), binary.NativeEndian.Uint32(b[8:12]), b[unix.SizeofNlMsghdr:l]
-			if mseq == seq {
-				switch typ {
-				case unix.NLMSG_ERROR:
-					if len(data) < 4 {
-						return nil, fmt.Errorf("%w: short netlink error", errEgress)
-					}
-					if errno := int32(binary.NativeEndian.Uint32(data[:4])); errno != 0 {
-						return nil, fmt.Errorf("%w: netlink: %w", errEgress, unix.Errno(-errno))
-					}
-					return nil, fmt.Errorf("%w: netlink: empty answer", errEgress)
-				case want:
-					return data, nil
-				}
-			}
-			al := (l + unix.NLMSG_ALIGNTO - 1) &^ (unix.NLMSG_ALIGNTO - 1)
-			if al >= len(b) {
-				break
-			}
-			b = b[al:]
+			data = payload
+			return true, nil
+		})
+		switch {
+		case err != nil:
+			return nil, fmt.Errorf("%w: netlink: %w", errEgress, err)
+		case data != nil:
+			return data, nil
+		case done: // an ack (or end of dump) without the answer
+			return nil, fmt.Errorf("%w: netlink: empty answer", errEgress)
 		}
 	}
 	return nil, fmt.Errorf("%w: no netlink answer", errEgress)
 }
 
-// appendAttr appends one netlink attribute (4-byte aligned).
-func appendAttr(b []byte, typ uint16, v []byte) []byte {
-	b = binary.NativeEndian.AppendUint16(b, uint16(nlaHdrLen+len(v)))
-	b = binary.NativeEndian.AppendUint16(b, typ)
-	b = append(b, v...)
-	for len(b)%unix.NLMSG_ALIGNTO != 0 {
-		b = append(b, 0)
-	}
-	return b
-}
-
 // attrs splits a block of netlink attributes, checking every length.
 func attrs(b []byte, fn func(typ uint16, v []byte)) error {
-	for len(b) > 0 {
-		if len(b) < nlaHdrLen {
-			return fmt.Errorf("%w: truncated attribute", errEgress)
-		}
-		l := int(binary.NativeEndian.Uint16(b[0:2]))
-		if l < nlaHdrLen || l > len(b) {
-			return fmt.Errorf("%w: attribute length %d of %d", errEgress, l, len(b))
-		}
-		fn(binary.NativeEndian.Uint16(b[2:4])&nlaTypeMask, b[nlaHdrLen:l])
-		al := (l + unix.NLMSG_ALIGNTO - 1) &^ (unix.NLMSG_ALIGNTO - 1)
-		if al >= len(b) {
-			return nil
-		}
-		b = b[al:]
+	it := nlmsg.Attrs(b)
+	for it.Next() {
+		fn(it.Type, it.Val)
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("%w: %w", errEgress, err)
 	}
 	return nil
 }
@@ -234,7 +184,7 @@ func routeGet(s int, buf []byte, dst netip.Addr) (int, error) {
 	rtm[0] = unix.AF_INET6 // rtm_family
 	rtm[1] = 128           // rtm_dst_len
 	a16 := dst.As16()
-	body := appendAttr(rtm, unix.RTA_DST, a16[:])
+	body := nlmsg.AppendAttr(rtm, unix.RTA_DST, a16[:])
 	data, err := request(s, buf, unix.RTM_GETROUTE, body, unix.RTM_NEWROUTE)
 	if err != nil {
 		return 0, err
@@ -264,7 +214,7 @@ func linkEgress(s int, buf []byte, ifindex int, ifname string) (egress, error) {
 	binary.NativeEndian.PutUint32(ifi[4:8], uint32(int32(ifindex))) // ifi_index
 	body := ifi
 	if ifindex == 0 {
-		body = appendAttr(body, unix.IFLA_IFNAME, append([]byte(ifname), 0))
+		body = nlmsg.AppendAttr(body, unix.IFLA_IFNAME, append([]byte(ifname), 0))
 	}
 	data, err := request(s, buf, unix.RTM_GETLINK, body, unix.RTM_NEWLINK)
 	if err != nil {

@@ -5,6 +5,9 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
 	"sync"
 	"testing"
 
@@ -14,6 +17,7 @@ import (
 
 	"github.com/cross-layer-telemetry/clt/kernel/clt"
 	"github.com/cross-layer-telemetry/clt/kernel/ioam6"
+	"github.com/cross-layer-telemetry/clt/kernel/sysctl"
 )
 
 // ownEntry decodes the sender's own entry (path index 0) from a header.
@@ -148,4 +152,46 @@ func TestOwnEntryEgressConcurrent(t *testing.T) {
 	// Concurrent first misses may each look up; later requests never do.
 	assert.LessOrEqual(t, fake.count(peer), 4)
 	assert.GreaterOrEqual(t, fake.count(peer), 1)
+}
+
+// sysctlTree is a /proc/sys stand-in holding the two node id sysctls.
+func sysctlTree(t *testing.T, id uint32, wide uint64) *sysctl.Sysctl {
+	t.Helper()
+	root := t.TempDir()
+	dir := filepath.Join(root, "net", "ipv6")
+	require.NoError(t, os.MkdirAll(dir, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "ioam6_id"), []byte(strconv.FormatUint(uint64(id), 10)+"\n"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "ioam6_id_wide"), []byte(strconv.FormatUint(wide, 10)+"\n"), 0o644))
+	return &sysctl.Sysctl{Root: root}
+}
+
+// TestOwnEntryNodeIDs: hop 0's short and wide ids come from Config, else
+// from net.ipv6.ioam6_id and ioam6_id_wide (through kernel/sysctl), else are
+// "not available". The wide id used to be all ones whatever the node said.
+func TestOwnEntryNodeIDs(t *testing.T) {
+	cfg := clt.DefaultConfig()
+	cfg.TraceType = ioam6.BitHopLimitNodeID | ioam6.BitWideHopLimitNodeID
+	own := func(cfg clt.Config, sc *sysctl.Sysctl) ioam6.Node {
+		t.Helper()
+		inj, err := clt.New(cfg, clt.Settings{Sysctl: sc})
+		require.NoError(t, err)
+		hbh, err := inj.AppendHBH(nil, span(1))
+		require.NoError(t, err)
+		return ownEntry(t, hbh)
+	}
+	n := own(cfg, sysctlTree(t, 5, 0x1000005))
+	assert.EqualValues(t, 5, n.NodeID, "net.ipv6.ioam6_id")
+	assert.EqualValues(t, 0x1000005, n.WideNodeID, "net.ipv6.ioam6_id_wide")
+	assert.EqualValues(t, 64, n.WideHopLimit)
+
+	id, wide := uint32(7), uint64(0xABCDEF01234567)
+	cfg.NodeID, cfg.NodeIDWide = &id, &wide
+	n = own(cfg, sysctlTree(t, 5, 0x1000005))
+	assert.EqualValues(t, 7, n.NodeID, "config wins")
+	assert.EqualValues(t, wide, n.WideNodeID, "config wins")
+
+	cfg.NodeID, cfg.NodeIDWide = nil, nil
+	n = own(cfg, &sysctl.Sysctl{Root: t.TempDir()})
+	assert.EqualValues(t, ioam6.NodeIDUnavailable, n.NodeID, "unreadable sysctl")
+	assert.EqualValues(t, ioam6.WideNodeIDUnavailable, n.WideNodeID, "unreadable sysctl")
 }

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,6 +17,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/cross-layer-telemetry/clt/kernel/ioam6"
+	"github.com/cross-layer-telemetry/clt/kernel/sysctl"
 )
 
 // Reason says why an option was not applied.
@@ -105,6 +105,10 @@ func (s Stats) SkippedTotal() uint64 {
 type Settings struct {
 	// Logger receives one warning per skip reason (nil: discard).
 	Logger *slog.Logger
+	// Sysctl is where New reads net.ipv6.ioam6_id and ioam6_id_wide when
+	// Config leaves them nil (nil: /proc/sys of the calling thread's network
+	// namespace).
+	Sysctl *sysctl.Sysctl
 }
 
 // Injector builds IOAM headers for spans and puts them on sockets. It is
@@ -139,48 +143,49 @@ func New(cfg Config, set Settings) (*Injector, error) {
 		lg = slog.New(slog.DiscardHandler)
 	}
 	inj := &Injector{cfg: cfg, spec: cfg.spec(), logger: lg, setHopOpts: setHopOpts, lookupEgress: lookupEgressNetlink}
-	inj.spec.Own = ownEntry(cfg)
+	inj.spec.Own = ownEntry(cfg, set.Sysctl)
 	inj.bufs.New = func() any { b := make([]byte, 0, 512); return &b }
 	inj.ops.New = func() any { return newSetOp(inj) }
 	return inj, nil
 }
 
+// ownHopLimit is the hop limit written in the sender's own entry: the
+// packet has not been forwarded yet (Linux's default IPv6 hop limit).
+const ownHopLimit = 64
+
 // ownEntry fills the sender's own entry (oss carrier) with what a host
 // knows at start; unavailable fields use the RFC 9197 "all ones"
 // convention, as Linux does. The egress interface ids are filled per
-// destination (egressFor), the timestamp per header.
-func ownEntry(cfg Config) ioam6.Node {
-	id := uint32(0xFFFFFF)
+// destination (egressFor), the timestamp per header. The node ids come from
+// the config, else from the sysctls of the calling thread's network
+// namespace, else stay "not available".
+func ownEntry(cfg Config, sc *sysctl.Sysctl) ioam6.Node {
+	id := uint32(ioam6.NodeIDUnavailable)
 	if cfg.NodeID != nil {
 		id = *cfg.NodeID
-	} else if v, ok := readNodeID(); ok {
+	} else if v, err := sc.NodeID(); err == nil {
 		id = v
 	}
+	wide := uint64(ioam6.WideNodeIDUnavailable)
+	if cfg.NodeIDWide != nil {
+		wide = *cfg.NodeIDWide
+	} else if v, err := sc.WideNodeID(); err == nil {
+		wide = v
+	}
 	n := ioam6.Node{
-		HopLimit: 64, NodeID: id,
-		IngressIf: 0xFFFF, EgressIf: 0xFFFF,
-		TransitDelay: 0xFFFFFFFF, NamespaceData: 0xFFFFFFFF, QueueDepth: 0xFFFFFFFF,
-		ChecksumComplement: 0xFFFFFFFF,
-		WideHopLimit:       64, WideNodeID: 0xFFFFFFFFFFFFFF,
-		WideIngressIf: 0xFFFFFFFF, WideEgressIf: 0xFFFFFFFF, WideNamespaceData: 0xFFFFFFFFFFFFFFFF,
-		BufferOccupancy: 0xFFFFFFFF,
+		HopLimit: ownHopLimit, NodeID: id,
+		IngressIf: ioam6.IfIDUnavailable, EgressIf: ioam6.IfIDUnavailable,
+		TransitDelay: ioam6.U32Unavailable, NamespaceData: ioam6.U32Unavailable, QueueDepth: ioam6.U32Unavailable,
+		ChecksumComplement: ioam6.U32Unavailable,
+		WideHopLimit:       ownHopLimit, WideNodeID: wide,
+		WideIngressIf: ioam6.WideIfIDUnavailable, WideEgressIf: ioam6.WideIfIDUnavailable,
+		WideNamespaceData: ioam6.U64Unavailable,
+		BufferOccupancy:   ioam6.U32Unavailable,
 	}
 	for i := range n.Undefined {
-		n.Undefined[i] = 0xFFFFFFFF
+		n.Undefined[i] = ioam6.U32Unavailable
 	}
 	return n
-}
-
-func readNodeID() (uint32, bool) {
-	b, err := os.ReadFile("/proc/sys/net/ipv6/ioam6_id")
-	if err != nil {
-		return 0, false
-	}
-	v, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 32)
-	if err != nil || v > 0xFFFFFF {
-		return 0, false
-	}
-	return uint32(v), true
 }
 
 // Config returns the configuration.
@@ -205,7 +210,7 @@ func (inj *Injector) AppendHBH(dst []byte, sc trace.SpanContext) ([]byte, error)
 func (inj *Injector) appendHBH(dst []byte, sc trace.SpanContext, eg egress, now time.Time) ([]byte, error) {
 	spec := inj.spec
 	spec.Own.TimestampSec = uint32(now.Unix())
-	spec.Own.TimestampFrac = uint32(now.Nanosecond() / 1000)
+	spec.Own.TimestampFrac = uint32(now.Nanosecond() / int(time.Microsecond))
 	spec.Own.EgressIf, spec.Own.WideEgressIf = eg.id, eg.wide
 	return ioam6.AppendHBH(dst, spec, SpanIDs(sc))
 }

@@ -3,7 +3,7 @@ package ioam6
 import "testing"
 
 // benchOSS is a 3-hop oss trace with IDs as the destination sees it: the
-// client's own entry, r1 and r2, 1 slot spare (kernel-ioam.md §5 (c) shape).
+// client's own entry, r1 and r2, 1 slot spare (docs/wire-format.md §5 (c) shape).
 func benchOSS(b *testing.B) []byte {
 	spec := HBHSpec{NextHeader: 17, NamespaceID: 123, Type: typeBasic, Slots: 3,
 		Own: Node{HopLimit: 64, NodeID: 1, IngressIf: 0xffff, EgressIf: 10, TimestampSec: 0x6b0951fa, TimestampFrac: 755242}}

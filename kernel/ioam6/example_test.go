@@ -7,7 +7,7 @@ import (
 	"github.com/cross-layer-telemetry/clt/kernel/ioam6"
 )
 
-// Decode the Hop-by-Hop header a destination received (kernel-ioam.md §5 (c):
+// Decode the Hop-by-Hop header a destination received (docs/wire-format.md §5 (c):
 // oss carrier, 2 transit slots, overflow at the server).
 func ExampleDecodeTrace() {
 	hbh, _ := hex.DecodeString("" +
@@ -40,7 +40,7 @@ func ExampleDecodeTrace() {
 	// hop 2: node 3 hlim 62 in 0x1f out 0x20 t 1795772922.755499
 }
 
-// Decode an ioam6_events message (kernel-ioam.md §6, r2, tail carrier) and
+// Decode an ioam6_events message (docs/wire-format.md §6, r2, tail carrier) and
 // tell whether the reporting node wrote its entry.
 func ExampleDecodeEvent() {
 	data, _ := hex.DecodeString("" +

@@ -1,6 +1,6 @@
 package ioam6
 
-// Golden tests: every byte dump of /work/shared/design/kernel-ioam.md (§3.1,
+// Golden tests: every byte dump of docs/wire-format.md (§3.1,
 // §3.4, §4, §5, §6), measured on Linux 6.18 with the topology of its §1:
 //
 //	client (node 1, c0 if 10) -- r1 (node 2, in 21, out 22) -- r2 (node 3, in 31, out 32) -- server (node 4, in 40)

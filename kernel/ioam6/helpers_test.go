@@ -9,7 +9,7 @@ import (
 )
 
 // wire returns 32-bit wire words as big-endian bytes, so fixtures read one
-// wire word per line like the dumps in kernel-ioam.md.
+// wire word per line like the dumps in docs/wire-format.md.
 func wire(words ...uint32) []byte {
 	b := make([]byte, 0, 4*len(words))
 	for _, w := range words {
@@ -50,7 +50,7 @@ func pathNodes(t testing.TB, tr *Trace) []Node {
 	return out
 }
 
-// The trace context of every experiment in kernel-ioam.md.
+// The trace context of every experiment in docs/wire-format.md §1.
 var docIDs = IDs{
 	TraceID: [16]byte{0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef, 0xfe, 0xdc, 0xba, 0x98, 0x76, 0x54, 0x32, 0x10},
 	SpanID:  [8]byte{0x5a, 0x5a},
@@ -64,7 +64,7 @@ var docIDWords = wire(
 )
 
 // kernelHop mimics one Linux IOAM node (net/ipv6/exthdrs.c ipv6_hop_ioam and
-// net/ipv6/ioam6.c ioam6_fill_trace_data, kernel-ioam.md §5) on a Hop-by-Hop
+// net/ipv6/ioam6.c ioam6_fill_trace_data, docs/wire-format.md §5) on a Hop-by-Hop
 // header in place: it writes n (with the header's trace type; an empty
 // snapshot 00ffffff unless n has one) at data + (RemLen − NodeLen − sclen)·4,
 // lowers RemLen, or sets Overflow when there is no room. It returns the

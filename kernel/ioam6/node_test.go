@@ -23,7 +23,7 @@ func TestTraceTypeNodeLen(t *testing.T) {
 		{BitWideIfIDs | BitWideNamespaceData, 4},
 		{BitBufferOccupancy, 1},
 		{0x000FFC, 10},      // undefined bits 12-21, one word each
-		{0xFFF002, 15},      // kernel-ioam.md §4
+		{0xFFF002, 15},      // docs/wire-format.md §2.3
 		{TypeFull, 25},      // bits 0-22
 		{TraceTypeMask, 25}, // bit 23 reserved, ignored
 		{BitReserved, 0},

@@ -85,9 +85,25 @@ var errNoIOAM = &DecodeError{Field: "ioam option", Offset: hbhOptionsOff, Err: E
 //
 // It checks what Linux checks: every option lies inside the header, no run of
 // Pad1/PadN is longer than 7 bytes, and the IOAM option starts at a 4n offset
-// (RFC 9486 §3). Options after the IOAM option are not examined. Without an
-// IOAM option it returns an error wrapping ErrNotFound.
+// (RFC 9486 §3). Options after the IOAM option are not examined; a header may
+// hold several IOAM options (other namespaces, after a Router Alert, ...):
+// [NextIOAMOption] continues the walk. Without an IOAM option it returns an
+// error wrapping ErrNotFound.
 func FindIOAMOption(hbh []byte) (opt []byte, offset int, err error) {
+	return NextIOAMOption(hbh, 0)
+}
+
+// NextIOAMOption is [FindIOAMOption] starting at offset from: it returns the
+// first IOAM option at or after from. Walk every IOAM option of a header with
+//
+//	for opt, off, err := ioam6.FindIOAMOption(hbh); err == nil; opt, off, err = ioam6.NextIOAMOption(hbh, off+len(opt)) {
+//		...
+//	}
+//
+// and tell the end (an error wrapping ErrNotFound) from a malformed header
+// (any other error). from must be an option boundary: 0, or the end of an
+// option FindIOAMOption or NextIOAMOption returned.
+func NextIOAMOption(hbh []byte, from int) (opt []byte, offset int, err error) {
 	if len(hbh) < hbhOptionsOff {
 		return nil, 0, decodeErr("hop-by-hop header", 0, ErrTruncated, "need %d bytes, have %d", hbhOptionsOff, len(hbh))
 	}
@@ -95,8 +111,11 @@ func FindIOAMOption(hbh []byte) (opt []byte, offset int, err error) {
 	if len(hbh) < end {
 		return nil, 0, decodeErr("hdr ext len", hbhExtLenOff, ErrTruncated, "header of %d bytes, have %d", end, len(hbh))
 	}
+	// Resuming after an option: it was not padding, so no padding run is
+	// open at from.
+	from = max(from, hbhOptionsOff)
 	pad := 0
-	for off := hbhOptionsOff; off < end; {
+	for off := from; off < end; {
 		typ := hbh[off]
 		if typ == IPv6OptionPad1 {
 			if pad++; pad > maxPadRun {

@@ -309,7 +309,7 @@ func TestAppendHBHLayout(t *testing.T) {
 }
 
 func TestAppendHBHLimits(t *testing.T) {
-	// kernel-ioam.md §5: with NodeLen 4, oss fits 10 transit slots, tail 13.
+	// docs/wire-format.md §2.6: with NodeLen 4, oss fits 10 transit slots, tail 13.
 	oss := HBHSpec{NamespaceID: 123, Type: typeBasic, Slots: 10}
 	_, err := oss.Len()
 	require.NoError(t, err)

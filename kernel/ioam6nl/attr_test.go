@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cross-layer-telemetry/clt/kernel/internal/nlmsg"
 	"github.com/cross-layer-telemetry/clt/kernel/ioam6"
 )
 
@@ -27,7 +28,7 @@ func cat(parts ...[]byte) []byte {
 	return b
 }
 
-// eventData is DATA as r2 sent it in kernel-ioam.md §6 (layout b, 3 slots).
+// eventData is DATA as r2 sent it in docs/wire-format.md §6 (layout b, 3 slots).
 var eventData = []byte{
 	0x3e, 0x00, 0x00, 0x03, 0x00, 0x1f, 0x00, 0x20, 0x6b, 0x09, 0x52, 0x28, 0x00, 0x08, 0x4c, 0x90, // r2
 	0x3f, 0x00, 0x00, 0x02, 0x00, 0x15, 0x00, 0x16, 0x6b, 0x09, 0x52, 0x28, 0x00, 0x08, 0x4c, 0x7f, // r1
@@ -128,18 +129,18 @@ func TestNamespaceRoundTrip(t *testing.T) {
 		ne16(8), ne16(attrScID), ne32(sc),
 		ne16(8), ne16(attrNsData), ne32(u32Unavailable),
 		ne16(4), ne16(attrPad),
-		appendU64(nil, attrNsDataWide, w),
+		nlmsg.AppendU64(nil, attrNsDataWide, w),
 	)
 	got, err := decodeNamespace(dump)
 	require.NoError(t, err)
 	assert.Equal(t, Namespace{ID: 123, DataWide: &w, SchemaID: &sc}, got)
-	_, err = decodeNamespace(appendU32(nil, attrNsData, d))
+	_, err = decodeNamespace(nlmsg.AppendU32(nil, attrNsData, d))
 	require.ErrorIs(t, err, errMalformed, "no id")
 }
 
 func TestSchemaDecodeAndChecks(t *testing.T) {
 	ns := uint16(123)
-	b := cat(appendU32(nil, attrScID, 777), appendAttr(nil, attrScData, []byte("ABCD")), appendU16(nil, attrNsID, 123))
+	b := cat(nlmsg.AppendU32(nil, attrScID, 777), nlmsg.AppendAttr(nil, attrScData, []byte("ABCD")), nlmsg.AppendU16(nil, attrNsID, 123))
 	got, err := decodeSchema(b)
 	require.NoError(t, err)
 	assert.Equal(t, Schema{ID: 777, Data: []byte("ABCD"), NamespaceID: &ns}, got)
@@ -151,10 +152,9 @@ func TestSchemaDecodeAndChecks(t *testing.T) {
 	require.NoError(t, checkSchema(Schema{ID: MaxSchemaID, Data: make([]byte, MaxSchemaDataLen)}))
 }
 
-func nlmsg(typ uint16, seq uint32, payload []byte) []byte {
-	b := make([]byte, nlmsgHdrLen)
-	putNlmsghdr(b, uint32(nlmsgHdrLen+len(payload)), typ, 0, seq)
-	b = append(b, payload...)
+// testMsg is one netlink message as the kernel sends it (padded).
+func testMsg(typ uint16, seq uint32, payload []byte) []byte {
+	b := nlmsg.Request(typ, 0, seq, payload)
 	for len(b)%4 != 0 {
 		b = append(b, 0)
 	}
@@ -172,23 +172,23 @@ func TestHandleReplies(t *testing.T) {
 	}
 	// A stale reply (other seq), two namespaces, then DONE.
 	dgram := cat(
-		nlmsg(fam, seq-1, genl(appendU16(nil, attrNsID, 1))),
-		nlmsg(fam, seq, genl(appendU16(nil, attrNsID, 123))),
-		nlmsg(fam, seq, genl(appendU16(nil, attrNsID, 124))),
+		testMsg(fam, seq-1, genl(nlmsg.AppendU16(nil, attrNsID, 1))),
+		testMsg(fam, seq, genl(nlmsg.AppendU16(nil, attrNsID, 123))),
+		testMsg(fam, seq, genl(nlmsg.AppendU16(nil, attrNsID, 124))),
 	)
 	done, err := handleReplies(dgram, fam, seq, fn)
 	require.NoError(t, err)
 	assert.False(t, done)
-	done, err = handleReplies(nlmsg(3 /* NLMSG_DONE */, seq, ne32(0)), fam, seq, fn)
+	done, err = handleReplies(testMsg(3 /* NLMSG_DONE */, seq, ne32(0)), fam, seq, fn)
 	require.NoError(t, err)
 	assert.True(t, done)
 	assert.Equal(t, []uint16{123, 124}, seen)
 
 	// An ack, and an error carrying -EEXIST.
-	done, err = handleReplies(nlmsg(2 /* NLMSG_ERROR */, seq, ne32(0)), fam, seq, nil)
+	done, err = handleReplies(testMsg(2 /* NLMSG_ERROR */, seq, ne32(0)), fam, seq, nil)
 	require.NoError(t, err)
 	assert.True(t, done)
-	_, err = handleReplies(nlmsg(2, seq, ne32(uint32(0x100000000-int64(syscall.EEXIST)))), fam, seq, nil)
+	_, err = handleReplies(testMsg(2, seq, ne32(uint32(0x100000000-int64(syscall.EEXIST)))), fam, seq, nil)
 	require.True(t, errors.Is(err, syscall.EEXIST), "%v", err)
 
 	// Bad framing.
@@ -200,10 +200,10 @@ func TestSubscriberParseCounts(t *testing.T) {
 	sub := &Subscriber{famID: 30}
 	ev := cat([]byte{ioam6.EventTrace, 1, 0, 0}, eventAttrs())
 	dgram := cat(
-		nlmsg(30, 0, ev),
-		nlmsg(31, 0, ev), // another family
-		nlmsg(30, 0, cat([]byte{2, 1, 0, 0}, eventAttrs())),             // another command
-		nlmsg(30, 0, cat([]byte{ioam6.EventTrace, 1, 0, 0}, ne16(100))), // bad attrs
+		testMsg(30, 0, ev),
+		testMsg(31, 0, ev), // another family
+		testMsg(30, 0, cat([]byte{2, 1, 0, 0}, eventAttrs())),             // another command
+		testMsg(30, 0, cat([]byte{ioam6.EventTrace, 1, 0, 0}, ne16(100))), // bad attrs
 	)
 	out := make([]ioam6.EventAttrs, 4)
 	n := sub.parse(dgram, out)

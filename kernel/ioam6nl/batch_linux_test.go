@@ -34,7 +34,7 @@ func batchSub(t *testing.T, wait time.Duration, readBuf int) (*Subscriber, int) 
 func traceMsg(ns uint16) []byte {
 	attrs := eventAttrs()
 	copy(attrs[4:6], ne16(ns))
-	return nlmsg(30, 0, cat([]byte{ioam6.EventTrace, 1, 0, 0}, attrs))
+	return testMsg(30, 0, cat([]byte{ioam6.EventTrace, 1, 0, 0}, attrs))
 }
 
 func send(t *testing.T, fd int, dgrams ...[]byte) {
@@ -51,8 +51,8 @@ func TestBatchReadAndPause(t *testing.T) {
 	for i := range 3 {
 		send(t, peer, traceMsg(uint16(100+i)))
 	}
-	send(t, peer, nlmsg(31, 0, []byte{ioam6.EventTrace, 1, 0, 0})) // another family
-	send(t, peer, make([]byte, batchSlot+1))                       // truncated
+	send(t, peer, testMsg(31, 0, []byte{ioam6.EventTrace, 1, 0, 0})) // another family
+	send(t, peer, make([]byte, batchSlot+1))                         // truncated
 	buf := make([]ioam6.EventAttrs, 16)
 	n, err := sub.Read(buf)
 	require.NoError(t, err)

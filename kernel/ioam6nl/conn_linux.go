@@ -6,6 +6,8 @@ import (
 	"sync"
 
 	"github.com/vishvananda/netns"
+
+	"github.com/cross-layer-telemetry/clt/kernel/internal/nlmsg"
 )
 
 // Conn manages IOAM namespaces and schemas of one network namespace. Methods
@@ -75,7 +77,7 @@ func (c *Conn) AddNamespace(ctx context.Context, ns Namespace) error {
 
 // DeleteNamespace removes an IOAM namespace (detaching its schema).
 func (c *Conn) DeleteNamespace(ctx context.Context, id uint16) error {
-	return c.do(ctx, fmt.Sprintf("delete namespace %d", id), cmdDelNamespace, false, appendU16(nil, attrNsID, id), nil)
+	return c.do(ctx, fmt.Sprintf("delete namespace %d", id), cmdDelNamespace, false, nlmsg.AppendU16(nil, attrNsID, id), nil)
 }
 
 // Namespaces lists the IOAM namespaces (ip ioam namespace show).
@@ -98,14 +100,14 @@ func (c *Conn) AddSchema(ctx context.Context, sc Schema) error {
 	if err := checkSchema(sc); err != nil {
 		return err
 	}
-	b := appendU32(nil, attrScID, sc.ID)
-	b = appendAttr(b, attrScData, sc.Data)
+	b := nlmsg.AppendU32(nil, attrScID, sc.ID)
+	b = nlmsg.AppendAttr(b, attrScData, sc.Data)
 	return c.do(ctx, fmt.Sprintf("add schema %d", sc.ID), cmdAddSchema, false, b, nil)
 }
 
 // DeleteSchema removes a schema (detaching it from its namespace).
 func (c *Conn) DeleteSchema(ctx context.Context, id uint32) error {
-	return c.do(ctx, fmt.Sprintf("delete schema %d", id), cmdDelSchema, false, appendU32(nil, attrScID, id), nil)
+	return c.do(ctx, fmt.Sprintf("delete schema %d", id), cmdDelSchema, false, nlmsg.AppendU32(nil, attrScID, id), nil)
 }
 
 // Schemas lists the schemas (ip ioam schema show).
@@ -125,15 +127,15 @@ func (c *Conn) Schemas(ctx context.Context) ([]Schema, error) {
 // SetNamespaceSchema attaches schema schemaID to namespace nsID (ip ioam
 // namespace set NS schema ID).
 func (c *Conn) SetNamespaceSchema(ctx context.Context, nsID uint16, schemaID uint32) error {
-	b := appendU16(nil, attrNsID, nsID)
-	b = appendU32(b, attrScID, schemaID)
+	b := nlmsg.AppendU16(nil, attrNsID, nsID)
+	b = nlmsg.AppendU32(b, attrScID, schemaID)
 	return c.do(ctx, fmt.Sprintf("attach schema %d to namespace %d", schemaID, nsID), cmdNsSetSchema, false, b, nil)
 }
 
 // ClearNamespaceSchema detaches any schema from namespace nsID (ip ioam
 // namespace set NS schema none).
 func (c *Conn) ClearNamespaceSchema(ctx context.Context, nsID uint16) error {
-	b := appendU16(nil, attrNsID, nsID)
-	b = appendAttr(b, attrScNone, nil)
+	b := nlmsg.AppendU16(nil, attrNsID, nsID)
+	b = nlmsg.AppendAttr(b, attrScNone, nil)
 	return c.do(ctx, fmt.Sprintf("detach schema from namespace %d", nsID), cmdNsSetSchema, false, b, nil)
 }

@@ -4,7 +4,9 @@
 // to IOAM trace events. It is the only package of the project that speaks
 // netlink for IOAM: the family and group are resolved with its own
 // CTRL_CMD_GETFAMILY request (include/uapi/linux/genetlink.h: CTRL_ATTR_FAMILY_ID,
-// CTRL_ATTR_MCAST_GROUPS), not through a netlink library.
+// CTRL_ATTR_MCAST_GROUPS), not through a netlink library. The message
+// framing is kernel/internal/nlmsg and the namespace switch
+// kernel/internal/netnsutil, both shared with kernel/clt.
 //
 // It implements the protocol of include/uapi/linux/ioam6_genl.h and
 // net/ipv6/ioam6.c: commands IOAM6_CMD_{ADD,DEL,DUMP}_NAMESPACE(S),

@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/cross-layer-telemetry/clt/kernel/ioam6"
+
+	"github.com/cross-layer-telemetry/clt/kernel/internal/nlmsg"
 )
 
 // parseEvent decodes the attributes of one IOAM6_EVENT_TRACE message (b is
@@ -20,29 +22,29 @@ func parseEvent(b []byte) (ioam6.EventAttrs, error) {
 		seenData
 		seenAll = seenNS | seenNodeLen | seenType | seenData
 	)
-	it := attrIter{b: b}
-	for it.next() {
+	it := nlmsg.Attrs(b)
+	for it.Next() {
 		var err error
-		switch it.typ {
+		switch it.Type {
 		case ioam6.EventAttrTraceNamespace:
-			ev.NamespaceID, err = it.u16()
+			ev.NamespaceID, err = it.U16()
 			seen |= seenNS
 		case ioam6.EventAttrTraceNodeLen:
-			ev.NodeLen, err = it.u8()
+			ev.NodeLen, err = it.U8()
 			seen |= seenNodeLen
 		case ioam6.EventAttrTraceType:
-			ev.Type, err = it.u32()
+			ev.Type, err = it.U32()
 			seen |= seenType
 		case ioam6.EventAttrTraceData:
-			ev.Data = it.val
+			ev.Data = it.Val
 			seen |= seenData
 		}
 		if err != nil {
 			return ioam6.EventAttrs{}, err
 		}
 	}
-	if it.err != nil {
-		return ioam6.EventAttrs{}, it.err
+	if it.Err() != nil {
+		return ioam6.EventAttrs{}, it.Err()
 	}
 	if seen != seenAll {
 		return ioam6.EventAttrs{}, fmt.Errorf("%w: trace event lacks attributes (have mask %#x)", errMalformed, seen)

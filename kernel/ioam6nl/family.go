@@ -5,6 +5,8 @@ package ioam6nl
 import (
 	"bytes"
 	"fmt"
+
+	"github.com/cross-layer-telemetry/clt/kernel/internal/nlmsg"
 )
 
 // family is the resolved IOAM6 family.
@@ -20,49 +22,49 @@ func decodeFamily(b []byte) (family, error) {
 		fam    family
 		haveID bool
 	)
-	it := attrIter{b: b}
-	for it.next() {
-		switch it.typ {
+	it := nlmsg.Attrs(b)
+	for it.Next() {
+		switch it.Type {
 		case ctrlAttrFamilyID:
-			id, err := it.u16()
+			id, err := it.U16()
 			if err != nil {
 				return family{}, err
 			}
 			fam.id, haveID = id, true
 		case ctrlAttrMcastGroup:
-			groups := attrIter{b: it.val}
-			for groups.next() {
+			groups := nlmsg.Attrs(it.Val)
+			for groups.Next() {
 				var (
 					name []byte
 					id   uint32
 				)
-				g := attrIter{b: groups.val}
-				for g.next() {
-					switch g.typ {
+				g := nlmsg.Attrs(groups.Val)
+				for g.Next() {
+					switch g.Type {
 					case ctrlAttrGrpName:
-						name = bytes.TrimRight(g.val, "\x00")
+						name = bytes.TrimRight(g.Val, "\x00")
 					case ctrlAttrGrpID:
-						v, err := g.u32()
+						v, err := g.U32()
 						if err != nil {
 							return family{}, err
 						}
 						id = v
 					}
 				}
-				if g.err != nil {
-					return family{}, g.err
+				if g.Err() != nil {
+					return family{}, g.Err()
 				}
 				if string(name) == eventGroupName {
 					fam.eventGroup = id
 				}
 			}
-			if groups.err != nil {
-				return family{}, groups.err
+			if groups.Err() != nil {
+				return family{}, groups.Err()
 			}
 		}
 	}
-	if it.err != nil {
-		return family{}, it.err
+	if it.Err() != nil {
+		return family{}, it.Err()
 	}
 	if !haveID {
 		return family{}, fmt.Errorf("%w: family reply without CTRL_ATTR_FAMILY_ID", errMalformed)

@@ -1,10 +1,12 @@
 package ioam6nl
 
 import (
+	"errors"
 	"fmt"
-	"runtime"
 
 	"github.com/vishvananda/netns"
+
+	"github.com/cross-layer-telemetry/clt/kernel/internal/netnsutil"
 )
 
 // RunInNetNS runs fn on an OS thread that has joined the network namespace
@@ -15,36 +17,15 @@ import (
 //
 // If the thread cannot be switched back, it stays locked so that the Go
 // runtime retires it when the goroutine exits, and no other goroutine ever
-// runs in the wrong namespace.
+// runs in the wrong namespace (package kernel/internal/netnsutil, shared
+// with kernel/clt).
 func RunInNetNS(ns netns.NsHandle, fn func() error) error {
 	if !ns.IsOpen() {
 		return fn()
 	}
-	done := make(chan error, 1)
-	// A fresh goroutine keeps the caller's thread untouched even if the
-	// restore fails (that goroutine then exits with its thread locked).
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			runtime.UnlockOSThread()
-			done <- fmt.Errorf("ioam6nl: current netns: %w", err)
-			return
-		}
-		defer orig.Close()
-		if err := netns.Set(ns); err != nil {
-			runtime.UnlockOSThread()
-			done <- fmt.Errorf("ioam6nl: setns: %w", err)
-			return
-		}
-		ferr := fn()
-		if err := netns.Set(orig); err != nil {
-			// Leave the thread locked: it is discarded on goroutine exit.
-			done <- fmt.Errorf("ioam6nl: restore netns: %w (after fn: %v)", err, ferr)
-			return
-		}
-		runtime.UnlockOSThread()
-		done <- ferr
-	}()
-	return <-done
+	err := netnsutil.Do(int(ns), fn)
+	if se := (*netnsutil.Error)(nil); errors.As(err, &se) {
+		return fmt.Errorf("ioam6nl: %w", err)
+	}
+	return err
 }

@@ -11,6 +11,8 @@ import (
 
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/cross-layer-telemetry/clt/kernel/internal/nlmsg"
 )
 
 // ErrFamilyNotFound means the kernel has no IOAM6 generic netlink family
@@ -27,12 +29,9 @@ var ErrNoEventGroup = errors.New("ioam6nl: IOAM6 family has no ioam6_events grou
 // waits at most resolveTimeout for the reply.
 func resolveFamily(fd int) (family, error) {
 	const seq = 1
-	attrs := appendAttr(nil, unix.CTRL_ATTR_FAMILY_NAME, append([]byte(familyName), 0))
-	msg := make([]byte, nlmsgHdrLen+genlHdrLen, nlmsgHdrLen+genlHdrLen+len(attrs))
-	msg = append(msg, attrs...)
-	putNlmsghdr(msg, uint32(len(msg)), unix.GENL_ID_CTRL, unix.NLM_F_REQUEST|unix.NLM_F_ACK, seq)
-	msg[nlmsgHdrLen] = unix.CTRL_CMD_GETFAMILY
-	msg[nlmsgHdrLen+1] = ctrlVersion
+	attrs := nlmsg.AppendAttr(nil, unix.CTRL_ATTR_FAMILY_NAME, append([]byte(familyName), 0))
+	msg := nlmsg.Request(unix.GENL_ID_CTRL, unix.NLM_F_REQUEST|unix.NLM_F_ACK, seq,
+		genlHeader(unix.CTRL_CMD_GETFAMILY, ctrlVersion), attrs)
 	if err := unix.Sendto(fd, msg, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
 		return family{}, fmt.Errorf("ioam6nl: resolve family %s: send: %w", familyName, err)
 	}
@@ -174,11 +173,7 @@ func (s *sock) request(ctx context.Context, cmd uint8, dump bool, attrs []byte, 
 	if dump {
 		flags = unix.NLM_F_REQUEST | unix.NLM_F_DUMP
 	}
-	msg := make([]byte, nlmsgHdrLen+genlHdrLen, nlmsgHdrLen+genlHdrLen+len(attrs))
-	msg = append(msg, attrs...)
-	putNlmsghdr(msg, uint32(len(msg)), s.fam.id, flags, seq)
-	msg[nlmsgHdrLen] = cmd
-	msg[nlmsgHdrLen+1] = familyVersion
+	msg := nlmsg.Request(s.fam.id, flags, seq, genlHeader(cmd, familyVersion), attrs)
 
 	var serr error
 	if err := s.rc.Write(func(fd uintptr) bool {
@@ -216,42 +211,26 @@ func (s *sock) request(ctx context.Context, cmd uint8, dump bool, attrs []byte, 
 	}
 }
 
-// handleReplies processes one datagram of replies to request seq.
+// genlHeader is struct genlmsghdr (reserved 0).
+func genlHeader(cmd, version uint8) []byte { return []byte{cmd, version, 0, 0} }
+
+// handleReplies processes one datagram of replies to request seq: the
+// messages of family famID carry a genl header, whose attributes go to fn.
 func handleReplies(b []byte, famID uint16, seq uint32, fn func(attrs []byte) error) (done bool, err error) {
-	for len(b) >= nlmsgHdrLen {
-		h := parseNlmsghdr(b)
-		if int(h.length) < nlmsgHdrLen || int(h.length) > len(b) {
-			return true, fmt.Errorf("%w: message length %d", errMalformed, h.length)
+	return nlmsg.Replies(b, seq, func(typ uint16, m []byte) (bool, error) {
+		if typ != famID {
+			return false, nil
 		}
-		m := b[nlmsgHdrLen:h.length]
-		b = b[min(nlaAlign(int(h.length)), len(b)):]
-		if h.seq != seq {
-			continue // a stale reply to an earlier, cancelled request
+		if len(m) < nlmsg.GenlHdrLen {
+			return true, fmt.Errorf("%w: short genl header", errMalformed)
 		}
-		switch h.typ {
-		case unix.NLMSG_DONE:
-			return true, nil
-		case unix.NLMSG_ERROR:
-			if len(m) < 4 {
-				return true, fmt.Errorf("%w: short error message", errMalformed)
-			}
-			code := int32(nativeUint32(m[:4]))
-			if code == 0 {
-				return true, nil
-			}
-			return true, syscall.Errno(-code)
-		case famID:
-			if len(m) < genlHdrLen {
-				return true, fmt.Errorf("%w: short genl header", errMalformed)
-			}
-			if fn != nil {
-				if err := fn(m[genlHdrLen:]); err != nil {
-					return true, err
-				}
+		if fn != nil {
+			if err := fn(m[nlmsg.GenlHdrLen:]); err != nil {
+				return true, err
 			}
 		}
-	}
-	return false, nil
+		return false, nil
+	})
 }
 
 func (s *sock) close() error { return s.f.Close() }

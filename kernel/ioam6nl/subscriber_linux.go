@@ -13,6 +13,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/cross-layer-telemetry/clt/kernel/ioam6"
+
+	"github.com/cross-layer-telemetry/clt/kernel/internal/nlmsg"
 )
 
 // Subscriber receives ioam6_events in one network namespace. Read and Close
@@ -167,7 +169,7 @@ func (sub *Subscriber) readReady(fd uintptr) bool {
 			return true
 		}
 		rd.n += sub.parse(sub.buf[rd.off:rd.off+m], rd.events[rd.n:])
-		rd.off += nlaAlign(m)
+		rd.off += nlmsg.Align(m)
 	}
 	return true
 }
@@ -177,25 +179,23 @@ func (sub *Subscriber) readReady(fd uintptr) bool {
 // expected (the kernel sends one per message); extras are counted ignored.
 func (sub *Subscriber) parse(b []byte, out []ioam6.EventAttrs) int {
 	n := 0
-	for len(b) >= nlmsgHdrLen {
-		h := parseNlmsghdr(b)
-		if int(h.length) < nlmsgHdrLen || int(h.length) > len(b) {
-			sub.malformed.Add(1)
-			return n
-		}
-		m := b[nlmsgHdrLen:h.length]
-		b = b[min(nlaAlign(int(h.length)), len(b)):]
-		if h.typ != sub.famID || len(m) < genlHdrLen || m[0] != ioam6.EventTrace || n == len(out) {
+	it := nlmsg.Messages(b)
+	for it.Next() {
+		m := it.Payload
+		if it.Header.Type != sub.famID || len(m) < nlmsg.GenlHdrLen || m[0] != ioam6.EventTrace || n == len(out) {
 			sub.ignored.Add(1)
 			continue
 		}
-		ev, err := parseEvent(m[genlHdrLen:])
+		ev, err := parseEvent(m[nlmsg.GenlHdrLen:])
 		if err != nil {
 			sub.malformed.Add(1)
 			continue
 		}
 		out[n] = ev
 		n++
+	}
+	if it.Err() != nil {
+		sub.malformed.Add(1)
 	}
 	return n
 }

@@ -38,14 +38,8 @@ const (
 // MaxSchemaDataLen is IOAM6_MAX_SCHEMA_DATA_LEN (255 * 4 bytes).
 const MaxSchemaDataLen = 255 * 4
 
-// Netlink framing sizes (include/uapi/linux/netlink.h, genetlink.h).
-const (
-	nlmsgHdrLen = 16 // struct nlmsghdr
-	genlHdrLen  = 4  // struct genlmsghdr: cmd u8, version u8, reserved u16
-	nlaHdrLen   = 4  // struct nlattr: len u16, type u16
-	nlaTypeMask = 0x3FFF
-	nlaAlignTo  = 4
-)
+// Netlink framing (headers, attributes, acks) is package
+// kernel/internal/nlmsg, shared with kernel/clt.
 
 // unavailable values the kernel stores when data/wide data are not given
 // (IOAM6_U32_UNAVAILABLE, IOAM6_U64_UNAVAILABLE); dumps omit them.

@@ -148,7 +148,7 @@ type ChainOptions struct {
 	MaxHBHOpts int
 }
 
-// Chain returns the linear topology of kernel-ioam.md §1:
+// Chain returns the linear topology of docs/wire-format.md §1:
 //
 //	client(c0 fd00:1::1) -- (r1a fd00:1::2) r1 (r1b fd00:2::1) -- (r2a fd00:2::2) r2 (r2b fd00:3::1) -- (s0 fd00:3::2) server
 //

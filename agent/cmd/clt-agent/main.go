@@ -2,9 +2,15 @@
 // clt-storage. See package agent for the pipeline and agent/deploy for a
 // systemd unit and an example configuration.
 //
-//	clt-agent [--config FILE]            run the agent
-//	clt-agent check [--config FILE]      print the node's IOAM state and what is missing
-//	clt-agent defaults                   print the default configuration as YAML
+//	clt-agent [--config FILE] [--log-level LEVEL]  run the agent
+//	clt-agent check [--config FILE]                print the node's IOAM state and what is missing
+//	clt-agent defaults                             print the default configuration as YAML
+//
+// The configuration file speaks clt-storage's dialect: strict YAML over
+// the defaults (an unknown key is an error naming it), log: {level,
+// format}, admin: {listen, pprof}; every problem is reported at once and
+// the agent starts only with a valid file. CLT_AGENT_CONFIG names the file
+// when --config is not given.
 package main
 
 import (
@@ -21,6 +27,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/cross-layer-telemetry/clt/agent"
+	"github.com/cross-layer-telemetry/clt/internal/logging"
 )
 
 func main() {
@@ -42,7 +49,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	fs := flag.NewFlagSet("clt-agent "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	configPath := fs.String("config", "", "YAML configuration file (default: built-in defaults)")
+	configPath := fs.String("config", os.Getenv("CLT_AGENT_CONFIG"), "YAML configuration file (env CLT_AGENT_CONFIG; default: built-in defaults)")
+	logLevel := fs.String("log-level", "", "override log.level (debug, info, warn, error)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -52,9 +60,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg := agent.DefaultConfig()
 	if *configPath != "" {
 		var err error
-		if cfg, err = agent.LoadConfigFile(*configPath); err != nil {
+		if cfg, err = agent.LoadConfig(*configPath); err != nil {
 			return err
 		}
+	}
+	if *logLevel != "" {
+		cfg.Log.Level = *logLevel
 	}
 	switch cmd {
 	case "defaults":
@@ -70,10 +81,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("invalid config:\n%w", err)
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
-		return fmt.Errorf("log_level: %w", err)
+	return agent.Run(ctx, cfg, agent.Settings{Logger: newLogger(cfg, stderr), Stdout: stdout})
+}
+
+// newLogger builds the process logger and warns once about the deprecated
+// keys the configuration used.
+func newLogger(cfg agent.Config, w io.Writer) *slog.Logger {
+	log := logging.New(cfg.Log, w)
+	for _, d := range cfg.Deprecations() {
+		log.Warn("deprecated configuration: " + d)
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	return agent.Run(ctx, cfg, agent.Settings{Logger: log, Stdout: stdout})
+	return log
 }

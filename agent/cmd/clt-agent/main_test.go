@@ -20,9 +20,14 @@ func TestDefaultsRoundTrip(t *testing.T) {
 	require.NoError(t, run(t.Context(), []string{"defaults"}, &out, &errb))
 	path := filepath.Join(t.TempDir(), "c.yaml")
 	require.NoError(t, os.WriteFile(path, []byte(out.String()), 0o600))
-	cfg, err := agent.LoadConfigFile(path)
+	cfg, err := agent.LoadConfig(path)
 	require.NoError(t, err)
-	assert.Equal(t, agent.DefaultConfig().Export, cfg.Export)
+	assert.Empty(t, cfg.Namespaces)
+	assert.Empty(t, cfg.Source.Interfaces)
+	cfg.Namespaces, cfg.Source.Interfaces = nil, nil // printed as [], read back empty
+	assert.Equal(t, agent.DefaultConfig(), cfg)
+	assert.Contains(t, out.String(), "log:\n  level: info\n  format: text\n")
+	assert.NotContains(t, out.String(), "log_level")
 }
 
 func TestInvalidConfigNamesKeys(t *testing.T) {
@@ -44,4 +49,38 @@ func TestUnknownKeyAndArgs(t *testing.T) {
 	require.ErrorContains(t, run(t.Context(), []string{"--config", path}, &out, &errb), "bogus")
 	require.ErrorContains(t, run(t.Context(), []string{"extra"}, &out, &errb), "unexpected arguments")
 	require.Error(t, run(t.Context(), []string{"--nope"}, &out, &errb))
+}
+
+// TestLogBlockAndOverrides: the log block is clt-storage's; --log-level and
+// the deprecated log_level key are validated like log.level.
+func TestLogBlockAndOverrides(t *testing.T) {
+	var out, errb strings.Builder
+	path := filepath.Join(t.TempDir(), "c.yaml")
+	require.NoError(t, os.WriteFile(path, []byte("log:\n  level: loud\n  format: xml\n"), 0o600))
+	err := run(t.Context(), []string{"--config", path}, &out, &errb)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "log.level")
+	assert.Contains(t, err.Error(), "log.format")
+
+	require.NoError(t, os.WriteFile(path, []byte("log_level: loud\n"), 0o600))
+	require.ErrorContains(t, run(t.Context(), []string{"--config", path}, &out, &errb), "log_level")
+
+	require.ErrorContains(t, run(t.Context(), []string{"--log-level", "loud"}, &out, &errb), "log.level")
+
+	t.Setenv("CLT_AGENT_CONFIG", path)
+	require.ErrorContains(t, run(t.Context(), nil, &out, &errb), "log_level", "CLT_AGENT_CONFIG names the file")
+}
+
+func TestDeprecationWarningLogged(t *testing.T) {
+	cfg, err := agent.ParseConfig([]byte("log_level: warn\n"))
+	require.NoError(t, err)
+	var buf strings.Builder
+	log := newLogger(cfg, &buf)
+	log.Info("hidden")
+	assert.Contains(t, buf.String(), "level=WARN msg=\"deprecated configuration: log_level is deprecated; write log: {level: warn} instead\"")
+	assert.NotContains(t, buf.String(), "hidden", "log_level still sets the level")
+
+	buf.Reset()
+	newLogger(agent.DefaultConfig(), &buf).Info("x")
+	assert.NotContains(t, buf.String(), "deprecated")
 }

@@ -184,9 +184,14 @@ type IOAMRecord struct {
 	Hops []*Hop `protobuf:"bytes,11,rep,name=hops,proto3" json:"hops,omitempty"`
 	// Bytes of IOAM data after the pre-allocated area that were not the carrier's IDs
 	// are not reported. Carrier that delivered the IDs: "oss", "tail" or "clt-v1".
-	Carrier       string `protobuf:"bytes,12,opt,name=carrier,proto3" json:"carrier,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Carrier string `protobuf:"bytes,12,opt,name=carrier,proto3" json:"carrier,omitempty"`
+	// Name of the reporting node (the agent's node_name, its host name by default),
+	// used to label the node in Jaeger's views. Optional: empty when the agent does
+	// not know it or predates this field; clt-storage then falls back to a configured
+	// name or "node <id>". Added after v1 shipped; older peers ignore it.
+	ReporterNodeName string `protobuf:"bytes,13,opt,name=reporter_node_name,json=reporterNodeName,proto3" json:"reporter_node_name,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *IOAMRecord) Reset() {
@@ -299,6 +304,13 @@ func (x *IOAMRecord) GetHops() []*Hop {
 func (x *IOAMRecord) GetCarrier() string {
 	if x != nil {
 		return x.Carrier
+	}
+	return ""
+}
+
+func (x *IOAMRecord) GetReporterNodeName() string {
+	if x != nil {
+		return x.ReporterNodeName
 	}
 	return ""
 }
@@ -563,7 +575,7 @@ const file_collector_v1_collector_proto_rawDesc = "" +
 	"\baccepted\x18\x02 \x01(\rR\baccepted\x12\x1e\n" +
 	"\n" +
 	"duplicates\x18\x03 \x01(\rR\n" +
-	"duplicates\"\xae\x03\n" +
+	"duplicates\"\xdc\x03\n" +
 	"\n" +
 	"IOAMRecord\x12\x19\n" +
 	"\btrace_id\x18\x01 \x01(\fR\atraceId\x12\x17\n" +
@@ -579,7 +591,8 @@ const file_collector_v1_collector_proto_rawDesc = "" +
 	"\x13last_seen_unix_nano\x18\n" +
 	" \x01(\x06R\x10lastSeenUnixNano\x12)\n" +
 	"\x04hops\x18\v \x03(\v2\x15.clt.collector.v1.HopR\x04hops\x12\x18\n" +
-	"\acarrier\x18\f \x01(\tR\acarrier\"\xde\a\n" +
+	"\acarrier\x18\f \x01(\tR\acarrier\x12,\n" +
+	"\x12reporter_node_name\x18\r \x01(\tR\x10reporterNodeName\"\xde\a\n" +
 	"\x03Hop\x12\x16\n" +
 	"\x06fields\x18\x01 \x01(\rR\x06fields\x12\x1b\n" +
 	"\thop_limit\x18\x02 \x01(\rR\bhopLimit\x12\x17\n" +

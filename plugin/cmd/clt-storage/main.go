@@ -6,6 +6,11 @@
 // Usage:
 //
 //	clt-storage [--config clt-storage.yaml] [--data-dir DIR] [--log-level LEVEL] [--check]
+//
+// The configuration file speaks clt-agent's dialect: strict YAML over the
+// defaults (an unknown key is an error naming it), log: {level, format},
+// admin: {listen, pprof} (+ purge); every problem is reported at once and
+// the server starts only with a valid file.
 package main
 
 import (
@@ -19,6 +24,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/cross-layer-telemetry/clt/internal/logging"
 	"github.com/cross-layer-telemetry/clt/plugin"
 )
 
@@ -69,7 +75,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		fmt.Fprintln(stderr, "config ok")
 		return nil
 	}
-	logger := plugin.NewLogger(cfg.Log, stderr)
+	logger := logging.New(cfg.Log, stderr)
 	srv, err := plugin.New(cfg, plugin.Settings{Logger: logger})
 	if err != nil {
 		return err

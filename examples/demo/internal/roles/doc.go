@@ -1,5 +1,5 @@
 // Package roles holds the three demo applications, modelled on the original CLT
-// demo (peers.md §1.1): the client, athos (the API entrypoint and IOAM
+// demo (docs/architecture.md §8): the client, athos (the API entrypoint and IOAM
 // encapsulating host) and aramis (the server behind the router porthos).
 //
 //   - client: N calls of athos's `GET /api/request`, each in its own root span.

@@ -3,7 +3,7 @@
 // dies, waits for their health endpoints, and stops them all (SIGTERM, then
 // SIGKILL after a grace period) in reverse start order. It also renders the
 // Jaeger v2 configuration that points Jaeger's `grpc` storage backend at
-// clt-storage (jaeger-storage.md §2, "Remote storage runs").
+// clt-storage (docs/jaeger.md §3).
 //
 // Children get PR_SET_PDEATHSIG=SIGKILL and their own process group, so a
 // Ctrl-C reaches only the orchestrator, which then tears down in order, and a
