@@ -96,3 +96,15 @@ $(BIN)/jaeger-v1: tools/jaeger-v1/go.mod tools/jaeger-v1/go.sum
 	mkdir -p $(BIN)
 	cd tools/jaeger-v1 && nice -n 10 $(GO) build -o $(BIN)/jaeger-v1.tmp github.com/jaegertracing/jaeger/cmd/all-in-one
 	mv $(BIN)/jaeger-v1.tmp $(BIN)/jaeger-v1
+
+## jaeger-v157: the real Jaeger v1.57.0 all-in-one (tools/jaeger-v157; the last
+## release with go-plugin sidecars), built once into .cache/bin
+JAEGER_V157_BIN ?= $(BIN)/jaeger-v157
+export JAEGER_V157_BIN
+.PHONY: jaeger-v157
+jaeger-v157: $(JAEGER_V157_BIN)
+
+$(BIN)/jaeger-v157: tools/jaeger-v157/go.mod tools/jaeger-v157/go.sum
+	mkdir -p $(BIN)
+	cd tools/jaeger-v157 && nice -n 10 $(GO) build -o $(BIN)/jaeger-v157.tmp github.com/jaegertracing/jaeger/cmd/all-in-one
+	mv $(BIN)/jaeger-v157.tmp $(BIN)/jaeger-v157

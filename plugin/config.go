@@ -31,6 +31,9 @@ type Config struct {
 	// ShutdownTimeout bounds the graceful drain of in-flight RPCs on SIGTERM;
 	// after it, remaining RPCs are cancelled and the store is closed anyway.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// Sidecar applies when a Jaeger v1 host runs clt-storage as its go-plugin
+	// (sidecar.go).
+	Sidecar SidecarConfig `yaml:"sidecar"`
 }
 
 // StorageConfig configures the Jaeger-facing gRPC server.
