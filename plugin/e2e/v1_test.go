@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -31,20 +32,19 @@ import (
 	"github.com/cross-layer-telemetry/clt/plugin"
 )
 
-// jaegerV1Bin finds the Jaeger v1 all-in-one: $JAEGER_V1_BIN, else
-// <repo>/.cache/bin/jaeger-v1 (make jaeger-v1).
-func jaegerV1Bin(t *testing.T) string {
-	p := os.Getenv("JAEGER_V1_BIN")
+// binOr finds a built binary: $env, else <repo>/.cache/bin/<name>.
+func binOr(t *testing.T, env, name, target string) string {
+	p := os.Getenv(env)
 	if p == "" {
 		wd, err := os.Getwd()
 		require.NoError(t, err)
-		p = filepath.Join(wd, "..", "..", ".cache", "bin", "jaeger-v1")
+		p = filepath.Join(wd, "..", "..", ".cache", "bin", name)
 	}
 	if _, err := os.Stat(p); err != nil {
 		if os.Getenv("CLT_REQUIRE_PRIVILEGED") == "1" {
-			t.Fatalf("no Jaeger v1 binary at %s (make jaeger-v1)", p)
+			t.Fatalf("no %s at %s (make %s)", name, p, target)
 		}
-		t.Skipf("no Jaeger v1 binary at %s (make jaeger-v1)", p)
+		t.Skipf("no %s at %s (make %s)", name, p, target)
 	}
 	return p
 }
@@ -53,54 +53,63 @@ type v1Stack struct {
 	query     string // Jaeger v1 query HTTP
 	otlpGRPC  string // Jaeger v1 collector OTLP gRPC
 	collector string // clt-storage IOAM collector
-	admin     string // clt-storage admin HTTP
+	admin     string // clt-storage admin HTTP ("" when not in-process)
+	jaeger    *exec.Cmd
+	stop      func() // stops Jaeger v1 (idempotent)
 }
 
-// startV1Stack runs an in-process clt-storage and the Jaeger v1 all-in-one
-// with SPAN_STORAGE_TYPE=grpc --grpc-storage.server pointed at it, every
-// port free and on loopback.
-func startV1Stack(t *testing.T) *v1Stack {
-	bin := jaegerV1Bin(t)
-	dir := t.TempDir()
+// startClt starts an in-process clt-storage on free loopback ports.
+func startClt(t *testing.T) *plugin.Server {
 	cfg := plugin.DefaultConfig()
 	cfg.Storage.Listen = "127.0.0.1:0"
 	cfg.Collector.Listen = "127.0.0.1:0"
 	cfg.Admin.Listen = "127.0.0.1:0"
-	cfg.Store.Dir = filepath.Join(dir, "data")
+	cfg.Store.Dir = filepath.Join(t.TempDir(), "data")
 	cfg.Store.BlockCacheMB, cfg.Store.MemTableMB = 16, 8
 	srv, err := plugin.New(cfg, plugin.Settings{})
 	require.NoError(t, err)
 	require.NoError(t, srv.Start(t.Context()))
 	t.Cleanup(func() { require.NoError(t, srv.Close()) })
+	return srv
+}
 
-	s := &v1Stack{query: freeAddr(t), otlpGRPC: freeAddr(t), collector: srv.CollectorAddr().String(), admin: srv.AdminAddr().String()}
+// startJaegerV1 runs a Jaeger v1 all-in-one with every port free and on
+// loopback; env picks the storage, args add version-specific flags.
+func startJaegerV1(t *testing.T, bin string, env, args []string) *v1Stack {
+	s := &v1Stack{query: freeAddr(t), otlpGRPC: freeAddr(t)}
 	admin := freeAddr(t)
-	logf, err := os.Create(filepath.Join(dir, "jaeger-v1.log"))
+	logf, err := os.Create(filepath.Join(t.TempDir(), "jaeger-v1.log"))
 	require.NoError(t, err)
-	cmd := exec.Command(bin,
-		"--grpc-storage.server="+srv.StorageAddr().String(),
-		"--admin.http.host-port="+admin,
-		"--collector.grpc-server.host-port="+freeAddr(t),
-		"--collector.http-server.host-port="+freeAddr(t),
-		"--collector.otlp.grpc.host-port="+s.otlpGRPC,
-		"--collector.otlp.http.host-port="+freeAddr(t),
-		"--query.grpc-server.host-port="+freeAddr(t),
-		"--query.http-server.host-port="+s.query,
-	)
-	cmd.Env = append(os.Environ(), "SPAN_STORAGE_TYPE=grpc", "OTEL_TRACES_SAMPLER=always_off")
+	cmd := exec.Command(bin, append([]string{
+		"--admin.http.host-port=" + admin,
+		"--collector.grpc-server.host-port=" + freeAddr(t),
+		"--collector.http-server.host-port=" + freeAddr(t),
+		"--collector.otlp.grpc.host-port=" + s.otlpGRPC,
+		"--collector.otlp.http.host-port=" + freeAddr(t),
+		"--query.grpc-server.host-port=" + freeAddr(t),
+		"--query.http-server.host-port=" + s.query,
+	}, args...)...)
+	cmd.Env = append(append(os.Environ(), "OTEL_TRACES_SAMPLER=always_off"), env...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	require.NoError(t, cmd.Start())
+	s.jaeger = cmd
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
+	var once sync.Once
+	s.stop = func() {
+		once.Do(func() {
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-exited:
+			case <-time.After(10 * time.Second):
+				_ = cmd.Process.Kill()
+				<-exited
+			}
+			_ = logf.Close()
+		})
+	}
 	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-		_ = logf.Close()
+		s.stop()
 		if t.Failed() {
 			b, _ := os.ReadFile(logf.Name())
 			t.Logf("jaeger v1 log:\n%s", tail(b, 4000))
@@ -133,10 +142,20 @@ var (
 )
 
 // TestJaegerV1ShowsIOAM: Jaeger v1.76's own HTTP API, over clt-storage's
-// storage_v1 API, shows what Jaeger v2 shows: the IOAM tags, the hop logs
-// and the warnings; finds the trace by ioam.node_id; lists the dependency.
+// remote storage_v1 API (SPAN_STORAGE_TYPE=grpc --grpc-storage.server).
 func TestJaegerV1ShowsIOAM(t *testing.T) {
-	s := startV1Stack(t)
+	srv := startClt(t)
+	s := startJaegerV1(t, binOr(t, "JAEGER_V1_BIN", "jaeger-v1", "jaeger-v1"),
+		[]string{"SPAN_STORAGE_TYPE=grpc"}, []string{"--grpc-storage.server=" + srv.StorageAddr().String()})
+	s.collector, s.admin = srv.CollectorAddr().String(), srv.AdminAddr().String()
+	checkV1IOAM(t, s)
+}
+
+// checkV1IOAM: Jaeger v1's own HTTP API shows what Jaeger v2 shows: the IOAM
+// tags, the hop logs and the warnings; finds the trace by ioam.node_id;
+// lists the dependency. An OTLP trace goes in through Jaeger, its IOAM
+// records through clt-storage's collector API.
+func checkV1IOAM(t *testing.T, s *v1Stack) {
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
 	dial := func(addr string) *grpc.ClientConn {
@@ -182,6 +201,9 @@ func TestJaegerV1ShowsIOAM(t *testing.T) {
 		traces = getJSON(t, base+"/api/traces/"+hex.EncodeToString(v1TraceID))
 		if len(traces) == 1 && len(traces[0].Spans) >= 2 {
 			break
+		}
+		if time.Now().After(deadline) && s.admin == "" {
+			t.Fatalf("trace not visible in Jaeger v1 after 30s (%d traces)", len(traces))
 		}
 		if time.Now().After(deadline) {
 			resp, err := http.Get("http://" + s.admin + "/metrics")
