@@ -86,11 +86,12 @@ export JAEGER_V1_BIN
 .PHONY: jaeger-v1 e2e-v1
 jaeger-v1: $(JAEGER_V1_BIN)
 
-## e2e-v1: only the Jaeger v1.76 all-in-one -> clt-storage (jaeger.storage.v1)
-## end-to-end test, on free ports; `make e2e` runs it with the others
-e2e-v1: jaeger-v1
+## e2e-v1: only the Jaeger v1 end-to-end tests (v1.76 all-in-one over remote
+## jaeger.storage.v1; v1.57 with clt-storage as go-plugin sidecar, embedded and
+## forward), on free ports; `make e2e` runs them with the others
+e2e-v1: jaeger-v1 jaeger-v157
 	CLT_REQUIRE_PRIVILEGED=1 $(GO) test -count=1 -tags e2e -timeout 10m -run 'TestJaegerV1' ./plugin/e2e/
-e2e: jaeger-v1
+e2e: jaeger-v1 jaeger-v157
 
 $(BIN)/jaeger-v1: tools/jaeger-v1/go.mod tools/jaeger-v1/go.sum
 	mkdir -p $(BIN)

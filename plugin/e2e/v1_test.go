@@ -9,10 +9,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -281,4 +283,112 @@ func checkV1IOAM(t *testing.T, s *v1Stack) {
 		found = found || d.Parent == "clt-e2e-v1" && d.Child == "clt-e2e-v1-db" && d.CallCount == 1
 	}
 	assert.True(t, found, "dependency clt-e2e-v1 -> clt-e2e-v1-db in %s", b)
+}
+
+func freeUDP(t *testing.T) string {
+	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer c.Close()
+	return c.LocalAddr().String()
+}
+
+// buildCltStorage builds the clt-storage binary a Jaeger v1 host spawns.
+func buildCltStorage(t *testing.T) string {
+	bin := filepath.Join(t.TempDir(), "clt-storage")
+	out, err := exec.Command("go", "build", "-o", bin, "../cmd/clt-storage").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	return bin
+}
+
+// startJaegerV157 runs Jaeger v1.57's all-in-one with clt-storage as its
+// go-plugin sidecar (SPAN_STORAGE_TYPE=grpc-plugin) and pluginConfig as the
+// plugin's --config.
+func startJaegerV157(t *testing.T, pluginConfig string) *v1Stack {
+	bin := binOr(t, "JAEGER_V157_BIN", "jaeger-v157", "jaeger-v157")
+	conf := filepath.Join(t.TempDir(), "clt-storage.yaml")
+	require.NoError(t, os.WriteFile(conf, []byte(pluginConfig), 0o644))
+	return startJaegerV1(t, bin, []string{"SPAN_STORAGE_TYPE=grpc-plugin"}, []string{
+		"--grpc-storage-plugin.binary=" + buildCltStorage(t),
+		"--grpc-storage-plugin.configuration-file=" + conf,
+		"--processor.jaeger-binary.server-host-port=" + freeUDP(t),
+		"--processor.jaeger-compact.server-host-port=" + freeUDP(t),
+		"--processor.zipkin-compact.server-host-port=" + freeUDP(t),
+		"--http-server.host-port=" + freeAddr(t),
+	})
+}
+
+// children lists the processes whose parent is pid.
+func children(t *testing.T, pid int) []int {
+	entries, err := os.ReadDir("/proc")
+	require.NoError(t, err)
+	var out []int
+	for _, e := range entries {
+		c, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...
+		f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+		if len(f) > 1 && f[1] == strconv.Itoa(pid) && f[0] != "Z" {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func alive(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	return len(f) > 0 && f[0] != "Z" && f[0] != "X"
+}
+
+// checkPluginsGone stops Jaeger and asserts its clt-storage plugins exit.
+func checkPluginsGone(t *testing.T, s *v1Stack) {
+	kids := children(t, s.jaeger.Process.Pid)
+	require.NotEmpty(t, kids, "Jaeger runs clt-storage as its plugin")
+	s.stop()
+	for _, pid := range kids {
+		assert.Eventually(t, func() bool { return !alive(pid) }, 15*time.Second, 100*time.Millisecond, "plugin %d still running after Jaeger stopped", pid)
+	}
+}
+
+// TestJaegerV157SidecarEmbedded: Jaeger v1.57 all-in-one runs clt-storage as
+// its go-plugin sidecar, which owns the store and serves the IOAM collector
+// (the streaming writer advertised: v1.57 keeps its write streams alive).
+func TestJaegerV157SidecarEmbedded(t *testing.T) {
+	collector := freeAddr(t)
+	s := startJaegerV157(t, fmt.Sprintf(`storage:
+  listen: 127.0.0.1:0
+  v1_streaming_writer: true
+collector:
+  listen: %s
+admin:
+  listen: ""
+store:
+  dir: %s
+  block_cache_mb: 16
+  memtable_mb: 8
+log:
+  level: warn
+`, collector, filepath.Join(t.TempDir(), "data")))
+	s.collector = collector
+	checkV1IOAM(t, s)
+	checkPluginsGone(t, s)
+}
+
+// TestJaegerV157SidecarForward: the sidecar forwards to a shared clt-storage
+// (Jaeger collector and query as separate processes would each spawn one).
+func TestJaegerV157SidecarForward(t *testing.T) {
+	srv := startClt(t)
+	s := startJaegerV157(t, fmt.Sprintf("sidecar:\n  forward: %s\nlog:\n  level: warn\n", srv.StorageAddr()))
+	s.collector, s.admin = srv.CollectorAddr().String(), srv.AdminAddr().String()
+	checkV1IOAM(t, s)
+	checkPluginsGone(t, s)
 }
