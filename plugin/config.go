@@ -34,6 +34,8 @@ type Config struct {
 	// Sidecar applies when a Jaeger v1 host runs clt-storage as its go-plugin
 	// (sidecar.go).
 	Sidecar SidecarConfig `yaml:"sidecar"`
+	// Archive is Jaeger v1's archive storage (v1archive.go).
+	Archive ArchiveConfig `yaml:"archive"`
 }
 
 // StorageConfig configures the Jaeger-facing gRPC server.
@@ -109,6 +111,7 @@ func DefaultConfig() Config {
 		Store:           ioamstore.DefaultConfig(),
 		Log:             logging.DefaultConfig(),
 		ShutdownTimeout: 10 * time.Second,
+		Archive:         ArchiveConfig{TTL: 30 * 24 * time.Hour},
 	}
 }
 
@@ -178,6 +181,9 @@ func (c Config) Validate() error {
 	errs = append(errs, c.Log.Validate("log")...)
 	if c.ShutdownTimeout <= 0 {
 		add("shutdown_timeout: must be > 0, got %s", c.ShutdownTimeout)
+	}
+	if c.Archive.Enabled && c.Archive.TTL <= 0 {
+		add("archive.ttl: must be > 0, got %s", c.Archive.TTL)
 	}
 	if err := c.Store.Validate(); err != nil {
 		// ioamstore names its own keys; prefix them with the section.

@@ -42,6 +42,7 @@ type Server struct {
 	// close it.
 	store    Store
 	ownStore *ioamstore.Store
+	archive  *ioamstore.Store // Jaeger v1 archive, when archive.enabled (v1archive.go)
 	metrics  *metrics
 
 	storageSrv   *grpc.Server
@@ -115,6 +116,9 @@ func (s *Server) Start(ctx context.Context) (err error) {
 			return fmt.Errorf("start store: %w", err)
 		}
 	}
+	if err := s.openArchive(ctx); err != nil {
+		return err
+	}
 	s.metrics = newMetrics(s.store)
 	s.health = health.NewServer()
 
@@ -137,7 +141,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	healthpb.RegisterHealthServer(s.storageSrv, s.health)
 	services := []string{"", storagev2.TraceReader_ServiceDesc.ServiceName, storagev2.DependencyReader_ServiceDesc.ServiceName,
 		coltracepb.TraceService_ServiceDesc.ServiceName}
-	services = append(services, registerStorageV1(s.storageSrv, rd, wr)...) // Jaeger v1 (v1.go)
+	services = append(services, registerStorageV1(s.storageSrv, rd, wr, s.archive)...) // Jaeger v1 (v1.go)
 	s.serveGRPC("storage", s.storageSrv, s.storageLn)
 
 	if s.collectorLn != nil {
@@ -226,6 +230,11 @@ func (s *Server) Close() error {
 			}
 		}
 		s.wg.Wait()
+		if s.archive != nil {
+			if err := s.archive.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("close archive: %w", err))
+			}
+		}
 		if s.ownStore != nil {
 			if err := s.ownStore.Close(); err != nil {
 				errs = append(errs, fmt.Errorf("close store: %w", err))

@@ -17,6 +17,7 @@ import (
 
 	"github.com/cross-layer-telemetry/clt/api/storagev1"
 	"github.com/cross-layer-telemetry/clt/api/storagev2"
+	"github.com/cross-layer-telemetry/clt/ioamstore"
 )
 
 // jaeger.storage.v1: Jaeger v1's remote storage API (v1.30–v1.76
@@ -37,21 +38,26 @@ const (
 )
 
 // registerStorageV1 registers the storage_v1 services on srv and returns
-// their names for the health service.
-func registerStorageV1(srv *grpc.Server, rd *reader, w *writer) []string {
+// their names for the health service; archive (nil: not served) backs the
+// two archive services.
+func registerStorageV1(srv *grpc.Server, rd *reader, w *writer, archive *ioamstore.Store) []string {
 	wr := &v1Writer{w: w}
 	storagev1.RegisterSpanWriterPluginServer(srv, wr)
 	storagev1.RegisterStreamingSpanWriterPluginServer(srv, v1StreamWriter{v: wr})
 	storagev1.RegisterSpanReaderPluginServer(srv, &v1Reader{r: rd})
 	storagev1.RegisterDependenciesReaderPluginServer(srv, v1Deps{r: rd})
-	storagev1.RegisterPluginCapabilitiesServer(srv, v1Caps{streaming: rd.cfg.V1StreamingWriter})
-	return []string{
+	storagev1.RegisterPluginCapabilitiesServer(srv, v1Caps{streaming: rd.cfg.V1StreamingWriter, archive: archive != nil})
+	names := []string{
 		storagev1.SpanWriterPlugin_ServiceDesc.ServiceName,
 		storagev1.StreamingSpanWriterPlugin_ServiceDesc.ServiceName,
 		storagev1.SpanReaderPlugin_ServiceDesc.ServiceName,
 		storagev1.DependenciesReaderPlugin_ServiceDesc.ServiceName,
 		storagev1.PluginCapabilities_ServiceDesc.ServiceName,
 	}
+	if archive != nil {
+		names = append(names, registerArchive(srv, rd, w, archive)...)
+	}
+	return names
 }
 
 // v1Writer serves SpanWriterPlugin through the OTLP Export path.
@@ -327,12 +333,12 @@ func (v v1Deps) GetDependencies(ctx context.Context, req *storagev1.GetDependenc
 
 // v1Caps serves PluginCapabilities: the streaming writer (what fixed v1's
 // plugin throughput, jaeger#2357) when storage.v1_streaming_writer says so;
-// no archive.
+// the archive when archive.enabled.
 type v1Caps struct {
 	storagev1.UnimplementedPluginCapabilitiesServer
-	streaming bool
+	streaming, archive bool
 }
 
 func (c v1Caps) Capabilities(context.Context, *storagev1.CapabilitiesRequest) (*storagev1.CapabilitiesResponse, error) {
-	return &storagev1.CapabilitiesResponse{StreamingSpanWriter: c.streaming}, nil
+	return &storagev1.CapabilitiesResponse{StreamingSpanWriter: c.streaming, ArchiveSpanReader: c.archive, ArchiveSpanWriter: c.archive}, nil
 }

@@ -289,3 +289,51 @@ func TestV1StreamWritesWhileOpen(t *testing.T) {
 	_, err = stream.CloseAndRecv()
 	require.NoError(t, err)
 }
+
+// The archive keeps the span as Jaeger v1 read it (enriched), in its own
+// store: not in the main store, not enriched twice.
+func TestV1Archive(t *testing.T) {
+	e := startEnv(t, func(c *Config) { c.Archive.Enabled = true })
+	c := e.storageConn
+	caps, err := storagev1.NewPluginCapabilitiesClient(c).Capabilities(t.Context(), &storagev1.CapabilitiesRequest{})
+	require.NoError(t, err)
+	assert.True(t, caps.ArchiveSpanReader)
+	assert.True(t, caps.ArchiveSpanWriter)
+
+	now := time.Now().Add(-time.Minute)
+	e.export(t, spanSpec{trace: 1, span: 1, service: "svc", name: "op", start: now, dur: time.Millisecond})
+	r := rec(3, 0, 1, 2, 3)
+	r.TraceId, r.SpanId = tid(1), sid(1)
+	_, err = e.collector.Report(t.Context(), &collectorv1.ReportRequest{Records: []*collectorv1.IOAMRecord{r}})
+	require.NoError(t, err)
+	v := &v1Env{env: e, reader: storagev1.NewSpanReaderPluginClient(c)}
+	shown, err := v.getTrace(t, tid(1))
+	require.NoError(t, err)
+	require.Len(t, shown, 1)
+
+	aw := storagev1.NewArchiveSpanWriterPluginClient(c)
+	_, err = aw.WriteArchiveSpan(t.Context(), &storagev1.WriteSpanRequest{Span: shown[0]})
+	require.NoError(t, err)
+	_, err = aw.WriteArchiveSpan(t.Context(), &storagev1.WriteSpanRequest{Span: v1Span(func(s *storagev1.Span) { s.TraceId = nil })})
+	assert.Equal(t, codes.InvalidArgument, status.Code(err))
+
+	st, err := storagev1.NewArchiveSpanReaderPluginClient(c).GetArchiveTrace(t.Context(), &storagev1.GetTraceRequest{TraceId: tid(1)})
+	require.NoError(t, err)
+	got, _, err := recvV1(t, st.Recv)
+	require.NoError(t, err)
+	require.Len(t, got, 1)
+	assert.True(t, bytes.Equal(detMarshal(canonV1(shown[0])), detMarshal(canonV1(got[0]))), "archived %v\nread %v", shown[0], got[0])
+
+	st, err = storagev1.NewArchiveSpanReaderPluginClient(c).GetArchiveTrace(t.Context(), &storagev1.GetTraceRequest{TraceId: tid(2)})
+	require.NoError(t, err)
+	_, _, err = recvV1(t, st.Recv)
+	assert.Equal(t, codes.NotFound, status.Code(err))
+
+	// Without archive.enabled nothing is advertised or served.
+	e2 := startEnv(t, nil)
+	caps, err = storagev1.NewPluginCapabilitiesClient(e2.storageConn).Capabilities(t.Context(), &storagev1.CapabilitiesRequest{})
+	require.NoError(t, err)
+	assert.False(t, caps.ArchiveSpanReader)
+	_, err = storagev1.NewArchiveSpanWriterPluginClient(e2.storageConn).WriteArchiveSpan(t.Context(), &storagev1.WriteSpanRequest{Span: shown[0]})
+	assert.Equal(t, codes.Unimplemented, status.Code(err))
+}
