@@ -78,36 +78,41 @@ func ServeSidecar(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		logger.Info("clt-storage sidecar serving its own store", "store_dir", cfg.Store.Dir)
 	}
 
-	// go-plugin's Serve never returns in production; leave through done.
-	done := make(chan error, 1)
+	// Leave when the host stops the plugin (go-plugin's Serve returns after
+	// its Controller.Shutdown), when ctx ends, or when the host is gone
+	// without a word.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	served := make(chan struct{})
 	go func() {
-		ppid := os.Getppid()
-		t := time.NewTicker(parentPoll)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				done <- nil
-				return
-			case <-t.C:
-				if os.Getppid() != ppid {
-					logger.Info("Jaeger host gone, exiting", "parent", ppid)
-					done <- nil
-					return
-				}
+		defer close(served)
+		goplugin.Serve(&goplugin.ServeConfig{
+			HandshakeConfig: goplugin.HandshakeConfig{MagicCookieKey: sidecarCookieKey, MagicCookieValue: sidecarCookieValue},
+			VersionedPlugins: map[int]goplugin.PluginSet{
+				sidecarAppVersion: {sidecarPluginName: &v1GoPlugin{register: register}},
+			},
+			GRPCServer: goplugin.DefaultGRPCServer,
+			Logger:     hclog.New(&hclog.LoggerOptions{Name: "go-plugin", Output: os.Stderr, Level: hclog.Warn}),
+		})
+	}()
+	ppid := os.Getppid()
+	t := time.NewTicker(parentPoll)
+	defer t.Stop()
+	for done := false; !done; {
+		select {
+		case <-served:
+			logger.Info("stopped by the Jaeger host")
+			done = true
+		case <-ctx.Done():
+			done = true
+		case <-t.C:
+			if os.Getppid() != ppid {
+				logger.Info("Jaeger host gone, exiting", "parent", ppid)
+				done = true
 			}
 		}
-	}()
-	go goplugin.Serve(&goplugin.ServeConfig{
-		HandshakeConfig: goplugin.HandshakeConfig{MagicCookieKey: sidecarCookieKey, MagicCookieValue: sidecarCookieValue},
-		VersionedPlugins: map[int]goplugin.PluginSet{
-			sidecarAppVersion: {sidecarPluginName: &v1GoPlugin{register: register}},
-		},
-		GRPCServer: goplugin.DefaultGRPCServer,
-		Logger:     hclog.New(&hclog.LoggerOptions{Name: "go-plugin", Output: os.Stderr, Level: hclog.Warn}),
-	})
-	err := <-done
-	return errors.Join(err, closeFn())
+	}
+	return closeFn()
 }
 
 // v1GoPlugin is the go-plugin side of Jaeger's storage_plugin: gRPC only.

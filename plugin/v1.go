@@ -35,6 +35,9 @@ const (
 	// errTraceNotFound is the message Jaeger's v1 client maps to
 	// spanstore.ErrTraceNotFound.
 	errTraceNotFound = "trace not found"
+	// v1KindUnspecified is how Jaeger v1 names the kind of spans without
+	// one (its storage integration suite expects it).
+	v1KindUnspecified = "unspecified"
 )
 
 // registerStorageV1 registers the storage_v1 services on srv and returns
@@ -243,7 +246,11 @@ func (v *v1Reader) GetOperations(ctx context.Context, req *storagev1.GetOperatio
 	}
 	out := &storagev1.GetOperationsResponse{Operations: make([]*storagev1.Operation, 0, len(resp.GetOperations()))}
 	for _, o := range resp.GetOperations() {
-		out.Operations = append(out.Operations, &storagev1.Operation{Name: o.GetName(), SpanKind: o.GetSpanKind()})
+		kind := o.GetSpanKind()
+		if kind == "" {
+			kind = v1KindUnspecified
+		}
+		out.Operations = append(out.Operations, &storagev1.Operation{Name: o.GetName(), SpanKind: kind})
 		out.OperationNames = append(out.OperationNames, o.GetName()) // for clients before v1.17
 	}
 	return out, nil
