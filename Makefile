@@ -109,3 +109,10 @@ $(BIN)/jaeger-v157: tools/jaeger-v157/go.mod tools/jaeger-v157/go.sum
 	mkdir -p $(BIN)
 	cd tools/jaeger-v157 && nice -n 10 $(GO) build -o $(BIN)/jaeger-v157.tmp github.com/jaegertracing/jaeger/cmd/all-in-one
 	mv $(BIN)/jaeger-v157.tmp $(BIN)/jaeger-v157
+
+## integration-v1: Jaeger v1.57's own storage integration suite (TestGRPCStorage,
+## unchanged) against clt-storage as its go-plugin sidecar; no fixed ports
+.PHONY: integration-v1
+integration-v1:
+	./scripts/integration-v1.sh
+test: integration-v1

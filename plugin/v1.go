@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"time"
 
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
@@ -44,7 +45,7 @@ const (
 // their names for the health service; archive (nil: not served) backs the
 // two archive services.
 func registerStorageV1(srv *grpc.Server, rd *reader, w *writer, archive *ioamstore.Store) []string {
-	wr := &v1Writer{w: w}
+	wr := &v1Writer{w: w, logger: rd.logger}
 	storagev1.RegisterSpanWriterPluginServer(srv, wr)
 	storagev1.RegisterStreamingSpanWriterPluginServer(srv, v1StreamWriter{v: wr})
 	storagev1.RegisterSpanReaderPluginServer(srv, &v1Reader{r: rd})
@@ -66,7 +67,8 @@ func registerStorageV1(srv *grpc.Server, rd *reader, w *writer, archive *ioamsto
 // v1Writer serves SpanWriterPlugin through the OTLP Export path.
 type v1Writer struct {
 	storagev1.UnimplementedSpanWriterPluginServer
-	w *writer
+	w      *writer
+	logger *slog.Logger
 }
 
 // write stores the valid spans at once, as Export does, and returns how
@@ -169,6 +171,7 @@ func (s v1StreamWriter) WriteSpanStream(stream storagev1.StreamingSpanWriterPlug
 		// What arrived is stored even if the client has gone meanwhile.
 		n, r, err := s.v.write(context.WithoutCancel(ctx), batch)
 		if err != nil {
+			s.v.logger.Error("v1 write stream ended by a store error", "spans", len(batch), "err", err)
 			return err
 		}
 		if rejected += n; reason == "" {
