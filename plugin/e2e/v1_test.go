@@ -307,14 +307,29 @@ func startJaegerV157(t *testing.T, pluginConfig string) *v1Stack {
 	bin := binOr(t, "JAEGER_V157_BIN", "jaeger-v157", "jaeger-v157")
 	conf := filepath.Join(t.TempDir(), "clt-storage.yaml")
 	require.NoError(t, os.WriteFile(conf, []byte(pluginConfig), 0o644))
-	return startJaegerV1(t, bin, []string{"SPAN_STORAGE_TYPE=grpc-plugin"}, []string{
-		"--grpc-storage-plugin.binary=" + buildCltStorage(t),
-		"--grpc-storage-plugin.configuration-file=" + conf,
+	return startJaegerV1(t, bin, []string{"SPAN_STORAGE_TYPE=grpc-plugin"}, append(v157AgentPorts(t),
+		"--grpc-storage-plugin.binary="+buildCltStorage(t),
+		"--grpc-storage-plugin.configuration-file="+conf))
+}
+
+// v157AgentPorts moves the agent v1.57's all-in-one embeds to free ports.
+func v157AgentPorts(t *testing.T) []string {
+	return []string{
 		"--processor.jaeger-binary.server-host-port=" + freeUDP(t),
 		"--processor.jaeger-compact.server-host-port=" + freeUDP(t),
 		"--processor.zipkin-compact.server-host-port=" + freeUDP(t),
 		"--http-server.host-port=" + freeAddr(t),
-	})
+	}
+}
+
+// TestJaegerV157Remote: Jaeger v1.57 over remote storage_v1 (its type is
+// still called grpc-plugin there).
+func TestJaegerV157Remote(t *testing.T) {
+	srv := startClt(t)
+	s := startJaegerV1(t, binOr(t, "JAEGER_V157_BIN", "jaeger-v157", "jaeger-v157"), []string{"SPAN_STORAGE_TYPE=grpc-plugin"},
+		append(v157AgentPorts(t), "--grpc-storage.server="+srv.StorageAddr().String()))
+	s.collector, s.admin = srv.CollectorAddr().String(), srv.AdminAddr().String()
+	checkV1IOAM(t, s)
 }
 
 // children lists the processes whose parent is pid.
