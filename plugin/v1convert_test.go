@@ -299,3 +299,36 @@ func FuzzV1Convert(f *testing.F) {
 		}
 	})
 }
+
+// benchV1Span is a typical instrumented span: 8 tags, 2 logs, a parent.
+func benchV1Span() *storagev1.Span {
+	return v1Span(func(s *storagev1.Span) {
+		s.References = []*storagev1.SpanRef{{TraceId: tid(1), SpanId: sid(1), RefType: storagev1.SpanRefType_CHILD_OF}}
+		s.Tags = []*storagev1.KeyValue{v1KV(tagSpanKind, "server"), v1KV("http.method", "GET"), v1KV("http.url", "/api/v1/items?id=42"),
+			v1KV("http.status_code", 200), v1KV("peer.ipv6", "fd00::1"), v1KV("component", "net/http"), v1KV("sampler.param", true), v1KV("ratio", 0.5)}
+		s.Logs = []*storagev1.Log{{Timestamp: timestamppb.New(v1Start), Fields: []*storagev1.KeyValue{v1KV(logEventField, "start"), v1KV("n", 1)}},
+			{Timestamp: timestamppb.New(v1Start.Add(time.Millisecond)), Fields: []*storagev1.KeyValue{v1KV(logEventField, "end")}}}
+	})
+}
+
+func BenchmarkV1ToOTLP(b *testing.B) {
+	s := benchV1Span()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := v1ToOTLP(s); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkOTLPToV1(b *testing.B) {
+	rs, err := v1ToOTLP(benchV1Span())
+	require.NoError(b, err)
+	td := &tracepb.TracesData{ResourceSpans: []*tracepb.ResourceSpans{rs}}
+	b.ReportAllocs()
+	for b.Loop() {
+		if len(otlpToV1(nil, td)) != 1 {
+			b.Fatal("no span")
+		}
+	}
+}
