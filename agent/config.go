@@ -97,8 +97,8 @@ type SourceConfig struct {
 	// BatchWait is how long the netlink source pauses after a read that
 	// drained the socket, so that events accumulate and are read in batches
 	// (source.batch_wait): one wake-up per batch instead of per packet.
-	// Default 5ms (CPU per event 6.4 µs at 0, 2.1 µs at 1ms, 1.4 µs at 5ms;
-	// 50k events/s, see docs). 0 reads every event as it arrives. The
+	// Default 5ms (the pause is what keeps the CPU per event down; figures in
+	// docs/benchmarks.md). 0 reads every event as it arrives. The
 	// receive buffer must hold what arrives meanwhile: about 0.8 KiB per
 	// queued event (measured), i.e. 8 MiB ≈ 20k events (the kernel doubles
 	// the value).

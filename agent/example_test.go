@@ -1,7 +1,10 @@
 package agent_test
 
 import (
-	"os"
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
 
 	"github.com/cross-layer-telemetry/clt/agent"
 	collectorv1 "github.com/cross-layer-telemetry/clt/api/collector/v1"
@@ -11,7 +14,8 @@ import (
 // aggregated `ip ioam monitor` (export.stdout: true; with
 // aggregation.window: 0 every packet is its own record).
 func ExampleStdoutExporter() {
-	e := agent.NewStdoutExporter(os.Stdout)
+	var out bytes.Buffer
+	e := agent.NewStdoutExporter(&out)
 	e.Export([]*collectorv1.IOAMRecord{{
 		TraceId:        []byte{0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef, 0xfe, 0xdc, 0xba, 0x98, 0x76, 0x54, 0x32, 0x10},
 		SpanId:         []byte{0x5a, 0x5a, 0, 0, 0, 0, 0, 1},
@@ -27,7 +31,15 @@ func ExampleStdoutExporter() {
 		},
 	}})
 	_ = e.Close()
-	// Prints (protojson spacing is deliberately unstable, so this example
-	// is not checked):
-	// {"trace_id":"ASNFZ4mrze/+3LqYdlQyEA==","span_id":"WloAAAAAAAE=","namespace_id":123, ...}
+	// protojson varies its spacing on purpose; compact each line to print it.
+	lines := bufio.NewScanner(&out)
+	for lines.Scan() {
+		var line bytes.Buffer
+		if err := json.Compact(&line, lines.Bytes()); err != nil {
+			panic(err)
+		}
+		fmt.Println(line.String())
+	}
+	// Output:
+	// {"trace_id":"ASNFZ4mrze/+3LqYdlQyEA==","span_id":"WloAAAAAAAE=","namespace_id":123,"trace_type":15728642,"reporter_node_id":3,"reporter_wrote":true,"packets":"2","hops":[{"fields":15728642,"hop_limit":64,"node_id":1,"ingress_if":65535,"egress_if":10},{"fields":15728642,"hop_limit":63,"node_id":2,"ingress_if":21,"egress_if":22}],"carrier":"oss"}
 }

@@ -7,7 +7,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	collectorv1 "github.com/cross-layer-telemetry/clt/api/collector/v1"
 	"github.com/cross-layer-telemetry/clt/kernel/ioam6"
 )
 
@@ -145,10 +144,3 @@ func (p *Pipeline) Close() error {
 	})
 	return nil
 }
-
-// emitTo adapts a function to the Exporter interface (tests, benchmarks).
-type emitTo func([]*collectorv1.IOAMRecord)
-
-func (f emitTo) Export(recs []*collectorv1.IOAMRecord) { f(recs) }
-func (emitTo) Start(context.Context) error             { return nil }
-func (emitTo) Close() error                            { return nil }

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"sync"
 	"testing"
 	"time"
@@ -21,6 +22,13 @@ var testIDs = ioam6.IDs{
 	TraceID: [16]byte{0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef, 0xfe, 0xdc, 0xba, 0x98, 0x76, 0x54, 0x32, 0x10},
 	SpanID:  [8]byte{0x5a, 0x5a, 0, 0, 0, 0, 0, 1},
 }
+
+// emitTo adapts a function to the Exporter interface (tests, benchmarks).
+type emitTo func([]*collectorv1.IOAMRecord)
+
+func (f emitTo) Export(recs []*collectorv1.IOAMRecord) { f(recs) }
+func (emitTo) Start(context.Context) error             { return nil }
+func (emitTo) Close() error                            { return nil }
 
 // linuxNode is what a Linux transit node writes for typeOSS without a schema.
 func linuxNode(id uint32, hlim uint8, usec uint32) ioam6.Node {
@@ -130,14 +138,13 @@ func TestPipelineCountsMalformedByReason(t *testing.T) {
 	wrongSchema := eventData(t, linuxNode(3, 62, 1), ownNode(t, 1, testIDs, 0x777))
 	badSnapLen := eventData(t, linuxNode(3, 62, 1), own)
 	badSnapLen[len(badSnapLen)-28] = 9 // snapshot claims 9 words: runs past the data
-	badOSSLen := eventData(t, linuxNode(3, 62, 1), own)
 	ev := func(ns uint16, nodeLen uint8, data []byte) Event {
 		return Event{NamespaceID: ns, NodeLen: nodeLen, TraceType: uint32(typeOSS), Data: data}
 	}
 	// A snapshot of 5 words with the CLT schema: the carrier's length is wrong.
 	odd := own
 	odd.Snapshot.Len, odd.Snapshot.Data = 5, odd.Snapshot.Data[:20]
-	badOSSLen = eventData(t, linuxNode(3, 62, 1), odd)
+	badOSSLen := eventData(t, linuxNode(3, 62, 1), odd)
 	zeroIDs := eventData(t, linuxNode(3, 62, 1), ownNode(t, 1, ioam6.IDs{}, ioam6.DefaultSchemaID))
 
 	cases := []struct {

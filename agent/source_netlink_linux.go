@@ -19,8 +19,7 @@ import (
 // stays out of Go's netpoller, each Read drains it with recvmmsg(2), and
 // after a Read that emptied it the next one pauses source.batch_wait while
 // events queue in the kernel. A busy node then costs one wake-up per batch,
-// not per event (netpoll mode: 5-7 µs of CPU per event at 25k/s on the
-// reference VM; batch mode with 5 ms: 1.2-1.3 µs end to end).
+// not per event (docs/benchmarks.md has the CPU per event).
 type netlinkSource struct {
 	sub   *ioam6nl.Subscriber
 	lost  prometheus.Counter

@@ -37,6 +37,13 @@ type Query struct {
 	// ERROR), "ioam.node_id" and "ioam.namespace_id" (an IOAM record of the
 	// span has that node / namespace).
 	Attributes map[string]string
+	// AnyNode, when set, requires an IOAM record of the span whose node ids
+	// include one of these (short or wide ids): how a router is searched as
+	// a service. Like ioam.node_id it needs no Service.
+	AnyNode []uint64
+	// RecordMatch, with AnyNode, further requires that record's Data to
+	// satisfy it (the plugin checks a network link there).
+	RecordMatch func(data []byte) bool
 	// StartMin and StartMax bound the span start time (zero = unbounded).
 	StartMin, StartMax time.Time
 	// DurationMin and DurationMax bound the span duration (zero = no bound).
@@ -63,6 +70,19 @@ type TraceMatch struct {
 	Records []Record
 }
 
+// RecordedSpan is what GetDependencies hands over about a span with IOAM
+// records, so the caller can draw the network between the services.
+type RecordedSpan struct {
+	// Service is the span's service.
+	Service string
+	// Children are the services of the span's child spans, one entry per
+	// child span of another service (the direct edges GetDependencies
+	// counted for this span).
+	Children []string
+	// Records are the Data of the span's records.
+	Records [][]byte
+}
+
 // Dependency is a parent → child service call count.
 type Dependency struct {
 	Parent, Child string
@@ -71,10 +91,12 @@ type Dependency struct {
 
 // Record is one IOAM record attached to a span. Data is opaque to the store
 // (marshaled by the plugin); NodeIDs and NamespaceID are indexed for search.
+// NodeIDs holds short (24-bit) and wide (56-bit) node ids alike: a search for
+// a value finds either.
 type Record struct {
 	TraceID     [16]byte
 	SpanID      [8]byte
-	NodeIDs     []uint32
+	NodeIDs     []uint64
 	NamespaceID uint16
 	Received    time.Time
 	Data        []byte

@@ -12,7 +12,7 @@ import (
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 )
 
-// serviceNameKey is the resource attribute holding the service name.
+// serviceNameAttr is the resource attribute holding the service name.
 const serviceNameAttr = "service.name"
 
 // serviceOf returns the resource's service.name (string form), or "".

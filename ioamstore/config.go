@@ -39,8 +39,9 @@ type Config struct {
 	// ValueThresholdKB: values larger than this go to the value log instead of
 	// the LSM tree. Span chunks are small and compress well inline.
 	ValueThresholdKB int `yaml:"value_threshold_kb"`
-	// DependencyMaxTraces bounds how many traces GetDependencies loads (about
-	// 13 µs each), shared equally between services; beyond it the counts
+	// DependencyMaxTraces bounds how many traces GetDependencies loads (the
+	// cost per trace is in docs/benchmarks.md), shared equally between
+	// services; beyond it the counts
 	// cover only each service's newest traces.
 	DependencyMaxTraces int `yaml:"dependency_max_traces"`
 }

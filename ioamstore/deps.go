@@ -16,6 +16,15 @@ import (
 // Calls within one service are not counted (as in Jaeger's stores). Sorted by
 // parent, then child.
 func (s *Store) GetDependencies(ctx context.Context, start, end time.Time) ([]Dependency, error) {
+	return s.GetDependenciesRecorded(ctx, start, end, nil)
+}
+
+// GetDependenciesRecorded is GetDependencies that also hands fn every span
+// of those traces with IOAM records (its service, its child spans' other
+// services and its records), so the caller can draw the network between the
+// services. fn runs inside the read transaction and must not call the
+// Store; nil skips the records.
+func (s *Store) GetDependenciesRecorded(ctx context.Context, start, end time.Time, fn func(RecordedSpan)) ([]Dependency, error) {
 	if !s.enter() {
 		return nil, ErrClosed
 	}
@@ -71,9 +80,31 @@ func (s *Store) GetDependencies(ctx context.Context, start, end time.Time) ([]De
 			if err != nil {
 				return err
 			}
+			children := map[[8]byte][]string{}
 			for _, l := range links {
 				if p, ok := spanSvc[l.parent]; ok && p != l.svc {
 					counts[edge{p, l.svc}]++
+					children[l.parent] = append(children[l.parent], l.svc)
+				}
+			}
+			if fn == nil {
+				continue
+			}
+			recs, err := readRecords(ctx, txn, id)
+			if err != nil {
+				return err
+			}
+			bySpan := map[[8]byte][][]byte{}
+			var order [][8]byte
+			for _, r := range recs {
+				if _, ok := bySpan[r.SpanID]; !ok {
+					order = append(order, r.SpanID)
+				}
+				bySpan[r.SpanID] = append(bySpan[r.SpanID], r.Data)
+			}
+			for _, sid := range order {
+				if svc, ok := spanSvc[sid]; ok {
+					fn(RecordedSpan{Service: svc, Children: children[sid], Records: bySpan[sid]})
 				}
 			}
 		}

@@ -13,9 +13,9 @@
 // # Why not Jaeger's badger layout
 //
 // Jaeger's badger store (ADR 005) writes one key per span plus one index key per
-// span per tag (about 21 keys per tracegen span, 762 B/span on disk) and answers
-// a service search by collecting every index key of the service in the time
-// range before applying the limit (700 ms for 1M spans). This package instead
+// span per tag (about 21 keys per tracegen span) and answers a service search
+// by collecting every index key of the service in the time range before
+// applying the limit (docs/benchmarks.md compares the two). This package instead
 // stores the spans of one trace from one Export batch together, and indexes per
 // (service, trace, batch) with a Bloom filter of the searchable features, so a
 // search walks the newest index entries first and stops after SearchDepth
@@ -84,15 +84,27 @@
 // maps to the same key and is stored once.
 //
 //	[0x40][traceID:16][spanID:8][sha256(data)[:16]]
-//	value: [fmt=1][namespaceID:2][received:8][n:2][nodeID:4]*n[data]
+//	value: [fmt=2][namespaceID:2][received:8][n:2][nodeID:8]*n[data]
+//
+// (Format 1, read but no longer written, had 4-byte node ids.) Node ids are
+// short (24-bit) and wide (56-bit) ids alike.
 //
 // IOAM record index, one entry per (record, distinct node id) and one per
 // record for its namespace; it answers ioam.node_id / ioam.namespace_id
-// searches whether records arrived before or after their spans.
+// searches whether records arrived before or after their spans. A node id
+// above 32 bits (a wide id) has its own kind with an 8-byte value, so every
+// value has exactly one prefix.
 //
-//	[0x41][kind:1][value:4][inv(received):8][traceID:16][spanID:8]   (kind 1 = node id, 2 = namespace id)
+//	[0x41][kind:1][value:4][inv(received):8][traceID:16][spanID:8]   (kind 1 = node id ≤ 32 bits, 2 = namespace id)
+//	[0x41][3][value:8][inv(received):8][traceID:16][spanID:8]        (kind 3 = node id > 32 bits)
 //
-// Spans, span indexes and names expire after SpanTTL; records and their index
-// after RecordTTL (badger entry TTL). A background goroutine runs
+// Node registry: the IOAM nodes records mention, with the name learned for
+// each and whether it received packets (the plugin's routers as services),
+// rewritten by the plugin when a name changes and before the TTL:
+//
+//	[0x50][wide:1][id:8]   value: [fmt=2][flags:1][name]   (flags bit 0: receiver)
+//
+// Spans, span indexes and names expire after SpanTTL; records, their index
+// and the node registry after RecordTTL (badger entry TTL). A background goroutine runs
 // RunValueLogGC every GCInterval so expired values actually free disk.
 package ioamstore

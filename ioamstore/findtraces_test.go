@@ -111,7 +111,7 @@ func TestFindTracesRandomized(t *testing.T) {
 					spanID = 1 << 40 // a span that is never written
 				}
 				recs = append(recs, Record{TraceID: tid(uint64(tr)), SpanID: sid(spanID),
-					NodeIDs: []uint32{uint32(1 + rng.IntN(5)), uint32(1 + rng.IntN(5))}, NamespaceID: uint16(rng.IntN(3)),
+					NodeIDs: []uint64{uint64(1 + rng.IntN(5)), uint64(1 + rng.IntN(5))}, NamespaceID: uint16(rng.IntN(3)),
 					Received: base.Add(time.Duration(rng.IntN(1000)) * time.Second), Data: fmt.Appendf(nil, "r%d", len(recs))})
 			}
 		}

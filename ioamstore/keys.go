@@ -20,11 +20,18 @@ const (
 // valueFormat is the first byte of every value this package writes.
 const valueFormat byte = 1
 
-// Record index kinds.
+// Record index kinds. Node ids that fit 32 bits (every short id, small wide
+// ids) use kind 1 with a 4-byte value, larger wide ids kind 3 with an 8-byte
+// value: one value has exactly one index prefix.
 const (
 	recIndexNode      byte = 1
 	recIndexNamespace byte = 2
+	recIndexWideNode  byte = 3
 )
+
+// recordValueWide is the record value format with 8-byte node ids (format 1
+// had 4-byte ids; both are read).
+const recordValueWide byte = 2
 
 const (
 	traceIDLen = 16
@@ -35,6 +42,8 @@ const (
 	svcIndexKeyLen    = 1 + 8 + 8 + traceIDLen + 8
 	recordKeyLen      = 1 + traceIDLen + spanIDLen + recHashLen
 	recordIndexKeyLen = 1 + 1 + 4 + 8 + traceIDLen + spanIDLen
+	// wideIndexExtra is the longer value of a kind-3 index key.
+	wideIndexExtra = 4
 
 	// maxNameLen bounds service and operation names kept in the name
 	// registry (keys carry a 2-byte length); longer names are still stored
@@ -59,17 +68,6 @@ func (k chunkKey) append(b []byte) []byte {
 	b = append(b, k.TraceID[:]...)
 	b = binary.BigEndian.AppendUint64(b, k.BatchSeq)
 	return binary.BigEndian.AppendUint16(b, k.Part)
-}
-
-func decodeChunkKey(b []byte) (chunkKey, error) {
-	var k chunkKey
-	if len(b) < chunkKeyLen || b[0] != prefixChunk {
-		return k, fmt.Errorf("chunk key: %w (%d bytes)", errShortKey, len(b))
-	}
-	copy(k.TraceID[:], b[1:1+traceIDLen])
-	k.BatchSeq = binary.BigEndian.Uint64(b[1+traceIDLen:])
-	k.Part = binary.BigEndian.Uint16(b[1+traceIDLen+8:])
-	return k, nil
 }
 
 func chunkPrefix(traceID [16]byte) []byte {
@@ -180,10 +178,11 @@ func decodeChunkHeader(b []byte) (chunkHeader, []byte, error) {
 	return h, b[chunkHeaderLen:], nil
 }
 
-// Name registry keys.
+// Name registry keys. The writer reuses one buffer per batch (nameCache.due),
+// hence the append forms.
 
-func serviceNameKey(service string) []byte {
-	b := make([]byte, 0, 3+len(service))
+// appendServiceNameKey appends [0x20][len:2][service].
+func appendServiceNameKey(b []byte, service string) []byte {
 	b = append(b, prefixService)
 	b = binary.BigEndian.AppendUint16(b, uint16(len(service)))
 	return append(b, service...)
@@ -201,14 +200,19 @@ func decodeServiceNameKey(b []byte) (string, error) {
 }
 
 func operationPrefix(service string) []byte {
-	b := make([]byte, 0, 3+len(service))
+	return appendOperationPrefix(make([]byte, 0, 3+len(service)), service)
+}
+
+// appendOperationPrefix appends [0x21][len:2][service].
+func appendOperationPrefix(b []byte, service string) []byte {
 	b = append(b, prefixOperation)
 	b = binary.BigEndian.AppendUint16(b, uint16(len(service)))
 	return append(b, service...)
 }
 
-func operationKey(service string, kind byte, op string) []byte {
-	b := operationPrefix(service)
+// appendOperationKey appends the operation prefix, [kind:1] and [op].
+func appendOperationKey(b []byte, service string, kind byte, op string) []byte {
+	b = appendOperationPrefix(b, service)
 	b = append(b, kind)
 	return append(b, op...)
 }
@@ -256,15 +260,22 @@ func recordPrefix(traceID [16]byte) []byte {
 // recordIndexKey is one ioam.node_id / ioam.namespace_id index entry.
 type recordIndexKey struct {
 	Kind     byte
-	Value    uint32
+	Value    uint64 // 4 bytes on disk, 8 for recIndexWideNode
 	Received uint64 // Unix ns; stored inverted
 	TraceID  [16]byte
 	SpanID   [8]byte
 }
 
+// nodeIndexKind is the index kind of a node id value.
+func nodeIndexKind(id uint64) byte {
+	if id > math.MaxUint32 {
+		return recIndexWideNode
+	}
+	return recIndexNode
+}
+
 func (k recordIndexKey) append(b []byte) []byte {
-	b = append(b, prefixRecordIndex, k.Kind)
-	b = binary.BigEndian.AppendUint32(b, k.Value)
+	b = recordIndexPrefixTo(b, k.Kind, k.Value)
 	b = binary.BigEndian.AppendUint64(b, inv(k.Received))
 	b = append(b, k.TraceID[:]...)
 	return append(b, k.SpanID[:]...)
@@ -276,60 +287,88 @@ func decodeRecordIndexKey(b []byte) (recordIndexKey, error) {
 		return k, fmt.Errorf("record index key: %w (%d bytes)", errShortKey, len(b))
 	}
 	k.Kind = b[1]
-	k.Value = binary.BigEndian.Uint32(b[2:])
+	if k.Kind == recIndexWideNode {
+		if len(b) < recordIndexKeyLen+wideIndexExtra {
+			return k, fmt.Errorf("record index key: %w (%d bytes)", errShortKey, len(b))
+		}
+		k.Value = binary.BigEndian.Uint64(b[2:])
+		b = b[wideIndexExtra:]
+	} else {
+		k.Value = uint64(binary.BigEndian.Uint32(b[2:]))
+	}
 	k.Received = inv(binary.BigEndian.Uint64(b[6:]))
 	copy(k.TraceID[:], b[14:])
 	copy(k.SpanID[:], b[14+traceIDLen:])
 	return k, nil
 }
 
-func recordIndexPrefix(kind byte, value uint32) []byte {
-	return binary.BigEndian.AppendUint32([]byte{prefixRecordIndex, kind}, value)
+func recordIndexPrefix(kind byte, value uint64) []byte {
+	return recordIndexPrefixTo(nil, kind, value)
+}
+
+func recordIndexPrefixTo(b []byte, kind byte, value uint64) []byte {
+	b = append(b, prefixRecordIndex, kind)
+	if kind == recIndexWideNode {
+		return binary.BigEndian.AppendUint64(b, value)
+	}
+	return binary.BigEndian.AppendUint32(b, uint32(value))
 }
 
 // recordValue is the stored form of a Record (the key holds trace and span).
 type recordValue struct {
 	NamespaceID uint16
 	Received    int64 // Unix ns, 0 = unknown
-	NodeIDs     []uint32
+	NodeIDs     []uint64
 	Data        []byte
 }
 
 const recordValueFixed = 1 + 2 + 8 + 2
 
+// append writes format 2 (8-byte node ids).
 func (v recordValue) append(b []byte) []byte {
-	b = append(b, valueFormat)
+	b = append(b, recordValueWide)
 	b = binary.BigEndian.AppendUint16(b, v.NamespaceID)
 	b = binary.BigEndian.AppendUint64(b, uint64(v.Received))
 	b = binary.BigEndian.AppendUint16(b, uint16(len(v.NodeIDs)))
 	for _, n := range v.NodeIDs {
-		b = binary.BigEndian.AppendUint32(b, n)
+		b = binary.BigEndian.AppendUint64(b, n)
 	}
 	return append(b, v.Data...)
 }
 
-// decodeRecordValue decodes v; Data is copied only when withData is set.
+// decodeRecordValue decodes v (format 1 or 2); Data is copied only when
+// withData is set.
 func decodeRecordValue(b []byte, withData bool) (recordValue, error) {
 	var v recordValue
 	if len(b) < recordValueFixed {
 		return v, fmt.Errorf("record value: %w (%d bytes)", errShortKey, len(b))
 	}
-	if b[0] != valueFormat {
+	var idLen int
+	switch b[0] {
+	case valueFormat:
+		idLen = 4
+	case recordValueWide:
+		idLen = 8
+	default:
 		return v, fmt.Errorf("record value: unknown format %#02x", b[0])
 	}
 	v.NamespaceID = binary.BigEndian.Uint16(b[1:])
 	v.Received = int64(binary.BigEndian.Uint64(b[3:]))
 	n := int(binary.BigEndian.Uint16(b[11:]))
 	b = b[recordValueFixed:]
-	if len(b) < 4*n {
-		return v, fmt.Errorf("record value: %d node ids need %d bytes, have %d", n, 4*n, len(b))
+	if len(b) < idLen*n {
+		return v, fmt.Errorf("record value: %d node ids need %d bytes, have %d", n, idLen*n, len(b))
 	}
-	v.NodeIDs = make([]uint32, n)
+	v.NodeIDs = make([]uint64, n)
 	for i := range n {
-		v.NodeIDs[i] = binary.BigEndian.Uint32(b[4*i:])
+		if idLen == 8 {
+			v.NodeIDs[i] = binary.BigEndian.Uint64(b[8*i:])
+		} else {
+			v.NodeIDs[i] = uint64(binary.BigEndian.Uint32(b[4*i:]))
+		}
 	}
 	if withData {
-		v.Data = append([]byte{}, b[4*n:]...)
+		v.Data = append([]byte{}, b[idLen*n:]...)
 	}
 	return v, nil
 }

@@ -15,12 +15,8 @@ func TestChunkKey(t *testing.T) {
 	b := k.append(nil)
 	// [0x01][traceID:16][batchSeq:8][part:2]
 	assert.Equal(t, "01"+"0000000000abcdef0000000000001122"+"0102030405060708"+"0a0b", hex.EncodeToString(b))
-	got, err := decodeChunkKey(b)
-	require.NoError(t, err)
-	assert.Equal(t, k, got)
+	require.Len(t, b, chunkKeyLen)
 	assert.True(t, bytes.HasPrefix(b, chunkPrefix(k.TraceID)))
-	_, err = decodeChunkKey(b[:len(b)-1])
-	require.ErrorIs(t, err, errShortKey)
 }
 
 func TestSvcIndexKeyOrder(t *testing.T) {
@@ -48,7 +44,7 @@ func TestSvcIndexKeyOrder(t *testing.T) {
 }
 
 func TestNameKeys(t *testing.T) {
-	b := serviceNameKey("svc")
+	b := appendServiceNameKey(nil, "svc")
 	assert.Equal(t, []byte{prefixService, 0, 3, 's', 'v', 'c'}, b)
 	s, err := decodeServiceNameKey(b)
 	require.NoError(t, err)
@@ -56,7 +52,7 @@ func TestNameKeys(t *testing.T) {
 	_, err = decodeServiceNameKey(b[:4])
 	require.Error(t, err)
 
-	ok := operationKey("svc", 2, "GET /x")
+	ok := appendOperationKey(nil, "svc", 2, "GET /x")
 	assert.Equal(t, append([]byte{prefixOperation, 0, 3, 's', 'v', 'c', 2}, "GET /x"...), ok)
 	svc, kind, op, err := decodeOperationKey(ok)
 	require.NoError(t, err)
@@ -64,7 +60,7 @@ func TestNameKeys(t *testing.T) {
 	assert.Equal(t, byte(2), kind)
 	assert.Equal(t, "GET /x", op)
 	// "svc" must not be a key prefix of service "svc-a"'s operations
-	assert.False(t, bytes.HasPrefix(operationKey("svc-a", 2, "x"), operationPrefix("svc")))
+	assert.False(t, bytes.HasPrefix(appendOperationKey(nil, "svc-a", 2, "x"), operationPrefix("svc")))
 	_, _, _, err = decodeOperationKey(ok[:5])
 	require.Error(t, err)
 }
@@ -87,10 +83,30 @@ func TestRecordKeys(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, ik, gik)
 
-	v := recordValue{NamespaceID: 9, Received: -5, NodeIDs: []uint32{1, 2}, Data: []byte("data")}
+	// Node ids above 32 bits have their own index kind with an 8-byte value.
+	wk := recordIndexKey{Kind: recIndexWideNode, Value: 0x00a1b2c3d4e5f6, Received: 77, TraceID: tid(3), SpanID: sid(4)}
+	wb := wk.append(nil)
+	require.Len(t, wb, recordIndexKeyLen+wideIndexExtra)
+	assert.Equal(t, []byte{prefixRecordIndex, recIndexWideNode, 0, 0, 0xa1, 0xb2, 0xc3, 0xd4, 0xe5, 0xf6}, wb[:10], "[0x41][3][id:8]")
+	assert.True(t, bytes.HasPrefix(wb, recordIndexPrefix(nodeIndexKind(0x00a1b2c3d4e5f6), 0x00a1b2c3d4e5f6)))
+	gwk, err := decodeRecordIndexKey(wb)
+	require.NoError(t, err)
+	assert.Equal(t, wk, gwk)
+	_, err = decodeRecordIndexKey(wb[:recordIndexKeyLen])
+	require.Error(t, err, "a wide key cut to the short length")
+	assert.Equal(t, recIndexNode, nodeIndexKind(0xffffffff))
+	assert.Equal(t, recIndexWideNode, nodeIndexKind(0x100000000))
+
+	v := recordValue{NamespaceID: 9, Received: -5, NodeIDs: []uint64{1, 2, 0xffffffffffffff}, Data: []byte("data")}
 	gv, err := decodeRecordValue(v.append(nil), true)
 	require.NoError(t, err)
 	assert.Equal(t, v, gv)
+	// Format 1 (4-byte node ids), as written before wide ids were indexed,
+	// still reads.
+	v1 := []byte{1, 0, 9, 0, 0, 0, 0, 0, 0, 0, 5, 0, 2, 0, 0, 0, 1, 0, 0, 0, 2, 'd'}
+	gv, err = decodeRecordValue(v1, true)
+	require.NoError(t, err)
+	assert.Equal(t, recordValue{NamespaceID: 9, Received: 5, NodeIDs: []uint64{1, 2}, Data: []byte("d")}, gv)
 	bad := v.append(nil)
 	bad[12] = 200 // claims 200 node ids
 	_, err = decodeRecordValue(bad, true)
@@ -146,16 +162,13 @@ func TestValueString(t *testing.T) {
 // Fuzz the decoders: never panic, and a successful decode re-encodes to the
 // same bytes.
 func FuzzDecodeKeys(f *testing.F) {
-	f.Add(chunkKey{TraceID: tid(1), BatchSeq: 2, Part: 3}.append(nil))
 	f.Add(svcIndexKey{ServiceHash: 1, MaxStart: 2, TraceID: tid(3), BatchSeq: 4}.append(nil))
 	f.Add(recordKey{TraceID: tid(1), SpanID: sid(2)}.append(nil))
 	f.Add(recordIndexKey{Kind: 1, Value: 2, Received: 3, TraceID: tid(4), SpanID: sid(5)}.append(nil))
-	f.Add(serviceNameKey("svc"))
-	f.Add(operationKey("svc", 2, "op"))
+	f.Add(recordIndexKey{Kind: recIndexWideNode, Value: 1 << 40, Received: 3, TraceID: tid(4), SpanID: sid(5)}.append(nil))
+	f.Add(appendServiceNameKey(nil, "svc"))
+	f.Add(appendOperationKey(nil, "svc", 2, "op"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		if k, err := decodeChunkKey(b); err == nil {
-			require.Equal(t, b[:chunkKeyLen], k.append(nil))
-		}
 		if k, err := decodeSvcIndexKey(b); err == nil {
 			require.Equal(t, b[:svcIndexKeyLen], k.append(nil))
 		}
@@ -163,24 +176,32 @@ func FuzzDecodeKeys(f *testing.F) {
 			require.Equal(t, b[:recordKeyLen], k.append(nil))
 		}
 		if k, err := decodeRecordIndexKey(b); err == nil {
-			require.Equal(t, b[:recordIndexKeyLen], k.append(nil))
+			enc := k.append(nil)
+			require.Equal(t, b[:len(enc)], enc)
 		}
 		if s, err := decodeServiceNameKey(b); err == nil {
-			require.Equal(t, b, serviceNameKey(s))
+			require.Equal(t, b, appendServiceNameKey(nil, s))
 		}
 		if s, kind, op, err := decodeOperationKey(b); err == nil {
-			require.Equal(t, b, operationKey(s, kind, op))
+			require.Equal(t, b, appendOperationKey(nil, s, kind, op))
 		}
 	})
 }
 
 func FuzzDecodeValues(f *testing.F) {
-	f.Add(recordValue{NamespaceID: 1, Received: 2, NodeIDs: []uint32{3}, Data: []byte("d")}.append(nil))
+	f.Add(recordValue{NamespaceID: 1, Received: 2, NodeIDs: []uint64{3}, Data: []byte("d")}.append(nil))
 	f.Add(svcIndexValue{Spread: 1, MinDuration: 2, MaxDuration: 3, Bloom: []byte{4}}.append(nil))
 	f.Add(chunkHeader{MinStart: 1, MaxEnd: 2, Spans: 3}.append(nil))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if v, err := decodeRecordValue(b, true); err == nil {
-			require.Equal(t, b, v.append(nil))
+			if b[0] == recordValueWide {
+				require.Equal(t, b, v.append(nil))
+			} else {
+				// Format 1 re-encodes as format 2 with the same content.
+				again, err := decodeRecordValue(v.append(nil), true)
+				require.NoError(t, err)
+				require.Equal(t, v, again)
+			}
 		}
 		_, _ = decodeSvcIndexValue(b)
 		_, _, _ = decodeChunkHeader(b)

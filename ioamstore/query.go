@@ -6,19 +6,30 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+
+	"github.com/cross-layer-telemetry/clt/kernel/ioam6"
+)
+
+// Search keys answered from the IOAM record index (a span matches when one
+// of its records has that node / namespace). Enrichment shows the same keys
+// on hops and spans: one home for both.
+const (
+	AttrNodeID      = "ioam.node_id"
+	AttrNamespaceID = "ioam.namespace_id"
 )
 
 // Special query attribute keys.
 const (
 	attrError       = "error"
-	attrIOAMNode    = "ioam.node_id"
-	attrIOAMNS      = "ioam.namespace_id"
+	attrIOAMNode    = AttrNodeID
+	attrIOAMNS      = AttrNamespaceID
 	errorTrue       = "true"
 	errorFalse      = "false"
 	unboundedTimeNs = ^uint64(0)
@@ -32,7 +43,9 @@ type compiledQuery struct {
 	features           []uint64
 	attrs              []attrPred // ordinary key=value predicates
 	errPred            string     // "", "true" or "false"
-	node, ns           *uint32    // ioam predicates
+	node               *uint64    // ioam.node_id predicate (short or wide id)
+	anyNode            []uint64   // Query.AnyNode
+	ns                 *uint32    // ioam.namespace_id predicate
 	ioamImpossible     bool       // an ioam value does not parse: nothing matches
 }
 
@@ -72,14 +85,14 @@ func compileQuery(q Query) (*compiledQuery, error) {
 	}
 	_, hasNode := q.Attributes[attrIOAMNode]
 	_, hasNS := q.Attributes[attrIOAMNS]
-	if q.Service == "" && !hasNode && !hasNS {
+	if q.Service == "" && !hasNode && !hasNS && len(q.AnyNode) == 0 {
 		errs = append(errs, errors.New("service name must be set (or ioam.node_id / ioam.namespace_id)"))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidQuery, err)
 	}
 	c := &compiledQuery{q: q, startMin: timeNs(q.StartMin), startMax: unboundedTimeNs,
-		durMin: uint64(q.DurationMin), durMax: uint64(q.DurationMax)}
+		durMin: uint64(q.DurationMin), durMax: uint64(q.DurationMax), anyNode: q.AnyNode}
 	if !q.StartMax.IsZero() {
 		c.startMax = timeNs(q.StartMax)
 	}
@@ -94,18 +107,22 @@ func compileQuery(q Query) (*compiledQuery, error) {
 			if v == errorTrue {
 				c.features = append(c.features, h.attr(attrError, errorTrue))
 			}
-		case k == attrIOAMNode || k == attrIOAMNS:
-			n, err := strconv.ParseUint(v, 10, 32)
-			if err != nil || (k == attrIOAMNS && n > 0xffff) {
+		case k == attrIOAMNode:
+			// As shown (short ids decimal, wide ids 0x hex) or decimal.
+			n, err := ioam6.ParseNodeID(v)
+			if err != nil {
+				c.ioamImpossible = true
+				continue
+			}
+			c.node = &n
+		case k == attrIOAMNS:
+			n, err := strconv.ParseUint(v, 10, 16)
+			if err != nil {
 				c.ioamImpossible = true
 				continue
 			}
 			x := uint32(n)
-			if k == attrIOAMNode {
-				c.node = &x
-			} else {
-				c.ns = &x
-			}
+			c.ns = &x
 		default:
 			c.attrs = append(c.attrs, attrPred{k, v})
 			c.features = append(c.features, h.attr(k, v))
@@ -200,6 +217,21 @@ func (s *Store) find(ctx context.Context, q Query, load bool, fn func(TraceMatch
 		if c.node != nil || c.ns != nil {
 			return s.scanRecordIndex(ctx, txn, c, check)
 		}
+		if len(c.anyNode) > 0 {
+			// One scan per node, each newest first.
+			for _, id := range c.anyNode {
+				done := false
+				err := s.scanIndexPrefix(ctx, txn, recordIndexPrefix(nodeIndexKind(id), id), func(txn *badger.Txn, tid [16]byte) (bool, error) {
+					d, err := check(txn, tid)
+					done = d
+					return d, err
+				})
+				if err != nil || done {
+					return err
+				}
+			}
+			return nil
+		}
 		return s.scanServiceIndex(ctx, txn, c, check)
 	})
 	if fe := (fnError{}); errors.As(err, &fe) {
@@ -287,10 +319,17 @@ func (s *Store) scanRecordIndex(ctx context.Context, txn *badger.Txn, c *compile
 	check func(*badger.Txn, [16]byte) (bool, error)) error {
 	var prefix []byte
 	if c.node != nil {
-		prefix = recordIndexPrefix(recIndexNode, *c.node)
+		prefix = recordIndexPrefix(nodeIndexKind(*c.node), *c.node)
 	} else {
-		prefix = recordIndexPrefix(recIndexNamespace, *c.ns)
+		prefix = recordIndexPrefix(recIndexNamespace, uint64(*c.ns))
 	}
+	return s.scanIndexPrefix(ctx, txn, prefix, check)
+}
+
+// scanIndexPrefix walks one record index prefix newest first, handing each
+// trace (once per run of entries) to check until it reports done.
+func (s *Store) scanIndexPrefix(ctx context.Context, txn *badger.Txn, prefix []byte,
+	check func(*badger.Txn, [16]byte) (bool, error)) error {
 	it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: false})
 	defer it.Close()
 	n := 0
@@ -320,11 +359,12 @@ func (s *Store) scanRecordIndex(ctx context.Context, txn *badger.Txn, c *compile
 
 // spanRecords holds, per span ID, the node ids and namespaces of its records.
 type spanRecords map[[8]byte]*struct {
-	nodes []uint32
+	nodes []uint64
 	ns    []uint16
+	recs  []recordValue // each record, with Data only for Query.RecordMatch
 }
 
-func (s *Store) loadSpanRecords(txn *badger.Txn, traceID [16]byte) (spanRecords, error) {
+func (s *Store) loadSpanRecords(txn *badger.Txn, traceID [16]byte, withData bool) (spanRecords, error) {
 	out := spanRecords{}
 	prefix := recordPrefix(traceID)
 	it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: false})
@@ -336,20 +376,22 @@ func (s *Store) loadSpanRecords(txn *badger.Txn, traceID [16]byte) (spanRecords,
 			return nil, err
 		}
 		err = item.Value(func(v []byte) error {
-			rv, err := decodeRecordValue(v, false)
+			rv, err := decodeRecordValue(v, withData)
 			if err != nil {
 				return err
 			}
 			e := out[k.SpanID]
 			if e == nil {
 				e = &struct {
-					nodes []uint32
+					nodes []uint64
 					ns    []uint16
+					recs  []recordValue
 				}{}
 				out[k.SpanID] = e
 			}
 			e.nodes = append(e.nodes, rv.NodeIDs...)
 			e.ns = append(e.ns, rv.NamespaceID)
+			e.recs = append(e.recs, rv)
 			return nil
 		})
 		if err != nil {
@@ -365,9 +407,9 @@ func (s *Store) loadSpanRecords(txn *badger.Txn, traceID [16]byte) (spanRecords,
 func (s *Store) matchTrace(ctx context.Context, txn *badger.Txn, c *compiledQuery, id [16]byte, keep bool) (TraceMatch, bool, error) {
 	m := TraceMatch{FoundTrace: FoundTrace{TraceID: id}}
 	var recs spanRecords
-	if c.node != nil || c.ns != nil {
+	if c.node != nil || c.ns != nil || len(c.anyNode) > 0 {
 		var err error
-		if recs, err = s.loadSpanRecords(txn, id); err != nil {
+		if recs, err = s.loadSpanRecords(txn, id, c.q.RecordMatch != nil); err != nil {
 			return m, false, err
 		}
 	}
@@ -448,22 +490,47 @@ func (c *compiledQuery) spanMatches(r *tracepb.ResourceSpans, ss *tracepb.ScopeS
 	if c.ns != nil && !c.spanHasNS(r, ss, sp, recs) {
 		return false
 	}
+	if len(c.anyNode) > 0 && !c.spanHasAnyNode(sp, recs) {
+		return false
+	}
 	return true
 }
 
+// spanHasAnyNode: one record of the span has one of the nodes (and passes
+// RecordMatch).
+func (c *compiledQuery) spanHasAnyNode(sp *tracepb.Span, recs spanRecords) bool {
+	if len(sp.SpanId) != spanIDLen {
+		return false // a malformed span id has no records
+	}
+	e := recs[[8]byte(sp.SpanId)]
+	if e == nil {
+		return false
+	}
+	for _, rv := range e.recs {
+		for _, n := range rv.NodeIDs {
+			if slices.Contains(c.anyNode, n) && (c.q.RecordMatch == nil || c.q.RecordMatch(rv.Data)) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 func (c *compiledQuery) spanHasNode(r *tracepb.ResourceSpans, ss *tracepb.ScopeSpans, sp *tracepb.Span, recs spanRecords) bool {
-	if e := recs[[8]byte(padSpanID(sp.SpanId))]; e != nil {
+	if e := recs[[8]byte(spanIDOrNoMatch(sp.SpanId))]; e != nil {
 		for _, n := range e.nodes {
 			if n == *c.node {
 				return true
 			}
 		}
 	}
-	return hasAttr(r, ss, sp, attrIOAMNode, strconv.FormatUint(uint64(*c.node), 10))
+	// A span attribute (e.g. one an application set) matches in either form.
+	return hasAttr(r, ss, sp, attrIOAMNode, strconv.FormatUint(*c.node, 10)) ||
+		hasAttr(r, ss, sp, attrIOAMNode, ioam6.FormatWideID(*c.node))
 }
 
 func (c *compiledQuery) spanHasNS(r *tracepb.ResourceSpans, ss *tracepb.ScopeSpans, sp *tracepb.Span, recs spanRecords) bool {
-	if e := recs[[8]byte(padSpanID(sp.SpanId))]; e != nil {
+	if e := recs[[8]byte(spanIDOrNoMatch(sp.SpanId))]; e != nil {
 		for _, n := range e.ns {
 			if uint32(n) == *c.ns {
 				return true
@@ -473,8 +540,9 @@ func (c *compiledQuery) spanHasNS(r *tracepb.ResourceSpans, ss *tracepb.ScopeSpa
 	return hasAttr(r, ss, sp, attrIOAMNS, strconv.FormatUint(uint64(*c.ns), 10))
 }
 
-// padSpanID returns an 8-byte span id (malformed ids never match a record).
-func padSpanID(b []byte) []byte {
+// spanIDOrNoMatch returns b when it is an 8-byte span id, else all ones: a
+// malformed id matches no record but those of span ffffffffffffffff.
+func spanIDOrNoMatch(b []byte) []byte {
 	if len(b) == spanIDLen {
 		return b
 	}

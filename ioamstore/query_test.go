@@ -156,18 +156,18 @@ func TestFindIOAM(t *testing.T) {
 	s := openTest(t, true)
 	now := time.Now()
 	// records BEFORE spans for trace 1
-	_, _, err := s.WriteRecords(ctx, []Record{{TraceID: tid(1), SpanID: sid(1), NodeIDs: []uint32{10, 20}, NamespaceID: 123, Received: now, Data: []byte("a")}})
+	_, _, err := s.WriteRecords(ctx, []Record{{TraceID: tid(1), SpanID: sid(1), NodeIDs: []uint64{10, 20}, NamespaceID: 123, Received: now, Data: []byte("a")}})
 	require.NoError(t, err)
 	write(t, s, resSpans("svc", nil, nil,
 		newSpan(tid(1), 1, "GET", now, time.Millisecond),
 		newSpan(tid(1), 2, "db", now, time.Millisecond)))
 	// spans BEFORE records for trace 2
 	write(t, s, resSpans("svc", nil, nil, newSpan(tid(2), 1, "GET", now.Add(time.Second), time.Millisecond)))
-	_, _, err = s.WriteRecords(ctx, []Record{{TraceID: tid(2), SpanID: sid(1), NodeIDs: []uint32{20, 30}, NamespaceID: 7, Received: now.Add(time.Second), Data: []byte("b")}})
+	_, _, err = s.WriteRecords(ctx, []Record{{TraceID: tid(2), SpanID: sid(1), NodeIDs: []uint64{20, 30}, NamespaceID: 7, Received: now.Add(time.Second), Data: []byte("b")}})
 	require.NoError(t, err)
 	// a record for a span that does not exist in trace 3
 	write(t, s, resSpans("other", nil, nil, newSpan(tid(3), 1, "x", now, time.Millisecond)))
-	_, _, err = s.WriteRecords(ctx, []Record{{TraceID: tid(3), SpanID: sid(99), NodeIDs: []uint32{10}, Data: []byte("c")}})
+	_, _, err = s.WriteRecords(ctx, []Record{{TraceID: tid(3), SpanID: sid(99), NodeIDs: []uint64{10}, Data: []byte("c")}})
 	require.NoError(t, err)
 
 	a := func(kv ...string) map[string]string { return map[string]string{kv[0]: kv[1]} }
@@ -183,6 +183,30 @@ func TestFindIOAM(t *testing.T) {
 	assert.Equal(t, [][16]byte{tid(2)}, find(t, s, Query{Attributes: map[string]string{"ioam.namespace_id": "7", "ioam.node_id": "20"}}))
 	assert.Empty(t, find(t, s, Query{Attributes: map[string]string{"ioam.namespace_id": "123", "ioam.node_id": "30"}}))
 	assert.Empty(t, find(t, s, Query{Service: "svc", Attributes: a("ioam.namespace_id", "70000")}))
+	assert.Equal(t, [][16]byte{tid(1)}, find(t, s, Query{Service: "svc", Attributes: a("ioam.node_id", "0xa")}), "hex finds short ids too")
+}
+
+// Wide node ids (56 bits) are indexed in full and found by the value as shown
+// (0x hex) or in decimal; a 32-bit value and a wide one never mix.
+func TestFindWideNodeID(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, true)
+	now := time.Now()
+	const wide = 0x00a1b2c3d4e5f6
+	write(t, s, resSpans("svc", nil, nil, newSpan(tid(1), 1, "GET", now, time.Millisecond)),
+		resSpans("svc", nil, nil, newSpan(tid(2), 1, "GET", now, time.Millisecond)))
+	_, _, err := s.WriteRecords(ctx, []Record{
+		{TraceID: tid(1), SpanID: sid(1), NodeIDs: []uint64{3, wide}, Received: now, Data: []byte("a")},
+		{TraceID: tid(2), SpanID: sid(1), NodeIDs: []uint64{wide & 0xffffffff}, Received: now, Data: []byte("b")},
+	})
+	require.NoError(t, err)
+	a := func(v string) map[string]string { return map[string]string{"ioam.node_id": v} }
+	assert.Equal(t, [][16]byte{tid(1)}, find(t, s, Query{Attributes: a("0xa1b2c3d4e5f6")}), "as shown")
+	assert.Equal(t, [][16]byte{tid(1)}, find(t, s, Query{Attributes: a("0x00A1B2C3D4E5F6")}), "leading zeros, upper case")
+	assert.Equal(t, [][16]byte{tid(1)}, find(t, s, Query{Service: "svc", Attributes: a("177789161760246")}), "decimal")
+	assert.Equal(t, [][16]byte{tid(2)}, find(t, s, Query{Attributes: a("0xc3d4e5f6")}), "the low 32 bits are another id")
+	assert.Equal(t, [][16]byte{tid(1)}, find(t, s, Query{Attributes: a("3")}))
+	assert.Empty(t, find(t, s, Query{Attributes: a("0x100000000000000")}), "above 56 bits")
 }
 
 func TestGetDependencies(t *testing.T) {

@@ -92,17 +92,17 @@ func (s *Store) WriteRecords(ctx context.Context, recs []Record) (accepted, dupl
 			return 0, 0, fmt.Errorf("write records: %w", err)
 		}
 		recvIdx := uint64(max(recv, 0))
-		ik := recordIndexKey{Kind: recIndexNamespace, Value: uint32(r.NamespaceID), Received: recvIdx, TraceID: r.TraceID, SpanID: r.SpanID}
+		ik := recordIndexKey{Kind: recIndexNamespace, Value: uint64(r.NamespaceID), Received: recvIdx, TraceID: r.TraceID, SpanID: r.SpanID}
 		if err := set(ik.append(nil), nil); err != nil {
 			return 0, 0, fmt.Errorf("write record index: %w", err)
 		}
-		seen := map[uint32]struct{}{}
+		seen := map[uint64]struct{}{}
 		for _, n := range r.NodeIDs {
 			if _, ok := seen[n]; ok {
 				continue
 			}
 			seen[n] = struct{}{}
-			ik := recordIndexKey{Kind: recIndexNode, Value: n, Received: recvIdx, TraceID: r.TraceID, SpanID: r.SpanID}
+			ik := recordIndexKey{Kind: nodeIndexKind(n), Value: n, Received: recvIdx, TraceID: r.TraceID, SpanID: r.SpanID}
 			if err := set(ik.append(nil), nil); err != nil {
 				return 0, 0, fmt.Errorf("write record index: %w", err)
 			}

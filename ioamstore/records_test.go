@@ -14,8 +14,8 @@ func TestRecordsIdempotent(t *testing.T) {
 		s := openTest(t, mem)
 		ctx := context.Background()
 		recv := time.Unix(1700000000, 123).UTC()
-		r1 := Record{TraceID: tid(1), SpanID: sid(2), NodeIDs: []uint32{1, 2, 3}, NamespaceID: 123, Received: recv, Data: []byte("one")}
-		r2 := Record{TraceID: tid(1), SpanID: sid(1), NodeIDs: []uint32{4}, NamespaceID: 5, Received: recv.Add(time.Second), Data: []byte("two")}
+		r1 := Record{TraceID: tid(1), SpanID: sid(2), NodeIDs: []uint64{1, 2, 3}, NamespaceID: 123, Received: recv, Data: []byte("one")}
+		r2 := Record{TraceID: tid(1), SpanID: sid(1), NodeIDs: []uint64{4}, NamespaceID: 5, Received: recv.Add(time.Second), Data: []byte("two")}
 		r3 := r1
 		r3.SpanID = sid(3) // same data, other span: a different record
 		acc, dup, err := s.WriteRecords(ctx, []Record{r1, r2, r1, r3})
@@ -47,7 +47,7 @@ func TestRecordsIdempotent(t *testing.T) {
 
 func TestRecordsInvalid(t *testing.T) {
 	s := openTest(t, true)
-	_, _, err := s.WriteRecords(context.Background(), []Record{{NodeIDs: make([]uint32, maxRecordNodeIDs+1)}})
+	_, _, err := s.WriteRecords(context.Background(), []Record{{NodeIDs: make([]uint64, maxRecordNodeIDs+1)}})
 	require.ErrorIs(t, err, ErrInvalidRecord)
 	// zero received time and empty data are fine
 	acc, _, err := s.WriteRecords(context.Background(), []Record{{TraceID: tid(1)}})

@@ -435,18 +435,14 @@ func (c *nameCache) due(now time.Time, refresh time.Duration, rs []*tracepb.Reso
 		if service == "" || len(service) > maxNameLen {
 			continue
 		}
-		tmp = append(tmp[:0], prefixService, byte(len(service)>>8), byte(len(service)))
-		tmp = append(tmp, service...)
+		tmp = appendServiceNameKey(tmp[:0], service)
 		check(tmp)
 		for _, ss := range r.GetScopeSpans() {
 			for _, sp := range ss.GetSpans() {
 				if sp == nil || len(sp.Name) > maxNameLen {
 					continue
 				}
-				tmp = append(tmp[:0], prefixOperation, byte(len(service)>>8), byte(len(service)))
-				tmp = append(tmp, service...)
-				tmp = append(tmp, byte(sp.Kind))
-				tmp = append(tmp, sp.Name...)
+				tmp = appendOperationKey(tmp[:0], service, byte(sp.Kind), sp.Name)
 				check(tmp)
 			}
 		}

@@ -200,7 +200,7 @@ func TestPurge(t *testing.T) {
 	s := openTest(t, false)
 	now := time.Now()
 	write(t, s, resSpans("svc", nil, nil, newSpan(tid(1), 1, "op", now, time.Millisecond)))
-	_, _, err := s.WriteRecords(context.Background(), []Record{{TraceID: tid(1), SpanID: sid(1), NodeIDs: []uint32{1}, Data: []byte("r")}})
+	_, _, err := s.WriteRecords(context.Background(), []Record{{TraceID: tid(1), SpanID: sid(1), NodeIDs: []uint64{1}, Data: []byte("r")}})
 	require.NoError(t, err)
 	require.NoError(t, s.Purge(context.Background()))
 	svcs, err := s.GetServices(context.Background())
@@ -223,7 +223,7 @@ func TestTTLExpiry(t *testing.T) {
 	s := openTest(t, false, func(c *Config) { c.SpanTTL = time.Second; c.RecordTTL = time.Second })
 	now := time.Now()
 	write(t, s, resSpans("svc", nil, nil, newSpan(tid(1), 1, "op", now, time.Millisecond)))
-	_, _, err := s.WriteRecords(context.Background(), []Record{{TraceID: tid(1), SpanID: sid(1), NodeIDs: []uint32{1}, Data: []byte("r")}})
+	_, _, err := s.WriteRecords(context.Background(), []Record{{TraceID: tid(1), SpanID: sid(1), NodeIDs: []uint64{1}, Data: []byte("r")}})
 	require.NoError(t, err)
 	require.Len(t, find(t, s, Query{Service: "svc"}), 1)
 	deadline := time.Now().Add(5 * time.Second)
@@ -323,7 +323,7 @@ func TestConcurrentUseAndClose(t *testing.T) {
 				case 2:
 					err = s.GetTrace(ctx, id, func(*tracepb.ResourceSpans) error { return nil })
 				case 3:
-					_, _, err = s.WriteRecords(ctx, []Record{{TraceID: id, NodeIDs: []uint32{1}}})
+					_, _, err = s.WriteRecords(ctx, []Record{{TraceID: id, NodeIDs: []uint64{1}}})
 				}
 				if err != nil {
 					errs <- err

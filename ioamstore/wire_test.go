@@ -1,13 +1,16 @@
 package ioamstore
 
 import (
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
+	resourcepb "go.opentelemetry.io/proto/otlp/resource/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -53,7 +56,29 @@ func FuzzWalkSpanLinks(f *testing.F) {
 	b, _ := proto.Marshal(&tracepb.TracesData{ResourceSpans: []*tracepb.ResourceSpans{
 		resSpans("svc", nil, nil, newSpan(tid(1), 1, "x", time.Unix(1, 0), time.Millisecond, withParent(2)))}})
 	f.Add(b)
+	// Two Resources (proto merges them: the service comes from the second)
+	// and a repeated span id (proto keeps the last); the walk must agree.
+	msg := func(num protowire.Number, parts ...[]byte) []byte {
+		return protowire.AppendBytes(protowire.AppendTag(nil, num, protowire.BytesType), slices.Concat(parts...))
+	}
+	svc, err := proto.Marshal(&resourcepb.Resource{Attributes: []*commonpb.KeyValue{strKV("service.name", "s")}})
+	require.NoError(f, err)
+	span := slices.Concat(msg(fieldSpanSpanID, []byte{0xaa}), msg(fieldSpanSpanID, []byte{0xbb}))
+	f.Add(msg(fieldTracesDataResourceSpans,
+		msg(fieldResourceSpansResource), msg(fieldResourceSpansResource, svc),
+		msg(fieldResourceSpansScopeSpans, msg(fieldScopeSpansSpans, span))))
+	// Whenever the full unmarshal accepts the bytes, the walk agrees with it
+	// span for span (same service, ids and parents, in order).
 	f.Fuzz(func(t *testing.T, b []byte) {
-		_ = walkSpanLinks(b, func(string, []byte, []byte) {})
+		var got []linkRow
+		err := walkSpanLinks(b, func(svc string, id, parent []byte) {
+			got = append(got, linkRow{svc, string(id), string(parent)})
+		})
+		var td tracepb.TracesData
+		if proto.Unmarshal(b, &td) != nil {
+			return
+		}
+		require.NoError(t, err, "proto.Unmarshal accepts what the walk rejects")
+		assert.Equal(t, linksByUnmarshal(t, b), got)
 	})
 }

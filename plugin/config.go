@@ -31,6 +31,12 @@ type Config struct {
 	// ShutdownTimeout bounds the graceful drain of in-flight RPCs on SIGTERM;
 	// after it, remaining RPCs are cancelled and the store is closed anyway.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// Nodes names IOAM nodes for Jaeger's views (routers as services, hop
+	// summaries): node id → name. A decimal key is a short node id
+	// (net.ipv6.ioam6_id, 24 bits; a decimal above 24 bits is a wide id), a
+	// 0x-hex key a wide node id (ioam6_id_wide, 56 bits), as the UI shows
+	// them. A configured name wins over the reporter_node_name agents send.
+	Nodes map[string]string `yaml:"nodes"`
 	// Sidecar applies when a Jaeger v1 host runs clt-storage as its go-plugin
 	// (sidecar.go).
 	Sidecar SidecarConfig `yaml:"sidecar"`
@@ -75,6 +81,13 @@ type CollectorConfig struct {
 	// ioam_trace.IOAMService (IurmanJ/cross-layer-telemetry) and
 	// ioam_api.IOAMService (Advanced-Observability/ioam-api, clt branch).
 	Compat bool `yaml:"compat"`
+	// CompatFlushInterval bounds how long a trace received on an ioam_api
+	// stream waits before it is written: those agents keep one stream open
+	// for their whole life, so the stream's end cannot be the trigger.
+	CompatFlushInterval time.Duration `yaml:"compat_flush_interval"`
+	// CompatMaxBatch writes an ioam_api stream's traces as soon as this many
+	// are waiting, before the interval.
+	CompatMaxBatch int `yaml:"compat_max_batch"`
 }
 
 // AdminConfig configures the admin HTTP server: clt-agent's admin block
@@ -101,11 +114,13 @@ func DefaultConfig() Config {
 			MaxSpansPerChunk:   1000,
 		},
 		Collector: CollectorConfig{
-			Listen:             ":7123",
-			MaxRecvMsgSizeMiB:  16,
-			MaxRecordsPerBatch: 10000,
-			MaxHops:            64,
-			Compat:             true,
+			Listen:              ":7123",
+			MaxRecvMsgSizeMiB:   16,
+			MaxRecordsPerBatch:  10000,
+			MaxHops:             64,
+			Compat:              true,
+			CompatFlushInterval: time.Second,
+			CompatMaxBatch:      256,
 		},
 		Admin:           AdminConfig{Config: admin.Config{Listen: ":17270"}},
 		Store:           ioamstore.DefaultConfig(),
@@ -174,6 +189,15 @@ func (c Config) Validate() error {
 	}
 	if c.Collector.MaxHops < 1 || c.Collector.MaxHops > 255 {
 		add("collector.max_hops: must be in [1, 255], got %d", c.Collector.MaxHops)
+	}
+	if c.Collector.CompatFlushInterval < time.Millisecond || c.Collector.CompatFlushInterval > time.Minute {
+		add("collector.compat_flush_interval: must be in [1ms, 1m], got %s", c.Collector.CompatFlushInterval)
+	}
+	if c.Collector.CompatMaxBatch < 1 || (c.Collector.MaxRecordsPerBatch >= 1 && c.Collector.CompatMaxBatch > c.Collector.MaxRecordsPerBatch) {
+		add("collector.compat_max_batch: must be in [1, collector.max_records_per_batch], got %d", c.Collector.CompatMaxBatch)
+	}
+	for _, e := range validateNodes(c.Nodes) {
+		add("nodes: %w", e)
 	}
 	if c.Admin.Listen == "" && c.Admin.Purge {
 		add("admin.listen: must be set when admin.purge is enabled")

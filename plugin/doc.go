@@ -56,7 +56,13 @@
 // "123" matches int 123). The key error=true means status ERROR (or an
 // error=true attribute), error=false means not ERROR. ioam.node_id=N and
 // ioam.namespace_id=N match traces with a span whose IOAM records include node
-// N / namespace N, whether the records arrived before or after the span.
+// N / namespace N, whether the records arrived before or after the span; N is
+// a short or wide (56-bit) id, as shown (wide ids 0x hex) or decimal.
+// Routers are services too (routers.go): the labels of the nodes records
+// mention (NodeNames: configured names, names agents report, else
+// "node <id>"), with the network span names as operations; a search for one
+// finds the spans whose records include it, and GetDependencies draws calls
+// with records through them.
 // Results are newest first, at most search_depth traces (0 means
 // storage.default_search_depth; larger than storage.max_search_depth is
 // clamped). Streams carry at most storage.max_spans_per_chunk spans per
@@ -90,7 +96,11 @@
 // "records[3].trace_id: length 15, want 16"; nothing of an invalid batch is
 // stored. A valid batch is acknowledged once the store has written it. Records
 // are content-addressed (deterministic protobuf bytes), so an agent retrying a
-// batch is answered with duplicates instead of storing twice.
+// batch is answered with duplicates instead of storing twice. The compat APIs
+// (compat.go) read what the original agents really send, drop a hop field
+// that cannot be read rather than the report, and write a never-closing
+// ioam_api stream within collector.compat_flush_interval; docs/contracts.md
+// ("Collector and compat rules") states every rule.
 //
 // # Metrics
 //
@@ -101,8 +111,11 @@
 // clt_storage_query_errors_total{rpc}, clt_storage_records_corrupt_total,
 // clt_storage_badger_lsm_bytes,
 // clt_storage_badger_vlog_bytes, clt_storage_gc_runs_total,
-// clt_storage_gc_rewrites_total, clt_storage_gc_errors_total, plus the Go
-// and process collectors.
+// clt_storage_gc_rewrites_total, clt_storage_gc_errors_total,
+// clt_storage_compat_stream_flushes_total{trigger},
+// clt_storage_compat_fields_dropped_total{api,field},
+// clt_storage_nodes_dropped_total, clt_storage_nodes_write_errors_total, plus
+// the Go and process collectors.
 //
 // # Lifecycle
 //

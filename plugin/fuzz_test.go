@@ -1,14 +1,19 @@
 package plugin
 
 import (
+	"encoding/binary"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/proto"
 
 	collectorv1 "github.com/cross-layer-telemetry/clt/api/collector/v1"
 	"github.com/cross-layer-telemetry/clt/api/compat/ioamapi"
 	"github.com/cross-layer-telemetry/clt/api/compat/ioamtrace"
+	"github.com/cross-layer-telemetry/clt/kernel/ioam6"
 )
 
 // FuzzRecord feeds arbitrary collector bytes through what the server does
@@ -46,22 +51,69 @@ func FuzzRecord(f *testing.F) {
 }
 
 // FuzzCompat feeds arbitrary bytes as reports of the original CLT agents.
+// Whatever the input, the mapped record keeps the report's ids, namespace
+// and one hop per node, its trace type covers every hop's fields, and the
+// reporter is the last node; a record that validates round-trips the store
+// encoding.
 func FuzzCompat(f *testing.F) {
 	seed, _ := proto.Marshal(&ioamapi.IOAMTrace{TraceId_Low: 1, SpanId: 2, BitField: 0xf00000,
 		Nodes: []*ioamapi.IOAMNode{{Id: 1, NamespaceData: []byte{1, 2, 3, 4, 5, 6, 7, 8, 9}}}})
 	f.Add(seed)
+	seed, _ = proto.Marshal(&ioamtrace.IOAMTrace{TraceId_High: 7, TraceId_Low: 1, SpanId: 2, NamespaceId: 123,
+		BitField: 0xf0000000, Nodes: []*ioamtrace.IOAMNode{{Node: &ioamtrace.IOAMNode_Id{Id: 1}}, {Node: &ioamtrace.IOAMNode_Id{Id: 2}, EgressId: 1 << 20}}})
+	f.Add(seed)
+	// Invariant: a compat report is never rejected for a hop's field (those
+	// are dropped from the hop and named); only record-level problems (ids,
+	// namespace, hop count) reject it.
+	hopLevel := func(t *testing.T, r *collectorv1.IOAMRecord) {
+		for _, fe := range validateRecord("r", r, 64) {
+			if strings.HasPrefix(fe.path, "r.hops[") {
+				t.Fatalf("compat record rejected for a hop field: %v", fe)
+			}
+		}
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var a ioamapi.IOAMTrace
 		if proto.Unmarshal(b, &a) == nil {
-			r := FromIOAMAPITrace(&a, time.Unix(0, 0))
-			_ = validateRecord("r", r, 64)
-			EnrichSpan(newSpan(), []*collectorv1.IOAMRecord{r})
+			r, _ := FromIOAMAPITrace(&a, time.Unix(0, 0))
+			checkCompatRecord(t, r, a.GetTraceId_High(), a.GetTraceId_Low(), a.GetSpanId(), a.GetNamespaceId(), len(a.GetNodes()))
+			assert.LessOrEqual(t, r.GetTraceType(), uint32(ioam6.TraceTypeMask), "24-bit trace type")
+			hopLevel(t, r)
 		}
 		var d ioamtrace.IOAMTrace
 		if proto.Unmarshal(b, &d) == nil {
-			r := FromIOAMTrace(&d, time.Unix(0, 0))
-			_ = validateRecord("r", r, 64)
-			EnrichSpan(newSpan(), []*collectorv1.IOAMRecord{r})
+			r, _ := FromIOAMTrace(&d, time.Unix(0, 0))
+			checkCompatRecord(t, r, d.GetTraceId_High(), d.GetTraceId_Low(), d.GetSpanId(), d.GetNamespaceId(), len(d.GetNodes()))
+			hopLevel(t, r)
 		}
 	})
+}
+
+func checkCompatRecord(t *testing.T, r *collectorv1.IOAMRecord, high, low, span uint64, ns uint32, nodes int) {
+	t.Helper()
+	require.Len(t, r.GetTraceId(), 16)
+	assert.Equal(t, high, binary.BigEndian.Uint64(r.GetTraceId()[:8]))
+	assert.Equal(t, low, binary.BigEndian.Uint64(r.GetTraceId()[8:]))
+	require.Len(t, r.GetSpanId(), 8)
+	assert.Equal(t, span, binary.BigEndian.Uint64(r.GetSpanId()))
+	assert.Equal(t, ns, r.GetNamespaceId())
+	assert.EqualValues(t, 1, r.GetPackets(), "one report is one packet")
+	require.Len(t, r.GetHops(), nodes)
+	for i, h := range r.GetHops() {
+		assert.Zero(t, h.GetFields()&^r.GetTraceType(), "hop %d has fields outside the trace type", i)
+	}
+	if nodes > 0 {
+		if last := r.GetHops()[nodes-1]; last.GetFields()&uint32(ioam6.BitHopLimitNodeID) != 0 {
+			assert.Equal(t, last.GetNodeId(), r.GetReporterNodeId(), "the sink (last node) reports")
+		}
+	}
+	EnrichSpan(newSpan(), []*collectorv1.IOAMRecord{r})
+	if len(validateRecord("r", r, 64)) != 0 {
+		return
+	}
+	sr, err := toStoreRecord(r, time.Unix(0, 0))
+	require.NoError(t, err)
+	var back collectorv1.IOAMRecord
+	require.NoError(t, proto.Unmarshal(sr.Data, &back))
+	assert.True(t, proto.Equal(r, &back), "store encoding does not round-trip")
 }

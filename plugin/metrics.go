@@ -22,6 +22,10 @@ type metrics struct {
 	queryLatency     *prometheus.HistogramVec
 	queryErrors      *prometheus.CounterVec
 	recordsCorrupt   prometheus.Counter
+	compatFlushes    *prometheus.CounterVec
+	compatDropped    *prometheus.CounterVec
+	nodesDropped     prometheus.Counter
+	nodesErrors      prometheus.Counter
 }
 
 // statsSource is what the store exposes for the gauge functions.
@@ -71,7 +75,23 @@ func newMetrics(store statsSource) *metrics {
 			Help: "Stored IOAM records that failed to decode at read time (skipped; the span is still served).",
 		}),
 	}
-	m.reg.MustRegister(m.recordsCorrupt, m.spansWritten, m.exportErrors, m.spansRejected, m.recordsAccepted, m.recordsDuplicate,
+	m.compatFlushes = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: metricsNamespace, Name: "compat_stream_flushes_total",
+		Help: "Writes of traces received on ioam_api streams, by trigger (size: collector.compat_max_batch waiting; interval: collector.compat_flush_interval after the first; end: the stream ended).",
+	}, []string{"trigger"})
+	m.compatDropped = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: metricsNamespace, Name: "compat_fields_dropped_total",
+		Help: "Fields dropped from hops of compat reports that could not be read correctly (the rest of the report is kept), by API and field.",
+	}, []string{"api", "field"})
+	m.nodesDropped = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: metricsNamespace, Name: "nodes_dropped_total",
+		Help: "Nodes seen in records but not remembered (names, routers as services) because the node registry is full.",
+	})
+	m.nodesErrors = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: metricsNamespace, Name: "nodes_write_errors_total",
+		Help: "Failed writes of learned node names to the store (retried with the next record).",
+	})
+	m.reg.MustRegister(m.compatFlushes, m.compatDropped, m.nodesDropped, m.nodesErrors, m.recordsCorrupt, m.spansWritten, m.exportErrors, m.spansRejected, m.recordsAccepted, m.recordsDuplicate,
 		m.recordsRejected, m.queryLatency, m.queryErrors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if store != nil {

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -31,6 +33,10 @@ type Store interface {
 	// call the Store.
 	FindTraces(ctx context.Context, q ioamstore.Query, fn func(ioamstore.TraceMatch) error) error
 	GetDependencies(ctx context.Context, start, end time.Time) ([]ioamstore.Dependency, error)
+	// GetDependenciesRecorded calls fn inside the store's read transaction:
+	// fn must not call the Store.
+	GetDependenciesRecorded(ctx context.Context, start, end time.Time, fn func(ioamstore.RecordedSpan)) ([]ioamstore.Dependency, error)
+	NodeRecords(ctx context.Context, ids []uint64, limit int) ([]ioamstore.Record, error)
 	WriteRecords(ctx context.Context, recs []ioamstore.Record) (accepted, duplicates int, err error)
 	GetRecords(ctx context.Context, traceID [16]byte) ([]ioamstore.Record, error)
 	Purge(ctx context.Context) error
@@ -49,6 +55,8 @@ type reader struct {
 	cfg     StorageConfig
 	metrics *metrics
 	logger  *slog.Logger
+	// names labels IOAM nodes: routers as services, network spans.
+	names *NodeNames
 }
 
 var (
@@ -146,7 +154,7 @@ func (c *chunker) add(rs *tracepb.ResourceSpans) error {
 		if len(c.bySpan) > 0 {
 			for _, ss := range part.GetScopeSpans() {
 				for _, sp := range ss.GetSpans() {
-					if recs := c.bySpan[[8]byte(padSpanID(sp.GetSpanId()))]; len(recs) > 0 {
+					if recs := c.bySpan[[8]byte(fitSpanID(sp.GetSpanId()))]; len(recs) > 0 {
 						EnrichSpan(sp, recs)
 					}
 				}
@@ -168,7 +176,9 @@ func (c *chunker) flush() error {
 	return err
 }
 
-func padSpanID(b []byte) []byte {
+// fitSpanID fits a span id into 8 bytes: zero-padded when shorter, cut when
+// longer.
+func fitSpanID(b []byte) []byte {
 	if len(b) == 8 {
 		return b
 	}
@@ -233,22 +243,40 @@ func splitResourceSpans(rs *tracepb.ResourceSpans, limit int) []*tracepb.Resourc
 	return out
 }
 
-// GetServices lists the services with stored spans.
+// GetServices lists the services with stored spans and the routers: the
+// labels of the nodes IOAM records mention (see NodeNames).
 func (r *reader) GetServices(ctx context.Context, _ *storagev2.GetServicesRequest) (_ *storagev2.GetServicesResponse, err error) {
 	defer func(start time.Time) { err = r.observe("GetServices", start, err) }(time.Now())
 	svcs, err := r.store.GetServices(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return &storagev2.GetServicesResponse{Services: svcs}, nil
+	return &storagev2.GetServicesResponse{Services: r.routerServices(svcs)}, nil
 }
 
 // GetOperations lists a service's operations; an empty span_kind means all.
+// For a router, the names of the network spans it received (kind internal).
 func (r *reader) GetOperations(ctx context.Context, req *storagev2.GetOperationsRequest) (_ *storagev2.GetOperationsResponse, err error) {
 	defer func(start time.Time) { err = r.observe("GetOperations", start, err) }(time.Now())
 	ops, err := r.store.GetOperations(ctx, req.GetService(), req.GetSpanKind())
 	if err != nil {
 		return nil, err
+	}
+	if k := req.GetSpanKind(); k == "" || k == spanKindInternal {
+		net, err := r.routerOperations(ctx, req.GetService())
+		if err != nil {
+			return nil, err
+		}
+		if len(net) > 0 {
+			ops = append(ops, net...)
+			slices.SortFunc(ops, func(a, b ioamstore.Operation) int {
+				if c := strings.Compare(a.Name, b.Name); c != 0 {
+					return c
+				}
+				return strings.Compare(a.SpanKind, b.SpanKind)
+			})
+			ops = slices.Compact(ops)
+		}
 	}
 	resp := &storagev2.GetOperationsResponse{Operations: make([]*storagev2.Operation, 0, len(ops))}
 	for _, o := range ops {
@@ -263,7 +291,7 @@ func (r *reader) GetOperations(ctx context.Context, req *storagev2.GetOperations
 // consecutive.
 func (r *reader) FindTraces(req *storagev2.FindTracesRequest, stream storagev2.TraceReader_FindTracesServer) (err error) {
 	defer func(start time.Time) { err = r.observe("FindTraces", start, err) }(time.Now())
-	q, err := r.toQuery(req.GetQuery())
+	q, err := r.toQuery(stream.Context(), req.GetQuery())
 	if err != nil {
 		return err
 	}
@@ -297,7 +325,7 @@ func (r *reader) FindTraceIDs(ctx context.Context, req *storagev2.FindTracesRequ
 }
 
 func (r *reader) find(ctx context.Context, p *storagev2.TraceQueryParameters) ([]ioamstore.FoundTrace, error) {
-	q, err := r.toQuery(p)
+	q, err := r.toQuery(ctx, p)
 	if err != nil {
 		return nil, err
 	}
@@ -306,8 +334,17 @@ func (r *reader) find(ctx context.Context, p *storagev2.TraceQueryParameters) ([
 
 // toQuery maps the wire query to the store's. Attribute values arrive as
 // strings from Jaeger's HTTP and api_v3 paths; other AnyValue kinds are
-// turned into the same string form the store compares with.
-func (r *reader) toQuery(p *storagev2.TraceQueryParameters) (ioamstore.Query, error) {
+// turned into the same string form the store compares with. A router
+// service becomes a search for its node (routerQuery).
+func (r *reader) toQuery(ctx context.Context, p *storagev2.TraceQueryParameters) (ioamstore.Query, error) {
+	q, err := r.wireQuery(p)
+	if err != nil {
+		return q, err
+	}
+	return r.routerQuery(ctx, q)
+}
+
+func (r *reader) wireQuery(p *storagev2.TraceQueryParameters) (ioamstore.Query, error) {
 	if p == nil {
 		return ioamstore.Query{}, status.Error(codes.InvalidArgument, "query: missing")
 	}
@@ -363,7 +400,8 @@ func anyString(v *storagev2.AnyValue) (string, bool) {
 	}
 }
 
-// GetDependencies returns service call counts in [start_time, end_time].
+// GetDependencies returns service call counts in [start_time, end_time];
+// calls of spans with IOAM records are drawn through the routers.
 func (r *reader) GetDependencies(ctx context.Context, req *storagev2.GetDependenciesRequest) (_ *storagev2.GetDependenciesResponse, err error) {
 	defer func(start time.Time) { err = r.observe("GetDependencies", start, err) }(time.Now())
 	var start, end time.Time
@@ -378,10 +416,14 @@ func (r *reader) GetDependencies(ctx context.Context, req *storagev2.GetDependen
 	if end.Before(start) {
 		return nil, status.Error(codes.InvalidArgument, "end_time: before start_time")
 	}
-	deps, err := r.store.GetDependencies(ctx, start, end)
+	var recorded []ioamstore.RecordedSpan
+	deps, err := r.store.GetDependenciesRecorded(ctx, start, end, func(rs ioamstore.RecordedSpan) {
+		recorded = append(recorded, rs)
+	})
 	if err != nil {
 		return nil, err
 	}
+	deps = r.routerDependencies(deps, recorded)
 	resp := &storagev2.GetDependenciesResponse{Dependencies: make([]*storagev2.Dependency, 0, len(deps))}
 	for _, d := range deps {
 		resp.Dependencies = append(resp.Dependencies, &storagev2.Dependency{Parent: d.Parent, Child: d.Child, CallCount: d.CallCount})

@@ -44,6 +44,7 @@ type Server struct {
 	ownStore *ioamstore.Store
 	archive  *ioamstore.Store // Jaeger v1 archive, when archive.enabled (v1archive.go)
 	metrics  *metrics
+	names    *NodeNames
 
 	storageSrv   *grpc.Server
 	collectorSrv *grpc.Server
@@ -73,14 +74,24 @@ func New(cfg Config, set Settings) (*Server, error) {
 	return &Server{cfg: cfg, logger: logger, errc: make(chan error, 3), now: time.Now}, nil
 }
 
+// NodeNames labels IOAM nodes (configured and learned names) after Start;
+// enrichment takes it as its node labeler.
+func (s *Server) NodeNames() *NodeNames { return s.names }
+
 // Err delivers the first fatal error of a serving loop (a listener that
 // failed after Start). main selects on it beside the signal context.
 func (s *Server) Err() <-chan error { return s.errc }
 
-// StorageAddr, CollectorAddr and AdminAddr return the bound addresses after
-// Start (nil for a disabled server); tests listen on port 0.
-func (s *Server) StorageAddr() net.Addr   { return addrOf(s.storageLn) }
+// StorageAddr returns the bound address of the Jaeger storage gRPC server
+// after Start (nil when disabled); tests listen on port 0.
+func (s *Server) StorageAddr() net.Addr { return addrOf(s.storageLn) }
+
+// CollectorAddr returns the bound address of the IOAM collector gRPC server
+// after Start (nil when disabled).
 func (s *Server) CollectorAddr() net.Addr { return addrOf(s.collectorLn) }
+
+// AdminAddr returns the bound address of the admin HTTP server after Start
+// (nil when disabled).
 func (s *Server) AdminAddr() net.Addr {
 	if s.adminSrv == nil {
 		return nil
@@ -121,6 +132,16 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	}
 	s.metrics = newMetrics(s.store)
 	s.health = health.NewServer()
+	ns, _ := s.store.(nodeStore)
+	s.names = newNodeNames(s.cfg.Nodes, ns, min(s.cfg.Store.RecordTTL/4, time.Hour))
+	s.names.onDrop = s.metrics.nodesDropped.Inc
+	s.names.onError = func(err error) {
+		s.metrics.nodesErrors.Inc()
+		s.logger.Warn("node names: write failed", "err", err)
+	}
+	if err := s.names.Load(ctx); err != nil {
+		return fmt.Errorf("load node names: %w", err)
+	}
 
 	var lc net.ListenConfig
 	if s.storageLn, err = lc.Listen(ctx, "tcp", s.cfg.Storage.Listen); err != nil {
@@ -132,7 +153,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		}
 	}
 
-	rd := &reader{store: s.store, cfg: s.cfg.Storage, metrics: s.metrics, logger: s.logger}
+	rd := &reader{store: s.store, cfg: s.cfg.Storage, metrics: s.metrics, logger: s.logger, names: s.names}
 	s.storageSrv = grpc.NewServer(grpc.MaxRecvMsgSize(s.cfg.Storage.MaxRecvMsgSizeMiB << 20))
 	storagev2.RegisterTraceReaderServer(s.storageSrv, rd)
 	storagev2.RegisterDependencyReaderServer(s.storageSrv, rd)
@@ -145,7 +166,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	s.serveGRPC("storage", s.storageSrv, s.storageLn)
 
 	if s.collectorLn != nil {
-		col := &collector{store: s.store, cfg: s.cfg.Collector, metrics: s.metrics, logger: s.logger, now: s.now}
+		col := &collector{store: s.store, cfg: s.cfg.Collector, metrics: s.metrics, logger: s.logger, now: s.now, names: s.names}
 		s.collectorSrv = grpc.NewServer(grpc.MaxRecvMsgSize(s.cfg.Collector.MaxRecvMsgSizeMiB << 20))
 		collectorv1.RegisterCollectorServiceServer(s.collectorSrv, col)
 		services = append(services, collectorv1.CollectorService_ServiceDesc.ServiceName)
@@ -264,6 +285,7 @@ func (s *Server) adminHandler() http.Handler {
 				http.Error(w, err.Error(), http.StatusInternalServerError)
 				return
 			}
+			s.names.Reset()
 			s.logger.Info("store purged", "remote", r.RemoteAddr)
 			_, _ = w.Write([]byte("purged\n"))
 		})

@@ -61,11 +61,16 @@ func testConfig(t testing.TB) Config {
 
 func startEnv(t testing.TB, mutate func(*Config)) *env {
 	t.Helper()
+	return startEnvWith(t, mutate, Settings{})
+}
+
+func startEnvWith(t testing.TB, mutate func(*Config), set Settings) *env {
+	t.Helper()
 	cfg := testConfig(t)
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	srv, err := New(cfg, Settings{})
+	srv, err := New(cfg, set)
 	require.NoError(t, err)
 	require.NoError(t, srv.Start(t.Context()))
 	t.Cleanup(func() { require.NoError(t, srv.Close()) })
@@ -447,7 +452,9 @@ func TestValidateRecordFields(t *testing.T) {
 		{"namespace", func(r *collectorv1.IOAMRecord) { r.NamespaceId = 1 << 16 }, "r.namespace_id: 65536 exceeds 16 bits"},
 		{"trace type", func(r *collectorv1.IOAMRecord) { r.TraceType = 1 << 24 }, "r.trace_type: 0x1000000 exceeds 24 bits"},
 		{"packets", func(r *collectorv1.IOAMRecord) { r.Packets = 0 }, "r.packets: must be >= 1"},
-		{"carrier", func(r *collectorv1.IOAMRecord) { r.Carrier = "x" }, `r.carrier: "x" is not one of oss, tail, clt-v1`},
+		{"carrier", func(r *collectorv1.IOAMRecord) { r.Carrier = "x" }, `r.carrier: ioam6: unknown carrier "x" (want oss, tail or clt-v1)`},
+		{"reporter_node_name", func(r *collectorv1.IOAMRecord) { r.ReporterNodeName = "bad\nname" }, `r.reporter_node_name: "bad\nname" has a non-printable character`},
+		{"reporter_node_name length", func(r *collectorv1.IOAMRecord) { r.ReporterNodeName = strings.Repeat("a", 256) }, `r.reporter_node_name: length 256, limit 255`},
 		{"times", func(r *collectorv1.IOAMRecord) { r.LastSeenUnixNano = r.FirstSeenUnixNano - 1 }, "r.last_seen_unix_nano"},
 		{"hops", func(r *collectorv1.IOAMRecord) {
 			for range 64 {

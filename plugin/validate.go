@@ -6,10 +6,16 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	collectorv1 "github.com/cross-layer-telemetry/clt/api/collector/v1"
 	"github.com/cross-layer-telemetry/clt/ioamstore"
-	"google.golang.org/protobuf/proto"
+	"github.com/cross-layer-telemetry/clt/kernel/ioam6"
 )
 
 // Field limits of RFC 9197 §4.4 (and RFC 9486 for the carriage).
@@ -25,12 +31,12 @@ const (
 	// undefined: each adds one 4-octet field.
 	undefinedBits   = 10
 	maxAgentIDBytes = 256
+	// maxNodeNameBytes bounds reporter_node_name and configured node names
+	// (a DNS host name is at most 253 octets).
+	maxNodeNameBytes = 255
 	// maxErrorsReported bounds the field errors named in one InvalidArgument.
 	maxErrorsReported = 10
 )
-
-// knownCarriers are the trace-context carriers of docs/wire-format.md §2.5.
-var knownCarriers = []string{"", "oss", "tail", "clt-v1"}
 
 // fieldError is one invalid field of a record; reason is a short, bounded
 // label for the rejected-records metric.
@@ -65,7 +71,7 @@ func validateRecord(prefix string, r *collectorv1.IOAMRecord, maxHops int) []fie
 		bad("namespace_id", "namespace_id", "%d exceeds 16 bits", r.GetNamespaceId())
 	}
 	tt := r.GetTraceType()
-	if tt > traceTypeMask {
+	if tt > uint32(ioam6.TraceTypeMask) {
 		bad("trace_type", "trace_type", "0x%x exceeds 24 bits", tt)
 	}
 	if r.GetReporterNodeId() > maxNodeID {
@@ -77,8 +83,13 @@ func validateRecord(prefix string, r *collectorv1.IOAMRecord, maxHops int) []fie
 	if f, l := r.GetFirstSeenUnixNano(), r.GetLastSeenUnixNano(); l < f {
 		bad("last_seen_unix_nano", "time", "%d before first_seen_unix_nano %d", l, f)
 	}
-	if !slices.Contains(knownCarriers, r.GetCarrier()) {
-		bad("carrier", "carrier", "%q is not one of oss, tail, clt-v1", r.GetCarrier())
+	if c := r.GetCarrier(); c != "" {
+		if _, err := ioam6.ParseCarrier(c); err != nil {
+			bad("carrier", "carrier", "%v", err)
+		}
+	}
+	if err := checkNodeName(r.GetReporterNodeName()); err != nil {
+		bad("reporter_node_name", "node_name", "%v", err)
 	}
 	if n := len(r.GetHops()); n > maxHops {
 		bad("hops", "hop_count", "%d hops, limit %d", n, maxHops)
@@ -87,7 +98,7 @@ func validateRecord(prefix string, r *collectorv1.IOAMRecord, maxHops int) []fie
 	for j, h := range r.GetHops() {
 		hp := fmt.Sprintf("hops[%d].", j)
 		f := h.GetFields()
-		if f > traceTypeMask {
+		if f > uint32(ioam6.TraceTypeMask) {
 			bad(hp+"fields", "trace_type", "0x%x exceeds 24 bits", f)
 		} else if f&^tt != 0 {
 			bad(hp+"fields", "trace_type", "0x%06x has bits not in trace_type 0x%06x", f, tt)
@@ -135,11 +146,42 @@ func allZero(b []byte) bool {
 	return true
 }
 
-// errBatchInvalid is returned (wrapped with the field errors) for a batch
-// with at least one invalid record.
-var errBatchInvalid = errors.New("invalid records")
+// checkNodeName accepts "" (no name) or a printable UTF-8 name of at most
+// maxNodeNameBytes without leading or trailing space.
+func checkNodeName(name string) error {
+	switch {
+	case name == "":
+		return nil
+	case len(name) > maxNodeNameBytes:
+		return fmt.Errorf("length %d, limit %d", len(name), maxNodeNameBytes)
+	case !utf8.ValidString(name):
+		return errors.New("not valid UTF-8")
+	case strings.TrimSpace(name) != name:
+		return fmt.Errorf("%q has leading or trailing space", name)
+	case strings.IndexFunc(name, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0:
+		return fmt.Errorf("%q has a non-printable character", name)
+	}
+	return nil
+}
 
-// batchError joins the first field errors into one message.
+// ErrInvalidRecords is matched (errors.Is) by the error of a batch with at
+// least one invalid record; that error is also an InvalidArgument gRPC status
+// naming the fields.
+var ErrInvalidRecords = errors.New("invalid records")
+
+// batchInvalidError is a batch's field errors: it unwraps to
+// ErrInvalidRecords and converts to an InvalidArgument status.
+type batchInvalidError struct{ msg string }
+
+func (e *batchInvalidError) Error() string { return ErrInvalidRecords.Error() + ": " + e.msg }
+func (e *batchInvalidError) Unwrap() error { return ErrInvalidRecords }
+
+// GRPCStatus makes grpc answer InvalidArgument with the message.
+func (e *batchInvalidError) GRPCStatus() *status.Status {
+	return status.New(codes.InvalidArgument, e.Error())
+}
+
+// batchError joins the first field errors into one error.
 func batchError(errs []fieldError) error {
 	var b strings.Builder
 	for i, e := range errs {
@@ -152,7 +194,7 @@ func batchError(errs []fieldError) error {
 		}
 		b.WriteString(e.Error())
 	}
-	return fmt.Errorf("%w: %s", errBatchInvalid, b.String())
+	return &batchInvalidError{msg: b.String()}
 }
 
 // marshalOpts makes the stored bytes a pure function of the record, which is
@@ -160,8 +202,8 @@ func batchError(errs []fieldError) error {
 var marshalOpts = proto.MarshalOptions{Deterministic: true}
 
 // toStoreRecord converts a validated record. Node ids for the search index
-// are every hop's short node id (or wide id when it fits 32 bits) plus the
-// reporter's.
+// are every hop's short and wide node id (all 56 bits) plus the reporter's;
+// the kernel's "not available" ids name no node and are left out.
 func toStoreRecord(r *collectorv1.IOAMRecord, received time.Time) (ioamstore.Record, error) {
 	data, err := marshalOpts.Marshal(r)
 	if err != nil {
@@ -174,14 +216,20 @@ func toStoreRecord(r *collectorv1.IOAMRecord, received time.Time) (ioamstore.Rec
 	}
 	copy(rec.TraceID[:], r.GetTraceId())
 	copy(rec.SpanID[:], r.GetSpanId())
-	ids := []uint32{r.GetReporterNodeId()}
+	var ids []uint64
+	if ioam6.NodeIDAvailable(r.GetReporterNodeId()) {
+		ids = append(ids, uint64(r.GetReporterNodeId()))
+	}
 	for _, h := range r.GetHops() {
-		f := hopFields(h, r.GetTraceType())
-		switch {
-		case has(f, bitHopLimNodeID):
-			ids = append(ids, h.GetNodeId())
-		case has(f, bitWideHopLimNodeID) && h.GetWideNodeId() <= 1<<32-1:
-			ids = append(ids, uint32(h.GetWideNodeId()))
+		f := ioam6.TraceType(h.GetFields())
+		if f == 0 {
+			f = ioam6.TraceType(r.GetTraceType())
+		}
+		if f&ioam6.BitHopLimitNodeID != 0 && ioam6.NodeIDAvailable(h.GetNodeId()) {
+			ids = append(ids, uint64(h.GetNodeId()))
+		}
+		if f&ioam6.BitWideHopLimitNodeID != 0 && ioam6.WideNodeIDAvailable(h.GetWideNodeId()) {
+			ids = append(ids, h.GetWideNodeId())
 		}
 	}
 	slices.Sort(ids)

@@ -4,37 +4,26 @@
 #   api/compat/...     wire-compatible APIs of the original CLT agents
 #   api/storagev2      jaeger.storage.v2 from jaeger-idl (pinned below)
 #   api/storagev1      jaeger.storage.v1 (Jaeger v1's remote storage / plugin API)
-# Tools: protoc from apt (Debian bookworm: 3.21.12) and pinned Go plugins
-# installed into .cache/bin. Everything is fetched from registries; the OTLP
+# Tools: protoc from apt (Debian bookworm: 3.21.12) and the pinned Go plugins
+# in .cache/bin, all installed by `make proto-tools` (pins in the Makefile);
+# run it through `make proto`. This script installs nothing. The OTLP
 # trace.proto that jaeger-idl imports is taken as a descriptor set from the
 # compiled go.opentelemetry.io/proto/otlp module (tools/otlpdesc).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROOT=$PWD
 MODULE=github.com/cross-layer-telemetry/clt
-PROTOC_GEN_GO=v1.36.10
-PROTOC_GEN_GO_GRPC=v1.5.1
 JAEGER_IDL=v0.6.0
-BIN=$ROOT/.cache/bin
-mkdir -p "$BIN"
 
-if ! command -v protoc >/dev/null; then
-  echo "proto: installing protoc (apt)"
-  apt-get update -qq && apt-get install -y -qq protobuf-compiler >/dev/null
-fi
-want_version() { # binary version
-  [ -x "$1" ] && "$1" --version 2>/dev/null | grep -q -- "${2#v}"
-}
-want_version "$BIN/protoc-gen-go" "$PROTOC_GEN_GO" ||
-  GOBIN=$BIN go install "google.golang.org/protobuf/cmd/protoc-gen-go@$PROTOC_GEN_GO"
-want_version "$BIN/protoc-gen-go-grpc" "$PROTOC_GEN_GO_GRPC" ||
-  GOBIN=$BIN go install "google.golang.org/grpc/cmd/protoc-gen-go-grpc@$PROTOC_GEN_GO_GRPC"
-export PATH=$BIN:$PATH
+missing() { echo "proto: $1 not found; run make proto (it runs make proto-tools first)" >&2; exit 1; }
+command -v protoc >/dev/null || missing protoc
+[ -x "${PROTOC_GEN_GO:-}" ] || missing "protoc-gen-go (\$PROTOC_GEN_GO)"
+[ -x "${PROTOC_GEN_GO_GRPC:-}" ] || missing "protoc-gen-go-grpc (\$PROTOC_GEN_GO_GRPC)"
+plugins=(--plugin=protoc-gen-go="$PROTOC_GEN_GO" --plugin=protoc-gen-go-grpc="$PROTOC_GEN_GO_GRPC")
 
 gen() { # include-dir out-dir files...
   local inc=$1 out=$2
   shift 2
-  protoc -I "$inc" --go_out="$out" --go_opt=paths=source_relative \
+  protoc "${plugins[@]}" -I "$inc" --go_out="$out" --go_opt=paths=source_relative \
     --go-grpc_out="$out" --go-grpc_opt=paths=source_relative "$@"
 }
 
@@ -50,7 +39,7 @@ TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 go run ./tools/otlpdesc "$TMP/otlp.binpb"
 pkg=$MODULE/api/storagev2
-protoc --descriptor_set_in="$TMP/otlp.binpb" -I "$IDL/proto/storage/v2" \
+protoc "${plugins[@]}" --descriptor_set_in="$TMP/otlp.binpb" -I "$IDL/proto/storage/v2" \
   --go_out=api/storagev2 --go_opt=paths=source_relative \
   --go_opt=Mtrace_storage.proto=$pkg\;storagev2 --go_opt=Mdependency_storage.proto=$pkg\;storagev2 \
   --go-grpc_out=api/storagev2 --go-grpc_opt=paths=source_relative \

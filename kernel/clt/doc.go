@@ -75,12 +75,11 @@
 // reallocates the options, frees the old ones through RCU and resets the
 // socket's cached route, so the next transmit looks the route up again
 // (perf: ipv6_renew_options, kvfree_call_rcu, fib6 lookup, sk_setup_caps,
-// more context switches). On a 2-vCPU VM this is about 5-6 µs of CPU per
-// request: 11-14 % fewer requests per second than without the transport
-// for a handler that answers in ~40 µs (TestIntegrationTransportOverhead),
-// proportionally less for real handlers. Only sampled spans are tagged by
-// default (Config.TagUnsampled), and an untagged request on a connection we
-// never tagged costs no syscall.
+// more context switches): a few microseconds of CPU per request, which shows
+// against a trivial handler and fades against real ones (figures in
+// docs/benchmarks.md, from TestIntegrationTransportOverhead). Only sampled
+// spans are tagged by default (Config.TagUnsampled), and an untagged request
+// on a connection we never tagged costs no syscall.
 //
 // # Requirements and failure policy
 //

@@ -85,13 +85,6 @@ func (c *egressCache) put(dst netip.Addr, eg egress, now time.Time) {
 	c.m[dst] = egressEntry{eg: eg, at: now}
 }
 
-// len returns the number of entries (tests).
-func (c *egressCache) len() int {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	return len(c.m)
-}
-
 // egressFor returns the egress ids toward dst for the socket fd, from the
 // cache or by one lookup. An invalid dst or a failed lookup gives
 // unknownEgress; failures are counted (Stats.EgressUnknown), never

@@ -10,6 +10,13 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// len returns the number of entries.
+func (c *egressCache) len() int {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return len(c.m)
+}
+
 func TestEgressCacheTTLAndBound(t *testing.T) {
 	inj, err := New(DefaultConfig(), Settings{})
 	require.NoError(t, err)

@@ -1,18 +1,15 @@
 package ioam6
 
-// Generic netlink names and numbers of the IOAM6 family
+// Numbers of the IOAM6 generic netlink event
 // (include/uapi/linux/ioam6_genl.h; the event enums are newer than the 6.1
-// distro headers). The ioam6_events group is GENL_MCAST_CAP_NET_ADMIN:
-// subscribing needs CAP_NET_ADMIN in the network namespace.
+// distro headers). The family and its ioam6_events group (subscribing needs
+// CAP_NET_ADMIN in the network namespace) are kernel/ioam6nl's.
 const (
-	GenlFamilyName          = "IOAM6"        // IOAM6_GENL_NAME
-	GenlFamilyVer           = 1              // IOAM6_GENL_VERSION
-	GenlEventsGroup         = "ioam6_events" // IOAM6_GENL_EV_GRP_NAME
-	EventTrace              = 1              // IOAM6_EVENT_TRACE (genl cmd of the event)
-	EventAttrTraceNamespace = 1              // IOAM6_EVENT_ATTR_TRACE_NAMESPACE, u16 host order
-	EventAttrTraceNodeLen   = 2              // IOAM6_EVENT_ATTR_TRACE_NODELEN, u8
-	EventAttrTraceType      = 3              // IOAM6_EVENT_ATTR_TRACE_TYPE, u32 host order, trace type << 8
-	EventAttrTraceData      = 4              // IOAM6_EVENT_ATTR_TRACE_DATA, binary
+	EventTrace              = 1 // IOAM6_EVENT_TRACE (genl cmd of the event)
+	EventAttrTraceNamespace = 1 // IOAM6_EVENT_ATTR_TRACE_NAMESPACE, u16 host order
+	EventAttrTraceNodeLen   = 2 // IOAM6_EVENT_ATTR_TRACE_NODELEN, u8
+	EventAttrTraceType      = 3 // IOAM6_EVENT_ATTR_TRACE_TYPE, u32 host order, trace type << 8
+	EventAttrTraceData      = 4 // IOAM6_EVENT_ATTR_TRACE_DATA, binary
 )
 
 // MaxEventDataLen is the longest IOAM6_EVENT_ATTR_TRACE_DATA the kernel can

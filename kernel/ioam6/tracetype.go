@@ -49,8 +49,7 @@ const (
 	// shortMask: every 4-octet field (bits 0–7, 11, 12–21).
 	shortMask = 0xFF0000 | BitBufferOccupancy | undefinedMask
 	// undefinedMask: bits 12–21; Node.Undefined[i] is bit 12+i.
-	undefinedMask  TraceType = 0x000FFC
-	undefinedCount           = 10
+	undefinedMask TraceType = 0x000FFC
 )
 
 // TypeFull is every data bit, defined and undefined (0–22): 0xFFFFFE,

@@ -49,19 +49,16 @@
 //
 // [SubscriberConfig.Mode] chooses how Read waits. [ReadNetpoll] (default)
 // keeps the socket in Go's netpoller: lowest latency, but the netpoller
-// wakes a runtime thread for every event datagram, about 7 µs of CPU per
-// event at 25k events/s on a 2-vCPU VM. [ReadBatch] keeps the socket out
+// wakes a runtime thread for every event datagram. [ReadBatch] keeps the socket out
 // of the netpoller, drains it with non-blocking recvmmsg(2), pauses
 // [SubscriberConfig.BatchWait] (default 5 ms) after a Read that emptied it
 // so that events queue in the kernel, and blocks in ppoll(2) on the socket
 // and an eventfd only when it is empty; Close and SetReadDeadline write the
 // eventfd, so they unblock a Read promptly. Both modes have the same API,
 // allocate nothing per Read and start no goroutine. clt-agent uses batch
-// mode: 1.1-1.6 µs of CPU per event end to end (decode, aggregation and
-// export included) from 50k to 115k events/s, lossless. Bursts
-// need a large buffer: with the default 8 MiB ([DefaultReceiveBuffer]) and
-// batched reads, one subscriber on a 2-vCPU VM received every event up to
-// the ~125k events/s the sender could offer; with the kernel's default
-// 208 KiB it lost events already at 25k/s (TestIntegrationEventRate,
+// mode. Bursts need a large buffer: with the default 8 MiB
+// ([DefaultReceiveBuffer]) and batched reads one subscriber kept up with
+// every rate the benchmark could offer, with the kernel's default 208 KiB it
+// did not (figures in docs/benchmarks.md, from TestIntegrationEventRate,
 // CLT_BENCH=1).
 package ioam6nl

@@ -14,15 +14,14 @@ const (
 	// ReadNetpoll keeps the socket in Go's netpoller: Read returns as soon
 	// as an event is queued. The netpoller registers the socket
 	// edge-triggered, so every event datagram wakes a runtime thread even
-	// while nobody reads: about 7 µs of CPU per event at 25k events/s on a
-	// 2-vCPU VM. Fine for tests and low rates. The default.
+	// while nobody reads. Fine for tests and low rates. The default.
 	ReadNetpoll ReadMode = "netpoll"
 	// ReadBatch keeps the socket out of the netpoller. Read drains it with
 	// non-blocking recvmmsg(2); after a Read that emptied the socket, the
 	// next Read first pauses BatchWait so that events queue in the kernel,
 	// and it blocks in ppoll(2) only when the socket is empty. A busy
-	// subscriber then costs one wake-up per batch, not per event (about
-	// 1.3 µs of CPU per event end to end in clt-agent at 50k/s with 5 ms).
+	// subscriber then costs one wake-up per batch, not per event (figures in
+	// docs/benchmarks.md).
 	ReadBatch ReadMode = "batch"
 )
 

@@ -53,7 +53,6 @@ var (
 	keyNodeID       = keyRange{"ioam6_id", 0, 0xFFFFFF}
 	keyWideNodeID   = keyRange{"ioam6_id_wide", 0, 0xFFFFFFFFFFFFFF}
 	keyMaxHBHOpts   = keyRange{"max_hbh_opts_number", math.MinInt32, math.MaxInt32}
-	keyMaxHBHLength = keyRange{"max_hbh_length", math.MinInt32, math.MaxInt32}
 	keyIfEnabled    = keyRange{"ioam6_enabled", 0, 1}
 	keyIfID         = keyRange{"ioam6_id", 0, 0xFFFF}
 	keyIfWideID     = keyRange{"ioam6_id_wide", 0, 0xFFFFFFFF}
