@@ -350,5 +350,6 @@ type v1Caps struct {
 }
 
 func (c v1Caps) Capabilities(context.Context, *storagev1.CapabilitiesRequest) (*storagev1.CapabilitiesResponse, error) {
+	//lint:ignore SA1019 deprecated at v1.76, still read by the v1.12–v1.57 go-plugin hosts
 	return &storagev1.CapabilitiesResponse{StreamingSpanWriter: c.streaming, ArchiveSpanReader: c.archive, ArchiveSpanWriter: c.archive}, nil
 }
