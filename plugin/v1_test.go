@@ -18,6 +18,7 @@ import (
 
 	collectorv1 "github.com/cross-layer-telemetry/clt/api/collector/v1"
 	"github.com/cross-layer-telemetry/clt/api/storagev1"
+	"github.com/cross-layer-telemetry/clt/api/storagev2"
 )
 
 type v1Env struct {
@@ -252,14 +253,18 @@ func TestV1ReadsShowEnrichment(t *testing.T) {
 	assert.Equal(t, "query", ops.Operations[0].Name)
 	assert.Equal(t, []string{"query"}, ops.OperationNames)
 
-	deps, err := e.deps.GetDependencies(t.Context(), &storagev1.GetDependenciesRequest{
-		StartTime: timestamppb.New(now.Add(-time.Hour)), EndTime: timestamppb.Now()})
+	// The dependencies are v2's (routers as services included).
+	from, to := timestamppb.New(now.Add(-time.Hour)), timestamppb.Now()
+	deps, err := e.deps.GetDependencies(t.Context(), &storagev1.GetDependenciesRequest{StartTime: from, EndTime: to})
 	require.NoError(t, err)
-	found := false
-	for _, d := range deps.Dependencies {
-		found = found || d.Parent == "svc" && d.Child == "db" && d.CallCount == 1
+	v2deps, err := e.env.deps.GetDependencies(t.Context(), &storagev2.GetDependenciesRequest{StartTime: from, EndTime: to})
+	require.NoError(t, err)
+	require.NotEmpty(t, v2deps.Dependencies)
+	require.Len(t, deps.Dependencies, len(v2deps.Dependencies))
+	for i, d := range v2deps.Dependencies {
+		assert.Equal(t, []any{d.Parent, d.Child, d.CallCount, d.Source},
+			[]any{deps.Dependencies[i].Parent, deps.Dependencies[i].Child, deps.Dependencies[i].CallCount, deps.Dependencies[i].Source})
 	}
-	assert.True(t, found, "svc -> db in %v", deps.Dependencies)
 }
 
 func TestV1QueryBounds(t *testing.T) {

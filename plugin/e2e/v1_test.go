@@ -278,11 +278,32 @@ func checkV1IOAM(t *testing.T, s *v1Stack) {
 	require.NoError(t, err)
 	require.Equal(t, http.StatusOK, resp.StatusCode, string(b))
 	require.NoError(t, json.Unmarshal(b, &deps), string(b))
-	found := false
+	// The call reaches the db, directly or through the routers clt-storage
+	// shows as services.
+	next := map[string][]string{}
 	for _, d := range deps.Data {
-		found = found || d.Parent == "clt-e2e-v1" && d.Child == "clt-e2e-v1-db" && d.CallCount == 1
+		if d.CallCount > 0 {
+			next[d.Parent] = append(next[d.Parent], d.Child)
+		}
 	}
-	assert.True(t, found, "dependency clt-e2e-v1 -> clt-e2e-v1-db in %s", b)
+	seen := map[string]bool{}
+	var reach func(string) bool
+	reach = func(n string) bool {
+		if n == "clt-e2e-v1-db" {
+			return true
+		}
+		if seen[n] {
+			return false
+		}
+		seen[n] = true
+		for _, c := range next[n] {
+			if reach(c) {
+				return true
+			}
+		}
+		return false
+	}
+	assert.True(t, reach("clt-e2e-v1"), "dependencies lead from clt-e2e-v1 to clt-e2e-v1-db: %s", b)
 }
 
 func freeUDP(t *testing.T) string {
