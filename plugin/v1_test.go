@@ -30,7 +30,7 @@ type v1Env struct {
 	capable storagev1.PluginCapabilitiesClient
 }
 
-func startV1Env(t *testing.T) *v1Env {
+func startV1Env(t testing.TB) *v1Env {
 	e := startEnv(t, nil)
 	c := e.storageConn
 	return &v1Env{env: e, writer: storagev1.NewSpanWriterPluginClient(c), stream: storagev1.NewStreamingSpanWriterPluginClient(c),
