@@ -397,7 +397,8 @@ func checkPluginsGone(t *testing.T, s *v1Stack) {
 
 // TestJaegerV157SidecarEmbedded: Jaeger v1.57 all-in-one runs clt-storage as
 // its go-plugin sidecar, which owns the store and serves the IOAM collector
-// (the streaming writer advertised: v1.57 keeps its write streams alive).
+// (the streaming writer advertised: v1.57 keeps its write streams alive) and
+// the archive.
 func TestJaegerV157SidecarEmbedded(t *testing.T) {
 	collector := freeAddr(t)
 	s := startJaegerV157(t, fmt.Sprintf(`storage:
@@ -411,11 +412,22 @@ store:
   dir: %s
   block_cache_mb: 16
   memtable_mb: 8
+archive:
+  enabled: true
 log:
   level: warn
 `, collector, filepath.Join(t.TempDir(), "data")))
 	s.collector = collector
 	checkV1IOAM(t, s)
+
+	// The UI's archive button: Jaeger v1.57 reads the trace and writes it to
+	// the plugin's archive (500 "archive span storage was not configured"
+	// without it).
+	resp, err := http.Post("http://"+s.query+"/api/archive/"+hex.EncodeToString(v1TraceID), "application/json", nil)
+	require.NoError(t, err)
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode, "%s", b)
 	checkPluginsGone(t, s)
 }
 
