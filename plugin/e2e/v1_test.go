@@ -440,3 +440,55 @@ func TestJaegerV157SidecarForward(t *testing.T) {
 	checkV1IOAM(t, s)
 	checkPluginsGone(t, s)
 }
+
+// TestJaegerV2rc2OverV1: Jaeger v2.0.0-rc2, whose grpc backend speaks
+// jaeger.storage.v1 (as v2.0–v2.5 do), with the same YAML as v2.6+.
+func TestJaegerV2rc2OverV1(t *testing.T) {
+	bin := binOr(t, "JAEGER_V162_BIN", "jaeger-v162", "jaeger-v162")
+	srv := startClt(t)
+	s := &v1Stack{query: freeAddr(t), otlpGRPC: freeAddr(t), collector: srv.CollectorAddr().String(), admin: srv.AdminAddr().String()}
+	health := freeAddr(t)
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "jaeger.yaml")
+	require.NoError(t, os.WriteFile(conf, fmt.Appendf(nil, jaegerConfig, health, s.query, freeAddr(t), srv.StorageAddr(), s.otlpGRPC), 0o644))
+	logf, err := os.Create(filepath.Join(dir, "jaeger.log"))
+	require.NoError(t, err)
+	cmd := exec.Command(bin, "--config", conf)
+	cmd.Env = append(os.Environ(), "OTEL_TRACES_SAMPLER=always_off")
+	cmd.Stdout, cmd.Stderr = logf, logf
+	require.NoError(t, cmd.Start())
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+		_ = logf.Close()
+		if t.Failed() {
+			b, _ := os.ReadFile(logf.Name())
+			t.Logf("jaeger log:\n%s", tail(b, 4000))
+		}
+	})
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, err := http.Get("http://" + health + "/status")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		select {
+		case err := <-exited:
+			t.Fatalf("jaeger exited: %v", err)
+		default:
+		}
+		require.True(t, time.Now().Before(deadline), "jaeger not healthy after 60s")
+		time.Sleep(200 * time.Millisecond)
+	}
+	checkV1IOAM(t, s)
+}
