@@ -8,7 +8,7 @@ JAEGER_BIN ?= $(BIN)/jaeger
 FUZZTIME ?= 10s
 export JAEGER_BIN
 
-.PHONY: all build test test-unit test-unit-nojaeger test-unit-jaeger integration fuzz fuzz-short lint lint-tools proto proto-tools jaeger conformance e2e demo bench bench-storage clean
+.PHONY: all build test test-unit test-unit-nojaeger test-unit-jaeger integration fuzz fuzz-short lint lint-tools proto proto-tools jaeger chromium conformance e2e demo bench bench-storage clean
 
 all: build
 
@@ -105,8 +105,14 @@ $(BIN)/jaeger: tools/jaeger/go.mod tools/jaeger/go.sum
 conformance: jaeger
 	./scripts/conformance.sh
 
-## e2e: real Jaeger v2 + clt-storage (+ the namespace demo scenario, one shot)
-e2e: jaeger
+## chromium: the system browser the UI end-to-end test drives (Debian's package)
+chromium:
+	@command -v chromium >/dev/null || { apt-get update && apt-get install -y chromium; }
+
+## e2e: real Jaeger v2 + clt-storage (+ the namespace demo scenario, one shot,
+## and the real jaeger-ui in headless Chromium when JAEGER_UI_ASSETS or
+## ../shared/jaeger-ui/build is there)
+e2e: jaeger chromium
 	CLT_REQUIRE_PRIVILEGED=1 $(GO) test -count=1 -tags e2e -timeout 20m ./plugin/e2e/... ./examples/demo/...
 
 ## demo: the one-command demo; Jaeger stays up on :16686 until Ctrl-C

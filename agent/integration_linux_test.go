@@ -320,7 +320,7 @@ func TestIntegrationAgentsReportTraffic(t *testing.T) {
 		assert.Equal(t, int64(itNamespace), attr(sp, plugin.AttrNamespaceID).GetIntValue())
 		var hops []int64
 		for _, ev := range sp.GetEvents() {
-			if ev.GetName() == plugin.EventHop {
+			if plugin.IsHopEvent(ev.GetName()) {
 				for _, kv := range ev.GetAttributes() {
 					if kv.GetKey() == plugin.AttrNodeID {
 						hops = append(hops, kv.GetValue().GetIntValue())

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"time"
 
+	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 )
 
@@ -51,6 +52,29 @@ type Query struct {
 	// SearchDepth is the maximum number of traces returned; it must be > 0
 	// (the plugin applies Jaeger's default).
 	SearchDepth int
+	// Derived, when set, answers the attribute predicates on the keys it
+	// derives (never error, ioam.node_id or ioam.namespace_id) from what
+	// reads add to a span (clt-storage's enrichment), not from the stored
+	// span: a span matches when Derived.Attributes of its records has every
+	// such key=value (string form, as above). Only traces with IOAM records
+	// can match; they are decided from their records before the trace is
+	// read.
+	Derived Deriver
+	// DerivedBudget bounds the candidate traces whose records are derived
+	// for one search (0 = unbounded); the search stops there, with the
+	// matches found so far, and Stats.QueriesDerivedCut counts it.
+	DerivedBudget int
+}
+
+// Deriver computes attributes that exist only at read time (clt-storage's
+// IOAM enrichment), so that a search finds exactly the traces whose
+// enriched spans carry them.
+type Deriver interface {
+	// Derives reports whether predicates on key are answered by Attributes.
+	Derives(key string) bool
+	// Attributes returns every attribute reads add to the span spanID (on
+	// the span or one of its events) given its IOAM records (never empty).
+	Attributes(spanID [8]byte, recs []Record) []*commonpb.KeyValue
 }
 
 // FoundTrace is one FindTraceIDs result. Start and End are the earliest span
@@ -115,5 +139,6 @@ type Stats struct {
 	GCErrors            uint64 // RunValueLogGC errors other than "nothing to collect"
 	LastGC              time.Time
 	QueriesCandidates   uint64 // traces loaded to verify FindTraceIDs / FindTraces candidates
+	QueriesDerivedCut   uint64 // searches stopped by Query.DerivedBudget
 	QueriesIndexEntries uint64 // index entries scanned by FindTraceIDs / FindTraces
 }

@@ -47,6 +47,7 @@ type compiledQuery struct {
 	anyNode            []uint64   // Query.AnyNode
 	ns                 *uint32    // ioam.namespace_id predicate
 	ioamImpossible     bool       // an ioam value does not parse: nothing matches
+	derived            []attrPred // predicates answered by q.Derived
 }
 
 type attrPred struct{ key, value string }
@@ -123,6 +124,8 @@ func compileQuery(q Query) (*compiledQuery, error) {
 			}
 			x := uint32(n)
 			c.ns = &x
+		case q.Derived != nil && q.Derived.Derives(k):
+			c.derived = append(c.derived, attrPred{k, v})
 		default:
 			c.attrs = append(c.attrs, attrPred{k, v})
 			c.features = append(c.features, h.attr(k, v))
@@ -190,19 +193,25 @@ func (s *Store) find(ctx context.Context, q Query, load bool, fn func(TraceMatch
 	if c.ioamImpossible {
 		return nil
 	}
-	found := 0
+	found, derived := 0, 0
 	seen := map[[16]byte]struct{}{}
 	check := func(txn *badger.Txn, id [16]byte) (bool, error) {
 		if _, ok := seen[id]; ok {
 			return false, nil
 		}
 		seen[id] = struct{}{}
+		if len(c.derived) > 0 {
+			if derived++; q.DerivedBudget > 0 && derived > q.DerivedBudget {
+				s.stats.derivedCut.Add(1)
+				return true, nil
+			}
+		}
 		s.stats.candidates.Add(1)
 		m, ok, err := s.matchTrace(ctx, txn, c, id, load)
 		if err != nil || !ok {
 			return false, err
 		}
-		if load {
+		if load && m.Records == nil {
 			if m.Records, err = readRecords(ctx, txn, id); err != nil {
 				return false, err
 			}
@@ -288,6 +297,9 @@ func (s *Store) scanServiceIndex(ctx context.Context, txn *badger.Txn, c *compil
 		if !pass {
 			continue
 		}
+		if len(c.derived) > 0 && !hasRecords(txn, k.TraceID) {
+			continue // only enrichment answers derived predicates: it needs records
+		}
 		done, err := check(txn, k.TraceID)
 		if err != nil || done {
 			return err
@@ -306,12 +318,25 @@ func (c *compiledQuery) entryMayMatch(k svcIndexKey, v svcIndexValue) bool {
 	if v.MaxDuration < c.durMin || (c.durMax > 0 && v.MinDuration > c.durMax) {
 		return false
 	}
-	for _, f := range c.features {
-		if !bloomHas(v.Bloom, f) {
+	return bloomHasAll(v.Bloom, c.features)
+}
+
+func bloomHasAll(bloom []byte, features []uint64) bool {
+	for _, f := range features {
+		if !bloomHas(bloom, f) {
 			return false
 		}
 	}
 	return true
+}
+
+// hasRecords reports whether the trace has IOAM records.
+func hasRecords(txn *badger.Txn, traceID [16]byte) bool {
+	prefix := recordPrefix(traceID)
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: false, PrefetchSize: 1})
+	defer it.Close()
+	it.Seek(prefix)
+	return it.ValidForPrefix(prefix)
 }
 
 // scanRecordIndex walks the ioam.node_id (or namespace) index newest first.
@@ -413,6 +438,19 @@ func (s *Store) matchTrace(ctx context.Context, txn *badger.Txn, c *compiledQuer
 			return m, false, err
 		}
 	}
+	var derived map[[8]byte]bool // spans whose enrichment satisfies the derived predicates
+	if len(c.derived) > 0 {
+		all, err := readRecords(ctx, txn, id)
+		if err != nil {
+			return m, false, err
+		}
+		if derived = c.deriveSpans(all); len(derived) == 0 {
+			return TraceMatch{}, false, nil // decided from the records: the trace is not read
+		}
+		if keep {
+			m.Records = all
+		}
+	}
 	var minStart, maxEnd uint64
 	first, matched := true, false
 	err := s.readTrace(ctx, txn, id, func(h chunkHeader, td *tracepb.TracesData) error {
@@ -435,7 +473,7 @@ func (s *Store) matchTrace(ctx context.Context, txn *badger.Txn, c *compiledQuer
 			}
 			for _, ss := range r.ScopeSpans {
 				for _, sp := range ss.Spans {
-					if c.spanMatches(r, ss, sp, recs) {
+					if c.spanMatches(r, ss, sp, recs, derived) {
 						matched = true
 						return nil
 					}
@@ -453,7 +491,7 @@ func (s *Store) matchTrace(ctx context.Context, txn *badger.Txn, c *compiledQuer
 }
 
 // spanMatches is the exact per-span check (Jaeger storage v2 semantics).
-func (c *compiledQuery) spanMatches(r *tracepb.ResourceSpans, ss *tracepb.ScopeSpans, sp *tracepb.Span, recs spanRecords) bool {
+func (c *compiledQuery) spanMatches(r *tracepb.ResourceSpans, ss *tracepb.ScopeSpans, sp *tracepb.Span, recs spanRecords, derived map[[8]byte]bool) bool {
 	if c.q.Operation != "" && sp.Name != c.q.Operation {
 		return false
 	}
@@ -493,7 +531,35 @@ func (c *compiledQuery) spanMatches(r *tracepb.ResourceSpans, ss *tracepb.ScopeS
 	if len(c.anyNode) > 0 && !c.spanHasAnyNode(sp, recs) {
 		return false
 	}
-	return true
+	return len(c.derived) == 0 || derived[[8]byte(spanIDOrNoMatch(sp.SpanId))]
+}
+
+// deriveSpans returns the spans whose read-time attributes (q.Derived, from
+// their records alone) satisfy every derived predicate.
+func (c *compiledQuery) deriveSpans(all []Record) map[[8]byte]bool {
+	bySpan := map[[8]byte][]Record{}
+	var order [][8]byte
+	for _, r := range all {
+		if _, ok := bySpan[r.SpanID]; !ok {
+			order = append(order, r.SpanID)
+		}
+		bySpan[r.SpanID] = append(bySpan[r.SpanID], r)
+	}
+	out := map[[8]byte]bool{}
+	for _, id := range order {
+		attrs := c.q.Derived.Attributes(id, bySpan[id])
+		ok := true
+		for _, p := range c.derived {
+			if !attrIn(attrs, p.key, p.value) {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			out[id] = true
+		}
+	}
+	return out
 }
 
 // spanHasAnyNode: one record of the span has one of the nodes (and passes

@@ -32,6 +32,7 @@ type Store struct {
 		gcRuns, gcRewrites, gcErrors     atomic.Uint64
 		lastGC                           atomic.Int64
 		candidates, indexEntries         atomic.Uint64
+		derivedCut                       atomic.Uint64
 	}
 
 	startOnce sync.Once
@@ -218,6 +219,7 @@ func (s *Store) Stats() Stats {
 		GCRewrites:          s.stats.gcRewrites.Load(),
 		GCErrors:            s.stats.gcErrors.Load(),
 		QueriesCandidates:   s.stats.candidates.Load(),
+		QueriesDerivedCut:   s.stats.derivedCut.Load(),
 		QueriesIndexEntries: s.stats.indexEntries.Load(),
 	}
 	if ns := s.stats.lastGC.Load(); ns != 0 {

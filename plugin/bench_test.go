@@ -187,13 +187,93 @@ func BenchmarkGetTraces(b *testing.B) {
 		t0 := time.Now()
 		st, err := e.reader.GetTraces(b.Context(), &storagev2.GetTracesRequest{Query: []*storagev2.GetTraceParams{{TraceId: id}}})
 		require.NoError(b, err)
-		n := len(spansOf(collect(b, st.Recv, 1000)))
+		real, _ := splitSynthetic(spansOf(collect(b, st.Recv, 1000)))
 		lat = append(lat, time.Since(t0))
-		if n != benchSpansPerTrace {
-			b.Fatalf("got %d spans", n)
+		if len(real) != benchSpansPerTrace {
+			b.Fatalf("got %d spans", len(real))
 		}
 	}
 	lat.report(b)
+}
+
+// BenchmarkGetTracesEnriched measures GetTraces of one 100-span trace with 3
+// IOAM records on each of 10 spans (enrichment, hop summaries and, with
+// network_spans, 2 network spans per enriched span), on a store of 500 such
+// traces.
+func BenchmarkGetTracesEnriched(b *testing.B) {
+	for _, tc := range []struct {
+		name              string
+		netSpans, records bool
+	}{{"network_spans", true, true}, {"no_network_spans", false, true}, {"no_records", true, false}} {
+		b.Run(tc.name, func(b *testing.B) {
+			e := startEnv(b, func(c *Config) { c.Enrich.NetworkSpans = tc.netSpans })
+			ids := loadEnrichedTraces(b, e, 500, tc.records)
+			rng := rand.New(rand.NewPCG(1, 2))
+			var lat latency
+			want := 100
+			if tc.netSpans && tc.records {
+				want += 10 * 2
+			}
+			for b.Loop() {
+				id := ids[rng.IntN(len(ids))]
+				t0 := time.Now()
+				st, err := e.reader.GetTraces(b.Context(), &storagev2.GetTracesRequest{Query: []*storagev2.GetTraceParams{{TraceId: id}}})
+				require.NoError(b, err)
+				n := len(spansOf(collect(b, st.Recv, 1000)))
+				lat = append(lat, time.Since(t0))
+				if n != want {
+					b.Fatalf("got %d spans, want %d", n, want)
+				}
+			}
+			lat.report(b)
+		})
+	}
+}
+
+// loadEnrichedTraces stores n traces of 100 spans (one batch each) with 3
+// records (a router's prefix and two windows of the destination) on each of
+// the first 10 spans (no records without withRecords: the baseline).
+func loadEnrichedTraces(b *testing.B, e *env, n int, withRecords bool) [][]byte {
+	b.Helper()
+	var seq uint64
+	var ids [][]byte
+	start := time.Now().Add(-time.Hour)
+	for range n {
+		var rs []*tracepb.ResourceSpans
+		for range 10 {
+			rs = append(rs, benchTraces(&seq, 1, start)...)
+		}
+		// Ten 10-span traces become one 100-span trace.
+		tid := rs[0].ScopeSpans[0].Spans[0].TraceId
+		root := rs[0].ScopeSpans[0].Spans[0].SpanId
+		var recs []*collectorv1.IOAMRecord
+		for i, r := range rs {
+			for _, sp := range r.ScopeSpans[0].Spans {
+				sp.TraceId = tid
+				if len(sp.ParentSpanId) > 0 || i > 0 {
+					sp.ParentSpanId = root
+				}
+			}
+			sp := r.ScopeSpans[0].Spans[1]
+			for _, rr := range []*collectorv1.IOAMRecord{rec(2, 0, 1, 2), rec(3, 0, 1, 2, 3), rec(3, 1, 1, 2, 3)} {
+				rr.TraceId, rr.SpanId = tid, sp.SpanId
+				recs = append(recs, rr)
+			}
+		}
+		rs[0].ScopeSpans[0].Spans[0].ParentSpanId = nil
+		merged := &tracepb.ResourceSpans{Resource: rs[0].Resource, ScopeSpans: rs[0].ScopeSpans}
+		for _, r := range rs[1:] {
+			merged.ScopeSpans[0].Spans = append(merged.ScopeSpans[0].Spans, r.ScopeSpans[0].Spans...)
+		}
+		_, err := e.otlp.Export(b.Context(), &coltracepb.ExportTraceServiceRequest{ResourceSpans: []*tracepb.ResourceSpans{merged}})
+		require.NoError(b, err)
+		if withRecords {
+			_, err = e.collector.Report(b.Context(), &collectorv1.ReportRequest{Records: recs})
+			require.NoError(b, err)
+		}
+		ids = append(ids, tid)
+	}
+	return ids
 }
 
 // BenchmarkFindTraces measures the UI's default search (service, last hour,
@@ -205,6 +285,8 @@ func BenchmarkFindTraces(b *testing.B) {
 		"service": {ServiceName: "tracegen-01", SearchDepth: 20},
 		"tag":     {ServiceName: "tracegen-01", SearchDepth: 20, Attributes: []*storagev2.KeyValue{strKV("attr_05", "val_07")}},
 		"node":    {ServiceName: "tracegen-01", SearchDepth: 20, Attributes: []*storagev2.KeyValue{strKV(AttrNodeID, "3")}},
+		// Read-time tags: every candidate with records is enriched.
+		"derived": {ServiceName: "tracegen-01", SearchDepth: 20, Attributes: []*storagev2.KeyValue{strKV(AttrHopCount, "3")}},
 	}
 	for name, q := range queries {
 		q.StartTimeMin = timestampNowMinus(2 * time.Hour)
@@ -224,8 +306,48 @@ func BenchmarkFindTraces(b *testing.B) {
 			lat.report(b)
 		})
 	}
+	// A read-time tag no trace has: the whole time range is enriched.
+	b.Run("derived_none", func(b *testing.B) {
+		q := &storagev2.TraceQueryParameters{ServiceName: "tracegen-01", SearchDepth: 20,
+			StartTimeMin: timestampNowMinus(2 * time.Hour), StartTimeMax: timestampNowMinus(0),
+			Attributes: []*storagev2.KeyValue{strKV(AttrOverflow, "true")}}
+		var lat latency
+		for b.Loop() {
+			t0 := time.Now()
+			st, err := e.reader.FindTraces(b.Context(), &storagev2.FindTracesRequest{Query: q})
+			require.NoError(b, err)
+			if n := len(traceIDsOf(collect(b, st.Recv, 1000))); n != 0 {
+				b.Fatalf("found %d", n)
+			}
+			lat = append(lat, time.Since(t0))
+		}
+		lat.report(b)
+	})
 }
 
 func timestampNowMinus(d time.Duration) *timestamppb.Timestamp {
 	return timestamppb.New(time.Now().Add(-d))
+}
+
+// BenchmarkEnrichTrace measures the enrichment alone (no store, no gRPC) of
+// what BenchmarkGetTracesEnriched reads: 10 spans with 3 records each, with
+// their network spans and id assignment.
+func BenchmarkEnrichTrace(b *testing.B) {
+	recs := []*collectorv1.IOAMRecord{rec(2, 0, 1, 2), rec(3, 0, 1, 2, 3), rec(3, 1, 1, 2, 3)}
+	for b.Loop() {
+		var net []netSpan
+		used := map[[8]byte]struct{}{}
+		for i := range 10 {
+			sp := newSpan()
+			sp.SpanId = []byte{0xee, 0, 0, 0, 0, 0, 0, byte(i)}
+			used[[8]byte(sp.SpanId)] = struct{}{}
+			for _, r := range recs {
+				r.SpanId = sp.SpanId
+			}
+			a := analyzeSpan(sp, recs)
+			net = append(net, a.networkSpans(sp, nil)...)
+			a.apply(sp, nil)
+		}
+		_ = assignIDs(net, used)
+	}
 }

@@ -28,6 +28,8 @@ type Config struct {
 	Store ioamstore.Config `yaml:"store"`
 	// Log configures the process log (stderr), the same block as clt-agent's.
 	Log LogConfig `yaml:"log"`
+	// Enrich configures what reads add to spans with IOAM records.
+	Enrich EnrichConfig `yaml:"enrich"`
 	// ShutdownTimeout bounds the graceful drain of in-flight RPCs on SIGTERM;
 	// after it, remaining RPCs are cancelled and the store is closed anyway.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
@@ -99,6 +101,15 @@ type AdminConfig struct {
 	Purge bool `yaml:"purge"`
 }
 
+// EnrichConfig configures read-time enrichment (docs/contracts.md, UI
+// naming contract).
+type EnrichConfig struct {
+	// NetworkSpans adds, to every span with IOAM records, synthetic child
+	// spans for the network links it crossed and for its warnings (default
+	// true). Off: only the span's own attributes, hop events and warnings.
+	NetworkSpans bool `yaml:"network_spans"`
+}
+
 // LogConfig configures logging (log: {level, format}), the block both
 // binaries share. Default info, text.
 type LogConfig = logging.Config
@@ -125,6 +136,7 @@ func DefaultConfig() Config {
 		Admin:           AdminConfig{Config: admin.Config{Listen: ":17270"}},
 		Store:           ioamstore.DefaultConfig(),
 		Log:             logging.DefaultConfig(),
+		Enrich:          EnrichConfig{NetworkSpans: true},
 		ShutdownTimeout: 10 * time.Second,
 		Archive:         ArchiveConfig{TTL: 30 * 24 * time.Hour},
 	}

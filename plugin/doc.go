@@ -76,16 +76,20 @@
 // with records gets the attributes and events of the UI naming contract
 // (docs/contracts.md): ioam.namespace_id, ioam.trace_type, ioam.hop_count,
 // ioam.path ("1 > 2 > 3"), ioam.packets, ioam.reporters,
-// ioam.transit_delay_max_ns, ioam.queue_depth_max, ioam.overflow; one
-// ioam.hop event per hop of the canonical path (the longest path reported;
-// ties: most packets) timestamped with the hop's IOAM timestamp when the trace
-// type carries one; and @jaeger@warnings, which Jaeger turns into span
-// warnings, for an overflowed trace ("ioam: trace overflowed ..."), a path
-// that changed during the span ("ioam: path changed during the span: A > B
-// then A > C") and a router report no downstream reporter confirmed ("ioam:
-// report from node N not confirmed downstream (path A > B)"). Enrichment is
-// computed at read time from the stored records and never written back, so
-// the stored spans stay exactly what Jaeger wrote.
+// ioam.transit_delay_max_ns, ioam.queue_depth_max_bytes and the flags
+// ioam.overflow, ioam.path_changed, ioam.unconfirmed; one event per hop of the
+// canonical path (the longest path reported) named by its one-line summary
+// ("hop 2 · aramis (node 3) · if 21 → 22 · +50.213 ms"); one event per
+// warning and @jaeger@warnings, which Jaeger turns into span warnings. Field
+// semantics (what is "not available", timestamps, id formats) come from
+// kernel/ioam6. With enrich.network_spans (default) the span also gets
+// synthetic child spans (ioam.synthetic=true): one per network link, whose
+// service is the node that received the packet, and one ERROR span per
+// warning, so that the stock UI flags it in the timeline and the search
+// results. Every ioam.* key can be searched: FindTraces evaluates the
+// enrichment of each candidate (ioamstore.Query.Derived). Enrichment is
+// computed at read time and never written back, so the stored spans stay
+// exactly what Jaeger wrote; spans without records are returned unchanged.
 //
 // # Collector semantics
 //

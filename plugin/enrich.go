@@ -11,38 +11,49 @@ import (
 	"time"
 
 	collectorv1 "github.com/cross-layer-telemetry/clt/api/collector/v1"
+	"github.com/cross-layer-telemetry/clt/ioamstore"
+	"github.com/cross-layer-telemetry/clt/kernel/ioam6"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 )
 
-// Attribute, event and warning names of the UI naming contract
-// (docs/contracts.md). The demo and the e2e tests assert on them.
+// Span attribute keys of the UI naming contract (docs/contracts.md). The
+// demo, the e2e and the browser tests import them instead of repeating the
+// literals. Units are in the key (_ns, _bytes); ids and flags have none.
 const (
-	AttrNamespaceID       = "ioam.namespace_id"
-	AttrTraceType         = "ioam.trace_type"
-	AttrHopCount          = "ioam.hop_count"
-	AttrPath              = "ioam.path"
-	AttrPackets           = "ioam.packets"
-	AttrReporters         = "ioam.reporters"
-	AttrTransitDelayMaxNs = "ioam.transit_delay_max_ns"
-	AttrQueueDepthMax     = "ioam.queue_depth_max"
-	AttrOverflow          = "ioam.overflow"
-	// AttrJaegerWarnings is the span attribute Jaeger v2 moves into the span's
-	// warnings in its UI JSON.
-	AttrJaegerWarnings = "@jaeger@warnings"
+	AttrNamespaceID         = ioamstore.AttrNamespaceID
+	AttrTraceType           = "ioam.trace_type"
+	AttrHopCount            = "ioam.hop_count"
+	AttrPath                = "ioam.path"
+	AttrPackets             = "ioam.packets"
+	AttrReporters           = "ioam.reporters"
+	AttrTransitDelayMaxNs   = "ioam.transit_delay_max_ns"
+	AttrQueueDepthMaxBytes  = "ioam.queue_depth_max_bytes"
+	AttrOverflow            = "ioam.overflow"
+	AttrPathChanged         = "ioam.path_changed"
+	AttrUnconfirmed         = "ioam.unconfirmed"
+	AttrSynthetic           = "ioam.synthetic"
+	AttrJaegerWarnings      = "@jaeger@warnings" // Jaeger v2 moves it into the span's warnings
+	AttrOTelServiceName     = "service.name"
+	networkScopeName        = "clt-storage"
+	maxPathWarnings         = 5 // per kind, so a flapping flow cannot bloat a trace
+	defaultLabelUnknownNode = "node ?"
+	warningSpanNamePrefix   = "ioam ⚠ "
+)
 
-	EventHop = "ioam.hop"
-
+// Hop event attribute keys (also on network spans, for the receiving hop).
+const (
 	AttrHopIndex           = "ioam.hop_index"
-	AttrNodeID             = "ioam.node_id"
+	AttrNodeID             = ioamstore.AttrNodeID
 	AttrHopLimit           = "ioam.hop_limit"
 	AttrIngressIf          = "ioam.ingress_if"
 	AttrEgressIf           = "ioam.egress_if"
 	AttrTimestamp          = "ioam.timestamp"
+	AttrLinkDelayNs        = "ioam.link_delay_ns"
 	AttrTransitDelayNs     = "ioam.transit_delay_ns"
 	AttrTransitDelayMinNs  = "ioam.transit_delay_min_ns"
-	AttrQueueDepth         = "ioam.queue_depth"
-	AttrQueueDepthMin      = "ioam.queue_depth_min"
+	AttrQueueDepthBytes    = "ioam.queue_depth_bytes"
+	AttrQueueDepthMinBytes = "ioam.queue_depth_min_bytes"
 	AttrNamespaceData      = "ioam.namespace_data"
 	AttrChecksumComplement = "ioam.checksum_complement"
 	AttrWideNodeID         = "ioam.wide_node_id"
@@ -51,365 +62,491 @@ const (
 	AttrWideNamespaceData  = "ioam.wide_namespace_data"
 	AttrBufferOccupancy    = "ioam.buffer_occupancy"
 	AttrSnapshotSchemaID   = "ioam.snapshot_schema_id"
-	AttrSnapshotLen        = "ioam.snapshot_len"
+	AttrSnapshotLenBytes   = "ioam.snapshot_len_bytes"
 )
 
-// Warning prefixes (docs/contracts.md); tests match on them.
+// Warning event and warning span attribute keys, and the values of
+// AttrWarning.
+const (
+	AttrWarning         = "ioam.warning"
+	AttrWarningPath     = "ioam.warning_path"
+	AttrWarningHopCount = "ioam.warning_hop_count"
+	AttrMissingHops     = "ioam.missing_hops"
+	AttrReporterNodeID  = "ioam.reporter_node_id"
+
+	WarningOverflow    = "overflow"
+	WarningPathChanged = "path_changed"
+	WarningUnconfirmed = "unconfirmed"
+)
+
+// Names: hop events are named by their one-line summary, which starts with
+// EventHopPrefix and the hop index (FormatHopSummary). Warning events are
+// named by the warning text.
+const (
+	EventHopPrefix = "hop "
+	// SummarySeparator separates the parts of a hop summary.
+	SummarySeparator = " · "
+)
+
+// Warning prefixes (docs/contracts.md); tests match on them. Every warning
+// starts with "ioam: ".
 const (
 	WarnOverflow    = "ioam: trace overflowed"
 	WarnPathChanged = "ioam: path changed during the span: "
 	WarnUnconfirmed = "ioam: report from node "
+	WarnClock       = "ioam: clock: "
+	PathSeparator   = " > "
 )
 
-// Trace-type bits (RFC 9197 §4.4.1): bit 0 is the most significant of the 24.
-const (
-	traceTypeBits = 24
-	traceTypeMask = 1<<traceTypeBits - 1
+var _ NodeLabeler = (*NodeNames)(nil)
 
-	bitHopLimNodeID     = 0
-	bitIfIDs            = 1
-	bitTimestampSec     = 2
-	bitTimestampFrac    = 3
-	bitTransitDelay     = 4
-	bitNamespaceData    = 5
-	bitQueueDepth       = 6
-	bitChecksumComp     = 7
-	bitWideHopLimNodeID = 8
-	bitWideIfIDs        = 9
-	bitWideNSData       = 10
-	bitBufferOccupancy  = 11
-	bitOpaqueSnapshot   = 22
+// NodeLabeler names IOAM nodes in hop summaries and network spans; tests
+// fake it, clt-storage serves the names of its configuration and of the
+// records' reporters.
+type NodeLabeler interface {
+	// Label returns the node's name, else FallbackNodeLabel(id, wide).
+	// *NodeNames implements it.
+	Label(id uint64, wide bool) string
+}
 
-	// transitDelayOverflow is the MSB of the transit delay field, set when the
-	// value overflowed (RFC 9197 §4.4.2.5); such values are not delays.
-	transitDelayOverflow = 1 << 31
+// FormatNodeID is the one format of a node id everywhere (paths, labels,
+// search): a short (24-bit) id in decimal, a wide (56-bit) id in hex.
+func FormatNodeID(id uint64, wide bool) string {
+	if wide {
+		return ioam6.FormatWideID(id)
+	}
+	return ioam6.FormatNodeID(uint32(id))
+}
 
-	// All-ones values are how Linux (and RFC 9197 §4.4.2) says "not available"
-	// for a field the trace type asks for: the destination's egress interface,
-	// a queue depth without a qdisc, ids left at their default. They are not
-	// measurements, so enrichment leaves them out.
-	ifUnavailable     = 0xFFFF
-	wideIfUnavailable = 0xFFFFFFFF
-	u32Unavailable    = 0xFFFFFFFF
-	u64Unavailable    = 0xFFFFFFFFFFFFFFFF
+// FormatDelay is the delay of a hop summary: signed milliseconds with three
+// decimals and the unit, e.g. "+50.213 ms".
+func FormatDelay(ns int64) string { return fmt.Sprintf("%+.3f ms", float64(ns)/1e6) }
 
-	// maxPathWarnings bounds the warnings one span can carry so a pathological
-	// flow (path flapping every window) cannot bloat a trace.
-	maxPathWarnings = 5
-)
+// WarningSpanName is the operation name of the synthetic span that shows a
+// warning in the timeline: "ioam ⚠ " and the warning without "ioam: ".
+func WarningSpanName(warning string) string {
+	return warningSpanNamePrefix + strings.TrimPrefix(warning, "ioam: ")
+}
 
-// bit returns the mask of trace-type bit n.
-func bit(n int) uint32 { return 1 << (traceTypeBits - 1 - n) }
+// IsHopEvent reports whether an event (or UI log) name is a hop summary.
+func IsHopEvent(name string) bool { return strings.HasPrefix(name, EventHopPrefix) }
 
-func has(fields uint32, n int) bool { return fields&bit(n) != 0 }
+// EnrichSpan adds what recs say about span with the default node labels; see
+// Enrich.
+func EnrichSpan(span *tracepb.Span, recs []*collectorv1.IOAMRecord) { Enrich(span, recs, nil) }
 
-// EnrichSpan adds what recs say about span: the ioam.* span attributes, one
-// ioam.hop event per hop of the canonical path and @jaeger@warnings. recs are
-// the records of this (trace, span); records of other spans are ignored. It
-// is a pure function of its inputs and leaves span untouched when no record
-// matches.
-func EnrichSpan(span *tracepb.Span, recs []*collectorv1.IOAMRecord) {
-	var mine []*collectorv1.IOAMRecord
-	for _, r := range recs {
-		if bytes.Equal(r.GetSpanId(), span.GetSpanId()) {
-			mine = append(mine, r)
+// Enrich adds what recs say about span: the ioam.* span attributes, one hop
+// event per hop of the canonical path, one event per warning and
+// @jaeger@warnings. recs are the records of this (trace, span); records of
+// other spans are ignored. labels names nodes in the hop summaries (nil: the
+// default labels). It is a pure function of its inputs and leaves span
+// untouched when no record matches.
+func Enrich(span *tracepb.Span, recs []*collectorv1.IOAMRecord, labels NodeLabeler) {
+	if a := analyzeSpan(span, recs); a != nil {
+		a.apply(span, labels)
+	}
+}
+
+// analyzeSpan joins the records of span; nil when none matches.
+func analyzeSpan(span *tracepb.Span, recs []*collectorv1.IOAMRecord) *analysis {
+	mine := recs
+	for i, r := range recs {
+		if !bytes.Equal(r.GetSpanId(), span.GetSpanId()) {
+			// Rare: the reader groups by span. Filter only then.
+			mine = slices.Clone(recs[:i])
+			for _, r := range recs[i+1:] {
+				if bytes.Equal(r.GetSpanId(), span.GetSpanId()) {
+					mine = append(mine, r)
+				}
+			}
+			break
 		}
 	}
 	if len(mine) == 0 {
-		return
+		return nil
 	}
-	s := summarize(mine, span.GetStartTimeUnixNano())
-	span.Attributes = append(span.Attributes, s.attrs...)
-	span.Events = append(span.Events, s.events...)
-	if len(s.warnings) > 0 {
-		addWarnings(span, s.warnings)
-	}
+	return analyze(mine)
 }
 
-// summary is the result of joining one span's records.
-type summary struct {
-	attrs    []*commonpb.KeyValue
-	events   []*tracepb.Span_Event
-	warnings []string
+// nodeRef is a node of a path: a short or wide id, or unknown (the trace
+// type carries no node id, or the node wrote the "not available" id).
+type nodeRef struct {
+	id          uint64
+	wide, known bool
 }
 
-// pathOf returns the node ids of the record's hops in path order; a hop with
-// neither a short nor a wide node id is -1.
-func pathOf(r *collectorv1.IOAMRecord) []int64 {
-	p := make([]int64, 0, len(r.GetHops()))
+func (n nodeRef) String() string {
+	if !n.known {
+		return "?"
+	}
+	return FormatNodeID(n.id, n.wide)
+}
+
+// label is the node's label: its name, else its default label.
+func (n nodeRef) label(l NodeLabeler) string {
+	if !n.known {
+		return defaultLabelUnknownNode
+	}
+	if l != nil {
+		if s := l.Label(n.id, n.wide); s != "" {
+			return s
+		}
+	}
+	return FallbackNodeLabel(n.id, n.wide)
+}
+
+func formatPath(p []nodeRef) string {
+	var b strings.Builder
+	for i, n := range p {
+		if i > 0 {
+			b.WriteString(PathSeparator)
+		}
+		b.WriteString(n.String())
+	}
+	return b.String()
+}
+
+// pathOf returns the nodes of the record's hops in path order.
+func pathOf(r *collectorv1.IOAMRecord) []nodeRef {
+	p := make([]nodeRef, 0, len(r.GetHops()))
 	for _, h := range r.GetHops() {
-		p = append(p, hopNodeID(h, r.GetTraceType()))
+		p = append(p, hopNode(h, hopFields(h, r.GetTraceType())))
 	}
 	return p
 }
 
-func hopNodeID(h *collectorv1.Hop, traceType uint32) int64 {
-	f := hopFields(h, traceType)
+// hopNode is the hop's node: the short id when present and available, else
+// the wide one, else unknown.
+func hopNode(h *collectorv1.Hop, f ioam6.TraceType) nodeRef {
 	switch {
-	case has(f, bitHopLimNodeID):
-		return int64(h.GetNodeId())
-	case has(f, bitWideHopLimNodeID):
-		return int64(h.GetWideNodeId())
+	case f.Has(ioam6.BitHopLimitNodeID) && ioam6.NodeIDAvailable(h.GetNodeId()):
+		return nodeRef{id: uint64(h.GetNodeId()), known: true}
+	case f.Has(ioam6.BitWideHopLimitNodeID) && ioam6.WideNodeIDAvailable(h.GetWideNodeId()):
+		return nodeRef{id: h.GetWideNodeId(), wide: true, known: true}
 	default:
-		return -1
+		return nodeRef{}
 	}
 }
 
 // hopFields is the hop's own field mask, falling back to the record's trace
 // type for agents that leave it zero.
-func hopFields(h *collectorv1.Hop, traceType uint32) uint32 {
+func hopFields(h *collectorv1.Hop, traceType uint32) ioam6.TraceType {
 	if h.GetFields() != 0 {
-		return h.GetFields() & traceTypeMask
+		return ioam6.TraceType(h.GetFields()) & ioam6.TraceTypeMask
 	}
-	return traceType & traceTypeMask
+	return ioam6.TraceType(traceType) & ioam6.TraceTypeMask
 }
 
-// FormatPath renders node ids as "1 > 2 > 3" (unknown ids as "?").
-func FormatPath(p []int64) string {
-	var b strings.Builder
-	for i, id := range p {
-		if i > 0 {
-			b.WriteString(" > ")
-		}
-		if id < 0 {
-			b.WriteByte('?')
-		} else {
-			b.WriteString(strconv.FormatInt(id, 10))
-		}
-	}
-	return b.String()
-}
-
-func isPrefix(p, of []int64) bool {
+func isPrefix(p, of []nodeRef) bool {
 	return len(p) <= len(of) && slices.Equal(p, of[:len(p)])
 }
 
 // pathGroup is every record that saw one path.
 type pathGroup struct {
-	path      []int64
+	path      []nodeRef
+	key       string
 	recs      []*collectorv1.IOAMRecord
 	packets   uint64
 	firstSeen uint64
-	reporters map[uint32]bool
+	reporters []uint32 // sorted, distinct
 }
 
-func summarize(recs []*collectorv1.IOAMRecord, spanStart uint64) summary {
+// analysis is what one span's records say, before it is written onto spans.
+type analysis struct {
+	namespaceID uint32
+	traceType   ioam6.TraceType
+	canon       *pathGroup
+	hops        []*mergedHop
+	packets     uint64 // the most packets one reporter saw
+	reporters   int
+	overflow    bool
+	warnings    []warning
+	hopKVs      [][]*commonpb.KeyValue // hopAttrs, built once per hop
+}
+
+// warning is one network event worth a warning, with its data.
+type warning struct {
+	kind     string
+	text     string
+	path     []nodeRef // overflow: the entries written; else the other path
+	node     nodeRef   // the node it concerns: where the trace filled up, where the path forked, the reporter
+	reporter uint32    // unconfirmed: the reporter
+	missing  int       // overflow: hops known to be missing (reporters that found the trace full)
+	at       uint64    // when, Unix ns (0: unknown)
+}
+
+func analyze(recs []*collectorv1.IOAMRecord) *analysis {
 	// Group by path; records are already deduplicated by the store.
 	var groups []*pathGroup
 	byKey := map[string]*pathGroup{}
-	reporters := map[uint32]uint64{} // reporter -> packets
-	overflow := false
+	var totals []repPackets // reporter -> all its packets of the span
+	a := &analysis{}
 	for _, r := range recs {
 		p := pathOf(r)
-		k := FormatPath(p)
+		k := formatPath(p)
 		g := byKey[k]
 		if g == nil {
-			g = &pathGroup{path: p, firstSeen: math.MaxUint64, reporters: map[uint32]bool{}}
+			g = &pathGroup{path: p, key: k, firstSeen: math.MaxUint64}
 			byKey[k] = g
 			groups = append(groups, g)
 		}
 		g.recs = append(g.recs, r)
 		g.packets += r.GetPackets()
 		g.firstSeen = min(g.firstSeen, r.GetFirstSeenUnixNano())
-		g.reporters[r.GetReporterNodeId()] = true
-		reporters[r.GetReporterNodeId()] += r.GetPackets()
-		overflow = overflow || r.GetOverflow()
+		if i, ok := slices.BinarySearch(g.reporters, r.GetReporterNodeId()); !ok {
+			g.reporters = slices.Insert(g.reporters, i, r.GetReporterNodeId())
+		}
+		totals = addPackets(totals, r.GetReporterNodeId(), r.GetPackets())
+		a.overflow = a.overflow || r.GetOverflow()
 	}
 	// Canonical path: the longest one; ties go to the most packets, then the
 	// earliest seen, then the lexical order, so the result is deterministic.
-	canon := slices.MaxFunc(groups, func(a, b *pathGroup) int {
+	a.canon = slices.MaxFunc(groups, func(x, y *pathGroup) int {
 		return cmp.Or(
-			cmp.Compare(len(a.path), len(b.path)),
-			cmp.Compare(a.packets, b.packets),
-			cmp.Compare(b.firstSeen, a.firstSeen),
-			strings.Compare(FormatPath(b.path), FormatPath(a.path)),
+			cmp.Compare(len(x.path), len(y.path)),
+			cmp.Compare(x.packets, y.packets),
+			cmp.Compare(y.firstSeen, x.firstSeen),
+			strings.Compare(y.key, x.key),
 		)
 	})
-	ref := canon.recs[0]
-	var packets uint64
-	for _, n := range reporters {
-		packets = max(packets, n)
+	// Reporters on one path see the same packets: the span's count is the
+	// most one reporter saw, not their sum.
+	for _, t := range totals {
+		a.packets = max(a.packets, t.n)
 	}
-	traceType := ref.GetTraceType() & traceTypeMask
-
-	var s summary
-	s.attrs = append(s.attrs,
-		intAttr(AttrNamespaceID, int64(ref.GetNamespaceId())),
-		strAttr(AttrTraceType, fmt.Sprintf("0x%06x", traceType)),
-		intAttr(AttrHopCount, int64(len(canon.path))),
-		strAttr(AttrPath, FormatPath(canon.path)),
-		intAttr(AttrPackets, int64(packets)),
-		intAttr(AttrReporters, int64(len(reporters))),
-	)
-	hops := mergeHops(canon.recs)
-	if has(traceType, bitTransitDelay) {
-		if m, ok := maxOverHops(hops, (*mergedHop).transitMax); ok {
-			s.attrs = append(s.attrs, intAttr(AttrTransitDelayMaxNs, int64(m)))
+	a.reporters = len(totals)
+	ref := a.canon.recs[0]
+	a.namespaceID = ref.GetNamespaceId()
+	a.traceType = ioam6.TraceType(ref.GetTraceType()) & ioam6.TraceTypeMask
+	// The canonical path's hops are merged over every record of that path or
+	// of a prefix of it (upstream reporters, reporters of an overflowed trace).
+	// A prefix that another path extends too (the path forked after it) is
+	// left out: its records hold the packets of both paths, and the other
+	// path's timestamps and interfaces are not the canonical path's.
+	var chain []*collectorv1.IOAMRecord
+	for _, g := range groups {
+		if isPrefix(g.path, a.canon.path) && (g == a.canon || !extendedOffChain(g, groups, a.canon.path)) {
+			chain = append(chain, g.recs...)
 		}
 	}
-	if has(traceType, bitQueueDepth) {
-		if m, ok := maxOverHops(hops, (*mergedHop).queueMax); ok {
-			s.attrs = append(s.attrs, intAttr(AttrQueueDepthMax, int64(m)))
-		}
-	}
-	if overflow {
-		s.attrs = append(s.attrs, boolAttr(AttrOverflow, true))
-	}
-	for i, h := range hops {
-		s.events = append(s.events, h.event(i, traceType, spanStart))
-	}
-	s.warnings = warnings(recs, groups, canon)
-	return s
+	a.hops = mergeHops(chain, len(a.canon.path))
+	a.warnings = a.findWarnings(recs, groups)
+	return a
 }
 
-// warnings derives what a network engineer must not miss from the path
-// groups: overflow, a path that changed, reports not confirmed downstream.
-func warnings(recs []*collectorv1.IOAMRecord, groups []*pathGroup, canon *pathGroup) []string {
-	var out []string
-	// Overflow: the hops after the last entry are missing. Reporters that
-	// found the trace already full (reporter_wrote=false) are nodes we know
-	// were skipped; without any, the count is unknown.
-	skipped := map[uint32]bool{}
-	var lastWritten []int64
+// repPackets counts one reporter's packets.
+type repPackets struct {
+	rep uint32
+	n   uint64
+}
+
+func addPackets(s []repPackets, rep uint32, n uint64) []repPackets {
+	for i := range s {
+		if s[i].rep == rep {
+			s[i].n += n
+			return s
+		}
+	}
+	return append(s, repPackets{rep, n})
+}
+
+// findWarnings derives one warning per network event a network engineer
+// must not miss: an overflowed trace, a path that changed, a report no
+// other node confirmed.
+func (a *analysis) findWarnings(recs []*collectorv1.IOAMRecord, groups []*pathGroup) []warning {
+	var out []warning
+	if w, ok := a.overflowWarning(recs); ok {
+		out = append(out, w)
+	}
+
+	// Reporters of the canonical path and of its prefixes.
+	var chainReps []uint32
+	for _, g := range groups {
+		if isPrefix(g.path, a.canon.path) {
+			chainReps = append(chainReps, g.reporters...)
+		}
+	}
+	ordered := slices.Clone(groups)
+	slices.SortStableFunc(ordered, func(x, y *pathGroup) int {
+		return cmp.Or(cmp.Compare(x.firstSeen, y.firstSeen), strings.Compare(x.key, y.key))
+	})
+	changes, unconfirmed := 0, 0
+	for _, g := range ordered {
+		if isPrefix(g.path, a.canon.path) || extendedOffChain(g, ordered, a.canon.path) {
+			continue // on the canonical path, or covered by the longer path that extends it
+		}
+		// The other path's family: g and the off-chain prefixes of g.
+		var reps []uint32
+		for _, h := range ordered {
+			if isPrefix(h.path, g.path) && !isPrefix(h.path, a.canon.path) {
+				reps = append(reps, h.reporters...)
+			}
+		}
+		slices.Sort(reps)
+		reps = slices.Compact(reps)
+		confirmed := len(reps) >= 2
+		for _, r := range reps {
+			confirmed = confirmed || slices.Contains(chainReps, r)
+		}
+		if confirmed {
+			if changes++; changes > maxPathWarnings {
+				continue
+			}
+			first, then := a.canon, g
+			if g.firstSeen < a.canon.firstSeen {
+				first, then = g, a.canon
+			}
+			out = append(out, warning{kind: WarningPathChanged, path: g.path, node: forkNode(g.path, a.canon.path),
+				at: g.firstSeen, text: WarnPathChanged + first.key + " then " + then.key})
+			continue
+		}
+		if unconfirmed++; unconfirmed > maxPathWarnings {
+			continue
+		}
+		rep := reps[0]
+		out = append(out, warning{kind: WarningUnconfirmed, path: g.path, node: nodeRef{id: uint64(rep), known: true}, reporter: rep,
+			at: g.firstSeen, text: fmt.Sprintf("%s%d not confirmed downstream (path %s)", WarnUnconfirmed, rep, g.key)})
+	}
+	for i := range out {
+		if out[i].at == math.MaxUint64 {
+			out[i].at = 0
+		}
+	}
+	return out
+}
+
+// extendedOffChain reports whether another path off the canonical one
+// extends g (then that longer path stands for g).
+func extendedOffChain(g *pathGroup, groups []*pathGroup, canon []nodeRef) bool {
+	for _, h := range groups {
+		if len(h.path) > len(g.path) && isPrefix(g.path, h.path) && !isPrefix(h.path, canon) {
+			return true
+		}
+	}
+	return false
+}
+
+// forkNode is the first node of p that differs from the canonical path.
+func forkNode(p, canon []nodeRef) nodeRef {
+	for i, n := range p {
+		if i >= len(canon) || n != canon[i] {
+			return n
+		}
+	}
+	return nodeRef{}
+}
+
+// overflowWarning names what an overflow left out: which nodes wrote, after
+// which node the trace was full, and how many hops downstream of it are
+// known to be missing (reporters that found the trace already full,
+// reporter_wrote=false; other nodes without an agent are not known).
+func (a *analysis) overflowWarning(recs []*collectorv1.IOAMRecord) (warning, bool) {
+	var written []nodeRef
+	var full []uint32
 	overflowed := false
 	for _, r := range recs {
 		if !r.GetOverflow() {
 			continue
 		}
 		overflowed = true
-		if !r.GetReporterWrote() {
-			skipped[r.GetReporterNodeId()] = true
+		if !r.GetReporterWrote() && !slices.Contains(full, r.GetReporterNodeId()) {
+			full = append(full, r.GetReporterNodeId())
 		}
-		if p := pathOf(r); len(p) > len(lastWritten) {
-			lastWritten = p
-		}
-	}
-	if overflowed {
-		last := "?"
-		if len(lastWritten) > 0 {
-			last = FormatPath(lastWritten[len(lastWritten)-1:])
-		}
-		if n := len(skipped); n > 0 {
-			out = append(out, fmt.Sprintf("%s at node %s: %d hop(s) missing", WarnOverflow, last, n))
-		} else {
-			out = append(out, fmt.Sprintf("%s: hops missing after node %s", WarnOverflow, last))
+		if p := pathOf(r); len(p) > len(written) || (len(p) == len(written) && formatPath(p) < formatPath(written)) {
+			written = p
 		}
 	}
-
-	// Path changes: a path that neither extends nor is extended by the
-	// canonical one (prefixes come from upstream reporters or overflow).
-	// Groups are ordered by when they were first seen.
-	ordered := slices.Clone(groups)
-	slices.SortStableFunc(ordered, func(a, b *pathGroup) int { return cmp.Compare(a.firstSeen, b.firstSeen) })
-	changes := 0
-	for _, g := range ordered {
-		if g == canon || isPrefix(g.path, canon.path) || isPrefix(canon.path, g.path) {
-			continue
-		}
-		if changes++; changes > maxPathWarnings {
-			break
-		}
-		first, then := canon, g
-		if g.firstSeen < canon.firstSeen {
-			first, then = g, canon
-		}
-		out = append(out, WarnPathChanged+FormatPath(first.path)+" then "+FormatPath(then.path))
+	if !overflowed {
+		return warning{}, false
 	}
-
-	// Unconfirmed reports: a router's path that no record of another reporter
-	// extends. The canonical path's reporters are the destination and need no
-	// confirmation.
-	unconfirmed := 0
-	for _, g := range ordered {
-		if g == canon {
-			continue
+	slices.Sort(full)
+	w := warning{kind: WarningOverflow, path: written, missing: len(full)}
+	var b strings.Builder
+	b.WriteString(WarnOverflow)
+	if len(written) == 0 {
+		b.WriteString(" before any node wrote an entry: ")
+	} else {
+		w.node = written[len(written)-1]
+		if len(a.hops) >= len(written) {
+			w.at = a.hops[len(written)-1].firstTS
 		}
-		for _, rep := range slices.Sorted(mapKeys(g.reporters)) {
-			if canon.reporters[rep] || confirmed(g.path, rep, groups) {
-				continue
-			}
-			if unconfirmed++; unconfirmed > maxPathWarnings {
-				break
-			}
-			out = append(out, fmt.Sprintf("%s%d not confirmed downstream (path %s)", WarnUnconfirmed, rep, FormatPath(g.path)))
-		}
+		fmt.Fprintf(&b, " after node %s (entries written by %s): ", w.node, formatPath(written))
 	}
-	return out
-}
-
-// confirmed reports whether a reporter other than rep saw a path that starts
-// with p.
-func confirmed(p []int64, rep uint32, groups []*pathGroup) bool {
-	for _, g := range groups {
-		if !isPrefix(p, g.path) {
-			continue
+	if len(full) > 0 {
+		ids := make([]string, len(full))
+		for i, id := range full {
+			ids[i] = strconv.FormatUint(uint64(id), 10)
 		}
-		for r := range g.reporters {
-			if r != rep {
-				return true
-			}
+		fmt.Fprintf(&b, "at least %d hop(s) not recorded", len(full))
+		if len(written) > 0 {
+			fmt.Fprintf(&b, " downstream of node %s", w.node)
 		}
+		fmt.Fprintf(&b, " (node(s) %s found the trace full)", strings.Join(ids, ", "))
+	} else {
+		b.WriteString("hops not recorded")
+		if len(written) > 0 {
+			fmt.Fprintf(&b, " downstream of node %s", w.node)
+		}
+		b.WriteString(" (how many is unknown: no reporter found the trace full)")
 	}
-	return false
-}
-
-func mapKeys[K comparable, V any](m map[K]V) func(func(K) bool) {
-	return func(yield func(K) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
+	w.text = b.String()
+	return w, true
 }
 
 // mergedHop is one hop of the canonical path merged over the records that
-// saw that path: the plain fields come from the most recent record, the
-// min/max and first-timestamp fields summarise all of them.
+// saw it: the plain fields come from the most recent record, the min/max and
+// first-timestamp fields summarise all of them, and packets is what the hop
+// forwarded (the most packets one reporter saw crossing it).
 type mergedHop struct {
+	node    nodeRef
 	h       *collectorv1.Hop
-	fields  uint32
+	fields  ioam6.TraceType
 	packets uint64
+	perRep  []repPackets
 	tdMin   uint32
 	tdMax   uint32
 	tdSeen  bool
 	qdMin   uint32
 	qdMax   uint32
 	qdSeen  bool
-	firstTS uint64
+	firstTS uint64 // Unix ns, 0 = none
 }
 
-func mergeHops(recs []*collectorv1.IOAMRecord) []*mergedHop {
+func mergeHops(recs []*collectorv1.IOAMRecord, n int) []*mergedHop {
 	// Most recent record last, so its plain fields win.
 	sorted := slices.Clone(recs)
 	slices.SortStableFunc(sorted, func(a, b *collectorv1.IOAMRecord) int {
 		return cmp.Compare(a.GetLastSeenUnixNano(), b.GetLastSeenUnixNano())
 	})
-	var out []*mergedHop
+	out := make([]*mergedHop, n)
+	for i := range out {
+		out[i] = &mergedHop{}
+	}
 	for _, r := range sorted {
 		for i, h := range r.GetHops() {
-			if i == len(out) {
-				out = append(out, &mergedHop{})
+			if i >= n {
+				break
 			}
 			m := out[i]
 			f := hopFields(h, r.GetTraceType())
-			m.h, m.fields = h, f
-			m.packets += r.GetPackets()
-			if has(f, bitTransitDelay) {
+			m.h, m.fields, m.node = h, f, hopNode(h, f)
+			m.perRep = addPackets(m.perRep, r.GetReporterNodeId(), r.GetPackets())
+			if f.Has(ioam6.BitTransitDelay) {
 				lo, hi := h.GetTransitDelayMin(), h.GetTransitDelayMax()
 				if lo == 0 && hi == 0 {
 					lo, hi = h.GetTransitDelay(), h.GetTransitDelay()
 				}
-				if lo&transitDelayOverflow == 0 && hi&transitDelayOverflow == 0 {
+				_, okLo := ioam6.TransitDelayNs(lo)
+				if _, okHi := ioam6.TransitDelayNs(hi); okLo && okHi {
 					if !m.tdSeen {
 						m.tdMin, m.tdMax, m.tdSeen = lo, hi, true
 					}
 					m.tdMin, m.tdMax = min(m.tdMin, lo), max(m.tdMax, hi)
 				}
 			}
-			if has(f, bitQueueDepth) && h.GetQueueDepth() != u32Unavailable {
+			if f.Has(ioam6.BitQueueDepth) && ioam6.U32Available(h.GetQueueDepth()) {
 				lo, hi := h.GetQueueDepthMin(), h.GetQueueDepthMax()
-				if lo == 0 && hi == 0 {
+				if (lo == 0 && hi == 0) || !ioam6.U32Available(lo) || !ioam6.U32Available(hi) {
 					lo, hi = h.GetQueueDepth(), h.GetQueueDepth()
 				}
 				if !m.qdSeen {
@@ -422,20 +559,28 @@ func mergeHops(recs []*collectorv1.IOAMRecord) []*mergedHop {
 			}
 		}
 	}
+	for _, m := range out {
+		for _, p := range m.perRep {
+			m.packets = max(m.packets, p.n)
+		}
+	}
 	return out
 }
 
 // hopTimestamp is the hop's first IOAM timestamp in Unix ns, or 0 when the
-// trace type carries no full timestamp (bits 2 and 3).
-func hopTimestamp(h *collectorv1.Hop, f uint32) uint64 {
-	if !has(f, bitTimestampSec) || !has(f, bitTimestampFrac) {
+// trace type carries none or it is not available.
+func hopTimestamp(h *collectorv1.Hop, f ioam6.TraceType) uint64 {
+	if !f.Has(ioam6.BitTimestampSec) {
 		return 0
 	}
 	if ts := h.GetFirstTimestampUnixNano(); ts != 0 {
 		return ts
 	}
-	// Linux writes the fraction in microseconds.
-	return uint64(h.GetTimestampSec())*uint64(time.Second) + uint64(h.GetTimestampFrac())*uint64(time.Microsecond)
+	ts, ok := ioam6.TimestampUnixNano(f, h.GetTimestampSec(), h.GetTimestampFrac())
+	if !ok || ts <= 0 {
+		return 0
+	}
+	return uint64(ts)
 }
 
 // maxOverHops is the largest value of the hops that measured one (ok false
@@ -452,62 +597,233 @@ func maxOverHops(hops []*mergedHop, value func(*mergedHop) (uint32, bool)) (m ui
 func (m *mergedHop) transitMax() (uint32, bool) { return m.tdMax, m.tdSeen }
 func (m *mergedHop) queueMax() (uint32, bool)   { return m.qdMax, m.qdSeen }
 
-func (m *mergedHop) event(index int, traceType uint32, spanStart uint64) *tracepb.Span_Event {
+// linkDelay is the time from the previous hop's first timestamp to this
+// hop's (ok false without both). Negative means unsynchronised clocks.
+func (a *analysis) linkDelay(i int) (int64, bool) {
+	if i <= 0 || i >= len(a.hops) || a.hops[i].firstTS == 0 || a.hops[i-1].firstTS == 0 {
+		return 0, false
+	}
+	return int64(a.hops[i].firstTS - a.hops[i-1].firstTS), true
+}
+
+// spanAttrs are the attributes the span gets (also the searchable tags).
+func (a *analysis) spanAttrs() []*commonpb.KeyValue {
+	attrs := []*commonpb.KeyValue{
+		intAttr(AttrNamespaceID, int64(a.namespaceID)),
+		strAttr(AttrTraceType, a.traceType.String()),
+		intAttr(AttrHopCount, int64(len(a.canon.path))),
+		strAttr(AttrPath, a.canon.key),
+		intAttr(AttrPackets, int64(a.packets)),
+		intAttr(AttrReporters, int64(a.reporters)),
+	}
+	if a.traceType.Has(ioam6.BitTransitDelay) {
+		if m, ok := maxOverHops(a.hops, (*mergedHop).transitMax); ok {
+			attrs = append(attrs, intAttr(AttrTransitDelayMaxNs, int64(m)))
+		}
+	}
+	if a.traceType.Has(ioam6.BitQueueDepth) {
+		if m, ok := maxOverHops(a.hops, (*mergedHop).queueMax); ok {
+			attrs = append(attrs, intAttr(AttrQueueDepthMaxBytes, int64(m)))
+		}
+	}
+	if a.overflow {
+		attrs = append(attrs, boolAttr(AttrOverflow, true))
+	}
+	kinds := map[string]bool{}
+	for _, w := range a.warnings {
+		kinds[w.kind] = true
+	}
+	if kinds[WarningPathChanged] {
+		attrs = append(attrs, boolAttr(AttrPathChanged, true))
+	}
+	if kinds[WarningUnconfirmed] {
+		attrs = append(attrs, boolAttr(AttrUnconfirmed, true))
+	}
+	return attrs
+}
+
+// apply writes the analysis onto span.
+func (a *analysis) apply(span *tracepb.Span, labels NodeLabeler) {
+	span.Attributes = append(span.Attributes, a.spanAttrs()...)
+	start := span.GetStartTimeUnixNano()
+	for i, m := range a.hops {
+		ts := start
+		if m.firstTS != 0 {
+			ts = m.firstTS
+		}
+		span.Events = append(span.Events, &tracepb.Span_Event{TimeUnixNano: ts, Name: a.hopSummary(i, labels), Attributes: a.hopAttrs(i)})
+	}
+	if len(a.warnings) == 0 {
+		return
+	}
+	texts := make([]string, 0, len(a.warnings))
+	for _, w := range a.warnings {
+		ts := start
+		if w.at != 0 {
+			ts = w.at
+		}
+		span.Events = append(span.Events, &tracepb.Span_Event{TimeUnixNano: ts, Name: w.text, Attributes: w.attrs()})
+		texts = append(texts, w.text)
+	}
+	addWarnings(span, texts)
+}
+
+// attrs is the warning's data, on its event and its warning span.
+func (w *warning) attrs() []*commonpb.KeyValue {
+	attrs := []*commonpb.KeyValue{
+		strAttr(AttrWarning, w.kind),
+		strAttr(AttrWarningPath, formatPath(w.path)),
+		intAttr(AttrWarningHopCount, int64(len(w.path))),
+	}
+	switch w.kind {
+	case WarningOverflow:
+		if w.missing > 0 {
+			attrs = append(attrs, intAttr(AttrMissingHops, int64(w.missing)))
+		}
+	case WarningUnconfirmed:
+		attrs = append(attrs, intAttr(AttrReporterNodeID, int64(w.reporter)))
+	}
+	return attrs
+}
+
+// hopSummary is the hop event's name, the line the UI shows collapsed:
+// "hop 2 · aramis (node 3) · if 21 → 22 · +50.213 ms". Parts without data
+// are left out.
+func (a *analysis) hopSummary(i int, labels NodeLabeler) string {
+	m := a.hops[i]
+	var b strings.Builder
+	b.WriteString(EventHopPrefix)
+	b.WriteString(strconv.Itoa(i))
+	b.WriteString(SummarySeparator)
+	lbl := m.node.label(labels)
+	b.WriteString(lbl)
+	if def := FallbackNodeLabel(m.node.id, m.node.wide); m.node.known && lbl != def {
+		b.WriteString(" (" + def + ")")
+	}
+	if in, eg, ok := m.interfaces(); ok {
+		b.WriteString(SummarySeparator + "if " + in + networkSpanArrow + eg)
+	}
+	if d, ok := a.linkDelay(i); ok {
+		b.WriteString(SummarySeparator + FormatDelay(d))
+	}
+	return b.String()
+}
+
+// interfaces are the hop's ingress and egress interface ids as shown ("–"
+// when one is not available); ok false when the hop carries none.
+func (m *mergedHop) interfaces() (in, eg string, ok bool) {
 	h, f := m.h, m.fields
-	attrs := []*commonpb.KeyValue{intAttr(AttrHopIndex, int64(index))}
-	if has(f, bitHopLimNodeID) {
-		attrs = append(attrs, intAttr(AttrNodeID, int64(h.GetNodeId())), intAttr(AttrHopLimit, int64(h.GetHopLimit())))
+	show := func(v uint64, avail bool, wide bool) string {
+		if !avail {
+			return "–"
+		}
+		if wide {
+			return ioam6.FormatWideID(v)
+		}
+		return strconv.FormatUint(v, 10)
 	}
-	if has(f, bitIfIDs) {
-		attrs = appendAvailable(attrs, AttrIngressIf, uint64(h.GetIngressIf()), ifUnavailable)
-		attrs = appendAvailable(attrs, AttrEgressIf, uint64(h.GetEgressIf()), ifUnavailable)
+	switch {
+	case f.Has(ioam6.BitIfIDs) && (ioam6.IfIDAvailable(uint16(h.GetIngressIf())) || ioam6.IfIDAvailable(uint16(h.GetEgressIf()))):
+		return show(uint64(h.GetIngressIf()), ioam6.IfIDAvailable(uint16(h.GetIngressIf())), false),
+			show(uint64(h.GetEgressIf()), ioam6.IfIDAvailable(uint16(h.GetEgressIf())), false), true
+	case f.Has(ioam6.BitWideIfIDs) && (ioam6.WideIfIDAvailable(h.GetWideIngressIf()) || ioam6.WideIfIDAvailable(h.GetWideEgressIf())):
+		return show(uint64(h.GetWideIngressIf()), ioam6.WideIfIDAvailable(h.GetWideIngressIf()), true),
+			show(uint64(h.GetWideEgressIf()), ioam6.WideIfIDAvailable(h.GetWideEgressIf()), true), true
 	}
-	ts := spanStart
+	return "", "", false
+}
+
+// hopAttrs are hop i's fields, each in its one format, "not available"
+// values left out. The hop event and the network span share them (callers
+// must not modify the result).
+func (a *analysis) hopAttrs(i int) []*commonpb.KeyValue {
+	if a.hopKVs == nil {
+		a.hopKVs = make([][]*commonpb.KeyValue, len(a.hops))
+	}
+	if a.hopKVs[i] == nil {
+		a.hopKVs[i] = a.buildHopAttrs(i)
+	}
+	return a.hopKVs[i]
+}
+
+func (a *analysis) buildHopAttrs(i int) []*commonpb.KeyValue {
+	m := a.hops[i]
+	h, f := m.h, m.fields
+	attrs := make([]*commonpb.KeyValue, 0, 12)
+	attrs = append(attrs, intAttr(AttrHopIndex, int64(i)))
+	if f.Has(ioam6.BitHopLimitNodeID) {
+		if ioam6.NodeIDAvailable(h.GetNodeId()) {
+			attrs = append(attrs, intAttr(AttrNodeID, int64(h.GetNodeId())))
+		}
+		attrs = append(attrs, intAttr(AttrHopLimit, int64(h.GetHopLimit())))
+	}
+	if f.Has(ioam6.BitIfIDs) {
+		if ioam6.IfIDAvailable(uint16(h.GetIngressIf())) {
+			attrs = append(attrs, intAttr(AttrIngressIf, int64(h.GetIngressIf())))
+		}
+		if ioam6.IfIDAvailable(uint16(h.GetEgressIf())) {
+			attrs = append(attrs, intAttr(AttrEgressIf, int64(h.GetEgressIf())))
+		}
+	}
 	if m.firstTS != 0 {
-		ts = m.firstTS
 		attrs = append(attrs, strAttr(AttrTimestamp, time.Unix(0, int64(m.firstTS)).UTC().Format(time.RFC3339Nano)))
 	}
-	if has(f, bitTransitDelay) && m.tdSeen {
+	if d, ok := a.linkDelay(i); ok {
+		attrs = append(attrs, intAttr(AttrLinkDelayNs, d))
+	}
+	if f.Has(ioam6.BitTransitDelay) && m.tdSeen {
+		if td, ok := ioam6.TransitDelayNs(h.GetTransitDelay()); ok {
+			attrs = append(attrs, intAttr(AttrTransitDelayNs, int64(td)))
+		}
+		attrs = append(attrs, intAttr(AttrTransitDelayMinNs, int64(m.tdMin)), intAttr(AttrTransitDelayMaxNs, int64(m.tdMax)))
+	}
+	if f.Has(ioam6.BitNamespaceData) && ioam6.U32Available(h.GetNamespaceData()) {
+		attrs = append(attrs, strAttr(AttrNamespaceData, formatData32(h.GetNamespaceData())))
+	}
+	if f.Has(ioam6.BitQueueDepth) && m.qdSeen {
 		attrs = append(attrs,
-			intAttr(AttrTransitDelayNs, int64(h.GetTransitDelay()&^transitDelayOverflow)),
-			intAttr(AttrTransitDelayMinNs, int64(m.tdMin)),
-			intAttr(AttrTransitDelayMaxNs, int64(m.tdMax)))
+			intAttr(AttrQueueDepthBytes, int64(h.GetQueueDepth())),
+			intAttr(AttrQueueDepthMinBytes, int64(m.qdMin)),
+			intAttr(AttrQueueDepthMaxBytes, int64(m.qdMax)))
 	}
-	if has(f, bitNamespaceData) {
-		attrs = appendAvailable(attrs, AttrNamespaceData, uint64(h.GetNamespaceData()), u32Unavailable)
+	if f.Has(ioam6.BitChecksumComplement) && ioam6.U32Available(h.GetChecksumComplement()) {
+		attrs = append(attrs, strAttr(AttrChecksumComplement, formatData32(h.GetChecksumComplement())))
 	}
-	if has(f, bitQueueDepth) && m.qdSeen {
-		attrs = append(attrs,
-			intAttr(AttrQueueDepth, int64(h.GetQueueDepth())),
-			intAttr(AttrQueueDepthMin, int64(m.qdMin)),
-			intAttr(AttrQueueDepthMax, int64(m.qdMax)))
-	}
-	if has(f, bitChecksumComp) {
-		attrs = appendAvailable(attrs, AttrChecksumComplement, uint64(h.GetChecksumComplement()), u32Unavailable)
-	}
-	if has(f, bitWideHopLimNodeID) {
-		attrs = append(attrs, intAttr(AttrWideNodeID, int64(h.GetWideNodeId())))
-		if !has(f, bitHopLimNodeID) {
+	if f.Has(ioam6.BitWideHopLimitNodeID) {
+		if ioam6.WideNodeIDAvailable(h.GetWideNodeId()) {
+			attrs = append(attrs, strAttr(AttrWideNodeID, ioam6.FormatWideID(h.GetWideNodeId())))
+		}
+		if !f.Has(ioam6.BitHopLimitNodeID) {
 			attrs = append(attrs, intAttr(AttrHopLimit, int64(h.GetHopLimit())))
 		}
 	}
-	if has(f, bitWideIfIDs) {
-		attrs = appendAvailable(attrs, AttrWideIngressIf, uint64(h.GetWideIngressIf()), wideIfUnavailable)
-		attrs = appendAvailable(attrs, AttrWideEgressIf, uint64(h.GetWideEgressIf()), wideIfUnavailable)
+	if f.Has(ioam6.BitWideIfIDs) {
+		if ioam6.WideIfIDAvailable(h.GetWideIngressIf()) {
+			attrs = append(attrs, strAttr(AttrWideIngressIf, ioam6.FormatWideID(uint64(h.GetWideIngressIf()))))
+		}
+		if ioam6.WideIfIDAvailable(h.GetWideEgressIf()) {
+			attrs = append(attrs, strAttr(AttrWideEgressIf, ioam6.FormatWideID(uint64(h.GetWideEgressIf()))))
+		}
 	}
-	if has(f, bitWideNSData) && h.GetWideNamespaceData() != u64Unavailable {
-		// 64 bits do not fit an int attribute; hex keeps every value exact.
-		attrs = append(attrs, strAttr(AttrWideNamespaceData, fmt.Sprintf("0x%016x", h.GetWideNamespaceData())))
+	if f.Has(ioam6.BitWideNamespaceData) && ioam6.U64Available(h.GetWideNamespaceData()) {
+		attrs = append(attrs, strAttr(AttrWideNamespaceData, formatData64(h.GetWideNamespaceData())))
 	}
-	if has(f, bitBufferOccupancy) {
-		attrs = appendAvailable(attrs, AttrBufferOccupancy, uint64(h.GetBufferOccupancy()), u32Unavailable)
+	if f.Has(ioam6.BitBufferOccupancy) && ioam6.U32Available(h.GetBufferOccupancy()) {
+		attrs = append(attrs, intAttr(AttrBufferOccupancy, int64(h.GetBufferOccupancy())))
 	}
-	if has(f, bitOpaqueSnapshot) {
-		attrs = append(attrs, intAttr(AttrSnapshotSchemaID, int64(h.GetSnapshotSchemaId())), intAttr(AttrSnapshotLen, int64(len(h.GetSnapshotData()))))
+	if f.Has(ioam6.BitOpaqueStateSnapshot) && ioam6.SnapshotAvailable(h.GetSnapshotSchemaId(), (len(h.GetSnapshotData())+3)/4) {
+		attrs = append(attrs, strAttr(AttrSnapshotSchemaID, ioam6.FormatSchemaID(h.GetSnapshotSchemaId())),
+			intAttr(AttrSnapshotLenBytes, int64(len(h.GetSnapshotData()))))
 	}
 	attrs = append(attrs, intAttr(AttrPackets, int64(m.packets)))
-	return &tracepb.Span_Event{TimeUnixNano: ts, Name: EventHop, Attributes: attrs}
+	return attrs
 }
+
+// formatData32 and formatData64 are the one format of opaque data fields
+// (namespace data, checksum complement): hex of the field's full width, as
+// `ip ioam namespace` shows them.
+func formatData32(v uint32) string { return fmt.Sprintf("0x%08x", v) }
+func formatData64(v uint64) string { return fmt.Sprintf("0x%016x", v) }
 
 // addWarnings appends to the span's @jaeger@warnings array, creating it when
 // absent.
@@ -531,22 +847,40 @@ func addWarnings(span *tracepb.Span, ws []string) {
 	})
 }
 
-// appendAvailable adds k=v unless v is the field's "not available" value.
-func appendAvailable(attrs []*commonpb.KeyValue, k string, v, unavailable uint64) []*commonpb.KeyValue {
-	if v == unavailable {
-		return attrs
+// The attribute constructors allocate the key-value, its AnyValue and the
+// oneof wrapper together: enrichment builds thousands per trace read.
+type (
+	intAlloc struct {
+		kv commonpb.KeyValue
+		v  commonpb.AnyValue
+		w  commonpb.AnyValue_IntValue
 	}
-	return append(attrs, intAttr(k, int64(v)))
-}
+	strAlloc struct {
+		kv commonpb.KeyValue
+		v  commonpb.AnyValue
+		w  commonpb.AnyValue_StringValue
+	}
+	boolAlloc struct {
+		kv commonpb.KeyValue
+		v  commonpb.AnyValue
+		w  commonpb.AnyValue_BoolValue
+	}
+)
 
 func intAttr(k string, v int64) *commonpb.KeyValue {
-	return &commonpb.KeyValue{Key: k, Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_IntValue{IntValue: v}}}
+	x := &intAlloc{}
+	x.w.IntValue, x.v.Value, x.kv.Key, x.kv.Value = v, &x.w, k, &x.v
+	return &x.kv
 }
 
 func strAttr(k, v string) *commonpb.KeyValue {
-	return &commonpb.KeyValue{Key: k, Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: v}}}
+	x := &strAlloc{}
+	x.w.StringValue, x.v.Value, x.kv.Key, x.kv.Value = v, &x.w, k, &x.v
+	return &x.kv
 }
 
 func boolAttr(k string, v bool) *commonpb.KeyValue {
-	return &commonpb.KeyValue{Key: k, Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_BoolValue{BoolValue: v}}}
+	x := &boolAlloc{}
+	x.w.BoolValue, x.v.Value, x.kv.Key, x.kv.Value = v, &x.w, k, &x.v
+	return &x.kv
 }

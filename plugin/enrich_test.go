@@ -1,7 +1,7 @@
 package plugin
 
 import (
-	"strings"
+	"slices"
 	"testing"
 	"time"
 
@@ -68,6 +68,28 @@ func warningsOf(sp *tracepb.Span) []string {
 	return out
 }
 
+// eventsNamed splits the span's events into hop events and the others.
+func hopEvents(sp *tracepb.Span) (hops, other []*tracepb.Span_Event) {
+	for _, ev := range sp.Events {
+		if IsHopEvent(ev.Name) {
+			hops = append(hops, ev)
+		} else {
+			other = append(other, ev)
+		}
+	}
+	return hops, other
+}
+
+// fakeLabels names nodes by short id.
+type fakeLabels map[uint64]string
+
+func (f fakeLabels) Label(id uint64, wide bool) string {
+	if n, ok := f[id]; ok && !wide {
+		return n
+	}
+	return FallbackNodeLabel(id, wide)
+}
+
 func TestEnrichSpanAttributesAndEvents(t *testing.T) {
 	sp := newSpan()
 	EnrichSpan(sp, []*collectorv1.IOAMRecord{
@@ -83,30 +105,100 @@ func TestEnrichSpanAttributesAndEvents(t *testing.T) {
 	assert.Equal(t, int64(6), a[AttrPackets].GetIntValue(), "destination's two windows of 3 packets")
 	assert.Equal(t, int64(2), a[AttrReporters].GetIntValue())
 	assert.Equal(t, int64(3300), a[AttrTransitDelayMaxNs].GetIntValue())
-	assert.Equal(t, int64(6), a[AttrQueueDepthMax].GetIntValue())
-	assert.NotContains(t, a, AttrOverflow)
+	assert.Equal(t, int64(6), a[AttrQueueDepthMaxBytes].GetIntValue())
+	for _, k := range []string{AttrOverflow, AttrPathChanged, AttrUnconfirmed} {
+		assert.NotContains(t, a, k)
+	}
 	assert.Empty(t, warningsOf(sp), "a prefix from an upstream router is confirmed")
 
-	require.Len(t, sp.Events, 3)
-	for i, ev := range sp.Events {
-		assert.Equal(t, EventHop, ev.Name)
+	hops, other := hopEvents(sp)
+	assert.Empty(t, other)
+	require.Len(t, hops, 3)
+	names := []string{"hop 0 · node 1 · if 11 → 21", "hop 1 · node 2 · if 12 → 22 · +0.100 ms", "hop 2 · node 3 · if 13 → 23 · +0.100 ms"}
+	for i, ev := range hops {
+		assert.Equal(t, names[i], ev.Name)
 		e := attrMap(ev.Attributes)
 		assert.Equal(t, int64(i), e[AttrHopIndex].GetIntValue())
 		assert.Equal(t, int64(i+1), e[AttrNodeID].GetIntValue())
 		assert.Equal(t, int64(64-i), e[AttrHopLimit].GetIntValue())
 		assert.Equal(t, int64(11+i), e[AttrIngressIf].GetIntValue())
 		assert.Equal(t, int64(21+i), e[AttrEgressIf].GetIntValue())
-		assert.Equal(t, int64(6), e[AttrPackets].GetIntValue())
+		assert.Equal(t, int64(6), e[AttrPackets].GetIntValue(), "the destination saw 6 of each hop's packets, router 2 only 3")
 		// Timestamp of the first window: seconds + fraction in µs.
 		want := spanStart + uint64(100*(i+1))*uint64(time.Microsecond)
 		assert.Equal(t, want, ev.TimeUnixNano)
 		assert.Equal(t, time.Unix(0, int64(want)).UTC().Format(time.RFC3339Nano), e[AttrTimestamp].GetStringValue())
+		if i == 0 {
+			assert.NotContains(t, e, AttrLinkDelayNs)
+		} else {
+			assert.Equal(t, int64(100_000), e[AttrLinkDelayNs].GetIntValue())
+		}
 		assert.Equal(t, int64(900*(i+1)), e[AttrTransitDelayMinNs].GetIntValue())
 		assert.Equal(t, int64(1100*(i+1)), e[AttrTransitDelayMaxNs].GetIntValue())
 		assert.Equal(t, int64(1000*(i+1)), e[AttrTransitDelayNs].GetIntValue())
-		assert.Equal(t, int64(2*(i+1)), e[AttrQueueDepthMax].GetIntValue())
+		assert.Equal(t, int64(i+1), e[AttrQueueDepthBytes].GetIntValue())
+		assert.Equal(t, int64(2*(i+1)), e[AttrQueueDepthMaxBytes].GetIntValue())
 		assert.NotContains(t, e, AttrWideNodeID, "bit 8 not in the trace type")
 		assert.NotContains(t, e, AttrNamespaceData)
+	}
+}
+
+func TestEnrichHopSummaries(t *testing.T) {
+	tests := []struct {
+		name   string
+		labels NodeLabeler
+		recs   func() []*collectorv1.IOAMRecord
+		want   []string
+	}{
+		{
+			name:   "named nodes keep their id",
+			labels: fakeLabels{1: "athos", 3: "aramis"},
+			recs:   func() []*collectorv1.IOAMRecord { return []*collectorv1.IOAMRecord{rec(3, 0, 1, 2, 3)} },
+			want:   []string{"hop 0 · athos (node 1) · if 11 → 21", "hop 1 · node 2 · if 12 → 22 · +0.100 ms", "hop 2 · aramis (node 3) · if 13 → 23 · +0.100 ms"},
+		},
+		{
+			name: "unavailable egress and a 50 ms hop",
+			recs: func() []*collectorv1.IOAMRecord {
+				r := rec(3, 0, 2, 3)
+				r.Hops[1].EgressIf = 0xFFFF
+				r.Hops[1].TimestampFrac = r.Hops[0].TimestampFrac + 50_213
+				return []*collectorv1.IOAMRecord{r}
+			},
+			want: []string{"hop 0 · node 2 · if 12 → 22", "hop 1 · node 3 · if 13 → – · +50.213 ms"},
+		},
+		{
+			name: "earlier timestamp shows a negative delay",
+			recs: func() []*collectorv1.IOAMRecord {
+				r := rec(3, 0, 2, 3)
+				r.Hops[1].TimestampFrac = 50
+				return []*collectorv1.IOAMRecord{r}
+			},
+			want: []string{"hop 0 · node 2 · if 12 → 22", "hop 1 · node 3 · if 13 → 23 · -0.050 ms"},
+		},
+		{
+			name: "no interfaces, no timestamps, unknown node",
+			recs: func() []*collectorv1.IOAMRecord {
+				r := rec(2, 0, 0xFFFFFF, 2)
+				r.TraceType = 0x800000
+				for _, h := range r.Hops {
+					h.Fields = 0x800000
+				}
+				return []*collectorv1.IOAMRecord{r}
+			},
+			want: []string{"hop 0 · node ?", "hop 1 · node 2"},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			sp := newSpan()
+			Enrich(sp, tc.recs(), tc.labels)
+			hops, _ := hopEvents(sp)
+			var got []string
+			for _, ev := range hops {
+				got = append(got, ev.Name)
+			}
+			assert.Equal(t, tc.want, got)
+		})
 	}
 }
 
@@ -132,15 +224,18 @@ func TestEnrichSpanNoTimestampUsesSpanStart(t *testing.T) {
 		assert.Equal(t, spanStart, ev.TimeUnixNano)
 		e := attrMap(ev.Attributes)
 		assert.NotContains(t, e, AttrTimestamp)
+		assert.NotContains(t, e, AttrLinkDelayNs)
 		assert.NotContains(t, e, AttrIngressIf)
 		assert.NotContains(t, e, AttrTransitDelayNs)
 	}
 	a := attrMap(sp.Attributes)
 	assert.NotContains(t, a, AttrTransitDelayMaxNs)
-	assert.NotContains(t, a, AttrQueueDepthMax)
+	assert.NotContains(t, a, AttrQueueDepthMaxBytes)
 }
 
-func TestEnrichSpanWideAndSnapshotFields(t *testing.T) {
+// TestEnrichFormats: one format per field (docs/contracts.md): short ids
+// decimal, wide ids, schema ids and opaque data hex.
+func TestEnrichFormats(t *testing.T) {
 	sp := newSpan()
 	const tt = 1<<(23-8) | 1<<(23-9) | 1<<(23-10) | 1<<(23-11) | 1<<(23-22) | 1<<(23-5) | 1<<(23-7)
 	r := &collectorv1.IOAMRecord{TraceId: testTraceID, SpanId: testSpanID, TraceType: tt, ReporterNodeId: 9,
@@ -150,89 +245,185 @@ func TestEnrichSpanWideAndSnapshotFields(t *testing.T) {
 	EnrichSpan(sp, []*collectorv1.IOAMRecord{r})
 	require.Len(t, sp.Events, 1)
 	e := attrMap(sp.Events[0].Attributes)
-	assert.Equal(t, int64(1<<40), e[AttrWideNodeID].GetIntValue())
+	assert.Equal(t, "0x10000000000", e[AttrWideNodeID].GetStringValue())
 	assert.Equal(t, int64(63), e[AttrHopLimit].GetIntValue())
-	assert.Equal(t, int64(70000), e[AttrWideIngressIf].GetIntValue())
-	assert.Equal(t, int64(80000), e[AttrWideEgressIf].GetIntValue())
+	assert.Equal(t, "0x11170", e[AttrWideIngressIf].GetStringValue())
+	assert.Equal(t, "0x13880", e[AttrWideEgressIf].GetStringValue())
 	assert.Equal(t, "0xdeadbeefcafef00d", e[AttrWideNamespaceData].GetStringValue())
 	assert.Equal(t, int64(17), e[AttrBufferOccupancy].GetIntValue())
-	assert.Equal(t, int64(0xc17), e[AttrSnapshotSchemaID].GetIntValue())
-	assert.Equal(t, int64(24), e[AttrSnapshotLen].GetIntValue())
-	assert.Equal(t, int64(5), e[AttrNamespaceData].GetIntValue())
-	assert.Equal(t, int64(6), e[AttrChecksumComplement].GetIntValue())
+	assert.Equal(t, "0x000c17", e[AttrSnapshotSchemaID].GetStringValue())
+	assert.Equal(t, int64(24), e[AttrSnapshotLenBytes].GetIntValue())
+	assert.Equal(t, "0x00000005", e[AttrNamespaceData].GetStringValue())
+	assert.Equal(t, "0x00000006", e[AttrChecksumComplement].GetStringValue())
 	assert.NotContains(t, e, AttrNodeID)
-	assert.Equal(t, "1099511627776", attrMap(sp.Attributes)[AttrPath].GetStringValue())
+	assert.Equal(t, "hop 0 · node 0x10000000000 · if 0x11170 → 0x13880", sp.Events[0].Name)
+	assert.Equal(t, "0x10000000000", attrMap(sp.Attributes)[AttrPath].GetStringValue())
 }
 
-func TestEnrichSpanTransitDelayOverflowIgnored(t *testing.T) {
-	sp := newSpan()
-	r := rec(2, 0, 1)
-	r.Hops[0].TransitDelay, r.Hops[0].TransitDelayMin, r.Hops[0].TransitDelayMax = 1<<31|5, 1<<31|5, 1<<31|5
-	EnrichSpan(sp, []*collectorv1.IOAMRecord{r})
-	assert.NotContains(t, attrMap(sp.Attributes), AttrTransitDelayMaxNs)
-	assert.NotContains(t, attrMap(sp.Events[0].Attributes), AttrTransitDelayNs)
+// TestEnrichNotAvailableLeftOut: every value Linux or RFC 9197 marks "not
+// available" is left out, snapshot fields included.
+func TestEnrichNotAvailableLeftOut(t *testing.T) {
+	const tt = 0xff0000 | 1<<(23-8) | 1<<(23-9) | 1<<(23-10) | 1<<(23-11) | 1<<(23-22)
+	hop := func() *collectorv1.Hop {
+		return &collectorv1.Hop{Fields: tt, HopLimit: 60, NodeId: 7, IngressIf: 1, EgressIf: 2, TimestampSec: 1_700_000_000,
+			TimestampFrac: 5, TransitDelay: 10, NamespaceData: 1, QueueDepth: 3, ChecksumComplement: 1, WideNodeId: 7,
+			WideIngressIf: 1, WideEgressIf: 2, WideNamespaceData: 1, BufferOccupancy: 1, SnapshotSchemaId: 0xc17, SnapshotData: []byte{1, 2, 3, 4}}
+	}
+	tests := []struct {
+		name    string
+		mutate  func(*collectorv1.Hop)
+		missing []string
+	}{
+		{"node id", func(h *collectorv1.Hop) { h.NodeId = 0xFFFFFF }, []string{AttrNodeID}},
+		{"wide node id", func(h *collectorv1.Hop) { h.WideNodeId = 0xFFFFFFFFFFFFFF }, []string{AttrWideNodeID}},
+		{"ingress", func(h *collectorv1.Hop) { h.IngressIf = 0xFFFF }, []string{AttrIngressIf}},
+		{"egress (destination)", func(h *collectorv1.Hop) { h.EgressIf = 0xFFFF }, []string{AttrEgressIf}},
+		{"seconds", func(h *collectorv1.Hop) { h.TimestampSec = 0xFFFFFFFF }, []string{AttrTimestamp}},
+		{"fraction not in µs", func(h *collectorv1.Hop) { h.TimestampFrac = 1_000_000 }, []string{AttrTimestamp}},
+		{"transit delay", func(h *collectorv1.Hop) { h.TransitDelay = 0xFFFFFFFF }, []string{AttrTransitDelayNs, AttrTransitDelayMinNs, AttrTransitDelayMaxNs}},
+		{"transit delay overflow bit", func(h *collectorv1.Hop) { h.TransitDelay = 1<<31 | 5 }, []string{AttrTransitDelayNs, AttrTransitDelayMinNs, AttrTransitDelayMaxNs}},
+		{"namespace data", func(h *collectorv1.Hop) { h.NamespaceData = 0xFFFFFFFF }, []string{AttrNamespaceData}},
+		{"queue depth (no qdisc)", func(h *collectorv1.Hop) { h.QueueDepth = 0xFFFFFFFF }, []string{AttrQueueDepthBytes, AttrQueueDepthMinBytes, AttrQueueDepthMaxBytes}},
+		{"checksum complement", func(h *collectorv1.Hop) { h.ChecksumComplement = 0xFFFFFFFF }, []string{AttrChecksumComplement}},
+		{"wide interfaces", func(h *collectorv1.Hop) { h.WideIngressIf, h.WideEgressIf = 0xFFFFFFFF, 0xFFFFFFFF }, []string{AttrWideIngressIf, AttrWideEgressIf}},
+		{"wide namespace data", func(h *collectorv1.Hop) { h.WideNamespaceData = 0xFFFFFFFFFFFFFFFF }, []string{AttrWideNamespaceData}},
+		{"buffer occupancy", func(h *collectorv1.Hop) { h.BufferOccupancy = 0xFFFFFFFF }, []string{AttrBufferOccupancy}},
+		{"empty snapshot (no schema)", func(h *collectorv1.Hop) { h.SnapshotSchemaId, h.SnapshotData = 0xFFFFFF, nil },
+			[]string{AttrSnapshotSchemaID, AttrSnapshotLenBytes}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			base := newSpan()
+			EnrichSpan(base, []*collectorv1.IOAMRecord{{TraceId: testTraceID, SpanId: testSpanID, TraceType: tt, ReporterNodeId: 7, Packets: 1,
+				Hops: []*collectorv1.Hop{hop()}}})
+			full := attrMap(base.Events[0].Attributes)
+			h := hop()
+			tc.mutate(h)
+			sp := newSpan()
+			EnrichSpan(sp, []*collectorv1.IOAMRecord{{TraceId: testTraceID, SpanId: testSpanID, TraceType: tt, ReporterNodeId: 7, Packets: 1,
+				Hops: []*collectorv1.Hop{h}}})
+			got := attrMap(sp.Events[0].Attributes)
+			for _, k := range tc.missing {
+				assert.Contains(t, full, k, "present when available")
+				assert.NotContains(t, got, k)
+			}
+			assert.Len(t, got, len(full)-len(tc.missing), "nothing else left out")
+		})
+	}
 }
 
-func TestEnrichSpanUnavailableValuesLeftOut(t *testing.T) {
-	sp := newSpan()
-	r := rec(3, 0, 2, 3)
-	// The destination's egress interface and a queue depth Linux could not read.
-	r.Hops[1].EgressIf = 0xFFFF
-	r.Hops[1].QueueDepth, r.Hops[1].QueueDepthMin, r.Hops[1].QueueDepthMax = 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF
-	EnrichSpan(sp, []*collectorv1.IOAMRecord{r})
-	require.Len(t, sp.Events, 2)
-	first, last := attrMap(sp.Events[0].Attributes), attrMap(sp.Events[1].Attributes)
-	assert.Equal(t, int64(22), first[AttrEgressIf].GetIntValue())
-	assert.Equal(t, int64(2), first[AttrQueueDepth].GetIntValue())
-	assert.Equal(t, int64(13), last[AttrIngressIf].GetIntValue())
-	assert.NotContains(t, last, AttrEgressIf)
-	assert.NotContains(t, last, AttrQueueDepth)
-	assert.NotContains(t, last, AttrQueueDepthMax)
-	// The span summary is the maximum over the hops that measured one.
-	assert.Equal(t, int64(4), attrMap(sp.Attributes)[AttrQueueDepthMax].GetIntValue())
+// TestEnrichPacketsMergedAcrossReporters: reporters on one path see the same
+// packets; a hop forwarded the most one reporter saw, never their sum.
+func TestEnrichPacketsMergedAcrossReporters(t *testing.T) {
+	withPackets := func(r *collectorv1.IOAMRecord, n uint64) *collectorv1.IOAMRecord { r.Packets = n; return r }
+	tests := []struct {
+		name     string
+		recs     []*collectorv1.IOAMRecord
+		span     int64
+		perHop   []int64
+		hopCount int
+	}{
+		{
+			name: "overflow seen by two reporters",
+			recs: func() []*collectorv1.IOAMRecord {
+				a, b := withPackets(rec(4, 0, 1, 2), 4), withPackets(rec(5, 0, 1, 2), 4)
+				a.Overflow, a.ReporterWrote, b.Overflow, b.ReporterWrote = true, false, true, false
+				return []*collectorv1.IOAMRecord{a, b}
+			}(),
+			span: 4, perHop: []int64{4, 4},
+		},
+		{
+			name:   "destination lost packets a router forwarded",
+			recs:   []*collectorv1.IOAMRecord{withPackets(rec(2, 0, 1, 2), 5), withPackets(rec(3, 0, 1, 2, 3), 3)},
+			span:   5,
+			perHop: []int64{5, 5, 3},
+		},
+		{
+			name:   "windows of one reporter add up",
+			recs:   []*collectorv1.IOAMRecord{withPackets(rec(3, 0, 1, 2), 2), withPackets(rec(3, 1, 1, 2), 3), withPackets(rec(2, 0, 1, 2), 4)},
+			span:   5,
+			perHop: []int64{5, 5},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			sp := newSpan()
+			EnrichSpan(sp, tc.recs)
+			assert.Equal(t, tc.span, attrMap(sp.Attributes)[AttrPackets].GetIntValue())
+			hops, _ := hopEvents(sp)
+			var got []int64
+			for _, ev := range hops {
+				got = append(got, attrMap(ev.Attributes)[AttrPackets].GetIntValue())
+			}
+			assert.Equal(t, tc.perHop, got)
+		})
+	}
 }
 
 func TestEnrichSpanWarnings(t *testing.T) {
+	overflowed := func(r *collectorv1.IOAMRecord, wrote bool) *collectorv1.IOAMRecord {
+		r.Overflow, r.ReporterWrote = true, wrote
+		return r
+	}
+	type event struct {
+		kind, path string
+		hops       int64
+	}
 	tests := []struct {
-		name string
-		recs []*collectorv1.IOAMRecord
-		want []string // exact warnings
+		name   string
+		recs   []*collectorv1.IOAMRecord
+		want   []string // exact warnings
+		events []event
+		flags  []string // searchable span flags
 	}{
 		{
 			name: "clean path",
 			recs: []*collectorv1.IOAMRecord{rec(3, 0, 1, 2, 3)},
 		},
 		{
-			name: "overflow with skipped reporters",
-			recs: func() []*collectorv1.IOAMRecord {
-				a, b := rec(4, 0, 1, 2), rec(5, 0, 1, 2)
-				a.Overflow, a.ReporterWrote = true, false
-				b.Overflow, b.ReporterWrote = true, false
-				return []*collectorv1.IOAMRecord{a, b}
-			}(),
-			want: []string{"ioam: trace overflowed at node 2: 2 hop(s) missing"},
+			name:   "overflow with reporters that found it full",
+			recs:   []*collectorv1.IOAMRecord{overflowed(rec(4, 0, 1, 2), false), overflowed(rec(5, 0, 1, 2), false)},
+			want:   []string{"ioam: trace overflowed after node 2 (entries written by 1 > 2): at least 2 hop(s) not recorded downstream of node 2 (node(s) 4, 5 found the trace full)"},
+			events: []event{{WarningOverflow, "1 > 2", 2}},
+			flags:  []string{AttrOverflow},
 		},
 		{
-			name: "overflow count unknown",
-			recs: func() []*collectorv1.IOAMRecord {
-				a := rec(2, 0, 1, 2)
-				a.Overflow = true
-				return []*collectorv1.IOAMRecord{a}
-			}(),
-			want: []string{"ioam: trace overflowed: hops missing after node 2"},
+			name:   "overflow count unknown",
+			recs:   []*collectorv1.IOAMRecord{overflowed(rec(2, 0, 1, 2), true)},
+			want:   []string{"ioam: trace overflowed after node 2 (entries written by 1 > 2): hops not recorded downstream of node 2 (how many is unknown: no reporter found the trace full)"},
+			events: []event{{WarningOverflow, "1 > 2", 2}},
+			flags:  []string{AttrOverflow},
 		},
 		{
-			name: "path changed at the destination",
-			recs: []*collectorv1.IOAMRecord{rec(3, 0, 1, 2, 3), rec(3, 5, 1, 4, 3)},
-			want: []string{"ioam: path changed during the span: 1 > 2 > 3 then 1 > 4 > 3"},
+			name:   "path changed at the destination",
+			recs:   []*collectorv1.IOAMRecord{rec(3, 0, 1, 2, 3), rec(3, 5, 1, 4, 3)},
+			want:   []string{"ioam: path changed during the span: 1 > 2 > 3 then 1 > 4 > 3"},
+			events: []event{{WarningPathChanged, "1 > 4 > 3", 3}},
+			flags:  []string{AttrPathChanged},
 		},
 		{
-			name: "router report not confirmed",
-			recs: []*collectorv1.IOAMRecord{rec(3, 0, 1, 4, 3), rec(2, 0, 1, 2)},
+			name:   "router report not confirmed: one warning, not two",
+			recs:   []*collectorv1.IOAMRecord{rec(3, 0, 1, 4, 3), rec(2, 0, 1, 2)},
+			want:   []string{"ioam: report from node 2 not confirmed downstream (path 1 > 2)"},
+			events: []event{{WarningUnconfirmed, "1 > 2", 2}},
+			flags:  []string{AttrUnconfirmed},
+		},
+		{
+			name: "path change and an unconfirmed report",
+			recs: []*collectorv1.IOAMRecord{rec(3, 0, 1, 2, 3), rec(2, 0, 1, 2), rec(3, 1, 1, 4, 3), rec(5, 1, 1, 5)},
 			want: []string{
-				"ioam: path changed during the span: 1 > 4 > 3 then 1 > 2",
-				"ioam: report from node 2 not confirmed downstream (path 1 > 2)",
+				"ioam: path changed during the span: 1 > 2 > 3 then 1 > 4 > 3",
+				"ioam: report from node 5 not confirmed downstream (path 1 > 5)",
 			},
+			events: []event{{WarningPathChanged, "1 > 4 > 3", 3}, {WarningUnconfirmed, "1 > 5", 2}},
+			flags:  []string{AttrPathChanged, AttrUnconfirmed},
+		},
+		{
+			name:   "other path confirmed by two routers",
+			recs:   []*collectorv1.IOAMRecord{rec(3, 0, 1, 2, 3), rec(5, 1, 1, 5), rec(6, 1, 1, 5, 6)},
+			want:   []string{"ioam: path changed during the span: 1 > 2 > 3 then 1 > 5 > 6"},
+			events: []event{{WarningPathChanged, "1 > 5 > 6", 3}},
+			flags:  []string{AttrPathChanged},
 		},
 	}
 	for _, tc := range tests {
@@ -240,19 +431,24 @@ func TestEnrichSpanWarnings(t *testing.T) {
 			sp := newSpan()
 			EnrichSpan(sp, tc.recs)
 			assert.Equal(t, tc.want, warningsOf(sp))
-			for _, w := range warningsOf(sp) {
-				assert.True(t, strings.HasPrefix(w, "ioam: "), w)
+			_, other := hopEvents(sp)
+			var got []event
+			for i, ev := range other {
+				e := attrMap(ev.Attributes)
+				assert.Equal(t, tc.want[i], ev.Name, "the event is named by its warning")
+				got = append(got, event{e[AttrWarning].GetStringValue(), e[AttrWarningPath].GetStringValue(), e[AttrWarningHopCount].GetIntValue()})
+			}
+			assert.Equal(t, tc.events, got)
+			a := attrMap(sp.Attributes)
+			for _, k := range []string{AttrOverflow, AttrPathChanged, AttrUnconfirmed} {
+				if slices.Contains(tc.flags, k) {
+					assert.True(t, a[k].GetBoolValue(), k)
+				} else {
+					assert.NotContains(t, a, k)
+				}
 			}
 		})
 	}
-}
-
-func TestEnrichSpanOverflowAttribute(t *testing.T) {
-	sp := newSpan()
-	r := rec(2, 0, 1, 2)
-	r.Overflow = true
-	EnrichSpan(sp, []*collectorv1.IOAMRecord{r})
-	assert.True(t, attrMap(sp.Attributes)[AttrOverflow].GetBoolValue())
 }
 
 func TestEnrichSpanAppendsToExistingWarnings(t *testing.T) {
@@ -281,8 +477,15 @@ func TestEnrichSpanDeterministic(t *testing.T) {
 	assert.Equal(t, attrMap(a.Attributes)[AttrPath].GetStringValue(), attrMap(b.Attributes)[AttrPath].GetStringValue())
 }
 
-func TestFormatPath(t *testing.T) {
-	assert.Equal(t, "", FormatPath(nil))
-	assert.Equal(t, "7", FormatPath([]int64{7}))
-	assert.Equal(t, "1 > ? > 3", FormatPath([]int64{1, -1, 3}))
+func TestFormats(t *testing.T) {
+	assert.Equal(t, "", formatPath(nil))
+	assert.Equal(t, "7", formatPath([]nodeRef{{id: 7, known: true}}))
+	assert.Equal(t, "1 > ? > 0xabc", formatPath([]nodeRef{{id: 1, known: true}, {}, {id: 0xabc, wide: true, known: true}}))
+	assert.Equal(t, "node 3", FallbackNodeLabel(3, false))
+	assert.Equal(t, "node 0x1000003", FallbackNodeLabel(0x1000003, true))
+	assert.Equal(t, "+50.213 ms", FormatDelay(50_213_000))
+	assert.Equal(t, "-0.050 ms", FormatDelay(-50_000))
+	assert.Equal(t, "ioam porthos → aramis", NetworkSpanName("porthos", "aramis"))
+	assert.Equal(t, "ioam ⚠ report from node 5 not confirmed downstream (path 1 > 5)",
+		WarningSpanName("ioam: report from node 5 not confirmed downstream (path 1 > 5)"))
 }

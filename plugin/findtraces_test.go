@@ -79,8 +79,9 @@ func TestFindTracesStreamsLikeGetTraces(t *testing.T) {
 	}
 	// The big trace really was split and enriched.
 	chunks := e.findTraces(t, &storagev2.TraceQueryParameters{ServiceName: "svc", SearchDepth: 3})
-	spans := spansOf(chunks)
+	spans, synthetic := splitSynthetic(spansOf(chunks))
 	assert.Len(t, spans, 702)
+	assert.Len(t, synthetic, 6, "two links for each of the 3 spans with records")
 	enriched := 0
 	for _, sp := range spans {
 		if _, ok := attrMap(sp.Attributes)[AttrPath]; ok {

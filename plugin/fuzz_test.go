@@ -35,7 +35,18 @@ func FuzzRecord(f *testing.F) {
 		}
 		ra.SpanId, rb.SpanId = testSpanID, testSpanID
 		sp := newSpan()
-		EnrichSpan(sp, []*collectorv1.IOAMRecord{&ra, &rb})
+		recs := []*collectorv1.IOAMRecord{&ra, &rb}
+		// Network spans: never negative, never outside the span.
+		if a := analyzeSpan(sp, recs); a != nil {
+			for _, rs := range assignIDs(a.networkSpans(sp, nil), map[[8]byte]struct{}{}) {
+				for _, ns := range rs.ScopeSpans[0].Spans {
+					if ns.EndTimeUnixNano < ns.StartTimeUnixNano || ns.StartTimeUnixNano < sp.StartTimeUnixNano || ns.EndTimeUnixNano > sp.EndTimeUnixNano {
+						t.Fatalf("network span %q [%d, %d] outside [%d, %d]", ns.Name, ns.StartTimeUnixNano, ns.EndTimeUnixNano, sp.StartTimeUnixNano, sp.EndTimeUnixNano)
+					}
+				}
+			}
+		}
+		EnrichSpan(sp, recs)
 		if len(validateRecord("r", &ra, 64)) != 0 {
 			return
 		}

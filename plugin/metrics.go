@@ -116,6 +116,10 @@ func newMetrics(store statsSource) *metrics {
 				Namespace: metricsNamespace, Name: "gc_errors_total",
 				Help: "Value-log GC failures.",
 			}, func() float64 { return float64(store.Stats().GCErrors) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Namespace: metricsNamespace, Name: "query_derived_cut_total",
+				Help: "Searches on read-time ioam.* tags stopped after enriching search_depth x 100 candidate traces.",
+			}, func() float64 { return float64(store.Stats().QueriesDerivedCut) }),
 		)
 	}
 	return m

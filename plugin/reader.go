@@ -57,6 +57,11 @@ type reader struct {
 	logger  *slog.Logger
 	// names labels IOAM nodes: routers as services, network spans.
 	names *NodeNames
+	// enrich configures read-time enrichment; labels names the nodes in hop
+	// summaries and network spans (nil: the default labels; clt-storage
+	// passes names, so services and labels agree).
+	enrich EnrichConfig
+	labels NodeLabeler
 }
 
 var (
@@ -122,48 +127,103 @@ func (r *reader) streamTrace(ctx context.Context, id [16]byte, send func(*tracep
 		return fmt.Errorf("get records: %w", err)
 	}
 	c := r.newChunker(stored, send)
-	return errors.Join(r.store.GetTrace(ctx, id, c.add), c.flush())
+	if err := r.store.GetTrace(ctx, id, c.add); err != nil {
+		return err
+	}
+	return c.finish()
 }
 
 // chunker enriches one trace's spans and sends them in TracesData of at most
-// limit spans, never empty.
+// limit spans, never empty; the trace's network spans come last (their ids
+// must not collide with any real span of the trace).
 type chunker struct {
 	limit  int
 	bySpan map[[8]byte][]*collectorv1.IOAMRecord
 	send   func(*tracepb.TracesData) error
 	chunk  []*tracepb.ResourceSpans
 	n      int
+
+	labels   NodeLabeler
+	netSpans bool
+	net      []netSpan
+	realIDs  map[[8]byte]struct{}
 }
 
 func (r *reader) newChunker(stored []ioamstore.Record, send func(*tracepb.TracesData) error) *chunker {
-	return &chunker{limit: r.cfg.MaxSpansPerChunk, bySpan: r.decodeRecords(stored), send: send}
+	c := &chunker{limit: r.cfg.MaxSpansPerChunk, bySpan: r.decodeRecords(stored), send: send,
+		labels: r.labels, netSpans: r.enrich.NetworkSpans}
+	if c.netSpans && len(c.bySpan) > 0 {
+		c.realIDs = map[[8]byte]struct{}{}
+	}
+	return c
 }
 
 // add enriches and queues one stored group of spans, sending full chunks.
 func (c *chunker) add(rs *tracepb.ResourceSpans) error {
 	for _, part := range splitResourceSpans(rs, c.limit) {
-		n := countSpans(part)
-		if n == 0 {
-			continue
-		}
-		if c.n+n > c.limit {
-			if err := c.flush(); err != nil {
-				return err
-			}
-		}
 		if len(c.bySpan) > 0 {
-			for _, ss := range part.GetScopeSpans() {
-				for _, sp := range ss.GetSpans() {
-					if recs := c.bySpan[[8]byte(fitSpanID(sp.GetSpanId()))]; len(recs) > 0 {
-						EnrichSpan(sp, recs)
-					}
+			c.enrich(part)
+		}
+		if err := c.queue(part); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// enrich joins the records of part's spans and builds their network spans.
+func (c *chunker) enrich(part *tracepb.ResourceSpans) {
+	for _, ss := range part.GetScopeSpans() {
+		for _, sp := range ss.GetSpans() {
+			if c.realIDs != nil {
+				c.realIDs[[8]byte(fitSpanID(sp.GetSpanId()))] = struct{}{}
+			}
+			recs := c.bySpan[[8]byte(fitSpanID(sp.GetSpanId()))]
+			if len(recs) == 0 {
+				continue
+			}
+			a := analyzeSpan(sp, recs)
+			if a == nil {
+				continue
+			}
+			if c.netSpans {
+				// Built before apply, from the span as stored.
+				c.net = append(c.net, a.networkSpans(sp, c.labels)...)
+			}
+			a.apply(sp, c.labels)
+		}
+	}
+}
+
+// queue adds one part of at most limit spans, sending full chunks.
+func (c *chunker) queue(part *tracepb.ResourceSpans) error {
+	n := countSpans(part)
+	if n == 0 {
+		return nil
+	}
+	if c.n+n > c.limit {
+		if err := c.flush(); err != nil {
+			return err
+		}
+	}
+	c.chunk = append(c.chunk, part)
+	c.n += n
+	return nil
+}
+
+// finish sends the network spans and what is left.
+func (c *chunker) finish() error {
+	if len(c.net) > 0 {
+		for _, rs := range assignIDs(c.net, c.realIDs) {
+			for _, part := range splitResourceSpans(rs, c.limit) {
+				if err := c.queue(part); err != nil {
+					return err
 				}
 			}
 		}
-		c.chunk = append(c.chunk, part)
-		c.n += n
+		c.net = nil
 	}
-	return nil
+	return c.flush()
 }
 
 // flush sends the queued spans, if any.
@@ -302,7 +362,7 @@ func (r *reader) FindTraces(req *storagev2.FindTracesRequest, stream storagev2.T
 				return err
 			}
 		}
-		return c.flush()
+		return c.finish()
 	})
 }
 
@@ -351,6 +411,7 @@ func (r *reader) wireQuery(p *storagev2.TraceQueryParameters) (ioamstore.Query, 
 	q := ioamstore.Query{
 		Service:   p.GetServiceName(),
 		Operation: p.GetOperationName(),
+		Derived:   deriver{corrupt: r.metrics.recordsCorrupt.Inc},
 	}
 	if len(p.GetAttributes()) > 0 {
 		q.Attributes = make(map[string]string, len(p.GetAttributes()))
@@ -382,6 +443,7 @@ func (r *reader) wireQuery(p *storagev2.TraceQueryParameters) (ioamstore.Query, 
 	default:
 		q.SearchDepth = min(depth, r.cfg.MaxSearchDepth)
 	}
+	q.DerivedBudget = q.SearchDepth * derivedCandidatesPerResult
 	return q, nil
 }
 

@@ -75,7 +75,20 @@ func TestRoutersAsServices(t *testing.T) {
 	assert.Equal(t, [][]byte{tid(1)}, ids(&storagev2.TraceQueryParameters{ServiceName: "aramis", OperationName: "ioam porthos → aramis"}),
 		"its network operation searches the records through the node")
 	found := e.findTraces(t, &storagev2.TraceQueryParameters{ServiceName: "porthos"})
-	assert.Len(t, spansOf(found), 2, "FindTraces returns the whole trace")
+	real, synthetic := splitSynthetic(spansOf(found))
+	assert.Len(t, real, 2, "FindTraces returns the whole trace")
+	var services []string
+	for _, td := range found {
+		for _, rs := range td.ResourceSpans {
+			for _, kv := range rs.GetResource().GetAttributes() {
+				if kv.GetKey() == "service.name" && attrMap(rs.ScopeSpans[0].Spans[0].Attributes)[AttrSynthetic].GetBoolValue() {
+					services = append(services, kv.GetValue().GetStringValue())
+				}
+			}
+		}
+	}
+	assert.Len(t, synthetic, 2)
+	assert.Equal(t, []string{"porthos", "aramis"}, services, "network spans under the same router services")
 
 	deps, err := e.deps.GetDependencies(t.Context(), &storagev2.GetDependenciesRequest{
 		StartTime: timestamppb.New(now.Add(-time.Minute)), EndTime: timestamppb.New(now.Add(time.Minute))})

@@ -43,6 +43,9 @@ type Server struct {
 	store    Store
 	ownStore *ioamstore.Store
 	archive  *ioamstore.Store // Jaeger v1 archive, when archive.enabled (v1archive.go)
+	// rd and wr serve the Jaeger port; the go-plugin sidecar serves them too.
+	rd *reader
+	wr *writer
 	metrics  *metrics
 	names    *NodeNames
 
@@ -153,7 +156,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		}
 	}
 
-	rd := &reader{store: s.store, cfg: s.cfg.Storage, metrics: s.metrics, logger: s.logger, names: s.names}
+	rd := &reader{store: s.store, cfg: s.cfg.Storage, metrics: s.metrics, logger: s.logger, names: s.names, enrich: s.cfg.Enrich, labels: s.names}
 	s.storageSrv = grpc.NewServer(grpc.MaxRecvMsgSize(s.cfg.Storage.MaxRecvMsgSizeMiB << 20))
 	storagev2.RegisterTraceReaderServer(s.storageSrv, rd)
 	storagev2.RegisterDependencyReaderServer(s.storageSrv, rd)
@@ -162,6 +165,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	healthpb.RegisterHealthServer(s.storageSrv, s.health)
 	services := []string{"", storagev2.TraceReader_ServiceDesc.ServiceName, storagev2.DependencyReader_ServiceDesc.ServiceName,
 		coltracepb.TraceService_ServiceDesc.ServiceName}
+	s.rd, s.wr = rd, wr
 	services = append(services, registerStorageV1(s.storageSrv, rd, wr, s.archive)...) // Jaeger v1 (v1.go)
 	s.serveGRPC("storage", s.storageSrv, s.storageLn)
 

@@ -166,6 +166,18 @@ func collect(t testing.TB, recv func() (*tracepb.TracesData, error), maxSpans in
 	return nil
 }
 
+// splitSynthetic separates the stored spans from the network spans.
+func splitSynthetic(spans []*tracepb.Span) (real, synthetic []*tracepb.Span) {
+	for _, sp := range spans {
+		if attrMap(sp.Attributes)[AttrSynthetic].GetBoolValue() {
+			synthetic = append(synthetic, sp)
+		} else {
+			real = append(real, sp)
+		}
+	}
+	return real, synthetic
+}
+
 func spansOf(chunks []*tracepb.TracesData) []*tracepb.Span {
 	var out []*tracepb.Span
 	for _, td := range chunks {
@@ -498,8 +510,16 @@ func TestEnrichmentJoinOrder(t *testing.T) {
 		spanSpec{trace: 1, span: 2, service: "svc", name: "child", start: now, dur: time.Millisecond, parent: 1})
 	report(rec(3, 5, 1, 4, 3), rec(2, 6, 1, 2)) // after the span
 
-	check := func(spans []*tracepb.Span) {
+	check := func(all []*tracepb.Span) {
+		spans, synthetic := splitSynthetic(all)
 		require.Len(t, spans, 2)
+		var names []string
+		for _, sp := range synthetic {
+			assert.Equal(t, sid(1), sp.ParentSpanId)
+			names = append(names, sp.Name)
+		}
+		assert.Equal(t, []string{"ioam node 1 → node 2", "ioam node 2 → node 3",
+			"ioam ⚠ path changed during the span: 1 > 2 > 3 then 1 > 4 > 3"}, names, "links of the canonical path, then the warning")
 		for _, sp := range spans {
 			a := attrMap(sp.Attributes)
 			if sp.SpanId[7] == 2 {
@@ -508,7 +528,8 @@ func TestEnrichmentJoinOrder(t *testing.T) {
 			}
 			assert.Equal(t, "1 > 2 > 3", a[AttrPath].GetStringValue())
 			assert.Equal(t, int64(2), a[AttrReporters].GetIntValue())
-			assert.Len(t, sp.Events, 3)
+			hops, _ := hopEvents(sp)
+			assert.Len(t, hops, 3)
 			assert.Contains(t, warningsOf(sp), "ioam: path changed during the span: 1 > 2 > 3 then 1 > 4 > 3")
 		}
 	}
@@ -664,7 +685,7 @@ func TestRestartKeepsData(t *testing.T) {
 	require.NoError(t, e.srv.Close())
 
 	e2 := startEnv(t, func(c *Config) { c.Store.Dir = dir })
-	spans := spansOf(e2.getTraces(t, tid(1)))
+	spans, _ := splitSynthetic(spansOf(e2.getTraces(t, tid(1))))
 	require.Len(t, spans, 1)
 	assert.Equal(t, "1 > 2 > 3", attrMap(spans[0].Attributes)[AttrPath].GetStringValue())
 }

@@ -133,8 +133,7 @@ func (p *v1GoPlugin) GRPCClient(context.Context, *goplugin.GRPCBroker, *grpc.Cli
 // registerV1On registers this (started) server's storage_v1 services on
 // another gRPC server, sharing its store.
 func (s *Server) registerV1On(srv *grpc.Server) {
-	rd := &reader{store: s.store, cfg: s.cfg.Storage, metrics: s.metrics, logger: s.logger}
-	registerStorageV1(srv, rd, &writer{store: s.store, metrics: s.metrics}, s.archive)
+	registerStorageV1(srv, s.rd, s.wr, s.archive)
 }
 
 // registerV1Forward registers storage_v1 services that forward every call

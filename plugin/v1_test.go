@@ -208,8 +208,8 @@ func TestV1ReadsShowEnrichment(t *testing.T) {
 		}
 		return rs
 	}()})
-	require.Len(t, got, 2)
-	require.Len(t, want, 2)
+	require.Greater(t, len(got), 2, "the spans and the enrichment's network spans")
+	require.Len(t, got, len(want))
 	for i := range want {
 		assert.True(t, proto.Equal(want[i], got[i]), "span %d: v1 %v\nv2 %v", i, got[i], want[i])
 	}
@@ -227,17 +227,26 @@ func TestV1ReadsShowEnrichment(t *testing.T) {
 	assert.Equal(t, "1 > 2 > 3", tags[AttrPath].GetVStr())
 	assert.Equal(t, storagev1.ValueType_INT64, tags[AttrHopCount].GetVType())
 	assert.Equal(t, "server", tags[tagSpanKind].GetVStr())
-	require.Len(t, server.Logs, 3)
-	assert.Equal(t, logEventField+"="+EventHop, server.Logs[0].Fields[0].Key+"="+server.Logs[0].Fields[0].VStr)
+	hops := 0
+	for _, l := range server.Logs {
+		if f := l.Fields[0]; f.Key == logEventField && IsHopEvent(f.VStr) {
+			hops++
+		}
+	}
+	assert.Equal(t, 3, hops, "one hop log per hop of 1 > 2 > 3")
 	assert.Contains(t, server.Warnings, "ioam: path changed during the span: 1 > 2 > 3 then 1 > 4 > 3")
 	assert.Equal(t, "svc", server.Process.ServiceName)
 
 	byNode := func(node string) int {
-		return len(e.findTraces(t, &storagev1.TraceQueryParameters{ServiceName: "svc", NumTraces: 10,
-			Tags: map[string]string{AttrNodeID: node}, StartTimeMin: timestamppb.New(time.Time{}), DurationMin: durationpb.New(0)}))
+		traces := map[string]bool{}
+		for _, s := range e.findTraces(t, &storagev1.TraceQueryParameters{ServiceName: "svc", NumTraces: 10,
+			Tags: map[string]string{AttrNodeID: node}, StartTimeMin: timestamppb.New(time.Time{}), DurationMin: durationpb.New(0)}) {
+			traces[string(s.TraceId)] = true
+		}
+		return len(traces)
 	}
-	assert.Equal(t, 2, byNode("2"), "both spans of the trace")
-	assert.Equal(t, 2, byNode("4"))
+	assert.Equal(t, 1, byNode("2"))
+	assert.Equal(t, 1, byNode("4"))
 	assert.Equal(t, 0, byNode("42"))
 	ids, err := e.reader.FindTraceIDs(t.Context(), &storagev1.FindTraceIDsRequest{Query: &storagev1.TraceQueryParameters{
 		ServiceName: "svc", Tags: map[string]string{AttrNodeID: "2"}, StartTimeMax: timestamppb.Now()}})
@@ -314,11 +323,13 @@ func TestV1Archive(t *testing.T) {
 	v := &v1Env{env: e, reader: storagev1.NewSpanReaderPluginClient(c)}
 	shown, err := v.getTrace(t, tid(1))
 	require.NoError(t, err)
-	require.Len(t, shown, 1)
+	require.NotEmpty(t, shown) // the span and the enrichment's network spans
 
 	aw := storagev1.NewArchiveSpanWriterPluginClient(c)
-	_, err = aw.WriteArchiveSpan(t.Context(), &storagev1.WriteSpanRequest{Span: shown[0]})
-	require.NoError(t, err)
+	for _, sp := range shown { // as Jaeger v1's archive handler does
+		_, err = aw.WriteArchiveSpan(t.Context(), &storagev1.WriteSpanRequest{Span: sp})
+		require.NoError(t, err)
+	}
 	_, err = aw.WriteArchiveSpan(t.Context(), &storagev1.WriteSpanRequest{Span: v1Span(func(s *storagev1.Span) { s.TraceId = nil })})
 	assert.Equal(t, codes.InvalidArgument, status.Code(err))
 
@@ -326,8 +337,16 @@ func TestV1Archive(t *testing.T) {
 	require.NoError(t, err)
 	got, _, err := recvV1(t, st.Recv)
 	require.NoError(t, err)
-	require.Len(t, got, 1)
-	assert.True(t, bytes.Equal(detMarshal(canonV1(shown[0])), detMarshal(canonV1(got[0]))), "archived %v\nread %v", shown[0], got[0])
+	require.Len(t, got, len(shown))
+	byID := map[string]*storagev1.Span{}
+	for _, sp := range shown {
+		byID[string(sp.SpanId)] = sp
+	}
+	for _, sp := range got {
+		w := byID[string(sp.SpanId)]
+		require.NotNil(t, w, "span %x", sp.SpanId)
+		assert.True(t, bytes.Equal(detMarshal(canonV1(w)), detMarshal(canonV1(sp))), "archived %v\nread %v", w, sp)
+	}
 
 	st, err = storagev1.NewArchiveSpanReaderPluginClient(c).GetArchiveTrace(t.Context(), &storagev1.GetTraceRequest{TraceId: tid(2)})
 	require.NoError(t, err)

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -51,9 +53,14 @@ func (c *cltFlags) config() (clt.Config, error) {
 	return cfg, cfg.Validate()
 }
 
+// reportSlots is what athos pre-allocates for /api/report's sub-request:
+// one slot for two IOAM nodes (porthos and aramis), so aramis finds the
+// trace full and the trace overflows.
+const reportSlots = 1
+
 // transport wraps base with the CLT transport. The returned func releases
 // idle connections; stats reports the injector's counters (nil when off).
-func (c *cltFlags) transport(log *slog.Logger, base *http.Transport) (http.RoundTripper, func() any, error) {
+func (c *cltFlags) transport(log *slog.Logger, base *http.Transport) (http.RoundTripper, func() cltStats, error) {
 	if !c.enabled {
 		log.Warn("CLT transport disabled: sub-requests carry no IOAM")
 		return base, nil, nil
@@ -71,9 +78,55 @@ func (c *cltFlags) transport(log *slog.Logger, base *http.Transport) (http.Round
 	base.DialContext = inj.Dialer(&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext
 	log.Info("CLT transport", "namespace", cfg.Namespace, "hop_slots", cfg.HopSlots,
 		"trace_type", cfg.TraceType.String(), "carrier", cfg.Carrier.String())
-	stats := func() any {
+	stats := func() cltStats {
 		s := inj.Stats()
-		return map[string]any{"applied": s.Applied, "cleared": s.Cleared, "untraced": s.Untraced, "skipped": s.SkippedTotal()}
+		return cltStats{Applied: s.Applied, Cleared: s.Cleared, Untraced: s.Untraced, Skipped: s.SkippedTotal()}
 	}
 	return clt.NewTransport(base, inj), stats, nil
+}
+
+// cltStats is athos's /debug/clt: the injectors' counters.
+type cltStats struct {
+	Applied  uint64 `json:"applied"`
+	Cleared  uint64 `json:"cleared"`
+	Untraced uint64 `json:"untraced"`
+	Skipped  uint64 `json:"skipped"`
+}
+
+// sumStats adds the counters of every transport (nil ones are off).
+func sumStats(fns ...func() cltStats) cltStats {
+	var t cltStats
+	for _, f := range fns {
+		if f == nil {
+			continue
+		}
+		s := f()
+		t.Applied += s.Applied
+		t.Cleared += s.Cleared
+		t.Untraced += s.Untraced
+		t.Skipped += s.Skipped
+	}
+	return t
+}
+
+// routeSwitchClient calls the demo's route switch (reroute.go) over the
+// management network: no CLT transport, no IOAM.
+func routeSwitchClient(url string) func(ctx context.Context, via string) error {
+	hc := &http.Client{Timeout: 5 * time.Second}
+	return func(ctx context.Context, via string) error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPut, url+"?via="+via, nil)
+		if err != nil {
+			return err
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			return fmt.Errorf("route switch: %w", err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("route switch: status %d: %s", resp.StatusCode, body)
+		}
+		return nil
+	}
 }

@@ -11,7 +11,9 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,8 +21,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cross-layer-telemetry/clt/examples/demo/internal/jaegerui"
+	"github.com/cross-layer-telemetry/clt/examples/demo/internal/roles"
 	"github.com/cross-layer-telemetry/clt/examples/demo/internal/stack"
 	"github.com/cross-layer-telemetry/clt/kernel/netnstest"
+	"github.com/cross-layer-telemetry/clt/plugin"
 )
 
 // e2eDelay is the delay added between porthos and aramis in the congestion phase.
@@ -105,15 +109,22 @@ func TestE2EDemo(t *testing.T) {
 	}
 	t.Logf("demo output:\n%s", report.String())
 	require.NoError(t, err)
-	require.Len(t, phases, 2)
+	require.Len(t, phases, 4, "baseline, congestion, reroute, overflow")
 
 	for _, ph := range phases {
-		require.Len(t, ph.Results, opt.Requests)
-		require.Len(t, ph.Traces, opt.Requests)
-		for _, r := range ph.Results {
-			tr, raw, err := d.Jaeger.GetTrace(ctx, r.TraceID)
-			require.NoError(t, err, "GET /api/traces/%s", r.TraceID)
-			checkTrace(t, ph, r.TraceID, r.API.Subs[0].SpanID, r.API.Subs[1].SpanID, tr, raw)
+		switch ph.Kind.API {
+		case roles.PathRequest:
+			require.Len(t, ph.Results, opt.Requests)
+			require.Len(t, ph.Traces, opt.Requests)
+			for _, r := range ph.Results {
+				tr, raw, err := d.Jaeger.GetTrace(ctx, r.TraceID)
+				require.NoError(t, err, "GET /api/traces/%s", r.TraceID)
+				checkTrace(t, ph, r.TraceID, r.API.Subs[0].SpanID, r.API.Subs[1].SpanID, tr, raw)
+			}
+		case roles.PathReroute:
+			checkReroute(t, ctx, d, ph)
+		case roles.PathReport:
+			checkOverflow(t, ctx, d, ph)
 		}
 	}
 
@@ -129,6 +140,13 @@ func TestE2EDemo(t *testing.T) {
 		}
 		assert.Contains(t, ids, last, "search %v", tag)
 	}
+	// Routers are services (named by their agents), so Jaeger's views list them.
+	body, err := d.Jaeger.Get(ctx, "/api/services")
+	require.NoError(t, err)
+	var services struct{ Data []string }
+	require.NoError(t, json.Unmarshal(body, &services))
+	assert.Subset(t, services.Data, []string{rolePorthos, rolePlanchet, roleAramis, roleAthos, roleClient})
+
 	// A node that is not on the path finds nothing.
 	found, err := d.Jaeger.FindTraces(ctx, jaegerui.Query{Service: roleAthos, Tags: map[string]string{"ioam.node_id": "4242"},
 		Start: time.Now().Add(-time.Hour), End: time.Now().Add(time.Minute), Limit: 100})
@@ -141,8 +159,11 @@ func TestE2EDemo(t *testing.T) {
 	var st struct{ Applied, Skipped uint64 }
 	require.NoError(t, json.NewDecoder(resp.Body).Decode(&st))
 	_ = resp.Body.Close()
-	assert.GreaterOrEqual(t, st.Applied, uint64(2*2*opt.Requests))
+	assert.GreaterOrEqual(t, st.Applied, uint64(2*2*opt.Requests+2+1))
 	assert.Zero(t, st.Skipped)
+
+	// The same run in the real jaeger-ui, in a real browser.
+	t.Run("ui", func(t *testing.T) { checkUI(t, d, phases) })
 
 	// Close removes every namespace and the bridge.
 	require.NoError(t, d.Close())
@@ -160,9 +181,13 @@ func TestE2EDemo(t *testing.T) {
 func checkTrace(t *testing.T, ph *Phase, traceID, checkID, validateID string, tr *jaegerui.Trace, raw []byte) {
 	t.Helper()
 	ok := t.Run(ph.Name+"/"+traceID, func(t *testing.T) {
-		ops := map[string]int{}
+		ops, network := map[string]int{}, map[string]int{}
 		for i := range tr.Spans {
 			s := &tr.Spans[i]
+			if s.Synthetic() {
+				network[s.ParentID()+" "+tr.Service(s)+" "+s.OperationName]++
+				continue
+			}
 			ops[tr.Service(s)+" "+s.OperationName]++
 		}
 		assert.Equal(t, map[string]int{
@@ -170,6 +195,14 @@ func checkTrace(t *testing.T, ph *Phase, traceID, checkID, validateID string, tr
 			"athos GET /check": 1, "athos GET /validate": 1,
 			"aramis GET /check": 1, "aramis GET /validate": 1,
 		}, ops)
+		// clt-storage's network spans: one per link, under each sub-request
+		// span, in the service of the router that received the packet.
+		want := map[string]int{}
+		for _, id := range []string{checkID, validateID} {
+			want[id+" "+rolePorthos+" "+plugin.NetworkSpanName(roleAthos, rolePorthos)] = 1
+			want[id+" "+roleAramis+" "+plugin.NetworkSpanName(rolePorthos, roleAramis)] = 1
+		}
+		assert.Equal(t, want, network)
 
 		for _, id := range []string{checkID, validateID} {
 			s, found := tr.Span(id)
@@ -209,6 +242,101 @@ func checkTrace(t *testing.T, ph *Phase, traceID, checkID, validateID string, tr
 	}
 }
 
+// checkReroute: the /data span's packets took porthos → aramis, then
+// porthos → planchet → aramis; clt-storage says so once.
+func checkReroute(t *testing.T, ctx context.Context, d *Demo, ph *Phase) {
+	t.Helper()
+	require.Len(t, ph.Results, 1)
+	r := ph.Results[0]
+	require.Len(t, r.API.Subs, 2, "two requests")
+	require.Equal(t, r.API.Subs[0].SpanID, r.API.Subs[1].SpanID, "one span")
+	require.Equal(t, r.API.Subs[0].LocalAddr, r.API.Subs[1].LocalAddr, "one connection")
+	tr, raw, err := d.Jaeger.GetTrace(ctx, r.TraceID)
+	require.NoError(t, err)
+	ok := t.Run("reroute/"+r.TraceID, func(t *testing.T) {
+		s, found := tr.Span(r.API.Subs[0].SpanID)
+		require.True(t, found)
+		byNode := map[int64]jaegerui.Hop{}
+		for _, h := range s.Hops() {
+			byNode[h.NodeID] = h
+		}
+		require.Contains(t, byNode, int64(nodePlanchet), "the canonical path is the longer one, through planchet")
+		assert.Equal(t, int64(ifPorthosToPlanch), byNode[nodePorthos].EgressIf)
+		assert.Equal(t, int64(ifPlanchetFromPort), byNode[nodePlanchet].IngressIf)
+		assert.Equal(t, int64(ifAramisFromPlanch), byNode[nodeAramis].IngressIf)
+		n, _ := s.TagInt(plugin.AttrReporters)
+		assert.Equal(t, int64(3), n)
+		// The detour is not congested: its links take well under the delay
+		// of the direct link the first request crossed.
+		links := 0
+		for i := range tr.Spans {
+			ns := &tr.Spans[i]
+			if !ns.Synthetic() || ns.ParentID() != s.SpanID {
+				continue
+			}
+			switch ns.OperationName {
+			case plugin.NetworkSpanName(rolePorthos, rolePlanchet), plugin.NetworkSpanName(rolePlanchet, roleAramis):
+				links++
+				assert.Less(t, time.Duration(ns.Duration)*time.Microsecond, e2eDelay/2, "%s: %d µs", ns.OperationName, ns.Duration)
+			}
+		}
+		assert.Equal(t, 2, links, "network spans porthos → planchet → aramis")
+		var changed []string
+		for _, w := range s.Warnings {
+			if strings.HasPrefix(w, plugin.WarnPathChanged) {
+				changed = append(changed, w)
+			}
+		}
+		assert.Len(t, changed, 1, "one path-change warning: %q", s.Warnings)
+		assert.Equal(t, "direct", routeVia(t, d), "the route is back after the call")
+	})
+	if !ok {
+		t.Logf("trace JSON: %s", raw)
+	}
+}
+
+func routeVia(t *testing.T, d *Demo) string {
+	resp, err := http.Get(d.routes.url)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var st struct{ Via string }
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&st))
+	return st.Via
+}
+
+// checkOverflow: one hop slot for two IOAM nodes: porthos filled it, aramis
+// found the trace full, and the span says so.
+func checkOverflow(t *testing.T, ctx context.Context, d *Demo, ph *Phase) {
+	t.Helper()
+	require.Len(t, ph.Results, 1)
+	r := ph.Results[0]
+	require.Len(t, r.API.Subs, 1)
+	tr, raw, err := d.Jaeger.GetTrace(ctx, r.TraceID)
+	require.NoError(t, err)
+	ok := t.Run("overflow/"+r.TraceID, func(t *testing.T) {
+		s, found := tr.Span(r.API.Subs[0].SpanID)
+		require.True(t, found)
+		var nodes []int64
+		for _, h := range s.Hops() {
+			nodes = append(nodes, h.NodeID)
+		}
+		assert.Equal(t, []int64{nodeAthos, nodePorthos}, nodes, "aramis had no slot left")
+		ov, ok := s.Tag(plugin.AttrOverflow)
+		require.True(t, ok, "%s on the span", plugin.AttrOverflow)
+		assert.Equal(t, "true", ov.String())
+		var warns []string
+		for _, w := range s.Warnings {
+			if strings.HasPrefix(w, plugin.WarnOverflow) {
+				warns = append(warns, w)
+			}
+		}
+		assert.Len(t, warns, 1, "one overflow warning: %q", s.Warnings)
+	})
+	if !ok {
+		t.Logf("trace JSON: %s", raw)
+	}
+}
+
 // TestE2EStartFailureCleansUp: a component that dies at start must not leave
 // namespaces or processes behind.
 func TestE2EStartFailureCleansUp(t *testing.T) {
@@ -224,3 +352,23 @@ func TestE2EStartFailureCleansUp(t *testing.T) {
 	_, err = os.Stat(filepath.Join(opt.DataDir, "state.json"))
 	assert.True(t, os.IsNotExist(err), "state file removed after a clean teardown")
 }
+
+// syncBuffer is a bytes.Buffer safe for the concurrent writes of a logger.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }

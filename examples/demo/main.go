@@ -21,6 +21,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -29,6 +30,7 @@ import (
 	"time"
 
 	"github.com/cross-layer-telemetry/clt/examples/demo/internal/roles"
+	"github.com/cross-layer-telemetry/clt/plugin"
 )
 
 func main() {
@@ -78,7 +80,7 @@ func parseFlags(args []string, stderr io.Writer) (Options, cli, error) {
 	fs.StringVar(&o.DataDir, "data", "", "data directory (default <repo>/examples/demo/data)")
 	fs.StringVar(&o.BinDir, "bin", "", "binary directory (default <repo>/.cache/bin)")
 	fs.StringVar(&o.JaegerBin, "jaeger-bin", "", "Jaeger v2 binary (default $JAEGER_BIN, else <repo>/.cache/bin/jaeger)")
-	fs.StringVar(&o.UIAssets, "jaeger-ui-assets", "", "jaeger-ui build directory (module-built Jaeger only has a placeholder page)")
+	fs.StringVar(&o.UIAssets, "jaeger-ui-assets", "", "jaeger-ui build directory (default $"+envUIAssets+", else <repo>/"+defaultUIAssets+" when present; without one a module-built Jaeger serves a placeholder page)")
 	noBuild := fs.Bool("no-build", false, "do not build clt-storage, clt-agent or Jaeger")
 	fs.DurationVar(&o.TraceTimeout, "trace-timeout", 30*time.Second, "how long to wait for a trace and its hops in Jaeger")
 	if err := fs.Parse(args); err != nil {
@@ -157,6 +159,9 @@ func (o *Options) defaults() error {
 		}
 		o.Self = []string{self}
 	}
+	if err := o.resolveUIAssets(); err != nil {
+		return err
+	}
 	if o.IOAMTraceType == "" {
 		o.IOAMTraceType = "0xf00000"
 	}
@@ -210,41 +215,120 @@ func Scenario(ctx context.Context, opt Options, oneShot bool) (err error) {
 	}
 }
 
-// RunScenario runs the baseline phase and, when NetemDelay > 0, the
-// congestion phase.
+// RunScenario runs the phases: baseline, congestion (when NetemDelay > 0),
+// reroute (one call whose span changes path, the delay still on the direct
+// link) and overflow (one call with too few hop slots).
 func (d *Demo) RunScenario(ctx context.Context) ([]*Phase, error) {
-	var phases []*Phase
-	ph, err := d.RunPhase(ctx, "baseline", 0)
-	phases = append(phases, ph)
-	if err != nil || d.opt.NetemDelay <= 0 {
-		return phases, err
+	steps := []struct {
+		name  string
+		kind  phaseKind
+		n     int
+		delay time.Duration
+	}{
+		{"baseline", kindRequest, d.opt.Requests, 0},
+		{"congestion", kindRequest, d.opt.Requests, d.opt.NetemDelay},
+		{"reroute", kindReroute, 1, 0},
+		{"overflow", kindReport, 1, 0},
 	}
-	ph, err = d.RunPhase(ctx, "congestion", d.opt.NetemDelay)
-	phases = append(phases, ph)
-	return phases, err
+	var phases []*Phase
+	for _, st := range steps {
+		if st.name == "congestion" && st.delay <= 0 {
+			continue
+		}
+		ph, err := d.RunPhase(ctx, st.name, st.kind, st.n, st.delay)
+		phases = append(phases, ph)
+		if err != nil {
+			return phases, err
+		}
+	}
+	return phases, nil
+}
+
+// envUIAssets names a jaeger-ui build directory; defaultUIAssets is where
+// CI's copy lives, relative to the repository root.
+const (
+	envUIAssets     = "JAEGER_UI_ASSETS"
+	defaultUIAssets = "../shared/jaeger-ui/build"
+)
+
+// resolveUIAssets picks the jaeger-ui build: the flag, else
+// $JAEGER_UI_ASSETS, else defaultUIAssets when it exists. A directory given
+// explicitly must hold a build (index.html).
+func (o *Options) resolveUIAssets() error {
+	explicit := o.UIAssets != ""
+	if !explicit {
+		o.UIAssets = os.Getenv(envUIAssets)
+		explicit = o.UIAssets != ""
+	}
+	if !explicit {
+		o.UIAssets = filepath.Join(o.Root, filepath.FromSlash(defaultUIAssets))
+	}
+	abs, err := filepath.Abs(o.UIAssets)
+	if err == nil {
+		_, err = os.Stat(filepath.Join(abs, "index.html"))
+	}
+	switch {
+	case err == nil:
+		o.UIAssets = abs
+	case explicit:
+		return fmt.Errorf("jaeger-ui assets %s: no jaeger-ui build there (index.html): %w", o.UIAssets, err)
+	default:
+		o.UIAssets = ""
+	}
+	return nil
+}
+
+// traceLinks picks the traces worth opening: a congested one, the
+// re-routed one and the overflowed one (empty when the phase did not run).
+func traceLinks(phases []*Phase) (congested, rerouted, overflowed string) {
+	for _, ph := range phases {
+		if len(ph.Results) == 0 {
+			continue
+		}
+		id := ph.Results[0].TraceID
+		switch {
+		case ph.Kind.API == roles.PathRequest && ph.Netem > 0:
+			congested = id
+		case ph.Kind.API == roles.PathReroute:
+			rerouted = id
+		case ph.Kind.API == roles.PathReport:
+			overflowed = id
+		}
+	}
+	return congested, rerouted, overflowed
 }
 
 func (d *Demo) printHelp(phases []*Phase) {
 	w := d.opt.Out
-	var id string
-	for _, ph := range phases {
-		if len(ph.Results) > 0 {
-			id = ph.Results[len(ph.Results)-1].TraceID
-		}
-	}
 	_, port, _ := net.SplitHostPort(d.opt.JaegerUI)
-	fmt.Fprintf(w, "\nJaeger UI:    http://localhost:%s/search?service=athos  (a module-built Jaeger serves a placeholder page; see examples/demo/README.md)\n", port)
-	if id != "" {
-		fmt.Fprintf(w, "Trace:        http://localhost:%s/trace/%s\n", port, id)
-		fmt.Fprintf(w, "Trace JSON:   curl -s http://%s/api/traces/%s\n", d.opt.JaegerUI, id)
-	}
-	fmt.Fprintf(w, "Tag search:   curl -s 'http://%s/api/traces?service=athos&tag=ioam.node_id:%d'\n", d.opt.JaegerUI, nodePorthos)
-	fmt.Fprintf(w, "More traffic: curl -s http://%s/api/request\n", hostPort(d.mgmt.Addr(roleAthos), roles.AthosPort))
-	if d.delayBy == "tc netem" {
-		fmt.Fprintf(w, "Congestion:   ip netns exec %s tc qdisc replace dev aramis0 root netem delay 100ms\n", d.topo.Node(rolePorthos).Name)
+	ui := "http://localhost:" + port
+	congested, rerouted, overflowed := traceLinks(phases)
+	fmt.Fprintln(w)
+	if d.opt.UIAssets != "" {
+		fmt.Fprintf(w, "Jaeger UI:        %s/search?service=athos   (jaeger-ui from %s)\n", ui, d.opt.UIAssets)
+		for _, l := range []struct{ what, id string }{
+			{"Congested trace: ", congested}, {"Re-routed trace: ", rerouted}, {"Overflowed trace:", overflowed},
+		} {
+			if l.id != "" {
+				fmt.Fprintf(w, "%s %s/trace/%s\n", l.what, ui, l.id)
+			}
+		}
+		fmt.Fprintf(w, "Crossed planchet: %s/search?service=athos&tags=%s\n", ui,
+			url.QueryEscape(fmt.Sprintf(`{"%s":"%d"}`, plugin.AttrNodeID, nodePlanchet)))
 	} else {
-		fmt.Fprintf(w, "Congestion:   curl -s -X PUT '%s?ab=100ms'   (the wire between porthos and aramis)\n", d.wireURL())
+		fmt.Fprintf(w, "Jaeger UI:        %s serves Jaeger's placeholder page: no jaeger-ui build given (-jaeger-ui-assets or $%s; see examples/demo/README.md)\n", ui, envUIAssets)
 	}
-	fmt.Fprintf(w, "Logs:         %s\n", filepath.Join(d.opt.DataDir, "logs"))
+	if id := congested; id != "" {
+		fmt.Fprintf(w, "Trace JSON:       curl -s http://%s/api/traces/%s\n", d.opt.JaegerUI, id)
+	}
+	fmt.Fprintf(w, "Tag search:       curl -s 'http://%s/api/traces?service=athos&tag=%s:%d'\n", d.opt.JaegerUI, plugin.AttrNodeID, nodePlanchet)
+	fmt.Fprintf(w, "More traffic:     curl -s http://%s%s   (or %s, %s)\n", hostPort(d.mgmt.Addr(roleAthos), roles.AthosPort), roles.PathRequest, roles.PathReroute, roles.PathReport)
+	if d.delayBy == "tc netem" {
+		fmt.Fprintf(w, "Congestion:       ip netns exec %s tc qdisc replace dev aramis0 root netem delay 100ms\n", d.topo.Node(rolePorthos).Name)
+	} else {
+		fmt.Fprintf(w, "Congestion:       curl -s -X PUT '%s?ab=100ms'   (the wire between porthos and aramis)\n", d.wireURL())
+	}
+	fmt.Fprintf(w, "Route:            curl -s -X PUT '%s?via=planchet'   (or via=direct)\n", d.routes.url)
+	fmt.Fprintf(w, "Logs:             %s\n", filepath.Join(d.opt.DataDir, "logs"))
 	fmt.Fprintln(w, "Press Ctrl-C to stop and remove everything.")
 }

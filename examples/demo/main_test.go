@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -69,8 +68,9 @@ func TestAgentConfigRoundTrip(t *testing.T) {
 		node   uint32
 		ifaces map[string]uint32
 	}{
-		{rolePorthos, nodePorthos, map[string]uint32{"athos0": ifPorthosFromAthos, "aramis0": ifPorthosToAramis}},
-		{roleAramis, nodeAramis, map[string]uint32{"porthos0": ifAramisFromPorth}},
+		{rolePorthos, nodePorthos, map[string]uint32{"athos0": ifPorthosFromAthos, "aramis0": ifPorthosToAramis, "planchet0": ifPorthosToPlanch}},
+		{roleAramis, nodeAramis, map[string]uint32{"porthos0": ifAramisFromPorth, "planchet0": ifAramisFromPlanch}},
+		{rolePlanchet, nodePlanchet, map[string]uint32{"porthos0": ifPlanchetFromPort, "aramis0": ifPlanchetToAramis}},
 	} {
 		t.Run(tc.role, func(t *testing.T) {
 			path := filepath.Join(d.opt.DataDir, tc.role+".yaml")
@@ -80,6 +80,7 @@ func TestAgentConfigRoundTrip(t *testing.T) {
 			require.NoError(t, cfg.Validate())
 			require.NotNil(t, cfg.Setup)
 			assert.Equal(t, tc.node, *cfg.Setup.NodeID)
+			assert.Equal(t, tc.role, cfg.NodeName, "the router is named by its agent")
 			got := map[string]uint32{}
 			for _, i := range cfg.Setup.Interfaces {
 				require.NotNil(t, i.ID)
@@ -95,10 +96,9 @@ func TestAgentConfigRoundTrip(t *testing.T) {
 }
 
 func TestStorageConfigRoundTrip(t *testing.T) {
-	cfg := plugin.DefaultConfig()
-	cfg.Storage.Listen = "127.0.0.1:17271"
-	cfg.Collector.Listen = "[fd00:c17:abcd::1]:7123"
-	cfg.Store.Dir = t.TempDir()
+	d := fakeDemo(t)
+	d.opt.StorageGRPC, d.opt.StorageAdmin = "127.0.0.1:17271", "127.0.0.1:17270"
+	cfg := d.storageConfig("[fd00:c17:abcd::1]:7123")
 	path := filepath.Join(t.TempDir(), "s.yaml")
 	require.NoError(t, writeYAML(path, cfg))
 	back, err := plugin.LoadConfig(path)
@@ -106,6 +106,7 @@ func TestStorageConfigRoundTrip(t *testing.T) {
 	require.NoError(t, back.Validate())
 	assert.Equal(t, cfg.Collector.Listen, back.Collector.Listen)
 	assert.Equal(t, cfg.Store.Dir, back.Store.Dir)
+	assert.Equal(t, map[string]string{"1": "athos"}, back.Nodes, "athos (no agent) is named in nodes:")
 }
 
 func TestCLTFlagsConfig(t *testing.T) {
@@ -122,39 +123,20 @@ func TestCLTFlagsConfig(t *testing.T) {
 
 func TestReportDelta(t *testing.T) {
 	var buf bytes.Buffer
-	ph := &Phase{Name: "x", Netem: 30 * time.Millisecond, DelayBy: "wire"}
+	ph := &Phase{Name: "x", Kind: kindRequest, Netem: 30 * time.Millisecond, DelayBy: "wire"}
 	printPhase(&buf, ph)
 	assert.Contains(t, buf.String(), `phase "x" — wire delay 30ms on porthos → aramis`)
 }
 
-// syncBuffer is a bytes.Buffer safe for the concurrent writes of a logger.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func itoa(n int) string { return strconv.Itoa(n) }
-
-func hopLog(node, in, out int64, ts string) jaegerui.Log {
+func hopLog(index, node, in, out int64, ts string) jaegerui.Log {
 	n := func(v int64) json.Number { return json.Number(strconv.FormatInt(v, 10)) }
 	return jaegerui.Log{Fields: []jaegerui.KeyValue{
-		{Key: "event", Type: "string", Value: "ioam.hop"},
-		{Key: "ioam.node_id", Type: "int64", Value: n(node)},
-		{Key: "ioam.ingress_if", Type: "int64", Value: n(in)},
-		{Key: "ioam.egress_if", Type: "int64", Value: n(out)},
-		{Key: "ioam.timestamp", Type: "string", Value: ts},
+		{Key: "event", Type: "string", Value: plugin.EventHopPrefix + strconv.FormatInt(index, 10)},
+		{Key: plugin.AttrHopIndex, Type: "int64", Value: n(index)},
+		{Key: plugin.AttrNodeID, Type: "int64", Value: n(node)},
+		{Key: plugin.AttrIngressIf, Type: "int64", Value: n(in)},
+		{Key: plugin.AttrEgressIf, Type: "int64", Value: n(out)},
+		{Key: plugin.AttrTimestamp, Type: "string", Value: ts},
 	}}
 }
 
@@ -165,19 +147,19 @@ func TestCompleteAndHopDelta(t *testing.T) {
 	for _, id := range []string{"root", "api", "c1", "v1", "s1", "s2"} {
 		tr.Spans = append(tr.Spans, jaegerui.Span{SpanID: id})
 	}
-	ok, why := complete(tr, r)
+	ok, why := complete(tr, kindRequest, r)
 	assert.False(t, ok)
 	assert.Contains(t, why, "/check")
 
 	for i := range tr.Spans {
 		if s := &tr.Spans[i]; s.SpanID == "c1" || s.SpanID == "v1" {
 			s.Logs = []jaegerui.Log{
-				hopLog(nodePorthos, ifPorthosFromAthos, ifPorthosToAramis, "2026-11-27T10:00:00.000100Z"),
-				hopLog(nodeAramis, ifAramisFromPorth, 65535, "2026-11-27T10:00:00.050350Z"),
+				hopLog(1, nodePorthos, ifPorthosFromAthos, ifPorthosToAramis, "2026-11-27T10:00:00.000100Z"),
+				hopLog(2, nodeAramis, ifAramisFromPorth, 65535, "2026-11-27T10:00:00.050350Z"),
 			}
 		}
 	}
-	ok, why = complete(tr, r)
+	ok, why = complete(tr, kindRequest, r)
 	assert.False(t, ok)
 	assert.Contains(t, why, "of 2 agents reported", "porthos's own report has not arrived")
 	for i := range tr.Spans {
@@ -185,7 +167,7 @@ func TestCompleteAndHopDelta(t *testing.T) {
 			s.Tags = []jaegerui.KeyValue{{Key: "ioam.reporters", Type: "int64", Value: json.Number("2")}}
 		}
 	}
-	ok, why = complete(tr, r)
+	ok, why = complete(tr, kindRequest, r)
 	assert.True(t, ok, why)
 	d, ok := hopDelta(tr, "c1")
 	require.True(t, ok)
@@ -194,7 +176,7 @@ func TestCompleteAndHopDelta(t *testing.T) {
 	assert.False(t, ok)
 
 	tr.Spans = tr.Spans[:5]
-	ok, _ = complete(tr, r)
+	ok, _ = complete(tr, kindRequest, r)
 	assert.False(t, ok, "a missing server span leaves the trace incomplete")
 }
 
@@ -206,4 +188,73 @@ func TestCheckFree(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "-jaeger-ui")
 	assert.NotContains(t, err.Error(), "-storage-grpc")
+}
+
+func TestResolveUIAssets(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "repo")
+	build := filepath.Join(root, "..", "shared", "jaeger-ui", "build")
+	require.NoError(t, os.MkdirAll(root, 0o755))
+	t.Setenv(envUIAssets, "")
+
+	// Nothing anywhere: the placeholder, no error.
+	o := Options{Root: root}
+	require.NoError(t, o.resolveUIAssets())
+	assert.Empty(t, o.UIAssets)
+
+	// CI's copy next to the repository is picked up.
+	require.NoError(t, os.MkdirAll(build, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(build, "index.html"), []byte("<html>"), 0o644))
+	o = Options{Root: root}
+	require.NoError(t, o.resolveUIAssets())
+	assert.Equal(t, filepath.Clean(build), o.UIAssets)
+
+	// An explicit directory without a build is an error, from the flag or the env.
+	empty := t.TempDir()
+	o = Options{Root: root, UIAssets: empty}
+	err := o.resolveUIAssets()
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "index.html")
+	t.Setenv(envUIAssets, empty)
+	o = Options{Root: root}
+	require.Error(t, o.resolveUIAssets())
+	t.Setenv(envUIAssets, build)
+	o = Options{Root: root}
+	require.NoError(t, o.resolveUIAssets())
+	assert.Equal(t, filepath.Clean(build), o.UIAssets)
+}
+
+func TestPrintHelpLinks(t *testing.T) {
+	phases := []*Phase{
+		{Name: "baseline", Kind: kindRequest, Results: []roles.ClientResult{{TraceID: "b0"}}},
+		{Name: "congestion", Kind: kindRequest, Netem: 50 * time.Millisecond, Results: []roles.ClientResult{{TraceID: "c0"}, {TraceID: "c1"}}},
+		{Name: "reroute", Kind: kindReroute, Netem: 50 * time.Millisecond, Results: []roles.ClientResult{{TraceID: "r0"}}},
+		{Name: "overflow", Kind: kindReport, Results: []roles.ClientResult{{TraceID: "o0"}}},
+	}
+	c, r, o := traceLinks(phases)
+	assert.Equal(t, []string{"c0", "r0", "o0"}, []string{c, r, o})
+
+	d := fakeDemo(t)
+	d.topo = nil
+	d.routes = &routeSwitch{url: "http://[fd00:c17:abcd::1]:1/route"}
+	d.delayBy = "wire"
+	d.opt.JaegerUI = "127.0.0.1:16686"
+	var buf bytes.Buffer
+	d.opt.Out = &buf
+	d.printHelp(phases)
+	assert.Contains(t, buf.String(), "placeholder")
+	assert.NotContains(t, buf.String(), "/trace/")
+
+	buf.Reset()
+	d.opt.UIAssets = "/ui/build"
+	d.printHelp(phases)
+	out := buf.String()
+	assert.NotContains(t, out, "placeholder")
+	for _, want := range []string{
+		"Congested trace:  http://localhost:16686/trace/c0",
+		"Re-routed trace:  http://localhost:16686/trace/r0",
+		"Overflowed trace: http://localhost:16686/trace/o0",
+		"http://localhost:16686/search?service=athos&tags=%7B%22ioam.node_id%22%3A%224%22%7D",
+	} {
+		assert.Contains(t, out, want)
+	}
 }

@@ -46,6 +46,12 @@ func traceByID(ph *Phase, id string) *jaegerui.Trace {
 // per request.
 func printPhase(w io.Writer, ph *Phase) {
 	title := fmt.Sprintf("phase %q", ph.Name)
+	switch ph.Kind.API {
+	case roles.PathReroute:
+		title += " — one span, two requests: porthos → aramis, then porthos → planchet → aramis"
+	case roles.PathReport:
+		title += fmt.Sprintf(" — %d hop slot for porthos and aramis", reportSlots)
+	}
 	if ph.Netem > 0 {
 		title += fmt.Sprintf(" — %s delay %s on porthos → aramis", ph.DelayBy, ph.Netem)
 	} else {
@@ -59,7 +65,10 @@ func printPhase(w io.Writer, ph *Phase) {
 			fmt.Fprintf(w, "trace %s: not in Jaeger\n", r.TraceID)
 			continue
 		}
-		_ = jaegerui.Render(w, t, jaegerui.Options{NodeNames: nodeNames})
+		_ = jaegerui.Render(w, t, jaegerui.Options{})
+	}
+	if ph.Kind.API != roles.PathRequest {
+		return
 	}
 	fmt.Fprintf(w, "\n%-4s %-32s %9s  %-22s %-22s\n", "REQ", "TRACE", "API(ms)", "/check porthos→aramis", "/validate porthos→aramis")
 	for _, r := range ph.Results {
@@ -91,13 +100,12 @@ func connNote(r roles.ClientResult) string {
 
 // Phase is one batch of API calls.
 type Phase struct {
-	Name  string
+	Name string
+	Kind phaseKind
+	// Netem is the delay on porthos → aramis during the phase.
 	Netem time.Duration
 	// DelayBy is "tc netem" or "wire" when Netem > 0.
 	DelayBy string
 	Results []roles.ClientResult
 	Traces  []*jaegerui.Trace
 }
-
-// nodeNames are shown next to node ids in the tables.
-var nodeNames = map[int64]string{nodeAthos: roleAthos, nodePorthos: rolePorthos, nodeAramis: roleAramis}

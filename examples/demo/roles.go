@@ -52,6 +52,8 @@ func runRole(ctx context.Context, log *slog.Logger, role string, args []string) 
 	aramis := fs.String("aramis", "", "athos: aramis base URL")
 	var ioam cltFlags
 	ioam.register(fs)
+	reportSlots := fs.Int("ioam-report-slots", reportSlots, "athos: hop slots of the /api/report sub-request's CLT transport")
+	routeSwitch := fs.String("route-switch", "", "athos: URL of the demo's route switch (PUT ?via=planchet|direct), for /api/reroute")
 	// client
 	api := fs.String("api", "", "client: athos API URL")
 	n := fs.Int("n", 5, "client: number of API requests")
@@ -84,7 +86,18 @@ func runRole(ctx context.Context, log *slog.Logger, role string, args []string) 
 		if err != nil {
 			return err
 		}
-		return roles.RunAthos(ctx, tr, roles.AthosConfig{Listen: listen, Aramis: *aramis, Transport: rt, Stats: stats}, ready)
+		small := ioam
+		small.slots = *reportSlots
+		report, reportStats, err := small.transport(log, roles.NewAthosTransport())
+		if err != nil {
+			return err
+		}
+		cfg := roles.AthosConfig{Listen: listen, Aramis: *aramis, Transport: rt, Report: report,
+			Stats: func() any { return sumStats(stats, reportStats) }}
+		if *routeSwitch != "" {
+			cfg.Reroute = routeSwitchClient(*routeSwitch)
+		}
+		return roles.RunAthos(ctx, tr, cfg, ready)
 	case roleClient:
 		return roles.RunClient(ctx, tr, roles.ClientConfig{API: *api, Requests: *n, Interval: *interval}, os.Stdout)
 	}

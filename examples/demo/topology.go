@@ -31,6 +31,7 @@ func demoSpec() netnstest.Spec {
 			{Role: rolePorthos, Forwarding: true},
 			{Role: roleAramis},
 			{Role: roleWire},
+			{Role: rolePlanchet, Forwarding: true},
 		},
 		Links: []netnstest.LinkSpec{
 			{A: netnstest.Endpoint{Node: roleClient, Name: "athos0", Addr: p64(addrClient)},
@@ -42,10 +43,19 @@ func demoSpec() netnstest.Spec {
 				B: netnstest.Endpoint{Node: roleWire, Name: wirePorthos}},
 			{A: netnstest.Endpoint{Node: roleWire, Name: wireAramis},
 				B: netnstest.Endpoint{Node: roleAramis, Name: "porthos0", Addr: p64(addrAramis)}},
+			{A: netnstest.Endpoint{Node: rolePorthos, Name: "planchet0", Addr: p64(addrPorthosP)},
+				B: netnstest.Endpoint{Node: rolePlanchet, Name: "porthos0", Addr: p64(addrPlanchetP)}},
+			{A: netnstest.Endpoint{Node: rolePlanchet, Name: "aramis0", Addr: p64(addrPlanchetR)},
+				B: netnstest.Endpoint{Node: roleAramis, Name: "planchet0", Addr: p64(addrAramisP)}},
 		},
 		Routes: []netnstest.RouteSpec{
 			{Node: roleAthos, Dst: netip.MustParsePrefix("fd00:3::/64"), Via: addrPorthosA},
 			{Node: roleAramis, Dst: netip.MustParsePrefix("fd00:2::/64"), Via: addrPorthosR},
+			// The detour: planchet delivers aramis's fd00:3::2 over its own
+			// link (aramis accepts it on planchet0, Linux's weak host model);
+			// aramis always answers through porthos.
+			{Node: rolePlanchet, Dst: netip.MustParsePrefix("fd00:3::/64"), Via: addrAramisP},
+			{Node: rolePlanchet, Dst: netip.MustParsePrefix("fd00:2::/64"), Via: addrPorthosP},
 		},
 	}
 }
@@ -111,7 +121,7 @@ func setupMgmt(topo *netnstest.Topology) (m *mgmtNet, err error) {
 	if err := netlink.AddrAdd(brl, &netlink.Addr{IPNet: ipnet(m.Host, 64), Flags: unix.IFA_F_NODAD}); err != nil {
 		return m, fmt.Errorf("mgmt bridge address %s: %w", m.Host, err)
 	}
-	for _, role := range []string{roleClient, roleAthos, rolePorthos, roleAramis, roleWire} {
+	for _, role := range mgmtRoles {
 		node := topo.Node(role)
 		idx := mgmtRoleIndex[role]
 		rootName := fmt.Sprintf("clt-%s-m%d", topo.ID, idx)

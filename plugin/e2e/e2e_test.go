@@ -205,10 +205,18 @@ func record(reporter uint32, seen time.Time, path ...uint32) *collectorv1.IOAMRe
 
 // uiTrace is the part of Jaeger's v1 UI JSON the test reads.
 type uiTrace struct {
-	TraceID string `json:"traceID"`
-	Spans   []struct {
-		SpanID string `json:"spanID"`
-		Tags   []struct {
+	TraceID   string `json:"traceID"`
+	Processes map[string]struct {
+		ServiceName string `json:"serviceName"`
+	} `json:"processes"`
+	Spans []struct {
+		SpanID        string `json:"spanID"`
+		OperationName string `json:"operationName"`
+		ProcessID     string `json:"processID"`
+		References    []struct {
+			SpanID string `json:"spanID"`
+		} `json:"references"`
+		Tags []struct {
 			Key   string `json:"key"`
 			Type  string `json:"type"`
 			Value any    `json:"value"`
@@ -286,7 +294,7 @@ func TestJaegerShowsIOAM(t *testing.T) {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		traces = getJSON(t, base+"/api/traces/"+idHex)
-		if len(traces) == 1 && len(traces[0].Spans) == 2 {
+		if len(traces) == 1 && len(traces[0].Spans) > 2 {
 			break
 		}
 		require.True(t, time.Now().Before(deadline), "trace not visible in Jaeger after 30s")
@@ -294,43 +302,86 @@ func TestJaegerShowsIOAM(t *testing.T) {
 	}
 
 	var checked bool
+	var network, warningSpans []string // "service: operation"
 	for _, sp := range traces[0].Spans {
 		tags := map[string]any{}
 		for _, tg := range sp.Tags {
 			tags[tg.Key] = tg.Value
 		}
+		if tags[plugin.AttrSynthetic] == true {
+			require.Len(t, sp.References, 1)
+			assert.Equal(t, hex.EncodeToString(serverSpan), sp.References[0].SpanID, "network spans are children of the span")
+			entry := traces[0].Processes[sp.ProcessID].ServiceName + ": " + sp.OperationName
+			if strings.HasPrefix(sp.OperationName, "ioam ⚠ ") {
+				assert.Equal(t, true, tags["error"], "a warning span is flagged as an error in the UI")
+				warningSpans = append(warningSpans, entry)
+			} else {
+				network = append(network, entry)
+			}
+			continue
+		}
 		if sp.SpanID != hex.EncodeToString(serverSpan) {
-			assert.NotContains(t, tags, "ioam.path", "child span has no records")
+			assert.NotContains(t, tags, plugin.AttrPath, "child span has no records")
 			continue
 		}
 		checked = true
-		assert.Equal(t, "1 > 2 > 3", tags["ioam.path"])
-		assert.EqualValues(t, 3, tags["ioam.hop_count"])
-		assert.EqualValues(t, 123, tags["ioam.namespace_id"])
-		assert.EqualValues(t, 3, tags["ioam.reporters"], "nodes 2, 3 and 5")
-		assert.EqualValues(t, 3000, tags["ioam.transit_delay_max_ns"])
-		assert.Equal(t, "0xf80000", tags["ioam.trace_type"])
+		assert.Equal(t, "1 > 2 > 3", tags[plugin.AttrPath])
+		assert.EqualValues(t, 3, tags[plugin.AttrHopCount])
+		assert.EqualValues(t, 123, tags[plugin.AttrNamespaceID])
+		assert.EqualValues(t, 3, tags[plugin.AttrReporters], "nodes 2, 3 and 5")
+		assert.EqualValues(t, 4, tags[plugin.AttrPackets], "the destination saw 2 packets on each path; the routers saw the same ones")
+		assert.EqualValues(t, 3000, tags[plugin.AttrTransitDelayMaxNs])
+		assert.Equal(t, "0xf80000", tags[plugin.AttrTraceType])
+		assert.Equal(t, true, tags[plugin.AttrPathChanged])
+		assert.Equal(t, true, tags[plugin.AttrUnconfirmed])
+		assert.NotContains(t, tags, plugin.AttrOverflow)
 		assert.NotContains(t, tags, "@jaeger@warnings", "Jaeger moves it to warnings")
 
 		var hops []float64
+		var summaries []string
 		for _, l := range sp.Logs {
 			f := map[string]any{}
 			for _, kv := range l.Fields {
 				f[kv.Key] = kv.Value
 			}
-			if f["event"] == "ioam.hop" {
-				hops = append(hops, f["ioam.node_id"].(float64))
-				assert.Contains(t, f, "ioam.ingress_if")
-				assert.Contains(t, f, "ioam.timestamp")
+			if name, _ := f["event"].(string); plugin.IsHopEvent(name) {
+				summaries = append(summaries, name)
+				hops = append(hops, f[plugin.AttrNodeID].(float64))
+				assert.Contains(t, f, plugin.AttrIngressIf)
+				assert.Contains(t, f, plugin.AttrTimestamp)
+				assert.EqualValues(t, 2, f[plugin.AttrPackets])
 			}
 		}
 		assert.Equal(t, []float64{1, 2, 3}, hops)
+		require.Len(t, summaries, 3)
+		assert.Equal(t, "hop 0 · node 1 · if 11 → 12", summaries[0], "the event name is the collapsed summary")
+		assert.Equal(t, "hop 1 · node 2 · if 21 → 22 · +0.010 ms", summaries[1])
 
-		joined := strings.Join(sp.Warnings, "\n")
-		assert.Contains(t, joined, "ioam: path changed during the span: 1 > 2 > 3 then 1 > 4 > 3")
-		assert.Contains(t, joined, "ioam: report from node 5 not confirmed downstream (path 1 > 5)")
+		assert.Equal(t, []string{
+			"ioam: path changed during the span: 1 > 2 > 3 then 1 > 4 > 3",
+			"ioam: report from node 5 not confirmed downstream (path 1 > 5)",
+		}, sp.Warnings, "one warning per event")
 	}
 	assert.True(t, checked, "server span present")
+	assert.Equal(t, []string{"node 2: ioam node 1 → node 2", "node 3: ioam node 2 → node 3"}, network)
+	assert.Equal(t, []string{
+		"node 4: ioam ⚠ path changed during the span: 1 > 2 > 3 then 1 > 4 > 3",
+		"node 5: ioam ⚠ report from node 5 not confirmed downstream (path 1 > 5)",
+	}, warningSpans)
+
+	searchTag := func(key, value string) int {
+		tags, err := json.Marshal(map[string]string{key: value})
+		require.NoError(t, err)
+		v := url.Values{"service": {"clt-e2e"}, "tags": {string(tags)}, "limit": {"20"}, "lookback": {"1h"}}
+		return len(getJSON(t, base+"/api/traces?"+v.Encode()))
+	}
+	assert.Equal(t, 1, searchTag(plugin.AttrPathChanged, "true"))
+	assert.Equal(t, 1, searchTag(plugin.AttrUnconfirmed, "true"))
+	assert.Equal(t, 0, searchTag(plugin.AttrOverflow, "true"))
+	assert.Equal(t, 1, searchTag(plugin.AttrPath, "1 > 2 > 3"))
+	assert.Equal(t, 1, searchTag(plugin.AttrHopCount, "3"))
+	assert.Equal(t, 0, searchTag(plugin.AttrHopCount, "4"))
+	assert.Equal(t, 1, searchTag(plugin.AttrReporters, "3"))
 
 	search := func(node string) int {
 		v := url.Values{"service": {"clt-e2e"}, "tag": {"ioam.node_id:" + node}, "limit": {"20"}, "lookback": {"1h"}}

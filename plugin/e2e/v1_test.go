@@ -223,19 +223,24 @@ func checkV1IOAM(t *testing.T, s *v1Stack) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	var checked bool
+	var network []string // "service: operation" of the enrichment's network spans
 	for _, sp := range traces[0].Spans {
-		if sp.SpanID != hex.EncodeToString(v1ServerSpan) {
-			continue
-		}
-		checked = true
 		tags := map[string]any{}
 		for _, tg := range sp.Tags {
 			tags[tg.Key] = tg.Value
 		}
-		assert.Equal(t, "1 > 2 > 3", tags["ioam.path"])
-		assert.EqualValues(t, 3, tags["ioam.hop_count"])
-		assert.EqualValues(t, 123, tags["ioam.namespace_id"])
-		assert.EqualValues(t, 3000, tags["ioam.transit_delay_max_ns"])
+		if tags[plugin.AttrSynthetic] == true {
+			network = append(network, traces[0].Processes[sp.ProcessID].ServiceName+": "+sp.OperationName)
+			continue
+		}
+		if sp.SpanID != hex.EncodeToString(v1ServerSpan) {
+			continue
+		}
+		checked = true
+		assert.Equal(t, "1 > 2 > 3", tags[plugin.AttrPath])
+		assert.EqualValues(t, 3, tags[plugin.AttrHopCount])
+		assert.EqualValues(t, 123, tags[plugin.AttrNamespaceID])
+		assert.EqualValues(t, 3000, tags[plugin.AttrTransitDelayMaxNs])
 		assert.Equal(t, "server", tags["span.kind"])
 		assert.NotContains(t, tags, "@jaeger@warnings", "v1 carries them as span warnings")
 		var hops []float64
@@ -244,9 +249,9 @@ func checkV1IOAM(t *testing.T, s *v1Stack) {
 			for _, kv := range l.Fields {
 				f[kv.Key] = kv.Value
 			}
-			if f["event"] == "ioam.hop" {
-				hops = append(hops, f["ioam.node_id"].(float64))
-				assert.Contains(t, f, "ioam.ingress_if")
+			if name, _ := f["event"].(string); plugin.IsHopEvent(name) {
+				hops = append(hops, f[plugin.AttrNodeID].(float64))
+				assert.Contains(t, f, plugin.AttrIngressIf)
 			}
 		}
 		assert.Equal(t, []float64{1, 2, 3}, hops)
@@ -255,6 +260,7 @@ func checkV1IOAM(t *testing.T, s *v1Stack) {
 		assert.Contains(t, joined, "ioam: report from node 5 not confirmed downstream (path 1 > 5)")
 	}
 	assert.True(t, checked, "server span present")
+	assert.Subset(t, network, []string{"node 2: ioam node 1 → node 2", "node 3: ioam node 2 → node 3"}, "network spans as in v2")
 
 	search := func(node string) int {
 		v := url.Values{"service": {"clt-e2e-v1"}, "tag": {"ioam.node_id:" + node}, "limit": {"20"}, "lookback": {"1h"}}

@@ -33,34 +33,61 @@ func TestDecodeErrors(t *testing.T) {
 	require.Error(t, err)
 }
 
+// testdata/trace.json is a congested trace of the demo as Jaeger returned
+// it (clt-storage's enrichment: hop summaries, network spans).
+const (
+	testTrace = "531594f505e2d8415968b9aa254482ad"
+	testCheck = "8b6a7e8028476805" // athos's GET /check
+)
+
 func TestHopsOrderedAndTyped(t *testing.T) {
 	tr, _ := loadTrace(t)
-	s, ok := tr.Span("00000000000000a2")
+	s, ok := tr.Span(testCheck)
 	require.True(t, ok)
 	hops := s.Hops()
-	require.Len(t, hops, 2, "the non-hop log must be skipped")
+	require.Len(t, hops, 3)
 
-	assert.Equal(t, int64(0), hops[0].Index)
-	assert.Equal(t, int64(2), hops[0].NodeID)
-	assert.Equal(t, int64(21), hops[0].IngressIf)
-	assert.Equal(t, int64(22), hops[0].EgressIf)
-	assert.Equal(t, int64(3), hops[1].NodeID)
-	assert.Equal(t, int64(65535), hops[1].EgressIf)
-	assert.Equal(t, 20245*time.Microsecond, hops[1].Time.Sub(hops[0].Time))
-	hl, ok := hops[1].Field("ioam.hop_limit")
+	for i, want := range []struct {
+		node, in, out int64
+		label, name   string
+	}{{1, -1, 11, "athos", "athos"}, {2, 21, 22, "porthos", "porthos"}, {3, 31, -1, "aramis", "aramis"}} {
+		assert.Equal(t, int64(i), hops[i].Index)
+		assert.Equal(t, want.node, hops[i].NodeID)
+		assert.Equal(t, want.in, hops[i].IngressIf, "hop %d ingress (- when not available)", i)
+		assert.Equal(t, want.out, hops[i].EgressIf, "hop %d egress", i)
+		assert.Equal(t, want.label, hops[i].Label)
+		assert.Equal(t, want.name, hops[i].Name())
+	}
+	assert.Equal(t, "hop 2 · aramis (node 3) · if 31 → – · +50.416 ms", hops[2].Summary)
+	assert.Equal(t, 50416*time.Microsecond, hops[2].Time.Sub(hops[1].Time))
+	hl, ok := hops[2].Field("ioam.hop_limit")
 	require.True(t, ok)
 	assert.Equal(t, int64(62), hl)
 
 	n, ok := s.TagInt("ioam.hop_count")
 	require.True(t, ok)
-	assert.Equal(t, int64(2), n)
-	assert.Equal(t, "00000000000000a1", s.ParentID())
+	assert.Equal(t, int64(3), n)
+	assert.Equal(t, "625d082f898ab788", s.ParentID())
 	assert.Equal(t, "athos", tr.Service(s))
+	assert.False(t, s.Synthetic())
 
-	root, ok := tr.Span("00000000000000a0")
+	net, ok := tr.Span("22ecb2880ef5c1f0")
+	require.True(t, ok)
+	assert.True(t, net.Synthetic(), "clt-storage's network span")
+	assert.Equal(t, "aramis", tr.Service(net))
+	assert.Empty(t, net.Hops())
+
+	root, ok := tr.Span("752aa03d1e5b8880")
 	require.True(t, ok)
 	assert.Empty(t, root.ParentID())
 	assert.Empty(t, root.Hops())
+}
+
+func TestHopName(t *testing.T) {
+	assert.Equal(t, "", Hop{NodeID: 2, Label: "node 2"}.Name(), "the default label is no name")
+	assert.Equal(t, "porthos", Hop{NodeID: 2, Label: "porthos"}.Name())
+	assert.Equal(t, "x", summaryLabel("hop 0 · x (node 9) · if – → 1"))
+	assert.Equal(t, "", summaryLabel("hop 0"))
 }
 
 func TestKeyValueInt(t *testing.T) {
@@ -86,35 +113,36 @@ func TestKeyValueInt(t *testing.T) {
 func TestRender(t *testing.T) {
 	tr, _ := loadTrace(t)
 	var buf bytes.Buffer
-	require.NoError(t, Render(&buf, tr, Options{NodeNames: map[int64]string{2: "porthos", 3: "aramis"}}))
+	require.NoError(t, Render(&buf, tr, Options{}))
 	out := buf.String()
 	t.Log("\n" + out)
 	lines := strings.Split(out, "\n")
 
-	assert.Contains(t, lines[0], "trace 5b8efff798038103d269b633813fc60c  (5 spans, 60.000 ms)")
+	assert.Contains(t, lines[0], "trace "+testTrace+"  (6 spans + 4 network spans, 118.157 ms)")
+	assert.NotContains(t, out, "ioam athos → porthos", "network spans are counted, not listed")
 	// Spans in tree order: root, its child, then the children by start time.
 	var order []string
 	for _, l := range lines {
-		for _, op := range []string{"demo request", "GET /api/request", "GET /check", "GET /validate"} {
+		for _, op := range []string{"client request", "GET /api/request", "GET /check", "GET /validate"} {
 			if strings.Contains(l, op) {
 				order = append(order, strings.TrimSpace(l[:42]))
 			}
 		}
 	}
-	assert.Equal(t, []string{"demo request", "GET /api/request", "GET /check", "GET /check", "GET /validate"}, order)
-	assert.Contains(t, out, "ns=123 hops=2 path=2 > 3")
-	assert.Contains(t, out, "! ioam: report from node 2 not confirmed downstream (path 2)")
+	assert.Equal(t, []string{"client request", "GET /api/request", "GET /check", "GET /check", "GET /validate", "GET /validate"}, order)
+	assert.Contains(t, out, "ns=123 hops=3 path=1 > 2 > 3 pkts=2 reporters=2")
 
-	// Hop lines: node names, interfaces, and the porthos → aramis delta.
+	// Hop lines: node names as clt-storage labels them, interfaces, the delta.
 	var hopLines []string
 	for _, l := range lines {
-		if strings.Contains(l, "porthos") || strings.Contains(l, "aramis ") && strings.Contains(l, "65535") {
+		if strings.Contains(l, "hop_limit=") {
 			hopLines = append(hopLines, l)
 		}
 	}
-	require.Len(t, hopLines, 2)
-	assert.Regexp(t, `0\s+2 porthos\s+21\s+22\s+10:31:01\.002100\s+hop_limit=63 queue_depth=0`, hopLines[0])
-	assert.Regexp(t, `1\s+3 aramis\s+31\s+65535\s+10:31:01\.022345\s+\+20\.245\s+hop_limit=62`, hopLines[1])
+	require.Len(t, hopLines, 6)
+	assert.Regexp(t, `0\s+1 athos\s+-\s+11\s+17:54:54\.550408\s+hop_limit=64 packets=2 snapshot_len_bytes=24 snapshot_schema_id=0x000c17`, hopLines[0])
+	assert.Regexp(t, `1\s+2 porthos\s+21\s+22\s+17:54:54\.550464\s+\+0\.056\s+hop_limit=63`, hopLines[1])
+	assert.Regexp(t, `2\s+3 aramis\s+31\s+-\s+17:54:54\.600880\s+\+50\.416\s+hop_limit=62`, hopLines[2])
 
 	// The aramis server span is indented under the athos client span.
 	indentOf := func(service string) int {
@@ -133,7 +161,7 @@ func TestClient(t *testing.T) {
 	var gotQuery string
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {
-		case r.URL.Path == "/api/traces/5b8efff798038103d269b633813fc60c":
+		case r.URL.Path == "/api/traces/"+testTrace:
 			_, _ = w.Write(raw)
 		case r.URL.Path == "/api/traces":
 			gotQuery = r.URL.RawQuery
@@ -146,9 +174,9 @@ func TestClient(t *testing.T) {
 	defer srv.Close()
 	c := &Client{BaseURL: srv.URL}
 
-	tr, body, err := c.GetTrace(t.Context(), "5b8efff798038103d269b633813fc60c")
+	tr, body, err := c.GetTrace(t.Context(), testTrace)
 	require.NoError(t, err)
-	assert.Len(t, tr.Spans, 5)
+	assert.Len(t, tr.Spans, 10)
 	assert.Equal(t, raw, body)
 
 	_, _, err = c.GetTrace(t.Context(), "00000000000000000000000000000001")
@@ -159,11 +187,4 @@ func TestClient(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, trs, 1)
 	assert.Equal(t, "end=20&limit=5&service=athos&start=10&tag=ioam.node_id%3A2", gotQuery)
-}
-
-func TestExtraHidesEmptySnapshots(t *testing.T) {
-	assert.Equal(t, "hop_limit=63", extra(Hop{Fields: map[string]string{
-		"ioam.node_id": "2", "ioam.hop_limit": "63", "ioam.snapshot_len": "0", "ioam.snapshot_schema_id": "16777215"}}))
-	assert.Equal(t, "snapshot_len=24 snapshot_schema_id=0xc17", extra(Hop{Fields: map[string]string{
-		"ioam.snapshot_len": "24", "ioam.snapshot_schema_id": "3095"}}))
 }

@@ -7,7 +7,10 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
+
+	"github.com/cross-layer-telemetry/clt/plugin"
 )
 
 // Response is the envelope of every `/api/...` answer of Jaeger's query service.
@@ -143,6 +146,13 @@ func (s *Span) TagInt(key string) (int64, bool) {
 	return kv.Int()
 }
 
+// Synthetic reports whether clt-storage made the span (a network span,
+// tag ioam.synthetic=true) rather than an application.
+func (s *Span) Synthetic() bool {
+	kv, ok := s.Tag(plugin.AttrSynthetic)
+	return ok && kv.String() == "true"
+}
+
 // ParentID returns the span ID of the CHILD_OF reference, or "" for a root.
 func (s *Span) ParentID() string {
 	for _, r := range s.References {
@@ -171,11 +181,14 @@ func (t *Trace) Span(id string) (*Span, bool) {
 	return nil, false
 }
 
-// HopEvent is the name of the per-hop span event (contracts.md).
-const HopEvent = "ioam.hop"
-
-// Hop is one `ioam.hop` log of a span.
+// Hop is one hop log of a span: clt-storage names the event by the hop's
+// one-line summary ("hop 2 · aramis (node 3) · if 31 → – · +50.213 ms",
+// plugin.IsHopEvent) and puts the fields in ioam.* keys (docs/contracts.md).
 type Hop struct {
+	// Summary is the event name, the line the UI shows collapsed.
+	Summary string
+	// Label is the node's label in the summary: its name, else "node <id>".
+	Label string
 	// Index is ioam.hop_index (0 = first node of the path), -1 when absent.
 	Index int64
 	// NodeID is ioam.node_id, -1 when absent.
@@ -200,15 +213,15 @@ func (h Hop) Field(key string) (int64, bool) {
 	return n, err == nil
 }
 
-// Hops returns the span's `ioam.hop` logs ordered by hop index (then time).
+// Hops returns the span's hop logs ordered by hop index (then time).
 func (s *Span) Hops() []Hop {
 	var hops []Hop
 	for _, l := range s.Logs {
 		ev, ok := find(l.Fields, "event")
-		if !ok || ev.String() != HopEvent {
+		if !ok || !plugin.IsHopEvent(ev.String()) {
 			continue
 		}
-		h := Hop{Index: -1, NodeID: -1, IngressIf: -1, EgressIf: -1,
+		h := Hop{Summary: ev.String(), Label: summaryLabel(ev.String()), Index: -1, NodeID: -1, IngressIf: -1, EgressIf: -1,
 			LogTime: time.UnixMicro(l.Timestamp).UTC(), Fields: map[string]string{}}
 		for _, f := range l.Fields {
 			if f.Key == "event" {
@@ -216,15 +229,15 @@ func (s *Span) Hops() []Hop {
 			}
 			h.Fields[f.Key] = f.String()
 			switch f.Key {
-			case "ioam.hop_index":
+			case plugin.AttrHopIndex:
 				h.Index, _ = intOr(f, -1)
-			case "ioam.node_id":
+			case plugin.AttrNodeID:
 				h.NodeID, _ = intOr(f, -1)
-			case "ioam.ingress_if":
+			case plugin.AttrIngressIf:
 				h.IngressIf, _ = intOr(f, -1)
-			case "ioam.egress_if":
+			case plugin.AttrEgressIf:
 				h.EgressIf, _ = intOr(f, -1)
-			case "ioam.timestamp":
+			case plugin.AttrTimestamp:
 				if ts, err := time.Parse(time.RFC3339Nano, f.String()); err == nil {
 					h.Time = ts.UTC()
 				}
@@ -239,6 +252,29 @@ func (s *Span) Hops() []Hop {
 		return hops[i].LogTime.Before(hops[j].LogTime)
 	})
 	return hops
+}
+
+// summaryLabel is the node label of a hop summary: its second part
+// ("aramis (node 3)"), without the id clt-storage adds after a name.
+func summaryLabel(summary string) string {
+	parts := strings.Split(summary, plugin.SummarySeparator)
+	if len(parts) < 2 {
+		return ""
+	}
+	label := parts[1]
+	if i := strings.LastIndex(label, " (node "); i > 0 && strings.HasSuffix(label, ")") {
+		label = label[:i]
+	}
+	return label
+}
+
+// Name returns the hop's node name, "" when clt-storage knows none (the
+// label is then the default "node <id>").
+func (h Hop) Name() string {
+	if h.Label == "" || h.NodeID >= 0 && h.Label == plugin.FallbackNodeLabel(uint64(h.NodeID), false) {
+		return ""
+	}
+	return h.Label
 }
 
 func intOr(kv KeyValue, def int64) (int64, bool) {

@@ -4,42 +4,50 @@ import (
 	"fmt"
 	"io"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/cross-layer-telemetry/clt/plugin"
 )
 
 // Options tune Render.
-type Options struct {
-	// NodeNames maps IOAM node ids to names shown next to them (e.g. 2 → "porthos").
-	NodeNames map[int64]string
-}
+type Options struct{}
 
 // spanTags are the span-level IOAM summary tags shown on the span's line, in order.
 var spanTags = []struct{ key, label string }{
-	{"ioam.namespace_id", "ns"},
-	{"ioam.hop_count", "hops"},
-	{"ioam.path", "path"},
-	{"ioam.packets", "pkts"},
-	{"ioam.reporters", "reporters"},
-	{"ioam.transit_delay_max_ns", "max_transit_ns"},
-	{"ioam.queue_depth_max", "max_qdepth"},
-	{"ioam.overflow", "overflow"},
+	{plugin.AttrNamespaceID, "ns"},
+	{plugin.AttrHopCount, "hops"},
+	{plugin.AttrPath, "path"},
+	{plugin.AttrPackets, "pkts"},
+	{plugin.AttrReporters, "reporters"},
+	{plugin.AttrTransitDelayMaxNs, "max_transit_ns"},
+	{plugin.AttrQueueDepthMaxBytes, "max_qdepth_bytes"},
+	{plugin.AttrOverflow, "overflow"},
+	{plugin.AttrPathChanged, "path_changed"},
 }
 
 // hopColumns are the hop fields that have their own column; others go to "extra".
 var hopColumns = map[string]bool{
-	"ioam.hop_index": true, "ioam.node_id": true, "ioam.ingress_if": true,
-	"ioam.egress_if": true, "ioam.timestamp": true,
+	plugin.AttrHopIndex: true, plugin.AttrNodeID: true, plugin.AttrIngressIf: true,
+	plugin.AttrEgressIf: true, plugin.AttrTimestamp: true, plugin.AttrLinkDelayNs: true,
 }
 
-// Render writes the trace as a table: one line per span (indented under its
-// parent, ordered by start time), the span's IOAM summary, its warnings, and
-// one line per `ioam.hop` log below it, with the delay since the previous hop.
+// Render writes the trace as a table: one line per application span
+// (indented under its parent, ordered by start time), the span's IOAM
+// summary, its warnings, and one line per hop log below it with the node's
+// name (as clt-storage labels it) and the delay since the previous hop.
+// clt-storage's network spans are counted, not listed: the hop lines say the
+// same.
 func Render(w io.Writer, t *Trace, opt Options) error {
 	var b strings.Builder
 	start, end := bounds(t)
-	fmt.Fprintf(&b, "trace %s  (%d spans, %s)\n", t.TraceID, len(t.Spans), ms(end-start))
+	synthetic := 0
+	for i := range t.Spans {
+		if t.Spans[i].Synthetic() {
+			synthetic++
+		}
+	}
+	fmt.Fprintf(&b, "trace %s  (%d spans + %d network spans, %s)\n", t.TraceID, len(t.Spans)-synthetic, synthetic, ms(end-start))
 	for _, wn := range t.Warnings {
 		fmt.Fprintf(&b, "  ! %s\n", wn)
 	}
@@ -49,6 +57,9 @@ func Render(w io.Writer, t *Trace, opt Options) error {
 	var roots []*Span
 	for i := range t.Spans {
 		s := &t.Spans[i]
+		if s.Synthetic() {
+			continue
+		}
 		p := s.ParentID()
 		if _, ok := t.Span(p); p == "" || !ok {
 			roots = append(roots, s)
@@ -64,12 +75,12 @@ func Render(w io.Writer, t *Trace, opt Options) error {
 	walk = func(s *Span, depth int) {
 		indent := strings.Repeat("  ", depth)
 		name := indent + s.OperationName
-		fmt.Fprintf(&b, "  %-40s %-8s %10s %10s  %s\n", name, t.Service(s),
-			msf(s.StartTime-start), msf(s.Duration), summary(s))
+		line := fmt.Sprintf("  %-40s %-8s %10s %10s  %s", name, t.Service(s), msf(s.StartTime-start), msf(s.Duration), summary(s))
+		b.WriteString(strings.TrimRight(line, " ") + "\n")
 		for _, wn := range s.Warnings {
 			fmt.Fprintf(&b, "  %s  ! %s\n", indent, wn)
 		}
-		renderHops(&b, indent+"    ", s.Hops(), opt)
+		renderHops(&b, indent+"    ", s.Hops())
 		kids := children[s.SpanID]
 		byStart(kids)
 		for _, k := range kids {
@@ -83,7 +94,7 @@ func Render(w io.Writer, t *Trace, opt Options) error {
 	return err
 }
 
-func renderHops(b *strings.Builder, indent string, hops []Hop, opt Options) {
+func renderHops(b *strings.Builder, indent string, hops []Hop) {
 	if len(hops) == 0 {
 		return
 	}
@@ -91,7 +102,7 @@ func renderHops(b *strings.Builder, indent string, hops []Hop, opt Options) {
 	var prev time.Time
 	for _, h := range hops {
 		node := num(h.NodeID)
-		if name, ok := opt.NodeNames[h.NodeID]; ok {
+		if name := h.Name(); name != "" {
 			node += " " + name
 		}
 		ts, delta := "-", ""
@@ -117,18 +128,7 @@ func extra(h Hop) string {
 	sort.Strings(keys)
 	parts := make([]string, 0, len(keys))
 	for _, k := range keys {
-		v := h.Fields[k]
-		switch {
-		// A transit node's empty snapshot (length 0, schema all ones) says nothing.
-		case k == "ioam.snapshot_len" && v == "0",
-			k == "ioam.snapshot_schema_id" && v == "16777215":
-			continue
-		case k == "ioam.snapshot_schema_id":
-			if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-				v = fmt.Sprintf("%#x", n)
-			}
-		}
-		parts = append(parts, strings.TrimPrefix(k, "ioam.")+"="+v)
+		parts = append(parts, strings.TrimPrefix(k, "ioam.")+"="+h.Fields[k])
 	}
 	return strings.Join(parts, " ")
 }

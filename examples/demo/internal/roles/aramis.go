@@ -33,10 +33,10 @@ func (c AramisConfig) Validate() error {
 	return errors.Join(errs...)
 }
 
-// AramisHandler serves /check and /validate; exported for tests.
+// AramisHandler serves /check, /validate, /report and /data; exported for tests.
 func AramisHandler(tr trace.Tracer, cfg AramisConfig) http.Handler {
 	mux := http.NewServeMux()
-	for _, path := range []string{"/check", "/validate"} {
+	for _, path := range []string{"/check", "/validate", "/report", "/data"} {
 		mux.HandleFunc("GET "+path, func(w http.ResponseWriter, r *http.Request) {
 			ctx := propagator.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
 			ctx, span := tr.Start(ctx, "GET "+path, trace.WithSpanKind(trace.SpanKindServer),

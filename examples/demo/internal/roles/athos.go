@@ -35,6 +35,14 @@ type AthosConfig struct {
 	// Stats, if set, is served as JSON on /debug/clt (the CLT transport's
 	// counters: options applied, skipped…).
 	Stats func() any
+	// Report sends the sub-request of /api/report; in the demo a CLT
+	// transport that pre-allocates fewer hop slots than the path has, so
+	// the trace overflows. Nil: Transport.
+	Report http.RoundTripper
+	// Reroute, if set, is called by /api/reroute between the two requests of
+	// its one span with "planchet", and with "direct" once the span ended:
+	// the demo's route switch (porthos → aramis through planchet or not).
+	Reroute func(ctx context.Context, via string) error
 }
 
 // SubResult describes one sub-request of an API call.
@@ -73,6 +81,7 @@ type Athos struct {
 	cfg    AthosConfig
 	tracer trace.Tracer
 	client *http.Client
+	report *http.Client
 }
 
 // NewAthos builds the API handler.
@@ -87,13 +96,20 @@ func NewAthos(tr trace.Tracer, cfg AthosConfig) (*Athos, error) {
 	if rt == nil {
 		rt = NewAthosTransport()
 	}
-	return &Athos{cfg: cfg, tracer: tr, client: &http.Client{Transport: rt, Timeout: cfg.Timeout}}, nil
+	report := cfg.Report
+	if report == nil {
+		report = rt
+	}
+	return &Athos{cfg: cfg, tracer: tr, client: &http.Client{Transport: rt, Timeout: cfg.Timeout},
+		report: &http.Client{Transport: report, Timeout: cfg.Timeout}}, nil
 }
 
 // Handler serves /api/request and /healthz.
 func (a *Athos) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/request", a.handleAPI)
+	mux.HandleFunc("GET /api/report", a.handleReport)
+	mux.HandleFunc("GET /api/reroute", a.handleReroute)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	if a.cfg.Stats != nil {
 		mux.HandleFunc("GET /debug/clt", func(w http.ResponseWriter, _ *http.Request) {
@@ -104,9 +120,64 @@ func (a *Athos) Handler() http.Handler {
 	return mux
 }
 
+// API paths of athos: /api/request makes two sub-requests (/check, then
+// /validate, each in its own span); /api/report one (/report, through the
+// Report transport); /api/reroute one span (/data) holding two requests
+// with a route change between them.
+const (
+	PathRequest = "/api/request"
+	PathReport  = "/api/report"
+	PathReroute = "/api/reroute"
+)
+
 func (a *Athos) handleAPI(w http.ResponseWriter, r *http.Request) {
+	a.serve(w, r, func(ctx context.Context) []SubResult {
+		// Sequential on purpose: one keep-alive connection, two spans in turn.
+		var subs []SubResult
+		for _, p := range []string{"/check", "/validate"} {
+			subs = append(subs, a.call(ctx, a.client, p))
+		}
+		return subs
+	})
+}
+
+func (a *Athos) handleReport(w http.ResponseWriter, r *http.Request) {
+	a.serve(w, r, func(ctx context.Context) []SubResult {
+		return []SubResult{a.call(ctx, a.report, "/report")}
+	})
+}
+
+// handleReroute sends GET /data?part=1 and ?part=2 in ONE client span, on
+// one connection, and asks for the route through planchet in between: the
+// span's packets take two paths.
+func (a *Athos) handleReroute(w http.ResponseWriter, r *http.Request) {
+	a.serve(w, r, func(ctx context.Context) []SubResult {
+		url := strings.TrimSuffix(a.cfg.Aramis, "/") + "/data"
+		ctx, span := a.clientSpan(ctx, "GET /data", url)
+		defer func() {
+			span.End()
+			if a.cfg.Reroute != nil {
+				if err := a.cfg.Reroute(context.WithoutCancel(ctx), "direct"); err != nil {
+					span.RecordError(err)
+				}
+			}
+		}()
+		first := a.do(ctx, span, a.client, url+"?part=1")
+		if first.Error == "" && a.cfg.Reroute != nil {
+			if err := a.cfg.Reroute(ctx, "planchet"); err != nil {
+				first.Error = "reroute: " + err.Error()
+				span.SetStatus(codes.Error, first.Error)
+				return []SubResult{first}
+			}
+		}
+		return []SubResult{first, a.do(ctx, span, a.client, url+"?part=2")}
+	})
+}
+
+// serve runs one API call in a server span; subs makes its sub-requests.
+func (a *Athos) serve(w http.ResponseWriter, r *http.Request, subs func(ctx context.Context) []SubResult) {
 	ctx := propagator.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
-	ctx, span := a.tracer.Start(ctx, "GET /api/request", trace.WithSpanKind(trace.SpanKindServer),
+	ctx, span := a.tracer.Start(ctx, "GET "+r.URL.Path, trace.WithSpanKind(trace.SpanKindServer),
 		trace.WithAttributes(
 			attribute.String("http.request.method", r.Method),
 			attribute.String("url.path", r.URL.Path),
@@ -116,9 +187,7 @@ func (a *Athos) handleAPI(w http.ResponseWriter, r *http.Request) {
 	sc := span.SpanContext()
 	resp := APIResponse{TraceID: sc.TraceID().String(), SpanID: sc.SpanID().String()}
 	status := http.StatusOK
-	// Sequential on purpose: one keep-alive connection, two spans in turn.
-	for _, p := range []string{"/check", "/validate"} {
-		res := a.call(ctx, p)
+	for _, res := range subs(ctx) {
 		if res.Error != "" || res.Status != http.StatusOK {
 			status = http.StatusBadGateway
 		}
@@ -133,16 +202,28 @@ func (a *Athos) handleAPI(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(resp)
 }
 
-func (a *Athos) call(ctx context.Context, path string) SubResult {
-	url := strings.TrimSuffix(a.cfg.Aramis, "/") + path
-	ctx, span := a.tracer.Start(ctx, "GET "+path, trace.WithSpanKind(trace.SpanKindClient),
+func (a *Athos) clientSpan(ctx context.Context, name, url string) (context.Context, trace.Span) {
+	return a.tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindClient),
 		trace.WithAttributes(
 			attribute.String("http.request.method", http.MethodGet),
 			attribute.String("url.full", url),
 			attribute.String("peer.service", "aramis"),
 		))
+}
+
+// call makes one sub-request in its own client span.
+func (a *Athos) call(ctx context.Context, client *http.Client, path string) SubResult {
+	url := strings.TrimSuffix(a.cfg.Aramis, "/") + path
+	ctx, span := a.clientSpan(ctx, "GET "+path, url)
 	defer span.End()
-	res := SubResult{Path: path, SpanID: span.SpanContext().SpanID().String()}
+	res := a.do(ctx, span, client, url)
+	res.Path = path
+	return res
+}
+
+// do sends one GET in span (already in ctx) and records its outcome there.
+func (a *Athos) do(ctx context.Context, span trace.Span, client *http.Client, url string) SubResult {
+	res := SubResult{Path: strings.TrimPrefix(url, strings.TrimSuffix(a.cfg.Aramis, "/")), SpanID: span.SpanContext().SpanID().String()}
 	fail := func(err error) SubResult {
 		res.Error = err.Error()
 		span.RecordError(err)
@@ -156,7 +237,7 @@ func (a *Athos) call(ctx context.Context, path string) SubResult {
 		return fail(err)
 	}
 	propagator.Inject(ctx, propagation.HeaderCarrier(req.Header))
-	r, err := a.client.Do(req)
+	r, err := client.Do(req)
 	if conn.Conn != nil {
 		res.LocalAddr = conn.Conn.LocalAddr().String()
 		res.Reused = conn.Reused

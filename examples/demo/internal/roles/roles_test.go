@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"testing"
 	"time"
 
@@ -131,4 +133,72 @@ func TestClientReportsFailure(t *testing.T) {
 	require.NoError(t, json.Unmarshal(out.Bytes(), &r))
 	assert.NotEmpty(t, r.Error)
 	assert.Len(t, r.TraceID, 32)
+}
+
+// /api/reroute: two requests in one client span on one connection, the
+// route switched between them and back after the span; /api/report goes
+// through the Report transport.
+func TestRerouteAndReport(t *testing.T) {
+	tr, exp := memTracing(t)
+	aramis := httptest.NewServer(AramisHandler(tr.Tracer, AramisConfig{Listen: []string{"x"}}))
+	defer aramis.Close()
+	base, small := NewAthosTransport(), NewAthosTransport()
+	defer base.CloseIdleConnections()
+	defer small.CloseIdleConnections()
+	rt, report := &recordingTransport{base: base}, &recordingTransport{base: small}
+	var events []string
+	reroute := func(_ context.Context, via string) error {
+		events = append(events, "route "+via+" after "+strconv.Itoa(len(rt.spans))+" requests")
+		return nil
+	}
+	athos, err := NewAthos(tr.Tracer, AthosConfig{Aramis: aramis.URL, Transport: rt, Report: report, Reroute: reroute})
+	require.NoError(t, err)
+	api := httptest.NewServer(athos.Handler())
+	defer api.Close()
+
+	var out bytes.Buffer
+	require.NoError(t, RunClient(t.Context(), tr, ClientConfig{API: api.URL + PathReroute, Requests: 1}, &out))
+	var r ClientResult
+	require.NoError(t, json.Unmarshal(out.Bytes(), &r))
+	require.Len(t, r.API.Subs, 2)
+	assert.Equal(t, "/data?part=1", r.API.Subs[0].Path)
+	assert.Equal(t, "/data?part=2", r.API.Subs[1].Path)
+	assert.Equal(t, r.API.Subs[0].SpanID, r.API.Subs[1].SpanID, "one span")
+	assert.Equal(t, r.API.Subs[0].LocalAddr, r.API.Subs[1].LocalAddr, "one connection")
+	require.Len(t, rt.spans, 2)
+	assert.Equal(t, rt.spans[0], rt.spans[1], "both requests carry the span")
+	assert.Equal(t, []string{"route planchet after 1 requests", "route direct after 2 requests"}, events)
+	assert.Empty(t, report.spans)
+
+	out.Reset()
+	require.NoError(t, RunClient(t.Context(), tr, ClientConfig{API: api.URL + PathReport, Requests: 1}, &out))
+	require.NoError(t, json.Unmarshal(out.Bytes(), &r))
+	require.Len(t, r.API.Subs, 1)
+	assert.Equal(t, "/report", r.API.Subs[0].Path)
+	require.Len(t, report.spans, 1, "the report transport sent it")
+	assert.Equal(t, r.API.Subs[0].SpanID, report.spans[0].String())
+	assert.Len(t, rt.spans, 2)
+
+	names := map[string]int{}
+	for _, s := range exp.GetSpans() {
+		names[s.Name]++
+	}
+	assert.Equal(t, 1, names["GET /api/reroute"])
+	assert.Equal(t, 3, names["GET /data"], "athos's one client span, aramis's two server spans")
+	assert.Equal(t, 2, names["GET /report"])
+}
+
+func TestRerouteFailureFailsTheCall(t *testing.T) {
+	tr, _ := memTracing(t)
+	aramis := httptest.NewServer(AramisHandler(tr.Tracer, AramisConfig{Listen: []string{"x"}}))
+	defer aramis.Close()
+	base := NewAthosTransport()
+	defer base.CloseIdleConnections()
+	athos, err := NewAthos(tr.Tracer, AthosConfig{Aramis: aramis.URL, Transport: base,
+		Reroute: func(context.Context, string) error { return errors.New("no route") }})
+	require.NoError(t, err)
+	rec := httptest.NewRecorder()
+	athos.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, PathReroute, nil))
+	assert.Equal(t, http.StatusBadGateway, rec.Code)
+	assert.Contains(t, rec.Body.String(), "reroute: no route")
 }
