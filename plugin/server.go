@@ -43,11 +43,11 @@ type Server struct {
 	store    Store
 	ownStore *ioamstore.Store
 	archive  *ioamstore.Store // Jaeger v1 archive, when archive.enabled (v1archive.go)
+	metrics  *metrics
+	names    *NodeNames
 	// rd and wr serve the Jaeger port; the go-plugin sidecar serves them too.
 	rd *reader
 	wr *writer
-	metrics  *metrics
-	names    *NodeNames
 
 	storageSrv   *grpc.Server
 	collectorSrv *grpc.Server
