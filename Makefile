@@ -150,3 +150,53 @@ integration-deps:
 	@command -v curl >/dev/null && command -v ethtool >/dev/null && command -v python3 >/dev/null || \
 		{ apt-get update && apt-get install -y curl ethtool python3; }
 integration: integration-deps
+## jaeger-v1: the real Jaeger v1.76.0 all-in-one (tools/jaeger-v1; the last v1
+## release), built once into .cache/bin
+JAEGER_V1_BIN ?= $(BIN)/jaeger-v1
+export JAEGER_V1_BIN
+.PHONY: jaeger-v1 e2e-v1
+jaeger-v1: $(JAEGER_V1_BIN)
+
+## e2e-v1: only the Jaeger v1 end-to-end tests (v1.76 all-in-one over remote
+## jaeger.storage.v1; v1.57 with clt-storage as go-plugin sidecar, embedded and
+## forward), on free ports; `make e2e` runs them with the others
+e2e-v1: jaeger-v1 jaeger-v157
+	CLT_REQUIRE_PRIVILEGED=1 $(GO) test -count=1 -tags e2e -timeout 10m -run 'TestJaegerV1' ./plugin/e2e/
+e2e: jaeger-v1 jaeger-v157
+
+$(BIN)/jaeger-v1: tools/jaeger-v1/go.mod tools/jaeger-v1/go.sum
+	mkdir -p $(BIN)
+	cd tools/jaeger-v1 && nice -n 10 $(GO) build -o $(BIN)/jaeger-v1.tmp github.com/jaegertracing/jaeger/cmd/all-in-one
+	mv $(BIN)/jaeger-v1.tmp $(BIN)/jaeger-v1
+
+## jaeger-v157: the real Jaeger v1.57.0 all-in-one (tools/jaeger-v157; the last
+## release with go-plugin sidecars), built once into .cache/bin
+JAEGER_V157_BIN ?= $(BIN)/jaeger-v157
+export JAEGER_V157_BIN
+.PHONY: jaeger-v157
+jaeger-v157: $(JAEGER_V157_BIN)
+
+$(BIN)/jaeger-v157: tools/jaeger-v157/go.mod tools/jaeger-v157/go.sum
+	mkdir -p $(BIN)
+	cd tools/jaeger-v157 && nice -n 10 $(GO) build -o $(BIN)/jaeger-v157.tmp github.com/jaegertracing/jaeger/cmd/all-in-one
+	mv $(BIN)/jaeger-v157.tmp $(BIN)/jaeger-v157
+
+## integration-v1: Jaeger v1.57's own storage integration suite (TestGRPCStorage,
+## unchanged) against clt-storage as its go-plugin sidecar; no fixed ports
+.PHONY: integration-v1
+integration-v1:
+	./scripts/integration-v1.sh
+test: integration-v1
+
+## jaeger-v162: the real Jaeger v2.0.0-rc2 (module v1.62.0; its grpc backend speaks
+## jaeger.storage.v1, as v2.0-v2.5 do), built once into .cache/bin
+JAEGER_V162_BIN ?= $(BIN)/jaeger-v162
+export JAEGER_V162_BIN
+.PHONY: jaeger-v162
+jaeger-v162: $(JAEGER_V162_BIN)
+e2e-v1 e2e: jaeger-v162
+
+$(BIN)/jaeger-v162: tools/jaeger-v162/go.mod tools/jaeger-v162/go.sum
+	mkdir -p $(BIN)
+	cd tools/jaeger-v162 && nice -n 10 $(GO) build -o $(BIN)/jaeger-v162.tmp github.com/jaegertracing/jaeger/cmd/jaeger
+	mv $(BIN)/jaeger-v162.tmp $(BIN)/jaeger-v162

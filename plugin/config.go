@@ -39,6 +39,11 @@ type Config struct {
 	// 0x-hex key a wide node id (ioam6_id_wide, 56 bits), as the UI shows
 	// them. A configured name wins over the reporter_node_name agents send.
 	Nodes map[string]string `yaml:"nodes"`
+	// Sidecar applies when a Jaeger v1 host runs clt-storage as its go-plugin
+	// (sidecar.go).
+	Sidecar SidecarConfig `yaml:"sidecar"`
+	// Archive is Jaeger v1's archive storage (v1archive.go).
+	Archive ArchiveConfig `yaml:"archive"`
 }
 
 // StorageConfig configures the Jaeger-facing gRPC server.
@@ -54,6 +59,12 @@ type StorageConfig struct {
 	// MaxSpansPerChunk bounds the spans of one streamed TracesData message.
 	// Jaeger's client accepts 4 MiB messages; 1000 spans keeps well below.
 	MaxSpansPerChunk int `yaml:"max_spans_per_chunk"`
+	// V1StreamingWriter advertises the jaeger.storage.v1 streaming writer
+	// to Jaeger v1 (served either way). Off by default: Jaeger v1.76 writes
+	// OTLP-received spans on streams whose context it cancels after each
+	// batch, which loses spans; safe when Jaeger v1 ingests only through its
+	// own endpoints (model.proto gRPC, Thrift, Zipkin).
+	V1StreamingWriter bool `yaml:"v1_streaming_writer"`
 }
 
 // CollectorConfig configures the IOAM collector gRPC server.
@@ -127,6 +138,7 @@ func DefaultConfig() Config {
 		Log:             logging.DefaultConfig(),
 		Enrich:          EnrichConfig{NetworkSpans: true},
 		ShutdownTimeout: 10 * time.Second,
+		Archive:         ArchiveConfig{TTL: 30 * 24 * time.Hour},
 	}
 }
 
@@ -205,6 +217,9 @@ func (c Config) Validate() error {
 	errs = append(errs, c.Log.Validate("log")...)
 	if c.ShutdownTimeout <= 0 {
 		add("shutdown_timeout: must be > 0, got %s", c.ShutdownTimeout)
+	}
+	if c.Archive.Enabled && c.Archive.TTL <= 0 {
+		add("archive.ttl: must be > 0, got %s", c.Archive.TTL)
 	}
 	if err := c.Store.Validate(); err != nil {
 		// ioamstore names its own keys; prefix them with the section.

@@ -13,8 +13,11 @@
 //     FindTraceIDs) and DependencyReader (GetDependencies) from jaeger-idl
 //     v0.6.0 (api/storagev2), OTLP
 //     opentelemetry.proto.collector.trace.v1.TraceService/Export for writes, and
-//     grpc.health.v1. This is Jaeger's "remote storage" API; the deprecated
-//     hashicorp go-plugin sidecar (storage v1, Jaeger <= 1.57) is not served.
+//     grpc.health.v1. This is Jaeger's "remote storage" API. The same port
+//     serves jaeger.storage.v1 (api/storagev1) for Jaeger v1 and v2.0–v2.5,
+//     on top of the v2 reader and writer (v1.go, v1convert.go, v1archive.go);
+//     started by a Jaeger v1.12–v1.57 host, clt-storage serves it as that
+//     host's hashicorp go-plugin sidecar instead (sidecar.go).
 //   - :7123, gRPC for agents: clt.collector.v1.CollectorService/Report
 //     (api/collector/v1), plus, with collector.compat, the APIs of the original
 //     CLT agents: ioam_trace.IOAMService/Report (unary, the research demo) and

@@ -42,8 +42,12 @@ type Server struct {
 	// close it.
 	store    Store
 	ownStore *ioamstore.Store
+	archive  *ioamstore.Store // Jaeger v1 archive, when archive.enabled (v1archive.go)
 	metrics  *metrics
 	names    *NodeNames
+	// rd and wr serve the Jaeger port; the go-plugin sidecar serves them too.
+	rd *reader
+	wr *writer
 
 	storageSrv   *grpc.Server
 	collectorSrv *grpc.Server
@@ -126,6 +130,9 @@ func (s *Server) Start(ctx context.Context) (err error) {
 			return fmt.Errorf("start store: %w", err)
 		}
 	}
+	if err := s.openArchive(ctx); err != nil {
+		return err
+	}
 	s.metrics = newMetrics(s.store)
 	s.health = health.NewServer()
 	ns, _ := s.store.(nodeStore)
@@ -153,10 +160,13 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	s.storageSrv = grpc.NewServer(grpc.MaxRecvMsgSize(s.cfg.Storage.MaxRecvMsgSizeMiB << 20))
 	storagev2.RegisterTraceReaderServer(s.storageSrv, rd)
 	storagev2.RegisterDependencyReaderServer(s.storageSrv, rd)
-	coltracepb.RegisterTraceServiceServer(s.storageSrv, &writer{store: s.store, metrics: s.metrics})
+	wr := &writer{store: s.store, metrics: s.metrics}
+	coltracepb.RegisterTraceServiceServer(s.storageSrv, wr)
 	healthpb.RegisterHealthServer(s.storageSrv, s.health)
 	services := []string{"", storagev2.TraceReader_ServiceDesc.ServiceName, storagev2.DependencyReader_ServiceDesc.ServiceName,
 		coltracepb.TraceService_ServiceDesc.ServiceName}
+	s.rd, s.wr = rd, wr
+	services = append(services, registerStorageV1(s.storageSrv, rd, wr, s.archive)...) // Jaeger v1 (v1.go)
 	s.serveGRPC("storage", s.storageSrv, s.storageLn)
 
 	if s.collectorLn != nil {
@@ -245,6 +255,11 @@ func (s *Server) Close() error {
 			}
 		}
 		s.wg.Wait()
+		if s.archive != nil {
+			if err := s.archive.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("close archive: %w", err))
+			}
+		}
 		if s.ownStore != nil {
 			if err := s.ownStore.Close(); err != nil {
 				errs = append(errs, fmt.Errorf("close store: %w", err))

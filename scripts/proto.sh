@@ -3,6 +3,7 @@
 #   api/collector/v1   our collector API (clt.collector.v1)
 #   api/compat/...     wire-compatible APIs of the original CLT agents
 #   api/storagev2      jaeger.storage.v2 from jaeger-idl (pinned below)
+#   api/storagev1      jaeger.storage.v1 (Jaeger v1's remote storage / plugin API)
 # Tools: protoc from apt (Debian bookworm: 3.21.12) and the pinned Go plugins
 # in .cache/bin, all installed by `make proto-tools` (pins in the Makefile);
 # run it through `make proto`. This script installs nothing. The OTLP
@@ -44,4 +45,25 @@ protoc "${plugins[@]}" --descriptor_set_in="$TMP/otlp.binpb" -I "$IDL/proto/stor
   --go-grpc_out=api/storagev2 --go-grpc_opt=paths=source_relative \
   --go-grpc_opt=Mtrace_storage.proto=$pkg\;storagev2 --go-grpc_opt=Mdependency_storage.proto=$pkg\;storagev2 \
   trace_storage.proto dependency_storage.proto
+# Jaeger ships these as gogoproto; the copies drop the gogoproto import and
+# options (no effect on the wire) and are registered as storagev1/*.proto,
+# a path nothing else uses. Proto packages stay jaeger.storage.v1 and
+# jaeger.api_v2: the service names are on the wire.
+JAEGER_V1=v1.76.0
+echo "proto: api/storagev1 (jaeger $JAEGER_V1 storage.proto, jaeger-idl $JAEGER_IDL model.proto)"
+JSRC=$(go mod download -json "github.com/jaegertracing/jaeger@$JAEGER_V1" |
+  sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+degogo() { # src dst
+  perl -0pe 's/^import "gogoproto\/gogo.proto";\n//m;
+    s/^[ \t]*option \(gogoproto\.\w+\) = \w+;[^\n]*\n//mg;
+    s/[ \t]*\[\s*(?:\(gogoproto\.\w+\)\s*=\s*(?:"[^"]*"|\w+)\s*,?\s*)+\]//g;
+    s/\(gogoproto\.\w+\)\s*=\s*(?:"[^"]*"|\w+)\s*,\s*//g;
+    s/^\/\/ Enable (?:gogoprotobuf|custom)[^\n]*\n//mg;
+    s{^option go_package = .*$}{option go_package = "'"$MODULE"'/api/storagev1;storagev1";}m;
+    s/^import "model.proto";/import "storagev1\/model.proto";/m' "$1" >"$2"
+  ! grep -n gogoproto "$2" || { echo "proto: gogoproto left in $2" >&2; exit 1; }
+}
+degogo "$IDL/proto/api_v2/model.proto" api/storagev1/model.proto
+degogo "$JSRC/internal/storage/v1/grpc/proto/storage.proto" api/storagev1/storage.proto
+gen api api storagev1/model.proto storagev1/storage.proto
 echo "proto: done"

@@ -7,6 +7,13 @@
 //
 //	clt-storage [--config clt-storage.yaml] [--data-dir DIR] [--log-level LEVEL] [--check]
 //
+// Started by a Jaeger v1.12–v1.57 host as its storage plugin
+// (--grpc-storage-plugin.binary; the go-plugin handshake cookie
+// STORAGE_PLUGIN=jaeger is in the environment), it serves jaeger.storage.v1
+// to that host through hashicorp/go-plugin instead, from its own store or
+// forwarding to a shared clt-storage (sidecar.forward), and exits when the
+// host goes away.
+//
 // The configuration file speaks clt-agent's dialect: strict YAML over the
 // defaults (an unknown key is an error naming it), log: {level, format},
 // admin: {listen, pprof} (+ purge); every problem is reported at once and
@@ -76,6 +83,9 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		return nil
 	}
 	logger := logging.New(cfg.Log, stderr)
+	if plugin.IsSidecar() { // started by a Jaeger v1 host (go-plugin handshake cookie)
+		return plugin.ServeSidecar(ctx, cfg, logger)
+	}
 	srv, err := plugin.New(cfg, plugin.Settings{Logger: logger})
 	if err != nil {
 		return err
