@@ -142,6 +142,7 @@ type chunker struct {
 	send   func(*tracepb.TracesData) error
 	chunk  []*tracepb.ResourceSpans
 	n      int
+	bytes  int // encoded size of chunk
 
 	labels   NodeLabeler
 	netSpans bool
@@ -195,19 +196,24 @@ func (c *chunker) enrich(part *tracepb.ResourceSpans) {
 	}
 }
 
-// queue adds one part of at most limit spans, sending full chunks.
+// queue adds one part of at most limit spans, sending full chunks: a chunk
+// holds at most limit spans and encodes below maxChunkBytes.
 func (c *chunker) queue(part *tracepb.ResourceSpans) error {
-	n := countSpans(part)
-	if n == 0 {
+	if countSpans(part) == 0 {
 		return nil
 	}
-	if c.n+n > c.limit {
-		if err := c.flush(); err != nil {
-			return err
+	parts, sizes := fitPart(part)
+	for i, p := range parts {
+		n := countSpans(p)
+		if c.n > 0 && (c.n+n > c.limit || c.bytes+sizes[i] > maxChunkBytes) {
+			if err := c.flush(); err != nil {
+				return err
+			}
 		}
+		c.chunk = append(c.chunk, p)
+		c.n += n
+		c.bytes += sizes[i]
 	}
-	c.chunk = append(c.chunk, part)
-	c.n += n
 	return nil
 }
 
@@ -232,7 +238,7 @@ func (c *chunker) flush() error {
 		return nil
 	}
 	err := c.send(&tracepb.TracesData{ResourceSpans: c.chunk})
-	c.chunk, c.n = nil, 0
+	c.chunk, c.n, c.bytes = nil, 0, 0
 	return err
 }
 

@@ -1,0 +1,116 @@
+package plugin
+
+import (
+	"fmt"
+	"unicode/utf8"
+
+	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+	"google.golang.org/protobuf/proto"
+)
+
+// maxChunkBytes bounds the encoded size of one streamed TracesData message.
+// gRPC clients refuse messages over 4 MiB by default and Jaeger v2.13 (and
+// v1) cannot raise that limit, so a trace streamed in larger chunks was
+// unreadable, and so was every search that found it. 3 MiB leaves room for
+// framing (parts are sized after enrichment, network spans included).
+const maxChunkBytes = 3 << 20
+
+// Truncation of a single span that does not fit maxChunkBytes on its own.
+const (
+	// truncValueBytes is what a long string attribute value is cut to.
+	truncValueBytes = 1024
+	// AttrTruncated marks a span clt-storage shortened to make it readable.
+	AttrTruncated = "clt.truncated"
+	// WarnTruncated starts the warning of a truncated span.
+	WarnTruncated = "clt-storage: span truncated to fit a gRPC message: "
+)
+
+// fitPart returns part as parts that each encode below maxChunkBytes: split
+// span by span when the whole is too large, and a span too large on its own
+// truncated (see [truncateSpan]). size is proto.Size of each returned part.
+func fitPart(part *tracepb.ResourceSpans) (parts []*tracepb.ResourceSpans, sizes []int) {
+	size := proto.Size(part)
+	if size <= maxChunkBytes {
+		return []*tracepb.ResourceSpans{part}, []int{size}
+	}
+	if countSpans(part) > 1 {
+		for _, one := range splitResourceSpans(part, 1) {
+			p, s := fitPart(one)
+			parts, sizes = append(parts, p...), append(sizes, s...)
+		}
+		return parts, sizes
+	}
+	for _, ss := range part.GetScopeSpans() {
+		for _, sp := range ss.GetSpans() {
+			truncateSpan(sp, proto.Size(part)-maxChunkBytes)
+		}
+	}
+	return []*tracepb.ResourceSpans{part}, []int{proto.Size(part)}
+}
+
+// truncateSpan makes sp at least over bytes smaller, in steps that keep the
+// most useful parts: first its events (newest first), then long string
+// attribute values (cut to truncValueBytes), then its links. What was cut is
+// said in a warning and the clt.truncated tag, never silently.
+func truncateSpan(sp *tracepb.Span, over int) {
+	before := proto.Size(sp)
+	target := before - over
+	var droppedEvents, cutValues, droppedLinks int
+	for len(sp.Events) > 0 && proto.Size(sp) > target {
+		sp.Events = sp.Events[:len(sp.Events)-1]
+		sp.DroppedEventsCount++
+		droppedEvents++
+	}
+	if proto.Size(sp) > target {
+		for _, kv := range sp.Attributes {
+			if cutValue(kv.GetValue()) {
+				cutValues++
+			}
+		}
+	}
+	if proto.Size(sp) > target {
+		droppedLinks = len(sp.Links)
+		sp.DroppedLinksCount += uint32(droppedLinks)
+		sp.Links = nil
+	}
+	sp.Attributes = append(sp.Attributes, boolAttr(AttrTruncated, true))
+	addWarnings(sp, []string{fmt.Sprintf("%s%d of %d bytes over the %d-byte limit (%d event(s) dropped, %d value(s) cut to %d bytes, %d link(s) dropped)",
+		WarnTruncated, over, before, maxChunkBytes, droppedEvents, cutValues, truncValueBytes, droppedLinks)})
+}
+
+// cutValue shortens a long string value (also inside arrays and maps) at a
+// UTF-8 boundary; it reports whether it changed anything.
+func cutValue(v *commonpb.AnyValue) bool {
+	switch x := v.GetValue().(type) {
+	case *commonpb.AnyValue_StringValue:
+		if len(x.StringValue) <= truncValueBytes {
+			return false
+		}
+		s := x.StringValue[:truncValueBytes]
+		for len(s) > 0 && !utf8.ValidString(s) {
+			s = s[:len(s)-1]
+		}
+		x.StringValue = s + "…"
+		return true
+	case *commonpb.AnyValue_BytesValue:
+		if len(x.BytesValue) <= truncValueBytes {
+			return false
+		}
+		x.BytesValue = x.BytesValue[:truncValueBytes]
+		return true
+	case *commonpb.AnyValue_ArrayValue:
+		changed := false
+		for _, e := range x.ArrayValue.GetValues() {
+			changed = cutValue(e) || changed
+		}
+		return changed
+	case *commonpb.AnyValue_KvlistValue:
+		changed := false
+		for _, kv := range x.KvlistValue.GetValues() {
+			changed = cutValue(kv.GetValue()) || changed
+		}
+		return changed
+	}
+	return false
+}
