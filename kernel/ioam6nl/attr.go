@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/cross-layer-telemetry/clt/kernel/internal/nlmsg"
+	"github.com/cross-layer-telemetry/clt/kernel/ioam6"
 )
 
 // errMalformed marks netlink messages whose framing or attributes are bad.
@@ -56,12 +57,12 @@ func decodeNamespace(b []byte) (Namespace, error) {
 			haveID = true
 		case attrNsData:
 			var v uint32
-			if v, err = it.U32(); err == nil && v != u32Unavailable {
+			if v, err = it.U32(); err == nil && ioam6.U32Available(v) { // the kernel stores all ones for "not given"
 				ns.Data = &v
 			}
 		case attrNsDataWide:
 			var v uint64
-			if v, err = it.U64(); err == nil && v != u64Unavailable {
+			if v, err = it.U64(); err == nil && ioam6.U64Available(v) {
 				ns.DataWide = &v
 			}
 		case attrScID:

@@ -127,7 +127,7 @@ func TestNamespaceRoundTrip(t *testing.T) {
 	dump := cat(
 		ne16(6), ne16(attrNsID), ne16(123), []byte{0, 0},
 		ne16(8), ne16(attrScID), ne32(sc),
-		ne16(8), ne16(attrNsData), ne32(u32Unavailable),
+		ne16(8), ne16(attrNsData), ne32(ioam6.U32Unavailable),
 		ne16(4), ne16(attrPad),
 		nlmsg.AppendU64(nil, attrNsDataWide, w),
 	)

@@ -41,13 +41,6 @@ const MaxSchemaDataLen = 255 * 4
 // Netlink framing (headers, attributes, acks) is package
 // kernel/internal/nlmsg, shared with kernel/clt.
 
-// unavailable values the kernel stores when data/wide data are not given
-// (IOAM6_U32_UNAVAILABLE, IOAM6_U64_UNAVAILABLE); dumps omit them.
-const (
-	u32Unavailable = 0xFFFFFFFF
-	u64Unavailable = 0xFFFFFFFFFFFFFFFF
-)
-
 // Generic netlink controller (include/uapi/linux/genetlink.h): the reply
 // to CTRL_CMD_GETFAMILY carries CTRL_ATTR_FAMILY_ID (u16) and
 // CTRL_ATTR_MCAST_GROUPS, a nested array of {CTRL_ATTR_MCAST_GRP_NAME
