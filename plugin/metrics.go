@@ -22,6 +22,7 @@ type metrics struct {
 	queryLatency     *prometheus.HistogramVec
 	queryErrors      *prometheus.CounterVec
 	recordsCorrupt   prometheus.Counter
+	requestsRefused  *prometheus.CounterVec
 }
 
 // statsSource is what the store exposes for the gauge functions.
@@ -70,8 +71,12 @@ func newMetrics(store statsSource) *metrics {
 			Namespace: metricsNamespace, Name: "records_corrupt_total",
 			Help: "Stored IOAM records that failed to decode at read time (skipped; the span is still served).",
 		}),
+		requestsRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: metricsNamespace, Name: "requests_refused_total",
+			Help: "Requests refused before their work, by port and reason (unauthenticated, forbidden, budget: in-flight write budget spent, too_many_ids).",
+		}, []string{"port", "reason"}),
 	}
-	m.reg.MustRegister(m.recordsCorrupt, m.spansWritten, m.exportErrors, m.spansRejected, m.recordsAccepted, m.recordsDuplicate,
+	m.reg.MustRegister(m.requestsRefused, m.recordsCorrupt, m.spansWritten, m.exportErrors, m.spansRejected, m.recordsAccepted, m.recordsDuplicate,
 		m.recordsRejected, m.queryLatency, m.queryErrors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if store != nil {

@@ -18,7 +18,7 @@ func TestSharedPackagesImportNoComponent(t *testing.T) {
 	if err != nil {
 		t.Skip("go tool not in PATH")
 	}
-	out, err := exec.Command(goBin, "list", "-deps", ".", "../logging", "../yamlconf", "../../kernel/internal/netnsutil").Output()
+	out, err := exec.Command(goBin, "list", "-deps", ".", "../logging", "../yamlconf", "../tlsconf", "../../kernel/internal/netnsutil").Output()
 	require.NoError(t, err)
 	for _, dep := range strings.Fields(string(out)) {
 		for _, banned := range []string{"clt/agent", "clt/plugin", "clt/ioamstore", "clt/examples", "clt/api", "dgraph-io/badger", "google.golang.org/grpc"} {
