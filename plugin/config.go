@@ -42,8 +42,9 @@ type PortLimits struct {
 	// MaxConcurrentStreams bounds the concurrent RPCs of one client
 	// connection (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS).
 	MaxConcurrentStreams uint32 `yaml:"max_concurrent_streams"`
-	// MaxInFlightMiB bounds the bytes of write requests (Export, Report)
-	// being processed at once; beyond it a write is answered
+	// MaxInFlightMiB bounds the wire bytes of write requests (Export,
+	// Report) being processed at once (decoded, a request takes several times
+	// its wire size in memory); beyond it a write is answered
 	// ResourceExhausted with RetryInfo, and clients retry later.
 	MaxInFlightMiB int `yaml:"max_in_flight_mib"`
 }
@@ -119,7 +120,7 @@ func DefaultConfig() Config {
 			DefaultSearchDepth: 100,
 			MaxSearchDepth:     10000,
 			MaxSpansPerChunk:   1000,
-			PortLimits:         PortLimits{MaxConcurrentStreams: 256, MaxInFlightMiB: 256},
+			PortLimits:         PortLimits{MaxConcurrentStreams: 256, MaxInFlightMiB: 64},
 			// Jaeger's UI asks for a handful; 10000 bounds one request's work.
 			MaxTraceIDsPerRequest: 10000,
 		},
