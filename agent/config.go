@@ -172,6 +172,10 @@ type ExportConfig struct {
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 	// TLS secures the collector connection (export.tls).
 	TLS TLSConfig `yaml:"tls"`
+	// TokenFile holds a bearer token sent with every Report
+	// (export.token_file), for a collector with collector.auth tokens.
+	// Needs export.tls.enabled: a token is never sent in plaintext.
+	TokenFile string `yaml:"token_file"`
 }
 
 // TLSConfig is the client side of the collector's TLS.
@@ -451,6 +455,13 @@ func (e ExportConfig) validate() []error {
 	}
 	if (t.CertFile == "") != (t.KeyFile == "") {
 		add("export.tls.cert_file and export.tls.key_file: set both or neither")
+	}
+	if e.TokenFile != "" {
+		if !t.Enabled {
+			add("export.token_file: needs export.tls.enabled (a token is never sent in plaintext)")
+		} else if _, err := os.Stat(e.TokenFile); err != nil {
+			add("export.token_file: %w", err)
+		}
 	}
 	for key, path := range map[string]string{"ca_file": t.CAFile, "cert_file": t.CertFile, "key_file": t.KeyFile} {
 		if path == "" || !t.Enabled {

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -86,6 +87,18 @@ func NewGRPCExporter(cfg ExportConfig, agentID string, log *slog.Logger, m *Metr
 	if err != nil {
 		return nil, err
 	}
+	dialOpts := []grpc.DialOption{grpc.WithTransportCredentials(creds)}
+	if cfg.TokenFile != "" {
+		b, err := os.ReadFile(cfg.TokenFile)
+		if err != nil {
+			return nil, fmt.Errorf("export token_file: %w", err)
+		}
+		tok := strings.TrimSpace(string(b))
+		if tok == "" {
+			return nil, fmt.Errorf("export token_file %s: empty", cfg.TokenFile)
+		}
+		dialOpts = append(dialOpts, grpc.WithPerRPCCredentials(bearerToken(tok)))
+	}
 	e := &GRPCExporter{cfg: cfg, agentID: agentID, log: log, m: m}
 	e.cond = sync.NewCond(&e.mu)
 	e.dial = func() (*grpc.ClientConn, error) {
@@ -93,11 +106,21 @@ func NewGRPCExporter(cfg ExportConfig, agentID string, log *slog.Logger, m *Metr
 		// (up to 120 s), so a restarted collector is reached promptly.
 		bc := grpcbackoff.DefaultConfig
 		bc.BaseDelay, bc.MaxDelay = cfg.BackoffInitial, cfg.BackoffMax
-		return grpc.NewClient(cfg.Collector, grpc.WithTransportCredentials(creds),
-			grpc.WithConnectParams(grpc.ConnectParams{Backoff: bc, MinConnectTimeout: cfg.Timeout}))
+		return grpc.NewClient(cfg.Collector, append(dialOpts,
+			grpc.WithConnectParams(grpc.ConnectParams{Backoff: bc, MinConnectTimeout: cfg.Timeout}))...)
 	}
 	return e, nil
 }
+
+// bearerToken sends `authorization: Bearer <token>` with every RPC, only
+// over TLS.
+type bearerToken string
+
+func (b bearerToken) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	return map[string]string{"authorization": "Bearer " + string(b)}, nil
+}
+
+func (bearerToken) RequireTransportSecurity() bool { return true }
 
 func transportCredentials(t TLSConfig) (credentials.TransportCredentials, error) {
 	if !t.Enabled {

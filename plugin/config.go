@@ -44,12 +44,35 @@ type Config struct {
 	Sidecar SidecarConfig `yaml:"sidecar"`
 	// Archive is Jaeger v1's archive storage (v1archive.go).
 	Archive ArchiveConfig `yaml:"archive"`
+	// MemoryLimitMiB sets the Go runtime's soft memory limit
+	// (runtime/debug.SetMemoryLimit, as GOMEMLIMIT does) at start. 0 leaves
+	// the runtime's (or GOMEMLIMIT's) setting.
+	MemoryLimitMiB int64 `yaml:"memory_limit_mib"`
+}
+
+// PortLimits bound what one gRPC port holds at once.
+type PortLimits struct {
+	// MaxConcurrentStreams bounds the concurrent RPCs of one client
+	// connection (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS).
+	MaxConcurrentStreams uint32 `yaml:"max_concurrent_streams"`
+	// MaxInFlightMiB bounds the wire bytes of write requests (Export,
+	// Report) being processed at once (decoded, a request takes several times
+	// its wire size in memory); beyond it a write is answered
+	// ResourceExhausted with RetryInfo, and clients retry later.
+	MaxInFlightMiB int `yaml:"max_in_flight_mib"`
 }
 
 // StorageConfig configures the Jaeger-facing gRPC server.
 type StorageConfig struct {
-	// Listen is host:port, default ":17271".
+	// Listen is host:port, default "127.0.0.1:17271" (loopback only).
 	Listen string `yaml:"listen"`
+	// TLS and Auth secure the port (storage.tls, storage.auth).
+	TLS        TLSConfig  `yaml:"tls"`
+	Auth       AuthConfig `yaml:"auth"`
+	PortLimits `yaml:",inline"`
+	// MaxTraceIDsPerRequest bounds the trace ids of one GetTraces request;
+	// more is InvalidArgument.
+	MaxTraceIDsPerRequest int `yaml:"max_trace_ids_per_request"`
 	// MaxRecvMsgSizeMiB bounds one request, i.e. one OTLP Export batch.
 	MaxRecvMsgSizeMiB int `yaml:"max_recv_msg_size_mib"`
 	// DefaultSearchDepth is used when a query carries search_depth 0.
@@ -69,9 +92,13 @@ type StorageConfig struct {
 
 // CollectorConfig configures the IOAM collector gRPC server.
 type CollectorConfig struct {
-	// Listen is host:port, default ":7123" (the original CLT collector port).
-	// Empty disables the collector server.
+	// Listen is host:port, default "127.0.0.1:7123" (the original CLT
+	// collector port, loopback only). Empty disables the collector server.
 	Listen string `yaml:"listen"`
+	// TLS and Auth secure the port (collector.tls, collector.auth).
+	TLS        TLSConfig  `yaml:"tls"`
+	Auth       AuthConfig `yaml:"auth"`
+	PortLimits `yaml:",inline"`
 	// MaxRecvMsgSizeMiB bounds one Report request.
 	MaxRecvMsgSizeMiB int `yaml:"max_recv_msg_size_mib"`
 	// MaxRecordsPerBatch bounds the records of one Report call.
@@ -93,9 +120,14 @@ type CollectorConfig struct {
 }
 
 // AdminConfig configures the admin HTTP server: clt-agent's admin block
-// (listen, default ":17270", empty disables it; pprof) plus purge.
+// (listen, default "127.0.0.1:17270", empty disables it; pprof) plus purge,
+// tls and auth.
 type AdminConfig struct {
 	admin.Config `yaml:",inline"`
+	// TLS and Auth secure the port (admin.tls, admin.auth); with auth,
+	// /metrics, /debug/pprof/ and /purge need the admin role.
+	TLS  TLSConfig  `yaml:"tls"`
+	Auth AuthConfig `yaml:"auth"`
 	// Purge enables POST /purge, which deletes every span and record. Only
 	// for test setups such as Jaeger's conformance suite.
 	Purge bool `yaml:"purge"`
@@ -118,22 +150,26 @@ type LogConfig = logging.Config
 func DefaultConfig() Config {
 	return Config{
 		Storage: StorageConfig{
-			Listen:             ":17271",
+			Listen:             "127.0.0.1:17271",
 			MaxRecvMsgSizeMiB:  64,
 			DefaultSearchDepth: 100,
 			MaxSearchDepth:     10000,
 			MaxSpansPerChunk:   1000,
+			PortLimits:         PortLimits{MaxConcurrentStreams: 256, MaxInFlightMiB: 64},
+			// Jaeger's UI asks for a handful; 10000 bounds one request's work.
+			MaxTraceIDsPerRequest: 10000,
 		},
 		Collector: CollectorConfig{
-			Listen:              ":7123",
+			Listen:              "127.0.0.1:7123",
 			MaxRecvMsgSizeMiB:   16,
 			MaxRecordsPerBatch:  10000,
 			MaxHops:             64,
 			Compat:              true,
 			CompatFlushInterval: time.Second,
 			CompatMaxBatch:      256,
+			PortLimits:          PortLimits{MaxConcurrentStreams: 256, MaxInFlightMiB: 64},
 		},
-		Admin:           AdminConfig{Config: admin.Config{Listen: ":17270"}},
+		Admin:           AdminConfig{Config: admin.Config{Listen: "127.0.0.1:17270"}},
 		Store:           ioamstore.DefaultConfig(),
 		Log:             logging.DefaultConfig(),
 		Enrich:          EnrichConfig{NetworkSpans: true},
@@ -210,6 +246,33 @@ func (c Config) Validate() error {
 	}
 	for _, e := range validateNodes(c.Nodes) {
 		add("nodes: %w", e)
+	}
+	for _, p := range []struct {
+		key    string
+		tls    TLSConfig
+		auth   AuthConfig
+		limits *PortLimits
+	}{
+		{"storage", c.Storage.TLS, c.Storage.Auth, &c.Storage.PortLimits},
+		{"collector", c.Collector.TLS, c.Collector.Auth, &c.Collector.PortLimits},
+		{"admin", c.Admin.TLS, c.Admin.Auth, nil},
+	} {
+		errs = append(errs, p.tls.Validate(p.key+".tls")...)
+		errs = append(errs, p.auth.validate(p.key, p.tls)...)
+		if p.limits != nil {
+			if p.limits.MaxConcurrentStreams < 1 {
+				add("%s.max_concurrent_streams: must be >= 1, got %d", p.key, p.limits.MaxConcurrentStreams)
+			}
+			if p.limits.MaxInFlightMiB < 1 || p.limits.MaxInFlightMiB > 65536 {
+				add("%s.max_in_flight_mib: must be in [1, 65536], got %d", p.key, p.limits.MaxInFlightMiB)
+			}
+		}
+	}
+	if c.Storage.MaxTraceIDsPerRequest < 1 {
+		add("storage.max_trace_ids_per_request: must be >= 1, got %d", c.Storage.MaxTraceIDsPerRequest)
+	}
+	if c.MemoryLimitMiB < 0 {
+		add("memory_limit_mib: must be >= 0 (0 leaves the runtime's limit), got %d", c.MemoryLimitMiB)
 	}
 	if c.Admin.Listen == "" && c.Admin.Purge {
 		add("admin.listen: must be set when admin.purge is enabled")

@@ -27,6 +27,12 @@
 //     /healthz, /debug/pprof/ when admin.pprof is set, and POST /purge (deletes
 //     everything) only when admin.purge is set.
 //
+// Every port listens on loopback by default and takes a tls block (package
+// internal/tlsconf: certificates reloaded on change and on SIGHUP, mutual
+// TLS) and an auth block (bearer tokens and client-certificate common names
+// granting writer, reader or admin; security.go maps methods to roles). Writes
+// pass an in-flight byte budget answered ResourceExhausted + RetryInfo.
+//
 // # Jaeger configuration
 //
 // Point Jaeger v2 (v2.13.0 tested; newer v2.x fall back gracefully because

@@ -26,6 +26,7 @@ type metrics struct {
 	compatDropped    *prometheus.CounterVec
 	nodesDropped     prometheus.Counter
 	nodesErrors      prometheus.Counter
+	requestsRefused  *prometheus.CounterVec
 }
 
 // statsSource is what the store exposes for the gauge functions.
@@ -74,6 +75,10 @@ func newMetrics(store statsSource) *metrics {
 			Namespace: metricsNamespace, Name: "records_corrupt_total",
 			Help: "Stored IOAM records that failed to decode at read time (skipped; the span is still served).",
 		}),
+		requestsRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: metricsNamespace, Name: "requests_refused_total",
+			Help: "Requests refused before their work, by port and reason (unauthenticated, forbidden, budget: in-flight write budget spent, too_many_ids).",
+		}, []string{"port", "reason"}),
 	}
 	m.compatFlushes = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: metricsNamespace, Name: "compat_stream_flushes_total",
@@ -91,7 +96,7 @@ func newMetrics(store statsSource) *metrics {
 		Namespace: metricsNamespace, Name: "nodes_write_errors_total",
 		Help: "Failed writes of learned node names to the store (retried with the next record).",
 	})
-	m.reg.MustRegister(m.compatFlushes, m.compatDropped, m.nodesDropped, m.nodesErrors, m.recordsCorrupt, m.spansWritten, m.exportErrors, m.spansRejected, m.recordsAccepted, m.recordsDuplicate,
+	m.reg.MustRegister(m.requestsRefused, m.compatFlushes, m.compatDropped, m.nodesDropped, m.nodesErrors, m.recordsCorrupt, m.spansWritten, m.exportErrors, m.spansRejected, m.recordsAccepted, m.recordsDuplicate,
 		m.recordsRejected, m.queryLatency, m.queryErrors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if store != nil {

@@ -5,14 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"mime"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
@@ -21,6 +24,7 @@ import (
 	"github.com/cross-layer-telemetry/clt/api/compat/ioamtrace"
 	"github.com/cross-layer-telemetry/clt/api/storagev2"
 	"github.com/cross-layer-telemetry/clt/internal/admin"
+	"github.com/cross-layer-telemetry/clt/internal/tlsconf"
 	"github.com/cross-layer-telemetry/clt/ioamstore"
 )
 
@@ -55,6 +59,14 @@ type Server struct {
 	health       *health.Server
 	storageLn    net.Listener
 	collectorLn  net.Listener
+
+	// reloaders and auths are every port's TLS material and authorizer,
+	// re-read by ReloadTLS; adminAuth guards the admin routes.
+	reloaders   []*tlsconf.Reloader
+	auths       []*authorizer
+	adminAuth   *authorizer
+	prevMemLim  int64
+	memLimitSet bool
 
 	serving   atomic.Bool
 	started   atomic.Bool
@@ -145,6 +157,20 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	if err := s.names.Load(ctx); err != nil {
 		return fmt.Errorf("load node names: %w", err)
 	}
+	if s.cfg.MemoryLimitMiB > 0 {
+		s.prevMemLim = debug.SetMemoryLimit(s.cfg.MemoryLimitMiB << 20)
+		s.memLimitSet = true
+	}
+	storageOpts, err := s.grpcOptions("storage", s.cfg.Storage.TLS, s.cfg.Storage.Auth, s.cfg.Storage.PortLimits,
+		s.cfg.Storage.MaxRecvMsgSizeMiB, s.cfg.Storage.MaxTraceIDsPerRequest)
+	if err != nil {
+		return err
+	}
+	collectorOpts, err := s.grpcOptions("collector", s.cfg.Collector.TLS, s.cfg.Collector.Auth, s.cfg.Collector.PortLimits,
+		s.cfg.Collector.MaxRecvMsgSizeMiB, 0)
+	if err != nil {
+		return err
+	}
 
 	var lc net.ListenConfig
 	if s.storageLn, err = lc.Listen(ctx, "tcp", s.cfg.Storage.Listen); err != nil {
@@ -157,7 +183,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	}
 
 	rd := &reader{store: s.store, cfg: s.cfg.Storage, metrics: s.metrics, logger: s.logger, names: s.names, enrich: s.cfg.Enrich, labels: s.names}
-	s.storageSrv = grpc.NewServer(grpc.MaxRecvMsgSize(s.cfg.Storage.MaxRecvMsgSizeMiB << 20))
+	s.storageSrv = grpc.NewServer(storageOpts...)
 	storagev2.RegisterTraceReaderServer(s.storageSrv, rd)
 	storagev2.RegisterDependencyReaderServer(s.storageSrv, rd)
 	wr := &writer{store: s.store, metrics: s.metrics}
@@ -171,7 +197,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 
 	if s.collectorLn != nil {
 		col := &collector{store: s.store, cfg: s.cfg.Collector, metrics: s.metrics, logger: s.logger, now: s.now, names: s.names}
-		s.collectorSrv = grpc.NewServer(grpc.MaxRecvMsgSize(s.cfg.Collector.MaxRecvMsgSizeMiB << 20))
+		s.collectorSrv = grpc.NewServer(collectorOpts...)
 		collectorv1.RegisterCollectorServiceServer(s.collectorSrv, col)
 		services = append(services, collectorv1.CollectorService_ServiceDesc.ServiceName)
 		if s.cfg.Collector.Compat {
@@ -183,18 +209,101 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		s.serveGRPC("collector", s.collectorSrv, s.collectorLn)
 	}
 	if s.cfg.Admin.Listen != "" {
-		if s.adminSrv, err = admin.Start(ctx, "admin.listen", s.cfg.Admin.Listen, s.adminHandler(), s.fail); err != nil {
+		if s.adminAuth, err = newAuthorizer("admin", s.cfg.Admin.Auth, s.refused); err != nil {
+			return err
+		}
+		s.auths = append(s.auths, s.adminAuth)
+		var opts []admin.StartOption
+		if s.cfg.Admin.TLS.Enabled() {
+			rl, err := tlsconf.New("admin.tls", s.cfg.Admin.TLS, s.logger, "http/1.1")
+			if err != nil {
+				return err
+			}
+			s.reloaders = append(s.reloaders, rl)
+			opts = append(opts, admin.WithTLS(rl.TLSConfig()))
+		}
+		if s.adminSrv, err = admin.Start(ctx, "admin.listen", s.cfg.Admin.Listen, s.adminHandler(), s.fail, opts...); err != nil {
 			return err
 		}
 	}
+	s.warnExposed("storage", s.StorageAddr(), s.cfg.Storage.TLS, s.cfg.Storage.Auth)
+	s.warnExposed("collector", s.CollectorAddr(), s.cfg.Collector.TLS, s.cfg.Collector.Auth)
+	s.warnExposed("admin", s.AdminAddr(), s.cfg.Admin.TLS, s.cfg.Admin.Auth)
 	for _, svc := range services {
 		s.health.SetServingStatus(svc, healthpb.HealthCheckResponse_SERVING)
 	}
 	s.serving.Store(true)
 	s.logger.Info("clt-storage started", "storage", s.StorageAddr(), "collector", s.CollectorAddr(),
 		"admin", s.AdminAddr(), "store_dir", s.cfg.Store.Dir, "in_memory", s.cfg.Store.InMemory,
-		"purge", s.cfg.Admin.Purge, "pprof", s.cfg.Admin.Pprof)
+		"purge", s.cfg.Admin.Purge, "pprof", s.cfg.Admin.Pprof,
+		"tls", []bool{s.cfg.Storage.TLS.Enabled(), s.cfg.Collector.TLS.Enabled(), s.cfg.Admin.TLS.Enabled()},
+		"auth", []bool{s.cfg.Storage.Auth.Enabled(), s.cfg.Collector.Auth.Enabled(), s.cfg.Admin.Auth.Enabled()},
+		"memory_limit_mib", s.cfg.MemoryLimitMiB)
 	return nil
+}
+
+// grpcOptions are one gRPC port's server options: TLS, the stream and
+// byte limits, authorisation and (storage) the GetTraces id limit.
+func (s *Server) grpcOptions(name string, t TLSConfig, a AuthConfig, lim PortLimits, maxRecvMiB, maxIDs int) ([]grpc.ServerOption, error) {
+	opts := []grpc.ServerOption{grpc.MaxRecvMsgSize(maxRecvMiB << 20), grpc.MaxConcurrentStreams(lim.MaxConcurrentStreams)}
+	if t.Enabled() {
+		rl, err := tlsconf.New(name+".tls", t, s.logger, "h2")
+		if err != nil {
+			return nil, err
+		}
+		s.reloaders = append(s.reloaders, rl)
+		opts = append(opts, grpc.Creds(credentials.NewTLS(rl.TLSConfig())))
+	}
+	auth, err := newAuthorizer(name, a, s.refused)
+	if err != nil {
+		return nil, err
+	}
+	s.auths = append(s.auths, auth)
+	b := &budget{port: name, limit: int64(lim.MaxInFlightMiB) << 20, shed: func(port string) { s.refused(port, "budget") }}
+	g := &portGuard{auth: auth, budget: b, maxTraceIDs: maxIDs, tooMany: func() { s.refused(name, "too_many_ids") }}
+	return append(opts, grpc.InTapHandle(b.tap), grpc.ChainUnaryInterceptor(g.unary), grpc.ChainStreamInterceptor(g.stream)), nil
+}
+
+func (s *Server) refused(port, reason string) {
+	s.metrics.requestsRefused.WithLabelValues(port, reason).Inc()
+}
+
+// warnExposed logs, loudly, a port reachable beyond loopback without TLS
+// or without authorisation.
+func (s *Server) warnExposed(name string, addr net.Addr, t TLSConfig, a AuthConfig) {
+	if addr == nil || isLoopback(addr) || (t.Enabled() && a.Enabled()) {
+		return
+	}
+	var missing []string
+	if !t.Enabled() {
+		missing = append(missing, "TLS (traffic is plaintext)")
+	}
+	if !a.Enabled() {
+		missing = append(missing, "auth (any client may call it)")
+	}
+	s.logger.Warn("INSECURE: port listens beyond loopback without "+joinAnd(missing), "port", name, "addr", addr.String(),
+		"fix", name+".tls and "+name+".auth, or a loopback "+name+".listen")
+}
+
+func joinAnd(p []string) string {
+	if len(p) == 2 {
+		return p[0] + " and without " + p[1]
+	}
+	return p[0]
+}
+
+// ReloadTLS re-reads every port's certificate files and token files now
+// (clt-storage calls it on SIGHUP); certificates also reload by themselves
+// when their files change. What fails to load keeps its previous value.
+func (s *Server) ReloadTLS() error {
+	var errs []error
+	for _, r := range s.reloaders {
+		errs = append(errs, r.Reload())
+	}
+	for _, a := range s.auths {
+		errs = append(errs, a.loadTokens())
+	}
+	return errors.Join(errs...)
 }
 
 func (s *Server) serveGRPC(name string, srv *grpc.Server, ln net.Listener) {
@@ -265,6 +374,9 @@ func (s *Server) Close() error {
 				errs = append(errs, fmt.Errorf("close store: %w", err))
 			}
 		}
+		if s.memLimitSet {
+			debug.SetMemoryLimit(s.prevMemLim)
+		}
 		s.closeErr = errors.Join(errs...)
 		if s.started.Load() {
 			s.logger.Info("clt-storage stopped", "err", s.closeErr)
@@ -274,14 +386,25 @@ func (s *Server) Close() error {
 }
 
 func (s *Server) adminHandler() http.Handler {
+	guard := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if s.adminAuth.httpCheck(w, r, RoleAdmin) {
+				next.ServeHTTP(w, r)
+			}
+		})
+	}
 	mux := admin.NewMux(s.cfg.Admin.Config, s.metrics.reg, func() error {
 		if !s.serving.Load() {
 			return errors.New("shutting down")
 		}
 		return nil
-	})
+	}, admin.WithGuard(guard))
 	if s.cfg.Admin.Purge {
-		mux.HandleFunc("POST /purge", func(w http.ResponseWriter, r *http.Request) {
+		mux.Handle("POST /purge", admin.SameOrigin(guard(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if err := purgeContentType(r); err != nil {
+				http.Error(w, err.Error(), http.StatusUnsupportedMediaType)
+				return
+			}
 			// Jaeger's conformance harness runs goleak; a kept-alive
 			// connection to us would count as a leaked goroutine there.
 			w.Header().Set("Connection", "close")
@@ -292,7 +415,25 @@ func (s *Server) adminHandler() http.Handler {
 			s.names.Reset()
 			s.logger.Info("store purged", "remote", r.RemoteAddr)
 			_, _ = w.Write([]byte("purged\n"))
-		})
+		}))))
 	}
 	return mux
+}
+
+// purgeContentType accepts application/json, or no Content-Type with an
+// empty body (curl -X POST, Jaeger's conformance harness), and refuses the
+// types an HTML form or a no-CORS fetch can send cross-site
+// (application/x-www-form-urlencoded, multipart/form-data, text/plain).
+func purgeContentType(r *http.Request) error {
+	ct := r.Header.Get("Content-Type")
+	if ct == "" {
+		if r.ContentLength != 0 {
+			return errors.New("purge: a body needs Content-Type: application/json")
+		}
+		return nil
+	}
+	if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
+		return fmt.Errorf("purge: Content-Type %q refused, want application/json or none", ct)
+	}
+	return nil
 }

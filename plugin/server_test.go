@@ -598,7 +598,40 @@ func TestPurgeEnabled(t *testing.T) {
 	assert.Equal(t, http.StatusMethodNotAllowed, resp.StatusCode, "GET does not purge")
 	require.Len(t, e.getTraces(t, tid(1)), 1)
 
-	resp, err = http.Post(e.admin+"/purge", "text/plain", nil)
+	// What a cross-site page can make a browser send is refused (issue 12:
+	// a form POST with Origin http://evil.example purged everything).
+	for _, tc := range []struct {
+		name, ct, origin, fetchSite string
+		want                        int
+	}{
+		{"form", "application/x-www-form-urlencoded", "", "", http.StatusUnsupportedMediaType},
+		{"multipart", "multipart/form-data; boundary=x", "", "", http.StatusUnsupportedMediaType},
+		{"text/plain", "text/plain", "", "", http.StatusUnsupportedMediaType},
+		{"json from another origin", "application/json", "http://evil.example", "", http.StatusForbidden},
+		{"no type from another origin", "", "http://evil.example", "", http.StatusForbidden},
+		{"cross-site fetch", "application/json", "", "cross-site", http.StatusForbidden},
+	} {
+		req, err := http.NewRequest(http.MethodPost, e.admin+"/purge", strings.NewReader("a=b"))
+		require.NoError(t, err)
+		if tc.ct != "" {
+			req.Header.Set("Content-Type", tc.ct)
+		} else {
+			req.ContentLength, req.Body = 0, http.NoBody
+		}
+		if tc.origin != "" {
+			req.Header.Set("Origin", tc.origin)
+		}
+		if tc.fetchSite != "" {
+			req.Header.Set("Sec-Fetch-Site", tc.fetchSite)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		assert.Equal(t, tc.want, resp.StatusCode, tc.name)
+	}
+	require.Len(t, e.getTraces(t, tid(1)), 1, "nothing purged by refused requests")
+
+	resp, err = http.Post(e.admin+"/purge", "application/json", nil)
 	require.NoError(t, err)
 	resp.Body.Close()
 	assert.Equal(t, http.StatusOK, resp.StatusCode)

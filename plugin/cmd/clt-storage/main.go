@@ -16,8 +16,9 @@
 //
 // The configuration file speaks clt-agent's dialect: strict YAML over the
 // defaults (an unknown key is an error naming it), log: {level, format},
-// admin: {listen, pprof} (+ purge); every problem is reported at once and
-// the server starts only with a valid file.
+// admin: {listen, pprof} (+ purge, tls, auth); every problem is reported at once and
+// the server starts only with a valid file. SIGHUP re-reads the TLS
+// certificates and bearer tokens of every port.
 package main
 
 import (
@@ -93,12 +94,25 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := srv.Start(ctx); err != nil {
 		return err
 	}
+	// SIGHUP re-reads the TLS certificates and token files (they also
+	// reload by themselves when the certificate files change).
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	var serveErr error
-	select {
-	case <-ctx.Done():
-		logger.Info("shutting down", "cause", context.Cause(ctx))
-	case serveErr = <-srv.Err():
-		logger.Error("server failed, shutting down", "err", serveErr)
+	for serveErr == nil && ctx.Err() == nil {
+		select {
+		case <-ctx.Done():
+			logger.Info("shutting down", "cause", context.Cause(ctx))
+		case serveErr = <-srv.Err():
+			logger.Error("server failed, shutting down", "err", serveErr)
+		case <-hup:
+			if err := srv.ReloadTLS(); err != nil {
+				logger.Error("reload on SIGHUP failed, keeping the previous certificates and tokens", "err", err)
+			} else {
+				logger.Info("certificates and tokens reloaded on SIGHUP")
+			}
+		}
 	}
 	return errors.Join(serveErr, srv.Close())
 }
