@@ -42,6 +42,11 @@ type Server struct {
 	// close it.
 	store    Store
 	ownStore *ioamstore.Store
+	// upstream is the store of upstream mode (owned, closed by Close).
+	upstream *upstreamStore
+	// upstreamDown is set while the upstream's health check fails.
+	upstreamDown atomic.Bool
+	stopHealth   chan struct{}
 	metrics  *metrics
 	names    *NodeNames
 
@@ -116,6 +121,13 @@ func (s *Server) Start(ctx context.Context) (err error) {
 			err = errors.Join(err, s.Close())
 		}
 	}()
+	if s.store == nil && s.cfg.Upstream.Enabled() {
+		up, err := newUpstreamStore(s.cfg.Upstream, s.logger.With("component", "upstream"))
+		if err != nil {
+			return err
+		}
+		s.store, s.upstream = up, up
+	}
 	if s.store == nil {
 		st, err := ioamstore.Open(s.cfg.Store, s.logger.With("component", "ioamstore"))
 		if err != nil {
@@ -180,10 +192,13 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	for _, svc := range services {
 		s.health.SetServingStatus(svc, healthpb.HealthCheckResponse_SERVING)
 	}
+	if hc, ok := s.store.(healthChecker); ok {
+		s.watchHealth(ctx, hc, services)
+	}
 	s.serving.Store(true)
 	s.logger.Info("clt-storage started", "storage", s.StorageAddr(), "collector", s.CollectorAddr(),
 		"admin", s.AdminAddr(), "store_dir", s.cfg.Store.Dir, "in_memory", s.cfg.Store.InMemory,
-		"purge", s.cfg.Admin.Purge, "pprof", s.cfg.Admin.Pprof)
+		"purge", s.cfg.Admin.Purge, "pprof", s.cfg.Admin.Pprof, "upstream", s.cfg.Upstream.Endpoint)
 	return nil
 }
 
@@ -207,6 +222,9 @@ func (s *Server) fail(err error) {
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
 		s.serving.Store(false)
+		if s.stopHealth != nil {
+			close(s.stopHealth)
+		}
 		if s.health != nil {
 			s.health.Shutdown() // every service NOT_SERVING
 		}
@@ -250,6 +268,11 @@ func (s *Server) Close() error {
 				errs = append(errs, fmt.Errorf("close store: %w", err))
 			}
 		}
+		if s.upstream != nil {
+			if err := s.upstream.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("close upstream: %w", err))
+			}
+		}
 		s.closeErr = errors.Join(errs...)
 		if s.started.Load() {
 			s.logger.Info("clt-storage stopped", "err", s.closeErr)
@@ -262,6 +285,9 @@ func (s *Server) adminHandler() http.Handler {
 	mux := admin.NewMux(s.cfg.Admin.Config, s.metrics.reg, func() error {
 		if !s.serving.Load() {
 			return errors.New("shutting down")
+		}
+		if s.upstreamDown.Load() {
+			return errors.New("upstream unavailable")
 		}
 		return nil
 	})
@@ -280,4 +306,48 @@ func (s *Server) adminHandler() http.Handler {
 		})
 	}
 	return mux
+}
+
+// healthChecker is a store whose health is someone else's (upstream mode).
+type healthChecker interface {
+	Check(ctx context.Context) error
+}
+
+// watchHealth checks the store's health once now and then every
+// upstream.health_interval, and serves it as clt-storage's gRPC health
+// (every service NOT_SERVING while the upstream fails) and /healthz. Close
+// stops it.
+func (s *Server) watchHealth(ctx context.Context, hc healthChecker, services []string) {
+	s.stopHealth = make(chan struct{})
+	stop := s.stopHealth
+	check := func() {
+		err := hc.Check(context.WithoutCancel(ctx))
+		st := healthpb.HealthCheckResponse_SERVING
+		if err != nil {
+			st = healthpb.HealthCheckResponse_NOT_SERVING
+		}
+		if was := s.upstreamDown.Swap(err != nil); was != (err != nil) {
+			if err != nil {
+				s.logger.Warn("upstream unavailable", "err", err)
+			} else {
+				s.logger.Info("upstream available")
+			}
+		}
+		for _, svc := range services {
+			s.health.SetServingStatus(svc, st)
+		}
+	}
+	check()
+	s.wg.Go(func() {
+		t := time.NewTicker(s.cfg.Upstream.HealthInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				check()
+			}
+		}
+	})
 }
