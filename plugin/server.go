@@ -47,8 +47,8 @@ type Server struct {
 	// upstreamDown is set while the upstream's health check fails.
 	upstreamDown atomic.Bool
 	stopHealth   chan struct{}
-	metrics  *metrics
-	names    *NodeNames
+	metrics      *metrics
+	names        *NodeNames
 
 	storageSrv   *grpc.Server
 	collectorSrv *grpc.Server

@@ -47,10 +47,12 @@ import (
 // serialized collectorv1.IOAMRecord; the searchable keys are strings (the
 // form every Jaeger backend indexes and compares).
 const (
-	upAttrRecord    = "clt.ioam.record"          // bytes: the IOAMRecord
-	upAttrSpanID    = "clt.ioam.span_id"         // hex: the span the record belongs to
+	upAttrRecord    = "clt.ioam.record"           // bytes: the IOAMRecord
+	upAttrSpanID    = "clt.ioam.span_id"          // hex: the span the record belongs to
 	upAttrReceived  = "clt.ioam.received_unix_ns" // int: when clt-storage accepted it
-	upNodeEventName = "ioam.node"                // one event per node id, attribute ioam.node_id
+	upAttrNS        = "clt.ioam.namespace_id"     // decimal string
+	upAttrNode      = "clt.ioam.node_id"          // decimal string, one event per node id
+	upNodeEventName = "clt.ioam.node"
 	upRecordSpan    = "ioam record"
 	upScopeName     = "clt-storage"
 	serviceNameKey  = "service.name"
@@ -253,12 +255,12 @@ func recordSpan(r ioamstore.Record) *tracepb.Span {
 			{Key: upAttrRecord, Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_BytesValue{BytesValue: r.Data}}},
 			strAttr(upAttrSpanID, hex.EncodeToString(r.SpanID[:])),
 			{Key: upAttrReceived, Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_IntValue{IntValue: r.Received.UnixNano()}}},
-			strAttr(AttrNamespaceID, strconv.FormatUint(uint64(r.NamespaceID), 10)),
+			strAttr(upAttrNS, strconv.FormatUint(uint64(r.NamespaceID), 10)),
 		},
 	}
 	for _, n := range r.NodeIDs {
 		sp.Events = append(sp.Events, &tracepb.Span_Event{Name: upNodeEventName, TimeUnixNano: start,
-			Attributes: []*commonpb.KeyValue{strAttr(AttrNodeID, strconv.FormatUint(n, 10))}})
+			Attributes: []*commonpb.KeyValue{strAttr(upAttrNode, strconv.FormatUint(n, 10))}})
 	}
 	return sp
 }
@@ -396,14 +398,14 @@ func spanRecord(traceID [16]byte, sp *tracepb.Span) (ioamstore.Record, bool) {
 			if ns := v.GetIntValue(); ns != 0 {
 				r.Received = time.Unix(0, ns).UTC()
 			}
-		case AttrNamespaceID:
+		case upAttrNS:
 			n, _ := strconv.ParseUint(v.GetStringValue(), 10, 16)
 			r.NamespaceID = uint16(n)
 		}
 	}
 	for _, ev := range sp.GetEvents() {
 		for _, kv := range ev.GetAttributes() {
-			if kv.GetKey() == AttrNodeID {
+			if kv.GetKey() == upAttrNode {
 				if n, err := strconv.ParseUint(kv.GetValue().GetStringValue(), 10, 64); err == nil {
 					r.NodeIDs = append(r.NodeIDs, n)
 				}
@@ -658,10 +660,10 @@ func (s *upstreamStore) recordParams(q ioamstore.Query, m *upQuery) *storagev2.T
 		node = &m.anyNode[0]
 	}
 	if node != nil {
-		p.Attributes = append(p.Attributes, &storagev2.KeyValue{Key: AttrNodeID, Value: &storagev2.AnyValue{Value: &storagev2.AnyValue_StringValue{StringValue: strconv.FormatUint(*node, 10)}}})
+		p.Attributes = append(p.Attributes, &storagev2.KeyValue{Key: upAttrNode, Value: &storagev2.AnyValue{Value: &storagev2.AnyValue_StringValue{StringValue: strconv.FormatUint(*node, 10)}}})
 	}
 	if m.ns != nil {
-		p.Attributes = append(p.Attributes, &storagev2.KeyValue{Key: AttrNamespaceID, Value: &storagev2.AnyValue{Value: &storagev2.AnyValue_StringValue{StringValue: strconv.FormatUint(uint64(*m.ns), 10)}}})
+		p.Attributes = append(p.Attributes, &storagev2.KeyValue{Key: upAttrNS, Value: &storagev2.AnyValue{Value: &storagev2.AnyValue_StringValue{StringValue: strconv.FormatUint(uint64(*m.ns), 10)}}})
 	}
 	now := s.now()
 	lo, hi := now.Add(-s.cfg.Lookback), now.Add(s.cfg.RecordTimeSlack)
@@ -691,7 +693,7 @@ func (s *upstreamStore) NodeRecords(ctx context.Context, ids []uint64, limit int
 		}
 		p := &storagev2.TraceQueryParameters{
 			ServiceName:  s.cfg.Service,
-			Attributes:   []*storagev2.KeyValue{{Key: AttrNodeID, Value: &storagev2.AnyValue{Value: &storagev2.AnyValue_StringValue{StringValue: strconv.FormatUint(id, 10)}}}},
+			Attributes:   []*storagev2.KeyValue{{Key: upAttrNode, Value: &storagev2.AnyValue{Value: &storagev2.AnyValue_StringValue{StringValue: strconv.FormatUint(id, 10)}}}},
 			StartTimeMin: timestamppb.New(now.Add(-s.cfg.Lookback)),
 			StartTimeMax: timestamppb.New(now.Add(s.cfg.RecordTimeSlack)),
 			SearchDepth:  int32(min(limit, s.cfg.MaxRecordTraces)),
