@@ -19,6 +19,8 @@ import (
 	collectorv1 "github.com/cross-layer-telemetry/clt/api/collector/v1"
 	"github.com/cross-layer-telemetry/clt/api/compat/ioamapi"
 	"github.com/cross-layer-telemetry/clt/api/compat/ioamtrace"
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/cross-layer-telemetry/clt/api/storagev2"
 	"github.com/cross-layer-telemetry/clt/internal/admin"
 	"github.com/cross-layer-telemetry/clt/ioamstore"
@@ -139,6 +141,23 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		}
 	}
 	s.metrics = newMetrics(s.store)
+	if s.upstream != nil {
+		s.metrics.reg.MustRegister(
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+				Namespace: metricsNamespace, Name: "upstream_up",
+				Help: "1 while the upstream's health check passes (upstream mode), else 0.",
+			}, func() float64 {
+				if s.upstreamDown.Load() {
+					return 0
+				}
+				return 1
+			}),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Namespace: metricsNamespace, Name: "upstream_record_spans_corrupt_total",
+				Help: "Spans of the internal service read from the upstream that are not IOAM records (skipped).",
+			}, func() float64 { return float64(s.upstream.recordsCorrupt.Load()) }),
+		)
+	}
 	s.health = health.NewServer()
 	ns, _ := s.store.(nodeStore)
 	s.names = newNodeNames(s.cfg.Nodes, ns, min(s.cfg.Store.RecordTTL/4, time.Hour))

@@ -71,7 +71,7 @@ type upstreamStore struct {
 	http                *http.Client
 	now                 func() time.Time
 
-	spansWritten, spanBatches, spansSkipped, recordsWritten atomic.Uint64
+	spansWritten, spanBatches, spansSkipped, recordsWritten, recordsCorrupt atomic.Uint64
 
 	closeOnce sync.Once
 	closeErr  error
@@ -270,7 +270,6 @@ type upTrace struct {
 	id      [16]byte
 	spans   []*tracepb.ResourceSpans // without the record spans
 	records []ioamstore.Record
-	corrupt int // record spans that do not decode
 }
 
 func (t *upTrace) match() ioamstore.TraceMatch {
@@ -362,7 +361,7 @@ func (s *upstreamStore) split(t *upTrace, rs *tracepb.ResourceSpans) {
 		for _, sp := range ss.GetSpans() {
 			r, ok := spanRecord(t.id, sp)
 			if !ok {
-				t.corrupt++
+				s.recordsCorrupt.Add(1)
 				continue
 			}
 			t.records = append(t.records, r)

@@ -167,10 +167,16 @@ func TestUpstreamDownIsUnavailable(t *testing.T) {
 		}, 10*time.Second, 20*time.Millisecond)
 	}
 	waitHealth(healthpb.HealthCheckResponse_SERVING)
+	assert.Contains(t, scrape(t, front.admin), "clt_storage_upstream_up 1")
 
 	require.NoError(t, up.srv.Close())
 	waitHealth(healthpb.HealthCheckResponse_NOT_SERVING)
-	_, err := front.collector.Report(t.Context(), &collectorv1.ReportRequest{Records: []*collectorv1.IOAMRecord{upRec(3, time.Now(), 1, 2, 3)}})
+	assert.Contains(t, scrape(t, front.admin), "clt_storage_upstream_up 0")
+	resp, err := http.Get(front.admin + "/healthz")
+	require.NoError(t, err)
+	_ = resp.Body.Close()
+	assert.NotEqual(t, http.StatusOK, resp.StatusCode, "/healthz follows the upstream")
+	_, err = front.collector.Report(t.Context(), &collectorv1.ReportRequest{Records: []*collectorv1.IOAMRecord{upRec(3, time.Now(), 1, 2, 3)}})
 	assert.Equal(t, codes.Unavailable, status.Code(err), "records: %v", err)
 	_, err = front.otlp.Export(t.Context(), &coltracepb.ExportTraceServiceRequest{ResourceSpans: []*tracepb.ResourceSpans{
 		spanSpec{trace: 1, span: 1, service: "web", name: "x", start: time.Now(), dur: time.Millisecond}.resourceSpans()}})
@@ -250,4 +256,14 @@ func TestUpstreamConfigValidate(t *testing.T) {
 	assert.Equal(t, "up:4317", cfg.Upstream.otlpEndpoint())
 	assert.Equal(t, 3*time.Second, cfg.Upstream.Timeout)
 	assert.Equal(t, "clt-ioam", cfg.Upstream.Service, "defaults kept")
+}
+
+func scrape(t *testing.T, admin string) string {
+	t.Helper()
+	resp, err := http.Get(admin + "/metrics")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return string(b)
 }
