@@ -214,6 +214,9 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	if hc, ok := s.store.(healthChecker); ok {
 		s.watchHealth(ctx, hc, services)
 	}
+	if s.upstream != nil && s.cfg.Upstream.NodeRefresh > 0 {
+		s.learnNodes(ctx)
+	}
 	s.serving.Store(true)
 	s.logger.Info("clt-storage started", "storage", s.StorageAddr(), "collector", s.CollectorAddr(),
 		"admin", s.AdminAddr(), "store_dir", s.cfg.Store.Dir, "in_memory", s.cfg.Store.InMemory,
@@ -366,6 +369,43 @@ func (s *Server) watchHealth(ctx context.Context, hc healthChecker, services []s
 				return
 			case <-t.C:
 				check()
+			}
+		}
+	})
+}
+
+// learnNodes (upstream mode) teaches NodeNames the routers and names of the
+// newest records in the upstream, now and every upstream.node_refresh, so
+// that a replica lists routers whose records other replicas received.
+// Failures are logged and retried at the next tick. Close stops it.
+func (s *Server) learnNodes(ctx context.Context) {
+	stop := s.stopHealth
+	if stop == nil {
+		s.stopHealth = make(chan struct{})
+		stop = s.stopHealth
+	}
+	learn := func() {
+		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.Upstream.Timeout)
+		defer cancel()
+		recs, err := s.upstream.RecentRecords(lctx)
+		if err != nil {
+			s.logger.Warn("node names: reading recent records from the upstream failed", "err", err)
+			return
+		}
+		s.names.Observe(lctx, recs)
+	}
+	if !s.upstreamDown.Load() {
+		learn()
+	}
+	s.wg.Go(func() {
+		t := time.NewTicker(s.cfg.Upstream.NodeRefresh)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				learn()
 			}
 		}
 	})

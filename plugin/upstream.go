@@ -807,6 +807,30 @@ func recordedSpans(t *upTrace, lo, hi uint64, fn func(ioamstore.RecordedSpan)) {
 	}
 }
 
+// RecentRecords returns the records of the newest record traces (at most
+// MaxRecordTraces) in the Lookback window, decoded: what NodeNames learns
+// routers and names from.
+func (s *upstreamStore) RecentRecords(ctx context.Context) ([]*collectorv1.IOAMRecord, error) {
+	now := s.now()
+	p := &storagev2.TraceQueryParameters{
+		ServiceName:  s.cfg.Service,
+		StartTimeMin: timestamppb.New(now.Add(-s.cfg.Lookback)),
+		StartTimeMax: timestamppb.New(now.Add(s.cfg.RecordTimeSlack)),
+		SearchDepth:  int32(s.cfg.MaxRecordTraces),
+	}
+	var out []*collectorv1.IOAMRecord
+	err := s.find(ctx, p, func(t *upTrace) error {
+		for _, r := range t.records {
+			rec := &collectorv1.IOAMRecord{}
+			if proto.Unmarshal(r.Data, rec) == nil {
+				out = append(out, rec)
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
 // Purge forwards to the upstream's storage_cleaner (upstream.purge_url).
 func (s *upstreamStore) Purge(ctx context.Context) error {
 	if s.cfg.PurgeURL == "" {

@@ -51,6 +51,12 @@ type UpstreamConfig struct {
 	// MaxRecordTraces bounds the traces with records read for one search on
 	// records or one dependency graph.
 	MaxRecordTraces int `yaml:"max_record_traces"`
+	// NodeRefresh is how often the routers and node names are learned from
+	// the newest record traces in the upstream (at most MaxRecordTraces, in
+	// the Lookback window), so that every replica lists the routers other
+	// replicas received records of. 0 disables it (then each replica knows
+	// the nodes of the records it received or read).
+	NodeRefresh time.Duration `yaml:"node_refresh"`
 	// HealthInterval is how often the upstream's health is checked; the
 	// result is clt-storage's gRPC health and /healthz.
 	HealthInterval time.Duration `yaml:"health_interval"`
@@ -83,6 +89,7 @@ func DefaultUpstreamConfig() UpstreamConfig {
 		Lookback:          48 * time.Hour,
 		MaxRecordTraces:   1000,
 		HealthInterval:    5 * time.Second,
+		NodeRefresh:       time.Minute,
 	}
 }
 
@@ -135,6 +142,9 @@ func (c UpstreamConfig) validate() []error {
 	}
 	if c.MaxRecordTraces < 1 {
 		add("upstream.max_record_traces: must be >= 1, got %d", c.MaxRecordTraces)
+	}
+	if c.NodeRefresh < 0 {
+		add("upstream.node_refresh: must be >= 0, got %s", c.NodeRefresh)
 	}
 	if c.HealthInterval <= 0 {
 		add("upstream.health_interval: must be > 0, got %s", c.HealthInterval)

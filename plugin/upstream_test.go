@@ -102,6 +102,13 @@ func TestUpstreamModeMatchesEmbedded(t *testing.T) {
 	wantSvcs, err := embedded.reader.GetServices(t.Context(), &storagev2.GetServicesRequest{})
 	require.NoError(t, err)
 	assert.Equal(t, wantSvcs.Services, svcs.Services, "services and routers, without clt-ioam")
+	// A replica that received none of the records lists the same routers,
+	// learned from the upstream.
+	other := startEnv(t, func(c *Config) { c.Upstream.Endpoint = up.srv.StorageAddr().String() })
+	otherSvcs, err := other.reader.GetServices(t.Context(), &storagev2.GetServicesRequest{})
+	require.NoError(t, err)
+	assert.Equal(t, wantSvcs.Services, otherSvcs.Services, "routers learned from the upstream")
+	assert.Contains(t, otherSvcs.Services, "node 4")
 	ops, err := front.reader.GetOperations(t.Context(), &storagev2.GetOperationsRequest{Service: "clt-ioam"})
 	require.NoError(t, err)
 	assert.Empty(t, ops.Operations)
@@ -231,12 +238,12 @@ func TestUpstreamConfigValidate(t *testing.T) {
 	assert.ErrorContains(t, cfg.Validate(), "upstream.endpoint: must be set")
 
 	cfg = DefaultConfig()
-	cfg.Upstream = UpstreamConfig{Endpoint: "nohost", OTLPEndpoint: "a:1", PurgeURL: "ftp://x", TLS: UpstreamTLSConfig{CertFile: "c"}}
+	cfg.Upstream = UpstreamConfig{Endpoint: "nohost", OTLPEndpoint: "a:1", PurgeURL: "ftp://x", NodeRefresh: -1, TLS: UpstreamTLSConfig{CertFile: "c"}}
 	err := cfg.Validate()
 	require.Error(t, err)
 	for _, key := range []string{
 		"upstream.endpoint:", "upstream.timeout:", "upstream.max_recv_msg_size_mib:", "upstream.max_send_msg_size_mib:",
-		"upstream.service:", "upstream.lookback:", "upstream.max_record_traces:", "upstream.health_interval:",
+		"upstream.service:", "upstream.lookback:", "upstream.node_refresh:", "upstream.max_record_traces:", "upstream.health_interval:",
 		"upstream.purge_url:", "upstream.tls:", "upstream.tls.cert_file",
 	} {
 		assert.Contains(t, err.Error(), key)
