@@ -5,7 +5,9 @@
 // IOAM warnings (Jaeger turns @jaeger@warnings into span warnings) and the
 // ioam.node_id tag search. The same checks run in upstream mode, with
 // clt-storage stateless in front of a second real Jaeger running the
-// remote_storage extension over its memory and its badger backend.
+// remote_storage extension over its memory and its badger backend; and two
+// replicas over one such tier survive an upstream outage without losing
+// what they acknowledged.
 //
 // Run: make e2e, or go test -tags e2e ./plugin/e2e/ with JAEGER_BIN set
 // (default <repo>/.cache/bin/jaeger, built by make jaeger).

@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -190,9 +191,9 @@ func startStack(t *testing.T, backend string) *stack {
 	return s
 }
 
-// startJaeger runs the Jaeger binary on conf until the test ends, and
-// returns once its healthcheckv2 at health answers.
-func startJaeger(t *testing.T, bin, conf, health, logPath string) {
+// startJaeger runs the Jaeger binary on conf until the test ends (or stop,
+// idempotent), and returns once its healthcheckv2 at health answers.
+func startJaeger(t *testing.T, bin, conf, health, logPath string) (stop func()) {
 	logf, err := os.Create(logPath)
 	require.NoError(t, err)
 	cmd := exec.Command(bin, "--config", conf)
@@ -201,15 +202,21 @@ func startJaeger(t *testing.T, bin, conf, health, logPath string) {
 	require.NoError(t, cmd.Start())
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-exited:
+			case <-time.After(10 * time.Second):
+				_ = cmd.Process.Kill()
+				<-exited
+			}
+			_ = logf.Close()
+		})
+	}
 	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-		_ = logf.Close()
+		stop()
 		if t.Failed() {
 			b, _ := os.ReadFile(logf.Name())
 			t.Logf("%s:\n%s", filepath.Base(logPath), tail(b, 4000))
@@ -232,6 +239,7 @@ func startJaeger(t *testing.T, bin, conf, health, logPath string) {
 		require.True(t, time.Now().Before(deadline), "jaeger not healthy after 60s")
 		time.Sleep(200 * time.Millisecond)
 	}
+	return stop
 }
 
 func tail(b []byte, n int) []byte {
