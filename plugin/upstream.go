@@ -13,6 +13,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -159,7 +160,7 @@ type upstreamRejectedError struct {
 }
 
 func (e *upstreamRejectedError) Error() string {
-	return fmt.Sprintf("upstream rejected %d span(s): %s", e.Rejected, e.Message)
+	return fmt.Sprintf("%d span(s) not stored: %s", e.Rejected, e.Message)
 }
 
 // export writes one request and waits for the upstream's answer.
@@ -176,26 +177,47 @@ func (s *upstreamStore) export(ctx context.Context, rs []*tracepb.ResourceSpans)
 // WriteSpans writes the spans unchanged; it returns once the upstream
 // acknowledged them.
 func (s *upstreamStore) WriteSpans(ctx context.Context, rs []*tracepb.ResourceSpans) (int, error) {
+	// Spans of the internal service would be read back as records: they
+	// are refused (and reported), not stored.
+	var reserved int64
+	if slices.ContainsFunc(rs, func(r *tracepb.ResourceSpans) bool { return resourceService(r.GetResource()) == s.cfg.Service }) {
+		kept := make([]*tracepb.ResourceSpans, 0, len(rs))
+		for _, r := range rs {
+			if resourceService(r.GetResource()) == s.cfg.Service {
+				reserved += int64(countSpans(r))
+				continue
+			}
+			kept = append(kept, r)
+		}
+		rs = kept
+	}
 	n := 0
 	for _, r := range rs {
 		n += countSpans(r)
 	}
-	if n == 0 {
-		return 0, nil
+	var rejected int64
+	var msg string
+	if n > 0 {
+		resp, err := s.export(ctx, rs)
+		if err != nil {
+			return 0, err
+		}
+		if p := resp.GetPartialSuccess(); p.GetRejectedSpans() > 0 {
+			rejected, msg = p.GetRejectedSpans(), "upstream: "+p.GetErrorMessage()
+		}
+		s.spanBatches.Add(1)
 	}
-	resp, err := s.export(ctx, rs)
-	if err != nil {
-		return 0, err
+	if reserved > 0 {
+		rejected += reserved
+		msg = strings.TrimPrefix(msg+"; "+fmt.Sprintf("%d span(s) of the reserved service %q (upstream.service)", reserved, s.cfg.Service), "; ")
 	}
-	if p := resp.GetPartialSuccess(); p.GetRejectedSpans() > 0 {
-		acc := max(n-int(p.GetRejectedSpans()), 0)
-		s.spansWritten.Add(uint64(acc))
-		s.spansSkipped.Add(uint64(p.GetRejectedSpans()))
-		return acc, &upstreamRejectedError{Accepted: acc, Rejected: p.GetRejectedSpans(), Message: p.GetErrorMessage()}
+	acc := max(n-int(rejected-reserved), 0)
+	s.spansWritten.Add(uint64(acc))
+	if rejected > 0 {
+		s.spansSkipped.Add(uint64(rejected))
+		return acc, &upstreamRejectedError{Accepted: acc, Rejected: rejected, Message: msg}
 	}
-	s.spansWritten.Add(uint64(n))
-	s.spanBatches.Add(1)
-	return n, nil
+	return acc, nil
 }
 
 // WriteRecords writes each record as a span of the internal service in its

@@ -193,6 +193,21 @@ func TestUpstreamDownIsUnavailable(t *testing.T) {
 	assert.Equal(t, 0, int(front.srv.store.Stats().RecordsWritten), "nothing counted as written")
 }
 
+func TestUpstreamRefusesReservedService(t *testing.T) {
+	front, _ := startUpstreamPair(t, nil)
+	req := &coltracepb.ExportTraceServiceRequest{ResourceSpans: []*tracepb.ResourceSpans{
+		spanSpec{trace: 1, span: 1, service: "clt-ioam", name: "x", start: time.Now(), dur: time.Millisecond}.resourceSpans(),
+		spanSpec{trace: 1, span: 2, service: "web", name: "y", start: time.Now(), dur: time.Millisecond}.resourceSpans(),
+	}}
+	resp, err := front.otlp.Export(t.Context(), req)
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), resp.GetPartialSuccess().GetRejectedSpans())
+	assert.Contains(t, resp.GetPartialSuccess().GetErrorMessage(), `reserved service "clt-ioam"`)
+	real, _ := splitSynthetic(spansOf(front.getTraces(t, tid(1))))
+	require.Len(t, real, 1, "the other span is stored")
+	assert.Equal(t, "y", real[0].Name)
+}
+
 func TestUpstreamPurgeNeedsURL(t *testing.T) {
 	front, _ := startUpstreamPair(t, func(c *Config) { c.Admin.Purge = true })
 	resp, err := http.Post(front.admin+"/purge", "text/plain", nil)
