@@ -37,7 +37,7 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // jaegerBin finds the Jaeger binary: $JAEGER_BIN, else <repo>/.cache/bin/jaeger.
-func jaegerBin(t *testing.T) string {
+func jaegerBin(t testing.TB) string {
 	p := os.Getenv("JAEGER_BIN")
 	if p == "" {
 		wd, err := os.Getwd()
@@ -54,7 +54,7 @@ func jaegerBin(t *testing.T) string {
 }
 
 // freeAddr returns a loopback address with a port that was free a moment ago.
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	defer l.Close()
@@ -193,7 +193,7 @@ func startStack(t *testing.T, backend string) *stack {
 
 // startJaeger runs the Jaeger binary on conf until the test ends (or stop,
 // idempotent), and returns once its healthcheckv2 at health answers.
-func startJaeger(t *testing.T, bin, conf, health, logPath string) (stop func()) {
+func startJaeger(t testing.TB, bin, conf, health, logPath string) (stop func()) {
 	logf, err := os.Create(logPath)
 	require.NoError(t, err)
 	cmd := exec.Command(bin, "--config", conf)
