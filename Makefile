@@ -8,7 +8,7 @@ JAEGER_BIN ?= $(BIN)/jaeger
 FUZZTIME ?= 10s
 export JAEGER_BIN
 
-.PHONY: all build test test-unit test-unit-nojaeger test-unit-jaeger integration fuzz fuzz-short lint lint-tools proto proto-tools jaeger chromium conformance e2e demo bench bench-storage clean
+.PHONY: all build test test-unit test-unit-nojaeger test-unit-jaeger integration fuzz fuzz-short lint lint-tools proto proto-tools jaeger chromium conformance e2e demo bench bench-storage clean conformance-upstream
 
 all: build
 
@@ -20,7 +20,7 @@ build:
 
 ## test: everything CI must run: lint, unit (race), privileged namespace tests,
 ## fuzz replay + a short fuzz pass, Jaeger's conformance suite, end-to-end.
-test: lint test-unit integration fuzz-short conformance e2e
+test: lint test-unit integration fuzz-short conformance conformance-upstream e2e
 
 ## test-unit: all packages with the race detector; the privileged namespace tests
 ## are left to `integration`. Only the packages in JAEGER_UNIT_PKGS run the real
@@ -104,6 +104,13 @@ $(BIN)/jaeger: tools/jaeger/go.mod tools/jaeger/go.sum
 ## conformance: Jaeger's own TestGRPCStorage against clt-storage
 conformance: jaeger
 	./scripts/conformance.sh
+
+## conformance-upstream: the same suite with clt-storage in upstream mode over a
+## Jaeger remote_storage tier on its memory backend (over badger, Jaeger's
+## badger lacks span kinds in GetOperations, jaeger#1922: CONFORMANCE_BACKEND=badger
+## shows it)
+conformance-upstream: jaeger
+	CONFORMANCE_MODE=upstream ./scripts/conformance.sh
 
 ## chromium: the system browser the UI end-to-end test drives (Debian's package)
 chromium:

@@ -26,6 +26,9 @@ type Config struct {
 	Admin AdminConfig `yaml:"admin"`
 	// Store is the badger persistence (see ioamstore.Config).
 	Store ioamstore.Config `yaml:"store"`
+	// Upstream, when its endpoint is set, replaces the badger store with a
+	// Jaeger remote_storage tier (upstream mode, see UpstreamConfig).
+	Upstream UpstreamConfig `yaml:"upstream"`
 	// Log configures the process log (stderr), the same block as clt-agent's.
 	Log LogConfig `yaml:"log"`
 	// Enrich configures what reads add to spans with IOAM records.
@@ -171,6 +174,7 @@ func DefaultConfig() Config {
 		},
 		Admin:           AdminConfig{Config: admin.Config{Listen: "127.0.0.1:17270"}},
 		Store:           ioamstore.DefaultConfig(),
+		Upstream:        DefaultUpstreamConfig(),
 		Log:             logging.DefaultConfig(),
 		Enrich:          EnrichConfig{NetworkSpans: true},
 		ShutdownTimeout: 10 * time.Second,
@@ -243,6 +247,10 @@ func (c Config) Validate() error {
 	}
 	if c.Collector.CompatMaxBatch < 1 || (c.Collector.MaxRecordsPerBatch >= 1 && c.Collector.CompatMaxBatch > c.Collector.MaxRecordsPerBatch) {
 		add("collector.compat_max_batch: must be in [1, collector.max_records_per_batch], got %d", c.Collector.CompatMaxBatch)
+	}
+	errs = append(errs, c.Upstream.validate()...)
+	if c.Upstream.Enabled() && c.Upstream.MaxSendMsgSizeMiB < c.Storage.MaxRecvMsgSizeMiB {
+		add("upstream.max_send_msg_size_mib: must be >= storage.max_recv_msg_size_mib (%d), got %d", c.Storage.MaxRecvMsgSizeMiB, c.Upstream.MaxSendMsgSizeMiB)
 	}
 	for _, e := range validateNodes(c.Nodes) {
 		add("nodes: %w", e)

@@ -103,6 +103,8 @@ func grpcError(err error) error {
 func (r *reader) GetTraces(req *storagev2.GetTracesRequest, stream storagev2.TraceReader_GetTracesServer) (err error) {
 	defer func(start time.Time) { err = r.observe("GetTraces", start, err) }(time.Now())
 	seen := make(map[[16]byte]bool, len(req.GetQuery()))
+	batch, _ := r.store.(traceBatchReader)
+	var refs []traceRef
 	for i, q := range req.GetQuery() {
 		if n := len(q.GetTraceId()); n != 16 {
 			return status.Errorf(codes.InvalidArgument, "query[%d].trace_id: length %d, want 16", i, n)
@@ -112,11 +114,39 @@ func (r *reader) GetTraces(req *storagev2.GetTracesRequest, stream storagev2.Tra
 			continue
 		}
 		seen[id] = true
+		if batch != nil {
+			ref := traceRef{ID: id}
+			if t := q.GetStartTime(); t != nil {
+				ref.Start = t.AsTime()
+			}
+			if t := q.GetEndTime(); t != nil {
+				ref.End = t.AsTime()
+			}
+			refs = append(refs, ref)
+			continue
+		}
 		if err := r.streamTrace(stream.Context(), id, stream.Send); err != nil {
 			return err
 		}
 	}
+	if len(refs) > 0 {
+		// One read for spans and records of every trace (upstream mode).
+		return batch.GetTraces(stream.Context(), refs, func(m ioamstore.TraceMatch) error {
+			return r.sendMatch(m, stream.Send)
+		})
+	}
 	return nil
+}
+
+// sendMatch enriches and sends one trace read with its records.
+func (r *reader) sendMatch(m ioamstore.TraceMatch, send func(*tracepb.TracesData) error) error {
+	c := r.newChunker(m.Records, send)
+	for _, rs := range m.Spans {
+		if err := c.add(rs); err != nil {
+			return err
+		}
+	}
+	return c.finish()
 }
 
 // streamTrace sends one trace in chunks of at most MaxSpansPerChunk spans,
@@ -362,13 +392,7 @@ func (r *reader) FindTraces(req *storagev2.FindTracesRequest, stream storagev2.T
 		return err
 	}
 	return r.store.FindTraces(stream.Context(), q, func(m ioamstore.TraceMatch) error {
-		c := r.newChunker(m.Records, stream.Send)
-		for _, rs := range m.Spans {
-			if err := c.add(rs); err != nil {
-				return err
-			}
-		}
-		return c.finish()
+		return r.sendMatch(m, stream.Send)
 	})
 }
 

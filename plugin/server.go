@@ -22,6 +22,8 @@ import (
 	collectorv1 "github.com/cross-layer-telemetry/clt/api/collector/v1"
 	"github.com/cross-layer-telemetry/clt/api/compat/ioamapi"
 	"github.com/cross-layer-telemetry/clt/api/compat/ioamtrace"
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/cross-layer-telemetry/clt/api/storagev2"
 	"github.com/cross-layer-telemetry/clt/internal/admin"
 	"github.com/cross-layer-telemetry/clt/internal/tlsconf"
@@ -47,8 +49,13 @@ type Server struct {
 	store    Store
 	ownStore *ioamstore.Store
 	archive  *ioamstore.Store // Jaeger v1 archive, when archive.enabled (v1archive.go)
-	metrics  *metrics
-	names    *NodeNames
+	// upstream is the store of upstream mode (owned, closed by Close).
+	upstream *upstreamStore
+	// upstreamDown is set while the upstream's health check fails.
+	upstreamDown atomic.Bool
+	stopHealth   chan struct{}
+	metrics      *metrics
+	names        *NodeNames
 	// rd and wr serve the Jaeger port; the go-plugin sidecar serves them too.
 	rd *reader
 	wr *writer
@@ -132,6 +139,13 @@ func (s *Server) Start(ctx context.Context) (err error) {
 			err = errors.Join(err, s.Close())
 		}
 	}()
+	if s.store == nil && s.cfg.Upstream.Enabled() {
+		up, err := newUpstreamStore(s.cfg.Upstream, s.logger.With("component", "upstream"))
+		if err != nil {
+			return err
+		}
+		s.store, s.upstream = up, up
+	}
 	if s.store == nil {
 		st, err := ioamstore.Open(s.cfg.Store, s.logger.With("component", "ioamstore"))
 		if err != nil {
@@ -146,6 +160,23 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		return err
 	}
 	s.metrics = newMetrics(s.store)
+	if s.upstream != nil {
+		s.metrics.reg.MustRegister(
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+				Namespace: metricsNamespace, Name: "upstream_up",
+				Help: "1 while the upstream's health check passes (upstream mode), else 0.",
+			}, func() float64 {
+				if s.upstreamDown.Load() {
+					return 0
+				}
+				return 1
+			}),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Namespace: metricsNamespace, Name: "upstream_record_spans_corrupt_total",
+				Help: "Spans of the internal service read from the upstream that are not IOAM records (skipped).",
+			}, func() float64 { return float64(s.upstream.recordsCorrupt.Load()) }),
+		)
+	}
 	s.health = health.NewServer()
 	ns, _ := s.store.(nodeStore)
 	s.names = newNodeNames(s.cfg.Nodes, ns, min(s.cfg.Store.RecordTTL/4, time.Hour))
@@ -232,13 +263,19 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	for _, svc := range services {
 		s.health.SetServingStatus(svc, healthpb.HealthCheckResponse_SERVING)
 	}
+	if hc, ok := s.store.(healthChecker); ok {
+		s.watchHealth(ctx, hc, services)
+	}
+	if s.upstream != nil && s.cfg.Upstream.NodeRefresh > 0 {
+		s.learnNodes(ctx)
+	}
 	s.serving.Store(true)
 	s.logger.Info("clt-storage started", "storage", s.StorageAddr(), "collector", s.CollectorAddr(),
 		"admin", s.AdminAddr(), "store_dir", s.cfg.Store.Dir, "in_memory", s.cfg.Store.InMemory,
 		"purge", s.cfg.Admin.Purge, "pprof", s.cfg.Admin.Pprof,
 		"tls", []bool{s.cfg.Storage.TLS.Enabled(), s.cfg.Collector.TLS.Enabled(), s.cfg.Admin.TLS.Enabled()},
 		"auth", []bool{s.cfg.Storage.Auth.Enabled(), s.cfg.Collector.Auth.Enabled(), s.cfg.Admin.Auth.Enabled()},
-		"memory_limit_mib", s.cfg.MemoryLimitMiB)
+		"memory_limit_mib", s.cfg.MemoryLimitMiB, "upstream", s.cfg.Upstream.Endpoint)
 	return nil
 }
 
@@ -326,6 +363,9 @@ func (s *Server) fail(err error) {
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
 		s.serving.Store(false)
+		if s.stopHealth != nil {
+			close(s.stopHealth)
+		}
 		if s.health != nil {
 			s.health.Shutdown() // every service NOT_SERVING
 		}
@@ -374,6 +414,11 @@ func (s *Server) Close() error {
 				errs = append(errs, fmt.Errorf("close store: %w", err))
 			}
 		}
+		if s.upstream != nil {
+			if err := s.upstream.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("close upstream: %w", err))
+			}
+		}
 		if s.memLimitSet {
 			debug.SetMemoryLimit(s.prevMemLim)
 		}
@@ -396,6 +441,9 @@ func (s *Server) adminHandler() http.Handler {
 	mux := admin.NewMux(s.cfg.Admin.Config, s.metrics.reg, func() error {
 		if !s.serving.Load() {
 			return errors.New("shutting down")
+		}
+		if s.upstreamDown.Load() {
+			return errors.New("upstream unavailable")
 		}
 		return nil
 	}, admin.WithGuard(guard))
@@ -436,4 +484,85 @@ func purgeContentType(r *http.Request) error {
 		return fmt.Errorf("purge: Content-Type %q refused, want application/json or none", ct)
 	}
 	return nil
+}
+
+// healthChecker is a store whose health is someone else's (upstream mode).
+type healthChecker interface {
+	Check(ctx context.Context) error
+}
+
+// watchHealth checks the store's health once now and then every
+// upstream.health_interval, and serves it as clt-storage's gRPC health
+// (every service NOT_SERVING while the upstream fails) and /healthz. Close
+// stops it.
+func (s *Server) watchHealth(ctx context.Context, hc healthChecker, services []string) {
+	s.stopHealth = make(chan struct{})
+	stop := s.stopHealth
+	check := func() {
+		err := hc.Check(context.WithoutCancel(ctx))
+		st := healthpb.HealthCheckResponse_SERVING
+		if err != nil {
+			st = healthpb.HealthCheckResponse_NOT_SERVING
+		}
+		if was := s.upstreamDown.Swap(err != nil); was != (err != nil) {
+			if err != nil {
+				s.logger.Warn("upstream unavailable", "err", err)
+			} else {
+				s.logger.Info("upstream available")
+			}
+		}
+		for _, svc := range services {
+			s.health.SetServingStatus(svc, st)
+		}
+	}
+	check()
+	s.wg.Go(func() {
+		t := time.NewTicker(s.cfg.Upstream.HealthInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				check()
+			}
+		}
+	})
+}
+
+// learnNodes (upstream mode) teaches NodeNames the routers and names of the
+// newest records in the upstream, now and every upstream.node_refresh, so
+// that a replica lists routers whose records other replicas received.
+// Failures are logged and retried at the next tick. Close stops it.
+func (s *Server) learnNodes(ctx context.Context) {
+	stop := s.stopHealth
+	if stop == nil {
+		s.stopHealth = make(chan struct{})
+		stop = s.stopHealth
+	}
+	learn := func() {
+		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.Upstream.Timeout)
+		defer cancel()
+		recs, err := s.upstream.RecentRecords(lctx)
+		if err != nil {
+			s.logger.Warn("node names: reading recent records from the upstream failed", "err", err)
+			return
+		}
+		s.names.Observe(lctx, recs)
+	}
+	if !s.upstreamDown.Load() {
+		learn()
+	}
+	s.wg.Go(func() {
+		t := time.NewTicker(s.cfg.Upstream.NodeRefresh)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				learn()
+			}
+		}
+	})
 }

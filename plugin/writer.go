@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -28,6 +29,14 @@ var _ coltracepb.TraceServiceServer = (*writer)(nil)
 func (w *writer) Export(ctx context.Context, req *coltracepb.ExportTraceServiceRequest) (*coltracepb.ExportTraceServiceResponse, error) {
 	rs, rejected, msg := w.dropInvalidSpans(req.GetResourceSpans())
 	n, err := w.store.WriteSpans(ctx, rs)
+	var up *upstreamRejectedError
+	if errors.As(err, &up) {
+		// Upstream mode: the upstream stored all but these; OTLP partial
+		// success tells the client, as for the spans rejected here.
+		n, err = up.Accepted, nil
+		rejected += up.Rejected
+		msg = strings.TrimPrefix(msg+"; "+up.Error(), "; ")
+	}
 	if err != nil {
 		w.metrics.exportErrors.Inc()
 		return nil, grpcError(err)

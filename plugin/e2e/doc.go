@@ -8,6 +8,10 @@
 // all-in-ones in remote mode, v1.57 with clt-storage as its go-plugin
 // sidecar (embedded, with the archive, and forward; the plugin processes end
 // with Jaeger), and Jaeger v2.0.0-rc2, whose grpc backend speaks v1.
+// The upstream-mode checks run the same way, with clt-storage stateless in
+// front of a second real Jaeger running the remote_storage extension over its
+// memory and its badger backend; two replicas over one such tier survive an
+// upstream outage without losing what they acknowledged.
 //
 // Run: make e2e, or go test -tags e2e ./plugin/e2e/ with JAEGER_BIN set
 // (default <repo>/.cache/bin/jaeger, built by make jaeger) and JAEGER_V1_BIN

@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -36,7 +37,7 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // jaegerBin finds the Jaeger binary: $JAEGER_BIN, else <repo>/.cache/bin/jaeger.
-func jaegerBin(t *testing.T) string {
+func jaegerBin(t testing.TB) string {
 	p := os.Getenv("JAEGER_BIN")
 	if p == "" {
 		wd, err := os.Getwd()
@@ -53,7 +54,7 @@ func jaegerBin(t *testing.T) string {
 }
 
 // freeAddr returns a loopback address with a port that was free a moment ago.
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	defer l.Close()
@@ -107,9 +108,60 @@ type stack struct {
 	queryHTTP string
 	otlpGRPC  string
 	collector string
+	srv       *plugin.Server
 }
 
-func startStack(t *testing.T) *stack {
+// remoteStorageConfig is the upstream tier of upstream mode: Jaeger's
+// remote_storage extension over its memory backend (%[4]s), serving
+// jaeger.storage.v2 and OTLP Export on one port. The pipeline only exists
+// because a collector needs one; clt-storage writes to remote_storage's own
+// OTLP, which stores before it answers.
+const remoteStorageConfig = `service:
+  extensions: [jaeger_storage, remote_storage, healthcheckv2]
+  pipelines:
+    traces:
+      receivers: [otlp]
+      exporters: [jaeger_storage_exporter]
+  telemetry:
+    metrics:
+      level: none
+extensions:
+  healthcheckv2:
+    use_v2: true
+    http:
+      endpoint: %[1]s
+  jaeger_storage:
+    backends:
+      up:
+%[4]s
+  remote_storage:
+    endpoint: %[2]s
+    storage: up
+receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: %[3]s
+exporters:
+  jaeger_storage_exporter:
+    trace_storage: up
+`
+
+// upstreamMemory and upstreamBadger are the backends of the upstream tier.
+const (
+	upstreamMemory = `        memory:
+          max_traces: 100000`
+	upstreamBadger = `        badger:
+          directories:
+            keys: %[1]s/keys
+            values: %[1]s/values
+          ephemeral: false`
+)
+
+// startStack starts clt-storage (embedded badger, or in upstream mode in
+// front of a remote_storage Jaeger over backend when backend is not "")
+// behind a Jaeger v2 front.
+func startStack(t *testing.T, backend string) *stack {
 	bin := jaegerBin(t)
 	dir := t.TempDir()
 	cfg := plugin.DefaultConfig()
@@ -118,17 +170,31 @@ func startStack(t *testing.T) *stack {
 	cfg.Admin.Listen = "127.0.0.1:0"
 	cfg.Store.Dir = filepath.Join(dir, "data")
 	cfg.Store.BlockCacheMB, cfg.Store.MemTableMB = 16, 8
+	if backend != "" {
+		remote, health := freeAddr(t), freeAddr(t)
+		conf := filepath.Join(dir, "remote.yaml")
+		require.NoError(t, os.WriteFile(conf, fmt.Appendf(nil, remoteStorageConfig, health, remote, freeAddr(t), backend), 0o644))
+		startJaeger(t, bin, conf, health, filepath.Join(dir, "remote.log"))
+		cfg.Upstream.Endpoint = remote
+		cfg.Upstream.HealthInterval = 200 * time.Millisecond
+	}
 	srv, err := plugin.New(cfg, plugin.Settings{})
 	require.NoError(t, err)
 	require.NoError(t, srv.Start(t.Context()))
 	t.Cleanup(func() { require.NoError(t, srv.Close()) })
 
-	s := &stack{queryHTTP: freeAddr(t), otlpGRPC: freeAddr(t), collector: srv.CollectorAddr().String()}
-	health := freeAddr(t)
+	s := &stack{queryHTTP: freeAddr(t), otlpGRPC: freeAddr(t), collector: srv.CollectorAddr().String(), srv: srv}
 	conf := filepath.Join(dir, "jaeger.yaml")
+	health := freeAddr(t)
 	require.NoError(t, os.WriteFile(conf, fmt.Appendf(nil, jaegerConfig, health, s.queryHTTP, freeAddr(t), srv.StorageAddr(), s.otlpGRPC), 0o644))
+	startJaeger(t, bin, conf, health, filepath.Join(dir, "jaeger.log"))
+	return s
+}
 
-	logf, err := os.Create(filepath.Join(dir, "jaeger.log"))
+// startJaeger runs the Jaeger binary on conf until the test ends (or stop,
+// idempotent), and returns once its healthcheckv2 at health answers.
+func startJaeger(t testing.TB, bin, conf, health, logPath string) (stop func()) {
+	logf, err := os.Create(logPath)
 	require.NoError(t, err)
 	cmd := exec.Command(bin, "--config", conf)
 	cmd.Env = append(os.Environ(), "OTEL_TRACES_SAMPLER=always_off")
@@ -136,18 +202,24 @@ func startStack(t *testing.T) *stack {
 	require.NoError(t, cmd.Start())
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-exited:
+			case <-time.After(10 * time.Second):
+				_ = cmd.Process.Kill()
+				<-exited
+			}
+			_ = logf.Close()
+		})
+	}
 	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-		_ = logf.Close()
+		stop()
 		if t.Failed() {
 			b, _ := os.ReadFile(logf.Name())
-			t.Logf("jaeger log:\n%s", tail(b, 4000))
+			t.Logf("%s:\n%s", filepath.Base(logPath), tail(b, 4000))
 		}
 	})
 	deadline := time.Now().Add(60 * time.Second)
@@ -167,7 +239,7 @@ func startStack(t *testing.T) *stack {
 		require.True(t, time.Now().Before(deadline), "jaeger not healthy after 60s")
 		time.Sleep(200 * time.Millisecond)
 	}
-	return s
+	return stop
 }
 
 func tail(b []byte, n int) []byte {
@@ -248,8 +320,18 @@ func getJSON(t *testing.T, u string) []uiTrace {
 	return out.Data
 }
 
-func TestJaegerShowsIOAM(t *testing.T) {
-	s := startStack(t)
+func TestJaegerShowsIOAM(t *testing.T) { checkShowsIOAM(t, startStack(t, "")) }
+
+// Upstream mode: the same trace, the same assertions, with clt-storage
+// stateless in front of a real Jaeger remote_storage tier.
+func TestJaegerShowsIOAMUpstream(t *testing.T) {
+	t.Run("memory", func(t *testing.T) { checkShowsIOAM(t, startStack(t, upstreamMemory)) })
+	t.Run("badger", func(t *testing.T) {
+		checkShowsIOAM(t, startStack(t, fmt.Sprintf(upstreamBadger, t.TempDir())))
+	})
+}
+
+func checkShowsIOAM(t *testing.T, s *stack) {
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
 	dial := func(addr string) *grpc.ClientConn {
@@ -363,8 +445,10 @@ func TestJaegerShowsIOAM(t *testing.T) {
 		}, sp.Warnings, "one warning per event")
 	}
 	assert.True(t, checked, "server span present")
-	assert.Equal(t, []string{"node 2: ioam node 1 → node 2", "node 3: ioam node 2 → node 3"}, network)
-	assert.Equal(t, []string{
+	// The order of the span groups in Jaeger's JSON is Jaeger's (it varied
+	// between runs in upstream mode); the UI sorts spans by time.
+	assert.ElementsMatch(t, []string{"node 2: ioam node 1 → node 2", "node 3: ioam node 2 → node 3"}, network)
+	assert.ElementsMatch(t, []string{
 		"node 4: ioam ⚠ path changed during the span: 1 > 2 > 3 then 1 > 4 > 3",
 		"node 5: ioam ⚠ report from node 5 not confirmed downstream (path 1 > 5)",
 	}, warningSpans)

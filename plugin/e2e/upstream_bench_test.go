@@ -1,0 +1,167 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
+	resourcepb "go.opentelemetry.io/proto/otlp/resource/v1"
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	collectorv1 "github.com/cross-layer-telemetry/clt/api/collector/v1"
+	"github.com/cross-layer-telemetry/clt/api/storagev2"
+	"github.com/cross-layer-telemetry/clt/plugin"
+)
+
+// BenchmarkUpstream compares, side by side in one run, a real
+// remote_storage tier (memory backend) read and written directly with the
+// same calls through clt-storage in upstream mode, and the embedded
+// clt-storage with the same data: GetTraces of a 100-span trace with a 3-hop
+// record on 10 of its spans, and Export of 100-span batches.
+// Figures: docs/benchmarks.md.
+func BenchmarkUpstream(b *testing.B) {
+	bin := jaegerBin(b)
+	dir := b.TempDir()
+	remote, health := freeAddr(b), freeAddr(b)
+	conf := filepath.Join(dir, "remote.yaml")
+	require.NoError(b, os.WriteFile(conf, fmt.Appendf(nil, remoteStorageConfig, health, remote, freeAddr(b), upstreamMemory), 0o644))
+	startJaeger(b, bin, conf, health, filepath.Join(dir, "remote.log"))
+
+	cfg := plugin.DefaultConfig()
+	cfg.Storage.Listen, cfg.Collector.Listen, cfg.Admin.Listen = "127.0.0.1:0", "127.0.0.1:0", ""
+	cfg.Upstream.Endpoint = remote
+	cfg.Upstream.NodeRefresh = 0
+	srv, err := plugin.New(cfg, plugin.Settings{})
+	require.NoError(b, err)
+	require.NoError(b, srv.Start(context.Background()))
+	b.Cleanup(func() { require.NoError(b, srv.Close()) })
+
+	dial := func(addr string) *grpc.ClientConn {
+		c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20)))
+		require.NoError(b, err)
+		b.Cleanup(func() { _ = c.Close() })
+		return c
+	}
+	direct, layer := dial(remote), dial(srv.StorageAddr().String())
+	ctx := context.Background()
+
+	// The same data in an embedded clt-storage, to tell the layer's cost
+	// from the enrichment's.
+	ecfg := cfg
+	ecfg.Upstream = plugin.DefaultUpstreamConfig()
+	ecfg.Store.Dir = filepath.Join(dir, "embedded")
+	ecfg.Store.BlockCacheMB, ecfg.Store.MemTableMB = 16, 8
+	emb, err := plugin.New(ecfg, plugin.Settings{})
+	require.NoError(b, err)
+	require.NoError(b, emb.Start(context.Background()))
+	b.Cleanup(func() { require.NoError(b, emb.Close()) })
+	embedded := dial(emb.StorageAddr().String())
+
+	// One 100-span trace, 10 of its spans with a 3-hop record each.
+	const spans, withRecords = 100, 10
+	id := []byte{0xbe, 0x0c, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}
+	start := time.Now().Add(-time.Minute)
+	var recs []*collectorv1.IOAMRecord
+	for i := range withRecords {
+		r := record(3, start, 1, 2, 3)
+		r.TraceId, r.SpanId = id, spanID(i)
+		recs = append(recs, r)
+	}
+	for _, s := range []*plugin.Server{srv, emb} {
+		require.NoError(b, exportTrace(ctx, coltracepb.NewTraceServiceClient(dial(s.StorageAddr().String())), id, spans, start))
+		_, err = collectorv1.NewCollectorServiceClient(dial(s.CollectorAddr().String())).Report(ctx, &collectorv1.ReportRequest{Records: recs})
+		require.NoError(b, err)
+	}
+
+	getTraces := func(b *testing.B, cc *grpc.ClientConn, wantSpans int) {
+		c := storagev2.NewTraceReaderClient(cc)
+		lat := make([]time.Duration, 0, b.N)
+		for b.Loop() {
+			t0 := time.Now()
+			st, err := c.GetTraces(ctx, &storagev2.GetTracesRequest{Query: []*storagev2.GetTraceParams{{TraceId: id}}})
+			require.NoError(b, err)
+			n := 0
+			for {
+				td, err := st.Recv()
+				if errors.Is(err, io.EOF) {
+					break
+				}
+				require.NoError(b, err)
+				for _, rs := range td.ResourceSpans {
+					for _, ss := range rs.ScopeSpans {
+						n += len(ss.Spans)
+					}
+				}
+			}
+			lat = append(lat, time.Since(t0))
+			if n < wantSpans {
+				b.Fatalf("got %d spans, want >= %d", n, wantSpans)
+			}
+		}
+		slices.Sort(lat)
+		b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+		b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+	}
+	// Direct: the 100 spans and the 10 record spans, as stored.
+	b.Run("GetTraces/direct", func(b *testing.B) { getTraces(b, direct, spans+withRecords) })
+	// Through clt-storage: split, enriched, network spans added.
+	b.Run("GetTraces/layer", func(b *testing.B) { getTraces(b, layer, spans+1) })
+	// Embedded clt-storage, same output.
+	b.Run("GetTraces/embedded", func(b *testing.B) { getTraces(b, embedded, spans+1) })
+
+	export := func(b *testing.B, cc *grpc.ClientConn) {
+		c := coltracepb.NewTraceServiceClient(cc)
+		i := 0
+		for b.Loop() {
+			i++
+			tid := make([]byte, 16)
+			binary.BigEndian.PutUint64(tid[8:], uint64(i))
+			tid[0] = 0xe1
+			if err := exportTrace(ctx, c, tid, spans, start); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(b.N*spans)/b.Elapsed().Seconds(), "spans/s")
+	}
+	b.Run("Export/direct", func(b *testing.B) { export(b, direct) })
+	b.Run("Export/layer", func(b *testing.B) { export(b, layer) })
+}
+
+func spanID(i int) []byte {
+	b := make([]byte, 8)
+	binary.BigEndian.PutUint64(b, uint64(i)+1)
+	return b
+}
+
+func exportTrace(ctx context.Context, c coltracepb.TraceServiceClient, id []byte, n int, start time.Time) error {
+	ss := &tracepb.ScopeSpans{Scope: &commonpb.InstrumentationScope{Name: "bench"}}
+	for i := range n {
+		sp := &tracepb.Span{TraceId: id, SpanId: spanID(i), Name: fmt.Sprintf("op-%d", i%10), Kind: tracepb.Span_SPAN_KIND_SERVER,
+			StartTimeUnixNano: uint64(start.Add(time.Duration(i) * time.Millisecond).UnixNano()),
+			EndTimeUnixNano:   uint64(start.Add(time.Duration(i)*time.Millisecond + 50*time.Millisecond).UnixNano())}
+		if i > 0 {
+			sp.ParentSpanId = spanID(0)
+		}
+		ss.Spans = append(ss.Spans, sp)
+	}
+	_, err := c.Export(ctx, &coltracepb.ExportTraceServiceRequest{ResourceSpans: []*tracepb.ResourceSpans{{
+		Resource:   &resourcepb.Resource{Attributes: []*commonpb.KeyValue{{Key: "service.name", Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: "bench"}}}}},
+		ScopeSpans: []*tracepb.ScopeSpans{ss},
+	}}})
+	return err
+}
