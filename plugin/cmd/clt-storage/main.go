@@ -21,6 +21,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 
@@ -76,6 +77,18 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		return nil
 	}
 	logger := logging.New(cfg.Log, stderr)
+	if m := cfg.Store.MemoryLimitMiB; m > 0 {
+		// The store's sizes take about half of the budget (ioamstore
+		// Config.Effective); the Go GC keeps the whole heap under it. An
+		// explicit GOMEMLIMIT wins.
+		if os.Getenv("GOMEMLIMIT") == "" {
+			debug.SetMemoryLimit(int64(m) << 20)
+		}
+		e := cfg.Store.Effective()
+		logger.Info("memory limit", "memory_limit_mib", m, "block_cache_mb", e.BlockCacheMB, "index_cache_mb", e.IndexCacheMB,
+			"memtable_mb", e.MemTableMB, "num_memtables", e.NumMemtables, "base_table_mb", e.BaseTableMB,
+			"num_compactors", e.NumCompactors, "max_concurrent_searches", e.MaxConcurrentSearches, "estimated_mib", e.EstimatedMemoryMiB())
+	}
 	srv, err := plugin.New(cfg, plugin.Settings{Logger: logger})
 	if err != nil {
 		return err
