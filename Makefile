@@ -150,3 +150,11 @@ integration-deps:
 	@command -v curl >/dev/null && command -v ethtool >/dev/null && command -v python3 >/dev/null || \
 		{ apt-get update && apt-get install -y curl ethtool python3; }
 integration: integration-deps
+
+## soak: clt-storage under a steady load of spans, IOAM reports and searches
+## for SOAK_DURATION (5m), printing RSS, goroutines, fds and disk every
+## SOAK_EVERY (30s); see docs/benchmarks.md "Memory". Not part of `make test`
+## (plugin TestSoakHeapFlat is its short CI version).
+.PHONY: soak
+soak:
+	./scripts/soak.sh

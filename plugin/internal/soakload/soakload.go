@@ -68,8 +68,10 @@ func (l *Load) Run(ctx context.Context) error {
 		first  error
 		wg     sync.WaitGroup
 	)
+	deadline, hasDeadline := ctx.Deadline()
 	fail := func(err error) {
-		if err == nil || ctx.Err() != nil {
+		// An RPC can see ctx's deadline before ctx.Err does.
+		if err == nil || ctx.Err() != nil || (hasDeadline && !time.Now().Before(deadline)) {
 			return
 		}
 		l.errs.Add(1)
