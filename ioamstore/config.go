@@ -32,9 +32,11 @@ type Config struct {
 	// Compression of LSM blocks: "zstd" (default, smallest), "snappy" or "none".
 	Compression string `yaml:"compression"`
 	// MemoryLimitMiB, when > 0, is the memory budget of the whole clt-storage
-	// process: it caps each size below at its share of the budget (see
-	// [Config.Effective]; a smaller explicit value is kept) and the plugin sets
-	// it as the Go runtime's soft memory limit. 0 uses the sizes as given.
+	// process (default 512): it caps each size below at its share of the
+	// budget (see [Config.Effective]; a smaller explicit value is kept; the
+	// defaults are within the shares of 512) and clt-storage sets it as the
+	// Go runtime's soft memory limit. 0 uses the sizes as given and leaves
+	// the Go heap to GOGC.
 	MemoryLimitMiB int `yaml:"memory_limit_mib"`
 	// BlockCacheMB is badger's cache of decompressed blocks, in MiB (0 = none).
 	// Queries on recent data are served from it.
@@ -89,9 +91,10 @@ func DefaultConfig() Config {
 		GCInterval:              5 * time.Minute,
 		GCDiscardRatio:          0.5,
 		Compression:             "zstd",
+		MemoryLimitMiB:          512,
 		BlockCacheMB:            64,
 		IndexCacheMB:            32,
-		MemTableMB:              32,
+		MemTableMB:              16,
 		NumMemtables:            3,
 		BaseTableMB:             2,
 		NumCompactors:           2,

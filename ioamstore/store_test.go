@@ -365,7 +365,10 @@ func TestConfigValidateMemory(t *testing.T) {
 // memory_limit_mib caps every size at its share and keeps smaller explicit
 // values; the estimate stays within half of the limit.
 func TestConfigEffective(t *testing.T) {
-	assert.Equal(t, DefaultConfig(), DefaultConfig().Effective(), "no limit: sizes as given")
+	assert.Equal(t, DefaultConfig(), DefaultConfig().Effective(), "the default sizes are within the default budget")
+	unlimited := DefaultConfig()
+	unlimited.MemoryLimitMiB, unlimited.BlockCacheMB = 0, 4096
+	assert.Equal(t, unlimited, unlimited.Effective(), "no limit: sizes as given")
 	for _, m := range []int{128, 256, 512, 1024, 4096} {
 		c := DefaultConfig()
 		c.MemoryLimitMiB = m
@@ -383,6 +386,8 @@ func TestConfigEffective(t *testing.T) {
 	assert.Equal(t, 8, e.BlockCacheMB, "a smaller explicit size is kept")
 	assert.Equal(t, 25, e.IndexCacheMB, "index_cache_mb 0 (unbounded) becomes the share")
 	assert.Equal(t, 8, e.MemTableMB)
+	c.MemTableMB = 4
+	assert.Equal(t, 4, c.Effective().MemTableMB, "a smaller explicit size is kept")
 }
 
 // max_concurrent_searches: a search beyond the slots waits, and gives up
