@@ -207,3 +207,11 @@ $(BIN)/jaeger-v162: tools/jaeger-v162/go.mod tools/jaeger-v162/go.sum
 	mkdir -p $(BIN)
 	cd tools/jaeger-v162 && nice -n 10 $(GO) build -o $(BIN)/jaeger-v162.tmp github.com/jaegertracing/jaeger/cmd/jaeger
 	mv $(BIN)/jaeger-v162.tmp $(BIN)/jaeger-v162
+
+## soak: clt-storage under a steady load of spans, IOAM reports and searches
+## for SOAK_DURATION (5m), printing RSS, goroutines, fds and disk every
+## SOAK_EVERY (30s); see docs/benchmarks.md "Memory". Not part of `make test`
+## (plugin TestSoakHeapFlat is its short CI version).
+.PHONY: soak
+soak:
+	./scripts/soak.sh

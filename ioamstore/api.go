@@ -141,4 +141,7 @@ type Stats struct {
 	QueriesCandidates   uint64 // traces loaded to verify FindTraceIDs / FindTraces candidates
 	QueriesDerivedCut   uint64 // searches stopped by Query.DerivedBudget
 	QueriesIndexEntries uint64 // index entries scanned by FindTraceIDs / FindTraces
+	ReclaimRuns         uint64 // Reclaim passes (idle rewrites of the LSM tree)
+	ReclaimErrors       uint64 // Reclaim passes that failed
+	SearchWaits         uint64 // searches that waited for a max_concurrent_searches slot
 }

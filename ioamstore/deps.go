@@ -29,6 +29,10 @@ func (s *Store) GetDependenciesRecorded(ctx context.Context, start, end time.Tim
 		return nil, ErrClosed
 	}
 	defer s.exit()
+	if err := s.acquireSearch(ctx); err != nil {
+		return nil, err
+	}
+	defer s.releaseSearch()
 	services, err := s.services()
 	if err != nil {
 		return nil, err

@@ -106,5 +106,9 @@
 //
 // Spans, span indexes and names expire after SpanTTL; records, their index
 // and the node registry after RecordTTL (badger entry TTL). A background goroutine runs
-// RunValueLogGC every GCInterval so expired values actually free disk.
+// RunValueLogGC every GCInterval so expired values actually free disk, and
+// an idle store (no write for a ReclaimInterval) rewrites its LSM tree so
+// expired keys leave the disk without a compaction (Store.Reclaim). Memory:
+// every badger cache and buffer is sized by Config, capped by MemoryLimitMiB
+// (docs/storage.md §8).
 package ioamstore

@@ -46,9 +46,11 @@ dependency_max_traces: 500
 	dec.KnownFields(true)
 	require.NoError(t, dec.Decode(&cfg))
 	require.NoError(t, cfg.Validate())
-	assert.Equal(t, Config{Dir: "/var/lib/clt", SpanTTL: 24 * time.Hour, RecordTTL: 12 * time.Hour, SyncWrites: true,
-		GCInterval: time.Minute, GCDiscardRatio: 0.7, Compression: "snappy", BlockCacheMB: 64, MemTableMB: 32,
-		ValueThresholdKB: 32, DependencyMaxTraces: 500}, cfg)
+	want := DefaultConfig()
+	want.Dir, want.SpanTTL, want.RecordTTL, want.SyncWrites = "/var/lib/clt", 24*time.Hour, 12*time.Hour, true
+	want.GCInterval, want.GCDiscardRatio, want.Compression = time.Minute, 0.7, "snappy"
+	want.BlockCacheMB, want.MemTableMB, want.ValueThresholdKB, want.DependencyMaxTraces = 64, 32, 32, 500
+	assert.Equal(t, want, cfg)
 
 	dec = yaml.NewDecoder(strings.NewReader("spanttl: 1h\n"))
 	dec.KnownFields(true)

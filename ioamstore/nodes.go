@@ -53,6 +53,7 @@ func (s *Store) WriteNodes(ctx context.Context, nodes []Node) error {
 		return ErrClosed
 	}
 	defer s.exit()
+	defer s.writing()()
 	if err := ctx.Err(); err != nil {
 		return err
 	}

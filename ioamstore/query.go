@@ -186,6 +186,10 @@ func (s *Store) find(ctx context.Context, q Query, load bool, fn func(TraceMatch
 		return ErrClosed
 	}
 	defer s.exit()
+	if err := s.acquireSearch(ctx); err != nil {
+		return err
+	}
+	defer s.releaseSearch()
 	c, err := compileQuery(q)
 	if err != nil {
 		return err

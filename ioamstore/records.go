@@ -28,6 +28,7 @@ func (s *Store) WriteRecords(ctx context.Context, recs []Record) (accepted, dupl
 		return 0, 0, ErrClosed
 	}
 	defer s.exit()
+	defer s.writing()()
 	if err := ctx.Err(); err != nil {
 		return 0, 0, err
 	}

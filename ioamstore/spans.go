@@ -70,6 +70,7 @@ func (s *Store) WriteSpans(ctx context.Context, rs []*tracepb.ResourceSpans) (in
 		return 0, ErrClosed
 	}
 	defer s.exit()
+	defer s.writing()()
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}

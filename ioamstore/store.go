@@ -33,7 +33,17 @@ type Store struct {
 		lastGC                           atomic.Int64
 		candidates, indexEntries         atomic.Uint64
 		derivedCut                       atomic.Uint64
+		reclaimRuns, reclaimErrors       atomic.Uint64
+		lastReclaim                      atomic.Int64
+		searchWaits                      atomic.Uint64
 	}
+
+	// lastWrite is when the last span or record write started (Unix ns);
+	// Open counts as one, since data written before it may still expire.
+	lastWrite atomic.Int64
+	searches  chan struct{} // a slot per running search (max_concurrent_searches)
+	writeMu   sync.RWMutex  // read-held by writes; Reclaim's flush takes it
+	writers   atomic.Int32  // writes in progress
 
 	startOnce sync.Once
 	closeOnce sync.Once
@@ -52,12 +62,21 @@ func Open(cfg Config, logger *slog.Logger) (*Store, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	cfg = cfg.Effective()
 	opts := badger.DefaultOptions(cfg.Dir).
 		WithInMemory(cfg.InMemory).
 		WithSyncWrites(cfg.SyncWrites).
 		WithLogger(badgerLogger{logger.With("component", "badger")}).
 		WithBlockCacheSize(int64(cfg.BlockCacheMB) << 20).
+		WithIndexCacheSize(int64(cfg.IndexCacheMB) << 20).
 		WithMemTableSize(int64(cfg.MemTableMB) << 20).
+		WithNumMemtables(cfg.NumMemtables).
+		// Table builders (memtable flushes, compactions) hold a whole table
+		// in memory until it is written, so these size that memory.
+		WithBaseTableSize(int64(cfg.BaseTableMB) << 20).
+		WithNumCompactors(cfg.NumCompactors).
+		WithNumLevelZeroTables(cfg.NumLevelZeroTables).
+		WithNumLevelZeroTablesStall(cfg.NumLevelZeroTablesStall).
 		WithValueThreshold(int64(cfg.ValueThresholdKB) << 10).
 		// Larger blocks compress span chunks (which repeat resource and
 		// attribute keys) much better; GetTrace reads one block per chunk.
@@ -81,7 +100,9 @@ func Open(cfg Config, logger *slog.Logger) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open badger at %q: %w", cfg.Dir, err)
 	}
-	s := &Store{cfg: cfg, logger: logger, db: db, done: make(chan struct{})}
+	s := &Store{cfg: cfg, logger: logger, db: db, done: make(chan struct{}),
+		searches: make(chan struct{}, cfg.MaxConcurrentSearches)}
+	s.lastWrite.Store(time.Now().UnixNano())
 	s.names.init()
 	return s, nil
 }
@@ -100,10 +121,15 @@ func (s *Store) Start(ctx context.Context) error {
 	}
 	defer s.exit()
 	s.startOnce.Do(func() {
-		if s.cfg.GCInterval <= 0 || s.cfg.InMemory {
+		if s.cfg.InMemory {
 			return
 		}
-		s.wg.Go(s.gcLoop)
+		if s.cfg.GCInterval > 0 {
+			s.wg.Go(s.gcLoop)
+		}
+		if s.cfg.ReclaimInterval > 0 {
+			s.wg.Go(s.reclaimLoop)
+		}
 	})
 	return nil
 }
@@ -129,6 +155,10 @@ func (s *Store) RunGC() {
 		return
 	}
 	defer s.exit()
+	s.runGC()
+}
+
+func (s *Store) runGC() {
 	s.stats.gcRuns.Add(1)
 	s.stats.lastGC.Store(time.Now().UnixNano())
 	for range 16 {
@@ -148,6 +178,100 @@ func (s *Store) RunGC() {
 		}
 		return
 	}
+}
+
+// reclaimLoop runs Reclaim when the store has been idle (no write) for a
+// whole ReclaimInterval and data written before may have expired since the
+// last Reclaim: it keeps doing so, once per interval, until every write is
+// older than the longest TTL at the previous Reclaim. Expired data so
+// leaves the disk at most two intervals after it expired, however long the
+// store stays idle; while writes arrive, badger's compactions reclaim it.
+func (s *Store) reclaimLoop() {
+	iv := s.cfg.ReclaimInterval
+	t := time.NewTicker(iv)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.done:
+			return
+		case now := <-t.C:
+			if s.reclaimDue(now) {
+				_ = s.Reclaim() // counted and logged there
+			}
+		}
+	}
+}
+
+// reclaimDue reports whether an idle Reclaim at now can drop something.
+func (s *Store) reclaimDue(now time.Time) bool {
+	last := time.Unix(0, s.lastWrite.Load())
+	if s.writers.Load() > 0 || now.Sub(last) < s.cfg.ReclaimInterval {
+		return false // writes arrive: compactions do the work
+	}
+	// Data written at last expires at last+TTL; a Reclaim after that has
+	// dropped everything that can expire.
+	done := time.Unix(0, s.stats.lastReclaim.Load())
+	return !done.After(last.Add(max(s.cfg.SpanTTL, s.cfg.RecordTTL)))
+}
+
+// reclaimMarkers are two tiny keys at both ends of the key space, outside
+// every prefix the store reads (keys.go): rewritten by each Reclaim, they
+// make the level-0 table its flush creates overlap every table below, so
+// the compaction that follows rewrites all of them. reclaimDrop is the
+// prefix DropPrefix is asked to drop, which makes badger flush its
+// memtables and compact level 0 (its only public way to do both).
+var (
+	reclaimMarkers = [][]byte{{0x00, 'r'}, {0xff, 'r'}}
+	reclaimDrop    = []byte{0xfe, 'r'}
+)
+
+// Reclaim rewrites the LSM tree so that expired entries leave the disk even
+// when no write triggers a compaction: it flushes the memtables (whose
+// write-ahead files hold expired entries too), compacts every level into the
+// last one (DB.Flatten, which drops expired entries there) and runs a
+// value-log GC pass. It costs a rewrite of the whole LSM tree (about the
+// write cost of the data stored, docs/benchmarks.md); writes arriving
+// meanwhile wait for the flush, then go to memtables while compactions are
+// paused. Used by the idle loop (reclaim_interval); exported for tests and
+// admin.
+func (s *Store) Reclaim() error {
+	if s.cfg.InMemory || !s.enter() {
+		return nil
+	}
+	defer s.exit()
+	err := s.reclaim()
+	s.stats.reclaimRuns.Add(1)
+	s.stats.lastReclaim.Store(time.Now().UnixNano())
+	if err != nil {
+		s.stats.reclaimErrors.Add(1)
+		s.logger.Warn("reclaim failed", "err", err)
+		return fmt.Errorf("reclaim: %w", err)
+	}
+	s.runGC()
+	return nil
+}
+
+func (s *Store) reclaim() error {
+	wb := s.db.NewWriteBatch()
+	defer wb.Cancel()
+	for _, k := range reclaimMarkers {
+		if err := wb.Set(k, nil); err != nil {
+			return err
+		}
+	}
+	if err := wb.Set(reclaimDrop, nil); err != nil {
+		return err
+	}
+	if err := wb.Flush(); err != nil {
+		return err
+	}
+	s.writeMu.Lock()
+	err := s.db.DropPrefix(reclaimDrop)
+	s.writeMu.Unlock()
+	if err != nil {
+		return err
+	}
+	return s.db.Flatten(1)
 }
 
 // Close stops the background goroutines, flushes and closes badger. It is
@@ -221,6 +345,9 @@ func (s *Store) Stats() Stats {
 		QueriesCandidates:   s.stats.candidates.Load(),
 		QueriesDerivedCut:   s.stats.derivedCut.Load(),
 		QueriesIndexEntries: s.stats.indexEntries.Load(),
+		ReclaimRuns:         s.stats.reclaimRuns.Load(),
+		ReclaimErrors:       s.stats.reclaimErrors.Load(),
+		SearchWaits:         s.stats.searchWaits.Load(),
 	}
 	if ns := s.stats.lastGC.Load(); ns != 0 {
 		st.LastGC = time.Unix(0, ns)
@@ -249,6 +376,76 @@ func trimNL(s string) string {
 		s = s[:len(s)-1]
 	}
 	return s
+}
+
+// MemoryStats is what badger's caches hold now, in bytes, next to their
+// configured capacity (after memory_limit_mib).
+type MemoryStats struct {
+	BlockCacheBytes, BlockCacheCapacity int64
+	IndexCacheBytes, IndexCacheCapacity int64
+	// MemTables is the configured memtable memory (num_memtables x
+	// memtable_mb), an upper bound: badger does not report what is used.
+	MemTables int64
+}
+
+// MemoryStats reads the cache sizes (ristretto's own counters: no global
+// expvar needed) and the effective configuration.
+func (s *Store) MemoryStats() MemoryStats {
+	ms := MemoryStats{
+		BlockCacheCapacity: int64(s.cfg.BlockCacheMB) << 20,
+		IndexCacheCapacity: int64(s.cfg.IndexCacheMB) << 20,
+		MemTables:          int64(s.cfg.NumMemtables*s.cfg.MemTableMB) << 20,
+	}
+	if !s.enter() {
+		return ms
+	}
+	defer s.exit()
+	if m := s.db.BlockCacheMetrics(); m != nil {
+		ms.BlockCacheBytes = int64(m.CostAdded()) - int64(m.CostEvicted())
+	}
+	if m := s.db.IndexCacheMetrics(); m != nil {
+		ms.IndexCacheBytes = int64(m.CostAdded()) - int64(m.CostEvicted())
+	}
+	return ms
+}
+
+// Config returns the effective configuration (sizes after memory_limit_mib).
+func (s *Store) Config() Config { return s.cfg }
+
+// acquireSearch takes a max_concurrent_searches slot, waiting for one (or
+// for ctx or Close). Pair with releaseSearch.
+func (s *Store) acquireSearch(ctx context.Context) error {
+	select {
+	case s.searches <- struct{}{}:
+		return nil
+	default:
+	}
+	s.stats.searchWaits.Add(1)
+	select {
+	case s.searches <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-s.done:
+		return ErrClosed
+	}
+}
+
+func (s *Store) releaseSearch() { <-s.searches }
+
+// writing admits a write and notes it for the idle reclaim; call the
+// returned func when the write is done. Reclaim's memtable flush refuses
+// writes (badger's DropPrefix blocks them), so it waits for the writes in
+// progress and holds new ones until the flush is over.
+func (s *Store) writing() func() {
+	s.writeMu.RLock()
+	s.writers.Add(1)
+	s.lastWrite.Store(time.Now().UnixNano())
+	return func() {
+		s.lastWrite.Store(time.Now().UnixNano())
+		s.writers.Add(-1)
+		s.writeMu.RUnlock()
+	}
 }
 
 // enter admits a call that uses db; false after Close. Pair with exit.

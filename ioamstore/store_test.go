@@ -340,3 +340,67 @@ func TestConcurrentUseAndClose(t *testing.T) {
 		require.ErrorIs(t, err, ErrClosed)
 	}
 }
+
+func TestConfigValidateMemory(t *testing.T) {
+	c := DefaultConfig()
+	c.MemoryLimitMiB, c.IndexCacheMB, c.NumMemtables, c.BaseTableMB = 100, -1, 0, 0
+	c.NumCompactors, c.NumLevelZeroTables, c.NumLevelZeroTablesStall = 1, 4, 4
+	c.MaxConcurrentSearches, c.ReclaimInterval = 0, -time.Second
+	c.MemTableMB, c.ValueThresholdKB = 1, 512 // above 15 % of the memtable
+	err := c.Validate()
+	require.Error(t, err)
+	for _, key := range []string{"memory_limit_mib:", "index_cache_mb:", "num_memtables:", "base_table_mb:",
+		"num_compactors:", "num_level_zero_tables_stall:", "value_threshold_kb:", "max_concurrent_searches:", "reclaim_interval:"} {
+		assert.Contains(t, err.Error(), key)
+	}
+	// Explicit sizes that the budget cannot hold beside its fixed costs.
+	c = DefaultConfig()
+	c.MemoryLimitMiB, c.BaseTableMB, c.NumCompactors = 128, 64, 16
+	c.NumCompactors = 2
+	e := c.Effective()
+	assert.Equal(t, 1, e.BaseTableMB, "the budget caps base_table_mb")
+	require.NoError(t, c.Validate())
+}
+
+// memory_limit_mib caps every size at its share and keeps smaller explicit
+// values; the estimate stays within half of the limit.
+func TestConfigEffective(t *testing.T) {
+	assert.Equal(t, DefaultConfig(), DefaultConfig().Effective(), "the default sizes are within the default budget")
+	unlimited := DefaultConfig()
+	unlimited.MemoryLimitMiB, unlimited.BlockCacheMB = 0, 4096
+	assert.Equal(t, unlimited, unlimited.Effective(), "no limit: sizes as given")
+	for _, m := range []int{128, 256, 512, 1024, 4096} {
+		c := DefaultConfig()
+		c.MemoryLimitMiB = m
+		require.NoError(t, c.Validate(), "memory_limit_mib %d", m)
+		e := c.Effective()
+		require.NoError(t, e.Validate())
+		assert.LessOrEqual(t, e.EstimatedMemoryMiB(), m*2/3, "memory_limit_mib %d: %+v", m, e)
+		assert.LessOrEqual(t, e.BlockCacheMB, c.BlockCacheMB)
+		assert.LessOrEqual(t, e.MemTableMB, c.MemTableMB)
+		assert.LessOrEqual(t, e.NumCompactors, 2)
+	}
+	c := DefaultConfig()
+	c.MemoryLimitMiB, c.BlockCacheMB, c.IndexCacheMB = 256, 8, 0
+	e := c.Effective()
+	assert.Equal(t, 8, e.BlockCacheMB, "a smaller explicit size is kept")
+	assert.Equal(t, 25, e.IndexCacheMB, "index_cache_mb 0 (unbounded) becomes the share")
+	assert.Equal(t, 8, e.MemTableMB)
+	c.MemTableMB = 4
+	assert.Equal(t, 4, c.Effective().MemTableMB, "a smaller explicit size is kept")
+}
+
+// max_concurrent_searches: a search beyond the slots waits, and gives up
+// with its context.
+func TestSearchSlots(t *testing.T) {
+	s := openTest(t, true, func(c *Config) { c.MaxConcurrentSearches = 1 })
+	require.NoError(t, s.acquireSearch(context.Background()))
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	_, err := s.FindTraceIDs(ctx, Query{Service: "x", SearchDepth: 10})
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.EqualValues(t, 1, s.Stats().SearchWaits)
+	s.releaseSearch()
+	_, err = s.FindTraceIDs(context.Background(), Query{Service: "x", SearchDepth: 10})
+	require.NoError(t, err)
+}

@@ -48,8 +48,9 @@ type Config struct {
 	// Archive is Jaeger v1's archive storage (v1archive.go).
 	Archive ArchiveConfig `yaml:"archive"`
 	// MemoryLimitMiB sets the Go runtime's soft memory limit
-	// (runtime/debug.SetMemoryLimit, as GOMEMLIMIT does) at start. 0 leaves
-	// the runtime's (or GOMEMLIMIT's) setting.
+	// (runtime/debug.SetMemoryLimit, as GOMEMLIMIT does) at start. 0: the
+	// store's budget (store.memory_limit_mib) sets it, unless GOMEMLIMIT is
+	// set; both 0 leave the runtime's setting.
 	MemoryLimitMiB int64 `yaml:"memory_limit_mib"`
 }
 

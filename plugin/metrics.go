@@ -1,6 +1,12 @@
 package plugin
 
 import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
@@ -122,10 +128,76 @@ func newMetrics(store statsSource) *metrics {
 				Help: "Value-log GC failures.",
 			}, func() float64 { return float64(store.Stats().GCErrors) }),
 			prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Namespace: metricsNamespace, Name: "reclaim_runs_total",
+				Help: "Idle rewrites of the LSM tree that drop expired data from disk (store.reclaim_interval).",
+			}, func() float64 { return float64(store.Stats().ReclaimRuns) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Namespace: metricsNamespace, Name: "reclaim_errors_total",
+				Help: "Idle LSM rewrites that failed.",
+			}, func() float64 { return float64(store.Stats().ReclaimErrors) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Namespace: metricsNamespace, Name: "search_waits_total",
+				Help: "Searches (FindTraces, FindTraceIDs, GetDependencies) that waited for one of store.max_concurrent_searches slots.",
+			}, func() float64 { return float64(store.Stats().SearchWaits) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{
 				Namespace: metricsNamespace, Name: "query_derived_cut_total",
 				Help: "Searches on read-time ioam.* tags stopped after enriching search_depth x 100 candidate traces.",
 			}, func() float64 { return float64(store.Stats().QueriesDerivedCut) }),
 		)
 	}
+	if ms, ok := store.(memorySource); ok {
+		registerMemory(m.reg, ms)
+	}
+	if _, err := rssAnon(); err == nil {
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: metricsNamespace, Name: "process_rss_anon_bytes",
+			Help: "Anonymous resident memory of the process (RssAnon of /proc/self/status): the heap and stacks, without the mapped badger files the kernel can drop (process_resident_memory_bytes counts those too).",
+		}, func() float64 { v, _ := rssAnon(); return float64(v) }))
+	}
 	return m
+}
+
+// memorySource is the store's memory figures (ioamstore.Store has them).
+type memorySource interface {
+	MemoryStats() ioamstore.MemoryStats
+	Config() ioamstore.Config
+}
+
+func registerMemory(reg *prometheus.Registry, st memorySource) {
+	cfg := st.Config()
+	gauge := func(name, help string, f func() float64) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: metricsNamespace, Name: name, Help: help}, f)
+	}
+	reg.MustRegister(
+		gauge("memory_limit_bytes", "store.memory_limit_mib in bytes (0: no limit); also the Go runtime's soft memory limit.",
+			func() float64 { return float64(int64(cfg.MemoryLimitMiB) << 20) }),
+		gauge("badger_block_cache_bytes", "Bytes held by badger's block cache.",
+			func() float64 { return float64(st.MemoryStats().BlockCacheBytes) }),
+		gauge("badger_block_cache_capacity_bytes", "Capacity of badger's block cache (store.block_cache_mb after the memory limit).",
+			func() float64 { return float64(st.MemoryStats().BlockCacheCapacity) }),
+		gauge("badger_index_cache_bytes", "Bytes held by badger's index and Bloom filter cache.",
+			func() float64 { return float64(st.MemoryStats().IndexCacheBytes) }),
+		gauge("badger_index_cache_capacity_bytes", "Capacity of badger's index cache (store.index_cache_mb after the memory limit; 0: every index in memory).",
+			func() float64 { return float64(st.MemoryStats().IndexCacheCapacity) }),
+		gauge("badger_memtables_capacity_bytes", "Memory badger's memtables may take (num_memtables x memtable_mb after the memory limit).",
+			func() float64 { return float64(st.MemoryStats().MemTables) }),
+	)
+}
+
+// rssAnon reads RssAnon from /proc/self/status (Linux only).
+func rssAnon() (int64, error) {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "RssAnon:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("rss anon: %w", err)
+			}
+			return kb << 10, nil
+		}
+	}
+	return 0, errors.New("rss anon: not in /proc/self/status")
 }

@@ -29,6 +29,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 
@@ -84,6 +85,19 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		return nil
 	}
 	logger := logging.New(cfg.Log, stderr)
+	if m := cfg.Store.MemoryLimitMiB; m > 0 {
+		// The store's sizes take about half of the budget (ioamstore
+		// Config.Effective); the Go GC keeps the whole heap under it. An
+		// explicit GOMEMLIMIT wins, and so does the top-level memory_limit_mib
+		// (the process's soft limit, set by the server at start).
+		if os.Getenv("GOMEMLIMIT") == "" && cfg.MemoryLimitMiB == 0 {
+			debug.SetMemoryLimit(int64(m) << 20)
+		}
+		e := cfg.Store.Effective()
+		logger.Info("memory limit", "memory_limit_mib", m, "block_cache_mb", e.BlockCacheMB, "index_cache_mb", e.IndexCacheMB,
+			"memtable_mb", e.MemTableMB, "num_memtables", e.NumMemtables, "base_table_mb", e.BaseTableMB,
+			"num_compactors", e.NumCompactors, "max_concurrent_searches", e.MaxConcurrentSearches, "estimated_mib", e.EstimatedMemoryMiB())
+	}
 	if plugin.IsSidecar() { // started by a Jaeger v1 host (go-plugin handshake cookie)
 		return plugin.ServeSidecar(ctx, cfg, logger)
 	}

@@ -39,6 +39,11 @@ func TestRunRejectsBadConfig(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "bogus")
 
+	err = run(t.Context(), []string{"--config", writeConfig(t, "store:\n  memory_limit_mib: 64\n  num_compactors: 1\n")}, &out)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "store.memory_limit_mib")
+	assert.Contains(t, err.Error(), "store.num_compactors")
+
 	require.Error(t, run(t.Context(), []string{"extra"}, &out))
 	require.Error(t, run(t.Context(), []string{"--log-level", "loud", "--check"}, &out), "flag overrides are validated")
 }
