@@ -103,7 +103,7 @@ func TestCheckFindsEveryKind(t *testing.T) {
 		"pkg/c.go:3: kernel-ioam.md does not exist in the repository",
 		"pkg/c.go:4: docs/nope.md does not exist in the repository",
 		`pkg/d.sh:1: cites "../shared": the design lives in docs/, never outside the repository`,
-		`pkg/d.sh:1: cites "shared/design": the design lives in docs/, never outside the repository`,
+		`pkg/d.sh:1: cites "shared` + `/design": the design lives in docs/, never outside the repository`,
 		"pkg/e.go:3: docs/arch.md has no section §9",
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
