@@ -30,7 +30,7 @@ JAEGER_UNIT_PKGS := ./examples/demo/internal/stack
 test-unit: test-unit-nojaeger test-unit-jaeger
 
 test-unit-nojaeger:
-	$(GO) test -race -count=1 -skip 'TestIntegration' $$($(GO) list ./... | grep -vxF $(foreach p,$(JAEGER_UNIT_PKGS),-e $(MODULE)/$(p:./%=%)))
+	$(GO) test -race -count=1 -skip 'TestIntegration|TestSoakHeapFlat' $$($(GO) list ./... | grep -vxF $(foreach p,$(JAEGER_UNIT_PKGS),-e $(MODULE)/$(p:./%=%)))
 
 test-unit-jaeger: jaeger
 	$(GO) test -race -count=1 -skip 'TestIntegration' $(JAEGER_UNIT_PKGS)
@@ -210,8 +210,13 @@ $(BIN)/jaeger-v162: tools/jaeger-v162/go.mod tools/jaeger-v162/go.sum
 
 ## soak: clt-storage under a steady load of spans, IOAM reports and searches
 ## for SOAK_DURATION (5m), printing RSS, goroutines, fds and disk every
-## SOAK_EVERY (30s); see docs/benchmarks.md "Memory". Not part of `make test`
-## (plugin TestSoakHeapFlat is its short CI version).
-.PHONY: soak
+## SOAK_EVERY (30s); see docs/benchmarks.md "Memory". Not part of `make test`.
+.PHONY: soak soak-guard
 soak:
 	./scripts/soak.sh
+
+## soak-guard: the short version (plugin TestSoakHeapFlat, ~40 s). Not in
+## `make test` yet: on a 14 MiB live heap its samples swing by ±3 MiB, and both
+## a median and a floor comparison failed at the 10 % bound in a passing tree.
+soak-guard:
+	$(GO) test -race -count=1 -run 'TestSoakHeapFlat' -v ./plugin/

@@ -14,7 +14,8 @@ import (
 	"github.com/cross-layer-telemetry/clt/plugin/internal/soakload"
 )
 
-// The short CI version of the soak (`make soak` is the long one): a steady
+// The short version of the soak (`make soak-guard`; `make soak` is the long
+// one; not in `make test`, see docs/benchmarks.md "Memory"): a steady
 // load of spans, IOAM reports and searches through the real gRPC servers
 // over a real badger, with a TTL short enough that data expires during the
 // run, so the store reaches its steady state within the warm-up. The heap
