@@ -172,8 +172,17 @@ func readRecords(ctx context.Context, txn *badger.Txn, traceID [16]byte) ([]Reco
 			return nil, fmt.Errorf("get records: %w", err)
 		}
 	}
-	sort.SliceStable(out, func(i, j int) bool {
-		a, b := &out[i], &out[j]
+	SortRecords(out)
+	return out, nil
+}
+
+// SortRecords puts a trace's records in the order GetRecords returns them:
+// by span id, then by when they were received, then by content. Stores other
+// than this one (clt-storage's upstream mode) use it so reads join records
+// identically.
+func SortRecords(recs []Record) {
+	sort.SliceStable(recs, func(i, j int) bool {
+		a, b := &recs[i], &recs[j]
 		if c := bytes.Compare(a.SpanID[:], b.SpanID[:]); c != 0 {
 			return c < 0
 		}
@@ -182,5 +191,4 @@ func readRecords(ctx context.Context, txn *badger.Txn, traceID [16]byte) ([]Reco
 		}
 		return bytes.Compare(a.Data, b.Data) < 0
 	})
-	return out, nil
 }

@@ -464,16 +464,7 @@ func dedupeRecords(recs []ioamstore.Record) []ioamstore.Record {
 		}
 		out = append(out, r)
 	}
-	sort.SliceStable(out, func(i, j int) bool {
-		a, b := &out[i], &out[j]
-		if c := bytes.Compare(a.SpanID[:], b.SpanID[:]); c != 0 {
-			return c < 0
-		}
-		if !a.Received.Equal(b.Received) {
-			return a.Received.Before(b.Received)
-		}
-		return bytes.Compare(a.Data, b.Data) < 0
-	})
+	ioamstore.SortRecords(out) // the embedded store's order, so reads join alike
 	return out
 }
 
