@@ -19,17 +19,17 @@ const serviceNameAttr = "service.name"
 func serviceOf(r *resourcepb.Resource) string {
 	for _, kv := range r.GetAttributes() {
 		if kv.GetKey() == serviceNameAttr {
-			return valueString(kv.GetValue())
+			return ValueString(kv.GetValue())
 		}
 	}
 	return ""
 }
 
-// valueString is the string form used to match query attributes, the same as
+// ValueString is the string form used to match query attributes, the same as
 // OpenTelemetry pdata's Value.AsString: strings as is, ints in decimal,
 // "true"/"false", doubles in the shortest form ("72.5"), bytes in base64 and
 // arrays/maps as JSON.
-func valueString(v *commonpb.AnyValue) string {
+func ValueString(v *commonpb.AnyValue) string {
 	switch x := v.GetValue().(type) {
 	case *commonpb.AnyValue_StringValue:
 		return x.StringValue
@@ -172,7 +172,7 @@ func serviceHash(service string) uint64 { return xxhash.Sum64String(service) }
 // attrFeatures appends the features of attrs to dst.
 func (h *hasher) attrFeatures(dst []uint64, attrs []*commonpb.KeyValue) []uint64 {
 	for _, kv := range attrs {
-		dst = append(dst, h.attr(kv.GetKey(), valueString(kv.GetValue())))
+		dst = append(dst, h.attr(kv.GetKey(), ValueString(kv.GetValue())))
 	}
 	return dst
 }

@@ -148,15 +148,15 @@ func TestBloom(t *testing.T) {
 }
 
 func TestValueString(t *testing.T) {
-	assert.Equal(t, "123", valueString(intKV("", 123).Value))
-	assert.Equal(t, "-1", valueString(intKV("", -1).Value))
-	assert.Equal(t, "true", valueString(boolKV("", true).Value))
-	assert.Equal(t, "72.5", valueString(dblKV("", 72.5).Value))
-	assert.Equal(t, "3", valueString(dblKV("", 3).Value))
-	assert.Equal(t, "1e+21", valueString(dblKV("", 1e21).Value))
-	assert.Equal(t, "1e-7", valueString(dblKV("", 1e-7).Value))
-	assert.Equal(t, "x", valueString(strKV("", "x").Value))
-	assert.Equal(t, "", valueString(nil))
+	assert.Equal(t, "123", ValueString(intKV("", 123).Value))
+	assert.Equal(t, "-1", ValueString(intKV("", -1).Value))
+	assert.Equal(t, "true", ValueString(boolKV("", true).Value))
+	assert.Equal(t, "72.5", ValueString(dblKV("", 72.5).Value))
+	assert.Equal(t, "3", ValueString(dblKV("", 3).Value))
+	assert.Equal(t, "1e+21", ValueString(dblKV("", 1e21).Value))
+	assert.Equal(t, "1e-7", ValueString(dblKV("", 1e-7).Value))
+	assert.Equal(t, "x", ValueString(strKV("", "x").Value))
+	assert.Equal(t, "", ValueString(nil))
 }
 
 // Fuzz the decoders: never panic, and a successful decode re-encodes to the

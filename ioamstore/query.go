@@ -637,7 +637,7 @@ func hasAttr(r *tracepb.ResourceSpans, ss *tracepb.ScopeSpans, sp *tracepb.Span,
 
 func attrIn(attrs []*commonpb.KeyValue, key, value string) bool {
 	for _, kv := range attrs {
-		if kv.GetKey() == key && valueString(kv.GetValue()) == value {
+		if kv.GetKey() == key && ValueString(kv.GetValue()) == value {
 			return true
 		}
 	}

@@ -135,7 +135,7 @@ func resourceServiceWire(b []byte) (string, bool, error) {
 		if err := proto.Unmarshal(value, &av); err != nil {
 			return fmt.Errorf("walk spans: service.name: %w", err)
 		}
-		service, found = valueString(&av), true
+		service, found = ValueString(&av), true
 		return nil
 	})
 	return service, found, err

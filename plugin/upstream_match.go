@@ -1,7 +1,6 @@
 package plugin
 
 import (
-	"encoding/base64"
 	"fmt"
 	"slices"
 	"strconv"
@@ -133,7 +132,7 @@ func (m *upQuery) spanMatches(resAttrs, scopeAttrs []*commonpb.KeyValue, sp *tra
 		got := q.Derived.Attributes(id, recs)
 		for _, a := range m.derived {
 			if !slices.ContainsFunc(got, func(kv *commonpb.KeyValue) bool {
-				return kv.GetKey() == a.key && anyValueString(kv.GetValue()) == a.value
+				return kv.GetKey() == a.key && ioamstore.ValueString(kv.GetValue()) == a.value
 			}) {
 				return false
 			}
@@ -149,35 +148,17 @@ func spanHasAttr(resAttrs, scopeAttrs []*commonpb.KeyValue, sp *tracepb.Span, a 
 	if a.key == "error" && (a.value == "true" || a.value == "false") {
 		isErr := sp.GetStatus().GetCode() == tracepb.Status_STATUS_CODE_ERROR ||
 			slices.ContainsFunc(sp.GetAttributes(), func(kv *commonpb.KeyValue) bool {
-				return kv.GetKey() == "error" && anyValueString(kv.GetValue()) == "true"
+				return kv.GetKey() == "error" && ioamstore.ValueString(kv.GetValue()) == "true"
 			})
 		return isErr == (a.value == "true")
 	}
 	has := func(kvs []*commonpb.KeyValue) bool {
 		return slices.ContainsFunc(kvs, func(kv *commonpb.KeyValue) bool {
-			return kv.GetKey() == a.key && anyValueString(kv.GetValue()) == a.value
+			return kv.GetKey() == a.key && ioamstore.ValueString(kv.GetValue()) == a.value
 		})
 	}
 	if has(sp.GetAttributes()) || has(scopeAttrs) || has(resAttrs) {
 		return true
 	}
 	return slices.ContainsFunc(sp.GetEvents(), func(ev *tracepb.Span_Event) bool { return has(ev.GetAttributes()) })
-}
-
-// anyValueString is the string form searches compare (scalars only; as
-// the embedded store and OpenTelemetry pdata's AsString).
-func anyValueString(v *commonpb.AnyValue) string {
-	switch x := v.GetValue().(type) {
-	case *commonpb.AnyValue_StringValue:
-		return x.StringValue
-	case *commonpb.AnyValue_BoolValue:
-		return strconv.FormatBool(x.BoolValue)
-	case *commonpb.AnyValue_IntValue:
-		return strconv.FormatInt(x.IntValue, 10)
-	case *commonpb.AnyValue_DoubleValue:
-		return ioamstore.FormatDouble(x.DoubleValue)
-	case *commonpb.AnyValue_BytesValue:
-		return base64.StdEncoding.EncodeToString(x.BytesValue)
-	}
-	return ""
 }
