@@ -340,6 +340,9 @@ func (s *Server) ReloadTLS() error {
 	for _, a := range s.auths {
 		errs = append(errs, a.loadTokens())
 	}
+	if s.upstream != nil {
+		errs = append(errs, s.upstream.reloadAuth())
+	}
 	return errors.Join(errs...)
 }
 

@@ -71,6 +71,8 @@ type upstreamStore struct {
 	health              healthpb.HealthClient
 	http                *http.Client
 	now                 func() time.Time
+	// auth is upstream.auth's credential (nil without one).
+	auth *upstreamAuth
 
 	spansWritten, spanBatches, spansSkipped, recordsWritten, recordsCorrupt atomic.Uint64
 
@@ -98,6 +100,12 @@ func newUpstreamStore(cfg UpstreamConfig, logger *slog.Logger) (*upstreamStore, 
 	}
 	s := &upstreamStore{cfg: cfg, logger: logger, now: time.Now,
 		http: &http.Client{Timeout: cfg.Timeout}}
+	if cfg.Auth.Enabled() {
+		if s.auth, err = newUpstreamAuth(cfg.Auth); err != nil {
+			return nil, err
+		}
+		opts = append(opts, grpc.WithPerRPCCredentials(s.auth))
+	}
 	if s.readConn, err = grpc.NewClient(cfg.Endpoint, opts...); err != nil {
 		return nil, fmt.Errorf("upstream.endpoint: %w", err)
 	}
@@ -113,6 +121,14 @@ func newUpstreamStore(cfg UpstreamConfig, logger *slog.Logger) (*upstreamStore, 
 	s.health = healthpb.NewHealthClient(s.readConn)
 	s.otlp = coltracepb.NewTraceServiceClient(s.writeConn)
 	return s, nil
+}
+
+// reloadAuth re-reads upstream.auth's secret (SIGHUP).
+func (s *upstreamStore) reloadAuth() error {
+	if s.auth == nil {
+		return nil
+	}
+	return s.auth.reload()
 }
 
 // Close closes the connections. Idempotent.
