@@ -279,7 +279,7 @@ func TestUpstreamKill9UnderLoad(t *testing.T) {
 		for i := lo; i < min(lo+50, traces); i++ {
 			req.Query = append(req.Query, &storagev2.GetTraceParams{TraceId: loadTraceID(i)})
 		}
-		stream, err := reader(lo / 50 % 2).GetTraces(ctx, req)
+		stream, err := reader(lo/50%2).GetTraces(ctx, req)
 		require.NoError(t, err)
 		spans := map[string]map[string]bool{} // trace → span ids
 		paths := map[string]string{}          // trace → ioam path of span 0
