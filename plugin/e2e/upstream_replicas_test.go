@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -323,3 +324,47 @@ func TestUpstreamKill9UnderLoad(t *testing.T) {
 	assert.Zero(t, missingSpans, "acknowledged spans missing")
 	assert.Zero(t, unenriched, "acknowledged records missing (span not enriched)")
 }
+
+// BenchmarkUpstreamScaling: ingest (Export of 100-span batches from 8
+// concurrent clients) through 1 and through 2 clt-storage processes over
+// one remote_storage tier (memory backend), clients spread evenly over the
+// replicas. Every process shares this machine's cores, so the factor is
+// what two replicas give on one host, not on two. Figures: docs/benchmarks.md.
+func BenchmarkUpstreamScaling(b *testing.B) {
+	bin := jaegerBin(b)
+	storageBin := buildStorage(b)
+	dir := b.TempDir()
+	remote, health := freeAddr(b), freeAddr(b)
+	conf := filepath.Join(dir, "remote.yaml")
+	require.NoError(b, os.WriteFile(conf, fmt.Appendf(nil, remoteStorageConfig, health, remote, freeAddr(b), upstreamMemory), 0o644))
+	startJaeger(b, bin, conf, health, filepath.Join(dir, "remote.log"))
+	reps := []*replicaProc{newReplicaProc(b, storageBin, dir, remote), newReplicaProc(b, storageBin, dir, remote)}
+	for _, r := range reps {
+		r.start()
+	}
+	lb := newBalancer(b, reps, time.Now().Add(time.Hour))
+	start := time.Now().Add(-time.Minute)
+	var batch atomic.Uint64
+	for _, n := range []int{1, 2} {
+		b.Run(fmt.Sprintf("replicas=%d", n), func(b *testing.B) {
+			var client atomic.Int64
+			b.SetParallelism(max(1, 8/runtimeProcs()))
+			b.RunParallel(func(pb *testing.PB) {
+				rep := int(client.Add(1)) % n
+				c := coltracepb.NewTraceServiceClient(lb.storage[rep])
+				for pb.Next() {
+					tid := make([]byte, 16)
+					binary.BigEndian.PutUint64(tid[8:], batch.Add(1))
+					tid[0] = 0x5c
+					if err := exportTrace(context.Background(), c, tid, 100, start); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N*100)/b.Elapsed().Seconds(), "spans/s")
+		})
+	}
+}
+
+func runtimeProcs() int { return runtime.GOMAXPROCS(0) }
