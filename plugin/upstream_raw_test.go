@@ -1,0 +1,146 @@
+package plugin
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/emptypb"
+)
+
+// decodedVerdict is what writer.Export + WriteSpans decide on the decoded
+// request: forwardable as is (well formed, no invalid span, no span of the
+// reserved service) and its span count.
+func decodedVerdict(b []byte, reserved string) (int, bool) {
+	var req coltracepb.ExportTraceServiceRequest
+	if proto.Unmarshal(b, &req) != nil || anyInvalid(req.ResourceSpans) {
+		return 0, false
+	}
+	n := 0
+	for _, rs := range req.ResourceSpans {
+		if resourceService(rs.GetResource()) == reserved {
+			return 0, false
+		}
+		n += countSpans(rs)
+	}
+	return n, true
+}
+
+func exportBytes(t testing.TB, rs ...*tracepb.ResourceSpans) []byte {
+	b, err := proto.Marshal(&coltracepb.ExportTraceServiceRequest{ResourceSpans: rs})
+	require.NoError(t, err)
+	return b
+}
+
+// scanCases are the table of TestScanExport and the fuzz seeds.
+func scanCases(t testing.TB) map[string][]byte {
+	now := time.Now()
+	ok := func(trace, span byte, svc string) *tracepb.ResourceSpans {
+		return spanSpec{trace: trace, span: span, service: svc, name: "op", start: now, dur: time.Millisecond}.resourceSpans()
+	}
+	mut := func(f func(sp *tracepb.Span)) []byte {
+		rs := ok(1, 1, "web")
+		f(rs.ScopeSpans[0].Spans[0])
+		return exportBytes(t, ok(1, 2, "web"), rs)
+	}
+	valid := exportBytes(t, ok(1, 1, "web"), ok(1, 2, "db"))
+	// A span whose trace_id occurs twice: the last one counts when decoded.
+	spanWith := func(extra []byte) []byte {
+		sp, err := proto.Marshal(ok(1, 1, "web").ScopeSpans[0].Spans[0])
+		require.NoError(t, err)
+		ss := protowire.AppendBytes(protowire.AppendTag(nil, wireScopeSpansSpans, protowire.BytesType), append(sp, extra...))
+		rs := protowire.AppendBytes(protowire.AppendTag(nil, wireResourceSpansScope, protowire.BytesType), ss)
+		return protowire.AppendBytes(protowire.AppendTag(nil, wireRequestResourceSpans, protowire.BytesType), rs)
+	}
+	traceField := func(id []byte) []byte {
+		return protowire.AppendBytes(protowire.AppendTag(nil, wireSpanTraceID, protowire.BytesType), id)
+	}
+	return map[string][]byte{
+		"valid":              valid,
+		"empty":              nil,
+		"no spans":           exportBytes(t, &tracepb.ResourceSpans{}),
+		"short trace id":     mut(func(sp *tracepb.Span) { sp.TraceId = sp.TraceId[:15] }),
+		"zero span id":       mut(func(sp *tracepb.Span) { sp.SpanId = make([]byte, 8) }),
+		"no span id":         mut(func(sp *tracepb.Span) { sp.SpanId = nil }),
+		"parent of 3 bytes":  mut(func(sp *tracepb.Span) { sp.ParentSpanId = []byte{1, 2, 3} }),
+		"parent of 8 bytes":  mut(func(sp *tracepb.Span) { sp.ParentSpanId = sid(9) }),
+		"bad link":           mut(func(sp *tracepb.Span) { sp.Links = []*tracepb.Span_Link{{TraceId: tid(1), SpanId: []byte{1}}} }),
+		"good link":          mut(func(sp *tracepb.Span) { sp.Links = []*tracepb.Span_Link{{TraceId: tid(2), SpanId: sid(3)}} }),
+		"reserved service":   exportBytes(t, ok(1, 1, "web"), ok(1, 2, "clt-ioam")),
+		"trace id fixed":     spanWith(traceField(tid(7))),
+		"trace id broken":    spanWith(traceField([]byte{1})),
+		"truncated":          valid[:len(valid)-3],
+		"varint trace field": spanWith(protowire.AppendVarint(protowire.AppendTag(nil, wireSpanTraceID, protowire.VarintType), 5)),
+	}
+}
+
+func TestScanExport(t *testing.T) {
+	want := map[string]bool{"valid": true, "empty": true, "no spans": true, "parent of 8 bytes": true, "good link": true, "trace id fixed": true,
+		"varint trace field": true} // a wrong wire type is an unknown field when decoded
+	for name, b := range scanCases(t) {
+		n, ok := scanExport(b, []byte("clt-ioam"))
+		assert.Equal(t, want[name], ok, name)
+		dn, dok := decodedVerdict(b, "clt-ioam")
+		assert.Equal(t, dok, ok, "%s: the bytes are judged as the decoded request", name)
+		if ok {
+			assert.Equal(t, dn, n, name)
+		}
+	}
+	// A resource that merely mentions the reserved name goes the decoded way.
+	rs := spanSpec{trace: 1, span: 1, service: "web", name: "op", start: time.Now(), dur: time.Millisecond}.resourceSpans()
+	rs.Resource.Attributes = append(rs.Resource.Attributes, strAttr("team", "clt-ioam"))
+	_, ok := scanExport(exportBytes(t, rs), []byte("clt-ioam"))
+	assert.False(t, ok)
+
+	// Forwarded bytes are the received bytes.
+	b := scanCases(t)["valid"]
+	var raw emptypb.Empty
+	require.NoError(t, proto.Unmarshal(b, &raw))
+	out, err := proto.Marshal(&raw)
+	require.NoError(t, err)
+	assert.Equal(t, b, out)
+}
+
+// FuzzScanExport: scanExport never panics, and what it lets through
+// unparsed is exactly what the decoded path would have forwarded whole.
+func FuzzScanExport(f *testing.F) {
+	for _, b := range scanCases(f) {
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		n, ok := scanExport(b, []byte("clt-ioam"))
+		if !ok {
+			return
+		}
+		dn, dok := decodedVerdict(b, "clt-ioam")
+		require.True(t, dok, "scanned ok but the decoded request is refused or not forwardable whole")
+		require.Equal(t, dn, n)
+	})
+}
+
+// Upstream mode answers invalid spans exactly as the embedded store does
+// (the decoded path), and stores the valid ones.
+func TestUpstreamRawExportInvalidSpans(t *testing.T) {
+	front, _ := startUpstreamPair(t, nil)
+	embedded := startEnv(t, nil)
+	now := time.Now()
+	good := spanSpec{trace: 1, span: 1, service: "web", name: "ok", start: now, dur: time.Millisecond}.resourceSpans()
+	bad := spanSpec{trace: 1, span: 2, service: "web", name: "bad", start: now, dur: time.Millisecond}.resourceSpans()
+	bad.ScopeSpans[0].Spans[0].SpanId = []byte{1, 2}
+	req := &coltracepb.ExportTraceServiceRequest{ResourceSpans: []*tracepb.ResourceSpans{good, bad}}
+	want, err := embedded.otlp.Export(t.Context(), req)
+	require.NoError(t, err)
+	got, err := front.otlp.Export(t.Context(), req)
+	require.NoError(t, err)
+	assert.True(t, proto.Equal(want, got), "want %v, got %v", want, got)
+	assert.EqualValues(t, 1, got.GetPartialSuccess().GetRejectedSpans())
+	real, _ := splitSynthetic(spansOf(front.getTraces(t, tid(1))))
+	require.Len(t, real, 1)
+	assert.Equal(t, "ok", real[0].Name)
+	assert.EqualValues(t, 1, front.srv.store.Stats().SpansWritten)
+}
