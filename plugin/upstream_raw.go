@@ -44,22 +44,28 @@ const (
 // payload of a length-delimited field, else nil); false when b is not well
 // formed or fn says stop.
 func wireFields(b []byte, fn func(num protowire.Number, typ protowire.Type, val []byte) bool) bool {
+	return wireFieldsRaw(b, func(num protowire.Number, typ protowire.Type, val, _ []byte) bool { return fn(num, typ, val) })
+}
+
+// wireFieldsRaw is wireFields that also hands over each field's whole
+// encoding (tag included) as raw.
+func wireFieldsRaw(b []byte, fn func(num protowire.Number, typ protowire.Type, val, raw []byte) bool) bool {
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
 		if n < 0 || num > protowire.MaxValidNumber {
 			return false
 		}
-		b = b[n:]
 		var val []byte
+		var m int
 		if typ == protowire.BytesType {
-			val, n = protowire.ConsumeBytes(b)
+			val, m = protowire.ConsumeBytes(b[n:])
 		} else {
-			n = protowire.ConsumeFieldValue(num, typ, b)
+			m = protowire.ConsumeFieldValue(num, typ, b[n:])
 		}
-		if n < 0 || !fn(num, typ, val) {
+		if m < 0 || !fn(num, typ, val, b[:n+m]) {
 			return false
 		}
-		b = b[n:]
+		b = b[n+m:]
 	}
 	return true
 }

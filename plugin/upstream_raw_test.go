@@ -1,12 +1,14 @@
 package plugin
 
 import (
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
@@ -143,4 +145,93 @@ func TestUpstreamRawExportInvalidSpans(t *testing.T) {
 	require.Len(t, real, 1)
 	assert.Equal(t, "ok", real[0].Name)
 	assert.EqualValues(t, 1, front.srv.store.Stats().SpansWritten)
+}
+
+// rawRoundTrip parses one encoded ResourceSpans and sends all its spans
+// through a rawChunker as one chunk: what Jaeger receives for it.
+func rawRoundTrip(t testing.TB, b []byte) (*tracepb.TracesData, error) {
+	res, _, _, err := parseResourceSpans(b)
+	if err != nil {
+		return nil, err
+	}
+	var sent []*tracepb.TracesData
+	c := rawChunker{limit: 1 << 20, send: func(m any) error {
+		out, err := proto.Marshal(m.(proto.Message))
+		require.NoError(t, err)
+		td := &tracepb.TracesData{}
+		require.NoError(t, proto.Unmarshal(out, td))
+		sent = append(sent, td)
+		return nil
+	}}
+	for si, sc := range res.scopes {
+		for _, sp := range sc.spans {
+			require.NoError(t, c.add(0, si, res, sc, sp))
+		}
+	}
+	require.NoError(t, c.flush())
+	if len(sent) == 0 {
+		return &tracepb.TracesData{}, nil
+	}
+	require.Len(t, sent, 1)
+	return sent[0], nil
+}
+
+func TestRawChunkerRoundTrip(t *testing.T) {
+	now := time.Now()
+	rs := spanSpec{trace: 1, span: 1, service: "web", name: "a", start: now, dur: time.Millisecond,
+		attrs: []*commonpb.KeyValue{strAttr("k", "v")}}.resourceSpans()
+	rs.SchemaUrl = "https://schema"
+	rs.ScopeSpans = append(rs.ScopeSpans, spanSpec{trace: 1, span: 2, service: "web", name: "b", start: now, dur: time.Millisecond}.resourceSpans().ScopeSpans...)
+	rs.ScopeSpans[1].SchemaUrl = "scope-schema"
+	rs.ScopeSpans[0].Spans = append(rs.ScopeSpans[0].Spans, spanSpec{trace: 1, span: 3, name: "c", start: now, dur: time.Millisecond}.resourceSpans().ScopeSpans[0].Spans...)
+	b, err := proto.Marshal(rs)
+	require.NoError(t, err)
+	b = protowire.AppendVarint(protowire.AppendTag(b, 99, protowire.VarintType), 7) // an unknown field is kept
+	want := &tracepb.ResourceSpans{}
+	require.NoError(t, proto.Unmarshal(b, want))
+
+	td, err := rawRoundTrip(t, b)
+	require.NoError(t, err)
+	require.Len(t, td.ResourceSpans, 1)
+	assert.True(t, proto.Equal(want, td.ResourceSpans[0]), "want %v\ngot  %v", want, td.ResourceSpans[0])
+
+	res, id, ok, err := parseResourceSpans(b)
+	require.NoError(t, err)
+	assert.True(t, ok)
+	assert.Equal(t, [16]byte(tid(1)), id)
+	assert.Equal(t, "web", resourceService(res.decoded.Resource))
+	_, _, _, err = parseResourceSpans(b[:len(b)-4])
+	assert.Error(t, err, "truncated")
+}
+
+// FuzzRawChunker: whatever the upstream sends that decodes as a
+// ResourceSpans is passed through to Jaeger as the same ResourceSpans.
+func FuzzRawChunker(f *testing.F) {
+	for _, b := range scanCases(f) {
+		var req coltracepb.ExportTraceServiceRequest
+		if proto.Unmarshal(b, &req) == nil {
+			for _, rs := range req.ResourceSpans {
+				rb, err := proto.Marshal(rs)
+				require.NoError(f, err)
+				f.Add(rb)
+			}
+		}
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		want := &tracepb.ResourceSpans{}
+		if proto.Unmarshal(b, want) != nil {
+			return
+		}
+		td, err := rawRoundTrip(t, b)
+		require.NoError(t, err, "decodable input is parsed")
+		if countSpans(want) == 0 {
+			assert.Empty(t, td.ResourceSpans)
+			return
+		}
+		require.Len(t, td.ResourceSpans, 1)
+		got := td.ResourceSpans[0]
+		// Scopes without spans are not sent.
+		want.ScopeSpans = slices.DeleteFunc(want.ScopeSpans, func(ss *tracepb.ScopeSpans) bool { return len(ss.Spans) == 0 })
+		require.True(t, proto.Equal(want, got), "want %v\ngot  %v", want, got)
+	})
 }

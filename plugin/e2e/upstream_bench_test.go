@@ -21,6 +21,7 @@ import (
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/proto"
 
 	collectorv1 "github.com/cross-layer-telemetry/clt/api/collector/v1"
 	"github.com/cross-layer-telemetry/clt/api/storagev2"
@@ -82,13 +83,22 @@ func BenchmarkUpstream(b *testing.B) {
 		r.TraceId, r.SpanId = id, spanID(i)
 		recs = append(recs, r)
 	}
+	// The same trace with 16 attributes on every span.
+	richID := []byte{0xbe, 0x0c, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2}
+	for _, r := range recs {
+		rr := proto.Clone(r).(*collectorv1.IOAMRecord)
+		rr.TraceId = richID
+		recs = append(recs, rr)
+	}
 	for _, s := range []*plugin.Server{srv, emb} {
-		require.NoError(b, exportTrace(ctx, coltracepb.NewTraceServiceClient(dial(s.StorageAddr().String())), id, spans, start))
+		c := coltracepb.NewTraceServiceClient(dial(s.StorageAddr().String()))
+		require.NoError(b, exportTrace(ctx, c, id, spans, start))
+		require.NoError(b, exportTraceAttrs(ctx, c, richID, spans, start, 16))
 		_, err = collectorv1.NewCollectorServiceClient(dial(s.CollectorAddr().String())).Report(ctx, &collectorv1.ReportRequest{Records: recs})
 		require.NoError(b, err)
 	}
 
-	getTrace := func(b *testing.B, c storagev2.TraceReaderClient, wantSpans int) time.Duration {
+	getTraceOf := func(b *testing.B, c storagev2.TraceReaderClient, id []byte, wantSpans int) time.Duration {
 		t0 := time.Now()
 		st, err := c.GetTraces(ctx, &storagev2.GetTracesRequest{Query: []*storagev2.GetTraceParams{{TraceId: id}}})
 		require.NoError(b, err)
@@ -111,6 +121,9 @@ func BenchmarkUpstream(b *testing.B) {
 		}
 		return d
 	}
+	getTrace := func(b *testing.B, c storagev2.TraceReaderClient, wantSpans int) time.Duration {
+		return getTraceOf(b, c, id, wantSpans)
+	}
 	pct := func(lat []time.Duration, p int) float64 {
 		slices.Sort(lat)
 		return float64(lat[len(lat)*p/100].Microseconds()) / 1000
@@ -132,25 +145,30 @@ func BenchmarkUpstream(b *testing.B) {
 	b.Run("GetTraces/embedded", func(b *testing.B) { getTraces(b, embedded, spans+1) })
 	// Direct and through the layer in alternation (order swapped every
 	// iteration), so the load of a shared machine weighs on both alike.
-	b.Run("GetTraces/interleaved", func(b *testing.B) {
-		d, l := storagev2.NewTraceReaderClient(direct), storagev2.NewTraceReaderClient(layer)
-		var dl, ll []time.Duration
-		i := 0
-		for b.Loop() {
-			if i++; i%2 == 0 {
-				dl = append(dl, getTrace(b, d, spans+withRecords))
-				ll = append(ll, getTrace(b, l, spans+1))
-			} else {
-				ll = append(ll, getTrace(b, l, spans+1))
-				dl = append(dl, getTrace(b, d, spans+withRecords))
+	interleaved := func(id []byte) func(b *testing.B) {
+		return func(b *testing.B) {
+			d, l := storagev2.NewTraceReaderClient(direct), storagev2.NewTraceReaderClient(layer)
+			var dl, ll []time.Duration
+			i := 0
+			for b.Loop() {
+				if i++; i%2 == 0 {
+					dl = append(dl, getTraceOf(b, d, id, spans+withRecords))
+					ll = append(ll, getTraceOf(b, l, id, spans+1))
+				} else {
+					ll = append(ll, getTraceOf(b, l, id, spans+1))
+					dl = append(dl, getTraceOf(b, d, id, spans+withRecords))
+				}
 			}
+			dp99, lp99 := pct(dl, 99), pct(ll, 99)
+			b.ReportMetric(dp99, "direct-p99-ms")
+			b.ReportMetric(lp99, "layer-p99-ms")
+			b.ReportMetric(lp99-dp99, "added-p99-ms")
+			b.ReportMetric(pct(ll, 50)-pct(dl, 50), "added-p50-ms")
 		}
-		dp99, lp99 := pct(dl, 99), pct(ll, 99)
-		b.ReportMetric(dp99, "direct-p99-ms")
-		b.ReportMetric(lp99, "layer-p99-ms")
-		b.ReportMetric(lp99-dp99, "added-p99-ms")
-		b.ReportMetric(pct(ll, 50)-pct(dl, 50), "added-p50-ms")
-	})
+	}
+	b.Run("GetTraces/interleaved", interleaved(id))
+	// The same with 16 attributes per span.
+	b.Run("GetTraces/interleaved-rich", interleaved(richID))
 
 	export := func(b *testing.B, cc *grpc.ClientConn) {
 		c := coltracepb.NewTraceServiceClient(cc)
@@ -201,11 +219,21 @@ func spanID(i int) []byte {
 }
 
 func exportTrace(ctx context.Context, c coltracepb.TraceServiceClient, id []byte, n int, start time.Time) error {
+	return exportTraceAttrs(ctx, c, id, n, start, 0)
+}
+
+// exportTraceAttrs is exportTrace with attrs string attributes per span
+// (an instrumented service's span carries a dozen or more).
+func exportTraceAttrs(ctx context.Context, c coltracepb.TraceServiceClient, id []byte, n int, start time.Time, attrs int) error {
 	ss := &tracepb.ScopeSpans{Scope: &commonpb.InstrumentationScope{Name: "bench"}}
 	for i := range n {
 		sp := &tracepb.Span{TraceId: id, SpanId: spanID(i), Name: fmt.Sprintf("op-%d", i%10), Kind: tracepb.Span_SPAN_KIND_SERVER,
 			StartTimeUnixNano: uint64(start.Add(time.Duration(i) * time.Millisecond).UnixNano()),
 			EndTimeUnixNano:   uint64(start.Add(time.Duration(i)*time.Millisecond + 50*time.Millisecond).UnixNano())}
+		for a := range attrs {
+			sp.Attributes = append(sp.Attributes, &commonpb.KeyValue{Key: fmt.Sprintf("app.attribute.%d", a),
+				Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: fmt.Sprintf("value %d of span %d, forty bytes long....", a, i)}}})
+		}
 		if i > 0 {
 			sp.ParentSpanId = spanID(0)
 		}
