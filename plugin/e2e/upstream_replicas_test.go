@@ -310,13 +310,13 @@ func TestUpstreamKill9UnderLoad(t *testing.T) {
 			}
 		}
 		for i := lo; i < min(lo+50, traces); i++ {
-			tr := string(loadTraceID(i))
+			got := spans[string(loadTraceID(i))]
 			for s := range 5 {
-				if _, ok := ackedSpans.Load(i); ok && !spans[tr][string(spanID(s))] {
+				if _, ok := ackedSpans.Load(i); ok && !got[string(spanID(s))] {
 					missingSpans++
 				}
 			}
-			if _, ok := ackedRecords.Load(i); ok && paths[tr] != "1 > 2 > 3" {
+			if _, ok := ackedRecords.Load(i); ok && paths[string(loadTraceID(i))] != "1 > 2 > 3" {
 				unenriched++
 			}
 		}
