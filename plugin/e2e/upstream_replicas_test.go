@@ -328,7 +328,7 @@ func TestUpstreamKill9UnderLoad(t *testing.T) {
 // BenchmarkUpstreamScaling: ingest (Export of 100-span batches from 8
 // concurrent clients) through 1 and through 2 clt-storage processes over
 // one remote_storage tier (memory backend), clients spread evenly over the
-// replicas. Every process shares this machine's cores, so the factor is
+// replicas, and (replicas=0) straight to the tier. Every process shares this machine's cores, so the factor is
 // what two replicas give on one host, not on two. Figures: docs/benchmarks.md.
 func BenchmarkUpstreamScaling(b *testing.B) {
 	bin := jaegerBin(b)
@@ -343,15 +343,23 @@ func BenchmarkUpstreamScaling(b *testing.B) {
 		r.start()
 	}
 	lb := newBalancer(b, reps, time.Now().Add(time.Hour))
+	direct, err := grpc.NewClient(remote, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	require.NoError(b, err)
+	b.Cleanup(func() { _ = direct.Close() })
 	start := time.Now().Add(-time.Minute)
 	var batch atomic.Uint64
-	for _, n := range []int{1, 2} {
+	// replicas=0: the same clients straight to the upstream, for the
+	// layer's cost at this concurrency.
+	for _, n := range []int{0, 1, 2} {
 		b.Run(fmt.Sprintf("replicas=%d", n), func(b *testing.B) {
 			var client atomic.Int64
 			b.SetParallelism(max(1, 8/runtimeProcs()))
 			b.RunParallel(func(pb *testing.PB) {
-				rep := int(client.Add(1)) % n
-				c := coltracepb.NewTraceServiceClient(lb.storage[rep])
+				conn := direct
+				if n > 0 {
+					conn = lb.storage[int(client.Add(1))%n]
+				}
+				c := coltracepb.NewTraceServiceClient(conn)
 				for pb.Next() {
 					tid := make([]byte, 16)
 					binary.BigEndian.PutUint64(tid[8:], batch.Add(1))
