@@ -235,3 +235,29 @@ func FuzzRawChunker(f *testing.F) {
 		require.True(t, proto.Equal(want, got), "want %v\ngot  %v", want, got)
 	})
 }
+
+// A span too large for a pass-through chunk takes the decoded path and
+// comes back whole; small spans around it pass through.
+func TestUpstreamGetTracesLargeSpan(t *testing.T) {
+	front, _ := startUpstreamPair(t, nil)
+	now := time.Now().Add(-time.Minute)
+	big := make([]byte, 2<<20)
+	for i := range big {
+		big[i] = 'a' + byte(i%26)
+	}
+	front.export(t,
+		spanSpec{trace: 1, span: 1, service: "web", name: "big", start: now, dur: time.Millisecond, attrs: []*commonpb.KeyValue{strAttr("payload", string(big))}},
+		spanSpec{trace: 1, span: 2, parent: 1, service: "web", name: "small", start: now, dur: time.Millisecond},
+	)
+	chunks := front.getTraces(t, tid(1))
+	real, _ := splitSynthetic(spansOf(chunks))
+	require.Len(t, real, 2)
+	for _, sp := range real {
+		if sp.Name == "big" {
+			assert.Equal(t, string(big), attrMap(sp.Attributes)["payload"].GetStringValue())
+		}
+	}
+	for _, td := range chunks {
+		assert.Less(t, proto.Size(td), maxChunkBytes+1)
+	}
+}
