@@ -22,7 +22,7 @@ import (
 // installed), so this checks what can be: the real Jaeger accepts each
 // file (`jaeger validate`), and started with every file it needs but no
 // reachable database it fails on connecting to that database, not on its
-// configuration. The tier's fixed ports make it a fixed-port test (flock).
+// configuration.
 func TestUpstreamTierConfigs(t *testing.T) {
 	bin := jaegerBin(t)
 	files, err := filepath.Glob("../../docs/upstream/remote-storage-*.yaml")
@@ -58,7 +58,11 @@ func TestUpstreamTierConfigs(t *testing.T) {
 
 			ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
 			defer cancel()
-			cmd := exec.CommandContext(ctx, bin, "--config", f)
+			// Free ports instead of the files' fixed ones, should it get that far.
+			cmd := exec.CommandContext(ctx, bin, "--config", f,
+				"--set=extensions.healthcheckv2.http.endpoint="+freeAddr(t),
+				"--set=extensions.remote_storage.endpoint="+freeAddr(t),
+				"--set=receivers.otlp.protocols.grpc.endpoint="+freeAddr(t))
 			cmd.Env = env
 			out, err = cmd.CombinedOutput()
 			require.Error(t, err, "no database: the tier cannot start")
