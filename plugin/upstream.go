@@ -365,7 +365,7 @@ func (s *upstreamStore) collect(call string, recv func() (*tracepb.TracesData, e
 		}
 		t := cur
 		cur = nil
-		t.records = dedupeRecords(t.records)
+		t.records = s.joinable(t.records)
 		return fn(t)
 	}
 	for {
@@ -476,6 +476,12 @@ func spanRecord(traceID [16]byte, sp *tracepb.Span) (ioamstore.Record, bool) {
 		return r, false
 	}
 	return r, true
+}
+
+// joinable is what reads join of a trace's records: every read path of
+// upstream mode (collect, sendTraces) goes through it.
+func (s *upstreamStore) joinable(recs []ioamstore.Record) []ioamstore.Record {
+	return dedupeRecords(recs)
 }
 
 // dedupeRecords sorts like the embedded store (span, received, data) and

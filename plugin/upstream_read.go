@@ -203,7 +203,7 @@ func (s *upstreamStore) sendTraces(ctx context.Context, refs []traceRef, r *read
 // sendTrace sends one trace: the spans without records as they came, then
 // the spans with records enriched, and the network spans.
 func (s *upstreamStore) sendTrace(t *rawTrace, r *reader, stream grpc.ServerStream) error {
-	records := dedupeRecords(t.rec.records)
+	records := s.joinable(t.rec.records)
 	c := r.newChunker(records, func(td *tracepb.TracesData) error { return stream.SendMsg(td) })
 	var enrich []*tracepb.ResourceSpans
 	out := rawChunker{limit: r.cfg.MaxSpansPerChunk, send: stream.SendMsg}
