@@ -261,6 +261,10 @@ func TestUpstreamDownIsUnavailable(t *testing.T) {
 	assert.Equal(t, codes.Unavailable, status.Code(err), "spans: %v", err)
 	_, err = front.reader.GetServices(t.Context(), &storagev2.GetServicesRequest{})
 	assert.Equal(t, codes.Unavailable, status.Code(err), "reads: %v", err)
+	st, err := front.reader.GetTraces(t.Context(), &storagev2.GetTracesRequest{Query: []*storagev2.GetTraceParams{{TraceId: tid(1)}}})
+	require.NoError(t, err)
+	_, err = st.Recv()
+	assert.Equal(t, codes.Unavailable, status.Code(err), "GetTraces: %v", err)
 	assert.Equal(t, 0, int(front.srv.store.Stats().RecordsWritten), "nothing counted as written")
 }
 
