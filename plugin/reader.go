@@ -130,6 +130,9 @@ func (r *reader) GetTraces(req *storagev2.GetTracesRequest, stream storagev2.Tra
 		}
 	}
 	if len(refs) > 0 {
+		if rs, ok := r.store.(rawTraceSender); ok {
+			return rs.sendTraces(stream.Context(), refs, r, stream) // upstream_read.go
+		}
 		// One read for spans and records of every trace (upstream mode).
 		return batch.GetTraces(stream.Context(), refs, func(m ioamstore.TraceMatch) error {
 			return r.sendMatch(m, stream.Send)

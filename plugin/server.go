@@ -218,7 +218,11 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	storagev2.RegisterTraceReaderServer(s.storageSrv, rd)
 	storagev2.RegisterDependencyReaderServer(s.storageSrv, rd)
 	wr := &writer{store: s.store, metrics: s.metrics}
-	coltracepb.RegisterTraceServiceServer(s.storageSrv, wr)
+	if s.upstream != nil {
+		registerRawExport(s.storageSrv, wr, s.upstream) // requests passed through undecoded (upstream_raw.go)
+	} else {
+		coltracepb.RegisterTraceServiceServer(s.storageSrv, wr)
+	}
 	healthpb.RegisterHealthServer(s.storageSrv, s.health)
 	services := []string{"", storagev2.TraceReader_ServiceDesc.ServiceName, storagev2.DependencyReader_ServiceDesc.ServiceName,
 		coltracepb.TraceService_ServiceDesc.ServiceName}
@@ -339,6 +343,9 @@ func (s *Server) ReloadTLS() error {
 	}
 	for _, a := range s.auths {
 		errs = append(errs, a.loadTokens())
+	}
+	if s.upstream != nil {
+		errs = append(errs, s.upstream.reloadAuth())
 	}
 	return errors.Join(errs...)
 }

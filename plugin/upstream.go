@@ -67,10 +67,11 @@ type upstreamStore struct {
 	readConn, writeConn *grpc.ClientConn
 	traces              storagev2.TraceReaderClient
 	deps                storagev2.DependencyReaderClient
-	otlp                coltracepb.TraceServiceClient
 	health              healthpb.HealthClient
 	http                *http.Client
 	now                 func() time.Time
+	// auth is upstream.auth's credential (nil without one).
+	auth *upstreamAuth
 
 	spansWritten, spanBatches, spansSkipped, recordsWritten, recordsCorrupt atomic.Uint64
 
@@ -98,6 +99,12 @@ func newUpstreamStore(cfg UpstreamConfig, logger *slog.Logger) (*upstreamStore, 
 	}
 	s := &upstreamStore{cfg: cfg, logger: logger, now: time.Now,
 		http: &http.Client{Timeout: cfg.Timeout}}
+	if cfg.Auth.Enabled() {
+		if s.auth, err = newUpstreamAuth(cfg.Auth); err != nil {
+			return nil, err
+		}
+		opts = append(opts, grpc.WithPerRPCCredentials(s.auth))
+	}
 	if s.readConn, err = grpc.NewClient(cfg.Endpoint, opts...); err != nil {
 		return nil, fmt.Errorf("upstream.endpoint: %w", err)
 	}
@@ -111,8 +118,15 @@ func newUpstreamStore(cfg UpstreamConfig, logger *slog.Logger) (*upstreamStore, 
 	s.traces = storagev2.NewTraceReaderClient(s.readConn)
 	s.deps = storagev2.NewDependencyReaderClient(s.readConn)
 	s.health = healthpb.NewHealthClient(s.readConn)
-	s.otlp = coltracepb.NewTraceServiceClient(s.writeConn)
 	return s, nil
+}
+
+// reloadAuth re-reads upstream.auth's secret (SIGHUP).
+func (s *upstreamStore) reloadAuth() error {
+	if s.auth == nil {
+		return nil
+	}
+	return s.auth.reload()
 }
 
 // Close closes the connections. Idempotent.
@@ -163,12 +177,14 @@ func (e *upstreamRejectedError) Error() string {
 	return fmt.Sprintf("%d span(s) not stored: %s", e.Rejected, e.Message)
 }
 
-// export writes one request and waits for the upstream's answer.
-func (s *upstreamStore) export(ctx context.Context, rs []*tracepb.ResourceSpans) (*coltracepb.ExportTraceServiceResponse, error) {
+// export writes one request (an ExportTraceServiceRequest, or its
+// encoding carried as the unknown fields of a raw message, see
+// rawExporter) and waits for the upstream's answer.
+func (s *upstreamStore) export(ctx context.Context, req proto.Message) (*coltracepb.ExportTraceServiceResponse, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 	defer cancel()
-	resp, err := s.otlp.Export(ctx, &coltracepb.ExportTraceServiceRequest{ResourceSpans: rs})
-	if err != nil {
+	resp := &coltracepb.ExportTraceServiceResponse{}
+	if err := s.writeConn.Invoke(ctx, coltracepb.TraceService_Export_FullMethodName, req, resp); err != nil {
 		return nil, upstreamError("export", err)
 	}
 	return resp, nil
@@ -195,13 +211,35 @@ func (s *upstreamStore) WriteSpans(ctx context.Context, rs []*tracepb.ResourceSp
 	for _, r := range rs {
 		n += countSpans(r)
 	}
-	var rejected int64
-	var msg string
+	var resp *coltracepb.ExportTraceServiceResponse
 	if n > 0 {
-		resp, err := s.export(ctx, rs)
-		if err != nil {
+		var err error
+		if resp, err = s.export(ctx, &coltracepb.ExportTraceServiceRequest{ResourceSpans: rs}); err != nil {
 			return 0, err
 		}
+	}
+	return s.answered(n, reserved, resp)
+}
+
+// writeRawSpans forwards an encoded Export request of n valid spans and no
+// reserved resource (scanExport) as it came: no decoding, no re-encoding.
+func (s *upstreamStore) writeRawSpans(ctx context.Context, req proto.Message, n int) (int, error) {
+	var resp *coltracepb.ExportTraceServiceResponse
+	if n > 0 {
+		var err error
+		if resp, err = s.export(ctx, req); err != nil {
+			return 0, err
+		}
+	}
+	return s.answered(n, 0, resp)
+}
+
+// answered counts an acknowledged write of n spans (resp nil: nothing was
+// sent) and reserved refused ones, and reports what was not stored.
+func (s *upstreamStore) answered(n int, reserved int64, resp *coltracepb.ExportTraceServiceResponse) (int, error) {
+	var rejected int64
+	var msg string
+	if resp != nil {
 		if p := resp.GetPartialSuccess(); p.GetRejectedSpans() > 0 {
 			rejected, msg = p.GetRejectedSpans(), "upstream: "+p.GetErrorMessage()
 		}
@@ -236,7 +274,7 @@ func (s *upstreamStore) WriteRecords(ctx context.Context, recs []ioamstore.Recor
 		Resource:   &resourcepb.Resource{Attributes: []*commonpb.KeyValue{strAttr(serviceNameKey, s.cfg.Service)}},
 		ScopeSpans: []*tracepb.ScopeSpans{{Scope: &commonpb.InstrumentationScope{Name: upScopeName}, Spans: spans}},
 	}}
-	resp, err := s.export(ctx, rs)
+	resp, err := s.export(ctx, &coltracepb.ExportTraceServiceRequest{ResourceSpans: rs})
 	if err != nil {
 		return 0, 0, err
 	}
@@ -327,7 +365,7 @@ func (s *upstreamStore) collect(call string, recv func() (*tracepb.TracesData, e
 		}
 		t := cur
 		cur = nil
-		t.records = dedupeRecords(t.records)
+		t.records = s.joinable(t.records)
 		return fn(t)
 	}
 	for {
@@ -438,6 +476,12 @@ func spanRecord(traceID [16]byte, sp *tracepb.Span) (ioamstore.Record, bool) {
 		return r, false
 	}
 	return r, true
+}
+
+// joinable is what reads join of a trace's records: every read path of
+// upstream mode (collect, sendTraces) goes through it.
+func (s *upstreamStore) joinable(recs []ioamstore.Record) []ioamstore.Record {
+	return dedupeRecords(recs)
 }
 
 // dedupeRecords sorts like the embedded store (span, received, data) and

@@ -28,6 +28,8 @@ type UpstreamConfig struct {
 	OTLPEndpoint string `yaml:"otlp_endpoint"`
 	// TLS secures both connections (same keys as clt-agent's export.tls).
 	TLS UpstreamTLSConfig `yaml:"tls"`
+	// Auth is the authorization header sent on every upstream call.
+	Auth UpstreamAuthConfig `yaml:"auth"`
 	// Timeout bounds one upstream call (a write, a read, a search).
 	Timeout time.Duration `yaml:"timeout"`
 	// MaxRecvMsgSizeMiB bounds one message read from the upstream (one
@@ -75,6 +77,54 @@ type UpstreamTLSConfig struct {
 	KeyFile  string `yaml:"key_file"`
 	// ServerName overrides the name checked in the server certificate.
 	ServerName string `yaml:"server_name"`
+	// InsecureSkipVerify accepts any server certificate: encrypted but not
+	// authenticated (tests only). Default false.
+	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
+}
+
+// UpstreamAuthConfig is the credential clt-storage presents to the
+// upstream: a bearer token (a proxy in front of the tier, or Jaeger's
+// bearer token propagation to Elasticsearch/OpenSearch) or a user name and
+// password (Jaeger's basicauth extension on remote_storage). At most one;
+// secrets come from a file (re-read on SIGHUP) or an environment variable,
+// never from the YAML itself. Requires upstream.tls.enabled.
+type UpstreamAuthConfig struct {
+	// BearerTokenFile / BearerTokenEnv: `authorization: Bearer <token>`.
+	BearerTokenFile string `yaml:"bearer_token_file"`
+	BearerTokenEnv  string `yaml:"bearer_token_env"`
+	// Username with PasswordFile / PasswordEnv: `authorization: Basic …`.
+	Username     string `yaml:"username"`
+	PasswordFile string `yaml:"password_file"`
+	PasswordEnv  string `yaml:"password_env"`
+}
+
+// Enabled reports whether a credential is configured.
+func (a UpstreamAuthConfig) Enabled() bool {
+	return a.BearerTokenFile != "" || a.BearerTokenEnv != "" || a.Username != "" || a.PasswordFile != "" || a.PasswordEnv != ""
+}
+
+func (a UpstreamAuthConfig) validate(tlsOn bool) []error {
+	if !a.Enabled() {
+		return nil
+	}
+	var errs []error
+	bearer := a.BearerTokenFile != "" || a.BearerTokenEnv != ""
+	basic := a.Username != "" || a.PasswordFile != "" || a.PasswordEnv != ""
+	switch {
+	case bearer && basic:
+		errs = append(errs, errors.New("upstream.auth: a bearer token or a username and password, not both"))
+	case bearer && a.BearerTokenFile != "" && a.BearerTokenEnv != "":
+		errs = append(errs, errors.New("upstream.auth: bearer_token_file or bearer_token_env, not both"))
+	case basic && a.Username == "":
+		errs = append(errs, errors.New("upstream.auth.username: must be set with password_file or password_env"))
+	case basic && (a.PasswordFile == "") == (a.PasswordEnv == ""):
+		errs = append(errs, errors.New("upstream.auth: exactly one of password_file and password_env with username"))
+	}
+	if !tlsOn {
+		// gRPC refuses to send credentials in clear text anyway; say so at start.
+		errs = append(errs, errors.New("upstream.auth: needs upstream.tls.enabled (credentials are never sent in clear text)"))
+	}
+	return errs
 }
 
 // DefaultUpstreamConfig returns the `upstream:` defaults (mode off).
@@ -106,8 +156,8 @@ func (c UpstreamConfig) otlpEndpoint() string {
 // validate reports every problem of an enabled block, keys prefixed "upstream.".
 func (c UpstreamConfig) validate() []error {
 	if !c.Enabled() {
-		if c.OTLPEndpoint != "" || c.PurgeURL != "" {
-			return []error{errors.New("upstream.endpoint: must be set when upstream.otlp_endpoint or upstream.purge_url is")}
+		if c.OTLPEndpoint != "" || c.PurgeURL != "" || c.Auth.Enabled() {
+			return []error{errors.New("upstream.endpoint: must be set when upstream.otlp_endpoint, upstream.purge_url or upstream.auth is")}
 		}
 		return nil
 	}
@@ -154,9 +204,13 @@ func (c UpstreamConfig) validate() []error {
 		}
 	}
 	t := c.TLS
-	if !t.Enabled && (t.CAFile != "" || t.CertFile != "" || t.KeyFile != "" || t.ServerName != "") {
-		add("upstream.tls: ca_file, cert_file, key_file or server_name set but upstream.tls.enabled is false")
+	if !t.Enabled && (t.CAFile != "" || t.CertFile != "" || t.KeyFile != "" || t.ServerName != "" || t.InsecureSkipVerify) {
+		add("upstream.tls: ca_file, cert_file, key_file, server_name or insecure_skip_verify set but upstream.tls.enabled is false")
 	}
+	if t.InsecureSkipVerify && t.CAFile != "" {
+		add("upstream.tls: insecure_skip_verify ignores ca_file; set one of them")
+	}
+	errs = append(errs, c.Auth.validate(t.Enabled)...)
 	if (t.CertFile == "") != (t.KeyFile == "") {
 		add("upstream.tls.cert_file and upstream.tls.key_file: set both or neither")
 	}
@@ -168,7 +222,7 @@ func (t UpstreamTLSConfig) credentials() (credentials.TransportCredentials, erro
 	if !t.Enabled {
 		return insecure.NewCredentials(), nil
 	}
-	tc, err := tlsconf.ClientConfig("upstream.tls", tlsconf.Client{CAFile: t.CAFile, CertFile: t.CertFile, KeyFile: t.KeyFile, ServerName: t.ServerName})
+	tc, err := tlsconf.ClientConfig("upstream.tls", tlsconf.Client{CAFile: t.CAFile, CertFile: t.CertFile, KeyFile: t.KeyFile, ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify})
 	if err != nil {
 		return nil, err
 	}

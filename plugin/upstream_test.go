@@ -3,6 +3,8 @@ package plugin
 import (
 	"io"
 	"net/http"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -83,7 +85,10 @@ func TestUpstreamModeMatchesEmbedded(t *testing.T) {
 	want := embedded.getTraces(t, tid(1), tid(2))
 	got := front.getTraces(t, tid(1), tid(2))
 	require.NotEmpty(t, want)
-	assert.Empty(t, cmp.Diff(want, got, protocmp.Transform()), "upstream mode reads what the embedded store reads")
+	// Span for span, each under its resource and scope; the grouping into
+	// chunks may differ (spans without records are passed through as they
+	// came, in chunks of their own).
+	assert.Empty(t, cmp.Diff(perSpan(t, want), perSpan(t, got), protocmp.Transform()), "upstream mode reads what the embedded store reads")
 	real, synthetic := splitSynthetic(spansOf(got))
 	assert.Len(t, real, 3, "no record span is shown")
 	assert.NotEmpty(t, synthetic, "network spans")
@@ -163,6 +168,72 @@ func TestUpstreamModeMatchesEmbedded(t *testing.T) {
 	}
 }
 
+// perSpan flattens chunks into one ResourceSpans per span, in a canonical
+// order.
+func perSpan(t *testing.T, chunks []*tracepb.TracesData) []*tracepb.ResourceSpans {
+	var out []*tracepb.ResourceSpans
+	for _, td := range chunks {
+		for _, rs := range td.ResourceSpans {
+			for _, ss := range rs.ScopeSpans {
+				for _, sp := range ss.Spans {
+					out = append(out, &tracepb.ResourceSpans{Resource: rs.Resource, SchemaUrl: rs.SchemaUrl,
+						ScopeSpans: []*tracepb.ScopeSpans{{Scope: ss.Scope, SchemaUrl: ss.SchemaUrl, Spans: []*tracepb.Span{sp}}}})
+				}
+			}
+		}
+	}
+	key := func(rs *tracepb.ResourceSpans) string {
+		b, err := proto.MarshalOptions{Deterministic: true}.Marshal(rs)
+		require.NoError(t, err)
+		return string(b)
+	}
+	slices.SortFunc(out, func(a, b *tracepb.ResourceSpans) int { return strings.Compare(key(a), key(b)) })
+	return out
+}
+
+// Pass-through chunks keep the chunk limits, never mix traces, and carry
+// the same spans as the embedded store's.
+func TestUpstreamGetTracesChunks(t *testing.T) {
+	start := time.Now().Add(-time.Minute).Truncate(time.Millisecond)
+	limit := func(c *Config) { c.Storage.MaxSpansPerChunk = 2 }
+	front, _ := startUpstreamPair(t, limit)
+	embedded := startEnv(t, limit)
+	for _, e := range []*env{front, embedded} {
+		feed(t, e, start)
+		var specs []spanSpec
+		for i := range 7 {
+			specs = append(specs, spanSpec{trace: 1, span: byte(10 + i), parent: 1, service: []string{"web", "db", "cache"}[i%3],
+				name: "op", kind: tracepb.Span_SPAN_KIND_CLIENT, start: start.Add(time.Duration(i) * time.Millisecond), dur: time.Millisecond})
+		}
+		e.export(t, specs...)
+	}
+	got := front.getTraces(t, tid(1), tid(2))
+	want := embedded.getTraces(t, tid(1), tid(2))
+	assert.Empty(t, cmp.Diff(perSpan(t, want), perSpan(t, got), protocmp.Transform()))
+	var order []string
+	for _, td := range got {
+		n := 0
+		traces := map[string]bool{}
+		for _, rs := range td.ResourceSpans {
+			for _, ss := range rs.ScopeSpans {
+				n += len(ss.Spans)
+				for _, sp := range ss.Spans {
+					traces[string(sp.TraceId)] = true
+				}
+			}
+		}
+		assert.LessOrEqual(t, n, 2, "chunk limit")
+		assert.Positive(t, n, "no empty chunk")
+		require.Len(t, traces, 1, "one trace per chunk")
+		for id := range traces {
+			if len(order) == 0 || order[len(order)-1] != id {
+				order = append(order, id)
+			}
+		}
+	}
+	assert.Len(t, order, 2, "each trace's chunks are consecutive")
+}
+
 func TestUpstreamDownIsUnavailable(t *testing.T) {
 	front, up := startUpstreamPair(t, nil)
 	health := healthpb.NewHealthClient(front.storageConn)
@@ -190,6 +261,10 @@ func TestUpstreamDownIsUnavailable(t *testing.T) {
 	assert.Equal(t, codes.Unavailable, status.Code(err), "spans: %v", err)
 	_, err = front.reader.GetServices(t.Context(), &storagev2.GetServicesRequest{})
 	assert.Equal(t, codes.Unavailable, status.Code(err), "reads: %v", err)
+	st, err := front.reader.GetTraces(t.Context(), &storagev2.GetTracesRequest{Query: []*storagev2.GetTraceParams{{TraceId: tid(1)}}})
+	require.NoError(t, err)
+	_, err = st.Recv()
+	assert.Equal(t, codes.Unavailable, status.Code(err), "GetTraces: %v", err)
 	assert.Equal(t, 0, int(front.srv.store.Stats().RecordsWritten), "nothing counted as written")
 }
 

@@ -29,6 +29,12 @@ var _ coltracepb.TraceServiceServer = (*writer)(nil)
 func (w *writer) Export(ctx context.Context, req *coltracepb.ExportTraceServiceRequest) (*coltracepb.ExportTraceServiceResponse, error) {
 	rs, rejected, msg := w.dropInvalidSpans(req.GetResourceSpans())
 	n, err := w.store.WriteSpans(ctx, rs)
+	return w.answer(n, err, rejected, msg)
+}
+
+// answer is Export's reply once the store answered: n spans stored, err,
+// rejected spans left out here with msg naming them.
+func (w *writer) answer(n int, err error, rejected int64, msg string) (*coltracepb.ExportTraceServiceResponse, error) {
 	var up *upstreamRejectedError
 	if errors.As(err, &up) {
 		// Upstream mode: the upstream stored all but these; OTLP partial

@@ -21,6 +21,7 @@ import (
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/proto"
 
 	collectorv1 "github.com/cross-layer-telemetry/clt/api/collector/v1"
 	"github.com/cross-layer-telemetry/clt/api/storagev2"
@@ -82,40 +83,59 @@ func BenchmarkUpstream(b *testing.B) {
 		r.TraceId, r.SpanId = id, spanID(i)
 		recs = append(recs, r)
 	}
+	// The same trace with 16 attributes on every span.
+	richID := []byte{0xbe, 0x0c, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2}
+	for _, r := range recs {
+		rr := proto.Clone(r).(*collectorv1.IOAMRecord)
+		rr.TraceId = richID
+		recs = append(recs, rr)
+	}
 	for _, s := range []*plugin.Server{srv, emb} {
-		require.NoError(b, exportTrace(ctx, coltracepb.NewTraceServiceClient(dial(s.StorageAddr().String())), id, spans, start))
+		c := coltracepb.NewTraceServiceClient(dial(s.StorageAddr().String()))
+		require.NoError(b, exportTrace(ctx, c, id, spans, start))
+		require.NoError(b, exportTraceAttrs(ctx, c, richID, spans, start, 16))
 		_, err = collectorv1.NewCollectorServiceClient(dial(s.CollectorAddr().String())).Report(ctx, &collectorv1.ReportRequest{Records: recs})
 		require.NoError(b, err)
 	}
 
+	getTraceOf := func(b *testing.B, c storagev2.TraceReaderClient, id []byte, wantSpans int) time.Duration {
+		t0 := time.Now()
+		st, err := c.GetTraces(ctx, &storagev2.GetTracesRequest{Query: []*storagev2.GetTraceParams{{TraceId: id}}})
+		require.NoError(b, err)
+		n := 0
+		for {
+			td, err := st.Recv()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			require.NoError(b, err)
+			for _, rs := range td.ResourceSpans {
+				for _, ss := range rs.ScopeSpans {
+					n += len(ss.Spans)
+				}
+			}
+		}
+		d := time.Since(t0)
+		if n < wantSpans {
+			b.Fatalf("got %d spans, want >= %d", n, wantSpans)
+		}
+		return d
+	}
+	getTrace := func(b *testing.B, c storagev2.TraceReaderClient, wantSpans int) time.Duration {
+		return getTraceOf(b, c, id, wantSpans)
+	}
+	pct := func(lat []time.Duration, p int) float64 {
+		slices.Sort(lat)
+		return float64(lat[len(lat)*p/100].Microseconds()) / 1000
+	}
 	getTraces := func(b *testing.B, cc *grpc.ClientConn, wantSpans int) {
 		c := storagev2.NewTraceReaderClient(cc)
 		lat := make([]time.Duration, 0, b.N)
 		for b.Loop() {
-			t0 := time.Now()
-			st, err := c.GetTraces(ctx, &storagev2.GetTracesRequest{Query: []*storagev2.GetTraceParams{{TraceId: id}}})
-			require.NoError(b, err)
-			n := 0
-			for {
-				td, err := st.Recv()
-				if errors.Is(err, io.EOF) {
-					break
-				}
-				require.NoError(b, err)
-				for _, rs := range td.ResourceSpans {
-					for _, ss := range rs.ScopeSpans {
-						n += len(ss.Spans)
-					}
-				}
-			}
-			lat = append(lat, time.Since(t0))
-			if n < wantSpans {
-				b.Fatalf("got %d spans, want >= %d", n, wantSpans)
-			}
+			lat = append(lat, getTrace(b, c, wantSpans))
 		}
-		slices.Sort(lat)
-		b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
-		b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+		b.ReportMetric(pct(lat, 99), "p99-ms")
+		b.ReportMetric(pct(lat, 50), "p50-ms")
 	}
 	// Direct: the 100 spans and the 10 record spans, as stored.
 	b.Run("GetTraces/direct", func(b *testing.B) { getTraces(b, direct, spans+withRecords) })
@@ -123,6 +143,32 @@ func BenchmarkUpstream(b *testing.B) {
 	b.Run("GetTraces/layer", func(b *testing.B) { getTraces(b, layer, spans+1) })
 	// Embedded clt-storage, same output.
 	b.Run("GetTraces/embedded", func(b *testing.B) { getTraces(b, embedded, spans+1) })
+	// Direct and through the layer in alternation (order swapped every
+	// iteration), so the load of a shared machine weighs on both alike.
+	interleaved := func(id []byte) func(b *testing.B) {
+		return func(b *testing.B) {
+			d, l := storagev2.NewTraceReaderClient(direct), storagev2.NewTraceReaderClient(layer)
+			var dl, ll []time.Duration
+			i := 0
+			for b.Loop() {
+				if i++; i%2 == 0 {
+					dl = append(dl, getTraceOf(b, d, id, spans+withRecords))
+					ll = append(ll, getTraceOf(b, l, id, spans+1))
+				} else {
+					ll = append(ll, getTraceOf(b, l, id, spans+1))
+					dl = append(dl, getTraceOf(b, d, id, spans+withRecords))
+				}
+			}
+			dp99, lp99 := pct(dl, 99), pct(ll, 99)
+			b.ReportMetric(dp99, "direct-p99-ms")
+			b.ReportMetric(lp99, "layer-p99-ms")
+			b.ReportMetric(lp99-dp99, "added-p99-ms")
+			b.ReportMetric(pct(ll, 50)-pct(dl, 50), "added-p50-ms")
+		}
+	}
+	b.Run("GetTraces/interleaved", interleaved(id))
+	// The same with 16 attributes per span.
+	b.Run("GetTraces/interleaved-rich", interleaved(richID))
 
 	export := func(b *testing.B, cc *grpc.ClientConn) {
 		c := coltracepb.NewTraceServiceClient(cc)
@@ -140,6 +186,30 @@ func BenchmarkUpstream(b *testing.B) {
 	}
 	b.Run("Export/direct", func(b *testing.B) { export(b, direct) })
 	b.Run("Export/layer", func(b *testing.B) { export(b, layer) })
+	// In alternation, as GetTraces/interleaved.
+	b.Run("Export/interleaved", func(b *testing.B) {
+		cs := []coltracepb.TraceServiceClient{coltracepb.NewTraceServiceClient(direct), coltracepb.NewTraceServiceClient(layer)}
+		var took [2]time.Duration
+		i := 0
+		for b.Loop() {
+			i++
+			for k := range 2 {
+				which := (i + k) % 2
+				tid := make([]byte, 16)
+				binary.BigEndian.PutUint64(tid[8:], uint64(i))
+				tid[0], tid[1] = 0xe2, byte(which)
+				t0 := time.Now()
+				if err := exportTrace(ctx, cs[which], tid, spans, start); err != nil {
+					b.Fatal(err)
+				}
+				took[which] += time.Since(t0)
+			}
+		}
+		rate := func(d time.Duration) float64 { return float64(b.N*spans) / d.Seconds() }
+		b.ReportMetric(rate(took[0]), "direct-spans/s")
+		b.ReportMetric(rate(took[1]), "layer-spans/s")
+		b.ReportMetric(rate(took[1])/rate(took[0]), "layer/direct")
+	})
 }
 
 func spanID(i int) []byte {
@@ -149,11 +219,21 @@ func spanID(i int) []byte {
 }
 
 func exportTrace(ctx context.Context, c coltracepb.TraceServiceClient, id []byte, n int, start time.Time) error {
+	return exportTraceAttrs(ctx, c, id, n, start, 0)
+}
+
+// exportTraceAttrs is exportTrace with attrs string attributes per span
+// (an instrumented service's span carries a dozen or more).
+func exportTraceAttrs(ctx context.Context, c coltracepb.TraceServiceClient, id []byte, n int, start time.Time, attrs int) error {
 	ss := &tracepb.ScopeSpans{Scope: &commonpb.InstrumentationScope{Name: "bench"}}
 	for i := range n {
 		sp := &tracepb.Span{TraceId: id, SpanId: spanID(i), Name: fmt.Sprintf("op-%d", i%10), Kind: tracepb.Span_SPAN_KIND_SERVER,
 			StartTimeUnixNano: uint64(start.Add(time.Duration(i) * time.Millisecond).UnixNano()),
 			EndTimeUnixNano:   uint64(start.Add(time.Duration(i)*time.Millisecond + 50*time.Millisecond).UnixNano())}
+		for a := range attrs {
+			sp.Attributes = append(sp.Attributes, &commonpb.KeyValue{Key: fmt.Sprintf("app.attribute.%d", a),
+				Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: fmt.Sprintf("value %d of span %d, forty bytes long....", a, i)}}})
+		}
 		if i > 0 {
 			sp.ParentSpanId = spanID(0)
 		}
