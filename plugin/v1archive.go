@@ -49,7 +49,7 @@ func (s *Server) openArchive(ctx context.Context) error {
 func registerArchive(srv *grpc.Server, rd *reader, w *writer, archive *ioamstore.Store) []string {
 	ar := *rd
 	ar.store = archive
-	storagev1.RegisterArchiveSpanWriterPluginServer(srv, v1ArchiveWriter{archive: &v1Writer{w: &writer{store: archive, metrics: w.metrics}, logger: rd.logger}})
+	storagev1.RegisterArchiveSpanWriterPluginServer(srv, v1ArchiveWriter{archive: newV1Writer(&writer{store: archive, metrics: w.metrics}, rd.logger)})
 	storagev1.RegisterArchiveSpanReaderPluginServer(srv, v1ArchiveReader{r: &v1Reader{r: &ar}})
 	return []string{storagev1.ArchiveSpanWriterPlugin_ServiceDesc.ServiceName, storagev1.ArchiveSpanReaderPlugin_ServiceDesc.ServiceName}
 }
