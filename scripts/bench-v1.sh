@@ -20,7 +20,9 @@
 # Everything runs on 127.0.0.1 with free ports, bounded in count and time.
 # Env: JAEGER_V1_BIN, BENCH_V1_TRACES (per worker; default 5000: 200k spans
 # with the defaults), BENCH_V1_ROUNDS (3), BENCH_WORKERS (4), BENCH_SPANS (9
-# child spans per trace), BENCH_V1_SIDES ("badger clt").
+# child spans per trace), BENCH_V1_SIDES ("badger clt"), BENCH_V1_CLT_BIN (a
+# clt-storage binary to run instead of building this tree's, e.g. to
+# compare two builds).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -44,7 +46,8 @@ mkdir -p "$WORK" "$BIN"
 SRC=$(./scripts/jaeger-src.sh)
 log "building tracegen, clt-storage, benchquery"
 (cd "$SRC" && go build -o "$BIN/tracegen" ./cmd/tracegen)
-go build -o "$BIN/clt-storage" ./plugin/cmd/clt-storage
+CLT_BIN=${BENCH_V1_CLT_BIN:-$BIN/clt-storage}
+[ -n "${BENCH_V1_CLT_BIN:-}" ] || go build -o "$CLT_BIN" ./plugin/cmd/clt-storage
 go build -o "$BIN/benchquery" ./plugin/internal/benchquery
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
@@ -103,7 +106,7 @@ store:
 log:
   level: warn
 EOF
-    "$BIN/clt-storage" --config "$WORK/clt-storage.yaml" >"$WORK/clt-storage-$round.log" 2>&1 &
+    "$CLT_BIN" --config "$WORK/clt-storage.yaml" >"$WORK/clt-storage-$round.log" 2>&1 &
     clt_pid=$!
     PIDS+=("$clt_pid")
     wait_http "http://$clt_admin/healthz" 10 || die "clt-storage not healthy"
@@ -141,6 +144,7 @@ EOF
     timeout 900 "$BIN/tracegen" -trace-exporter otlp-grpc -workers "$WORKERS" -spans "$CHILD_SPANS" \
     -pause 0s -traces "$TRACES" -services 1 >"$WORK/tracegen-$name-$round.log" 2>&1 || die "tracegen failed or took over 900s ($name)"
   t1=$(date +%s.%N)
+  to=$(($(date +%s%6N) + 1000000)) # every span started while tracegen ran
   # Drain: until everything sent is saved, or the saved count stood still
   # for 3 s (bounded to 120 s).
   local sent=$((TRACES * WORKERS * (CHILD_SPANS + 1))) saved prev=-1 still=0 tsaved=$t1
@@ -151,7 +155,6 @@ EOF
     if [ "$saved" -ge "$sent" ] || [ "$still" -ge 15 ]; then break; fi
     sleep 0.2
   done
-  to=$(($(date +%s%6N) + 1000000))
   local j1 c1=0 jrss crss=0 failed dropped written=0
   j1=$(cpu_ticks "$jpid")
   jrss=$(peak_rss_mib "$jpid")
@@ -166,7 +169,7 @@ EOF
   log "$name #$round: reading back"
   local rb
   rb=$("$BIN/benchquery" -count -jaeger "http://127.0.0.1:$p_query" -service tracegen -label "$name" \
-    -from "$from" -to "$to" -timeout 5m) || die "read back failed ($name)"
+    -from "$from" -to "$to" -windows $((sent / (CHILD_SPANS + 1) / 500 + 1)) -timeout 15m) || die "read back failed ($name)"
   local read_back=${rb#*spans=}
   read_back=${read_back%% *}
 

@@ -15,9 +15,11 @@ import (
 const countLimit = 2000
 
 // countSpans reads back every span of service that started in [from, to]
-// through Jaeger's HTTP search, window by window, and counts distinct
-// (trace, span) pairs: what the store returns, not what a metric says.
-func countSpans(ctx context.Context, base, service string, from, to time.Time) (spans, traces int, err error) {
+// through Jaeger's HTTP search, in windows (first `windows` equal ones,
+// each split again while it returns countLimit traces), and counts
+// distinct (trace, span) pairs: what the store returns, not what a metric
+// says.
+func countSpans(ctx context.Context, base, service string, from, to time.Time, windows int) (spans, traces int, err error) {
 	seen := map[string]struct{}{}
 	tracesSeen := map[string]struct{}{}
 	var window func(from, to time.Time, depth int) error
@@ -57,8 +59,17 @@ func countSpans(ctx context.Context, base, service string, from, to time.Time) (
 		}
 		return nil
 	}
-	if err := window(from, to, 0); err != nil {
-		return 0, 0, err
+	windows = max(windows, 1)
+	step := to.Sub(from) / time.Duration(windows)
+	for i := range windows {
+		end := from.Add(step)
+		if i == windows-1 {
+			end = to
+		}
+		if err := window(from, end, 0); err != nil {
+			return 0, 0, err
+		}
+		from = end.Add(time.Microsecond)
 	}
 	return len(seen), len(tracesSeen), nil
 }

@@ -53,12 +53,13 @@ func run() error {
 	count := flag.Bool("count", false, "only read back and count the service's spans that started in [-from, -to]")
 	from := flag.Int64("from", 0, "with -count: start of the range, Unix µs")
 	to := flag.Int64("to", 0, "with -count: end of the range, Unix µs")
+	windows := flag.Int("windows", 1, "with -count: equal search windows to start with (more when one holds too many traces)")
 	flag.Parse()
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
 
 	if *count {
-		spans, traces, err := countSpans(ctx, *jaeger, *service, time.UnixMicro(*from), time.UnixMicro(*to))
+		spans, traces, err := countSpans(ctx, *jaeger, *service, time.UnixMicro(*from), time.UnixMicro(*to), *windows)
 		if err != nil {
 			return err
 		}
