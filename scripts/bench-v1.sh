@@ -6,6 +6,9 @@
 #           clt-storage's default)
 #   memory) (only when named in BENCH_V1_SIDES) Jaeger v1.76 on its memory
 #           store: the ceiling of any backend behind this Jaeger
+#   clt-stream) (only when named) clt with storage.v1_streaming_writer: true,
+#           i.e. Jaeger's streaming writer, which v1.76 loses spans on
+#           (docs/jaeger.md §8): the read back shows how many
 # The same load each run: Jaeger's own tracegen (jaeger v1.76.0 module) over
 # OTLP gRPC into Jaeger's collector, BENCH_V1_TRACES traces per worker.
 # The sides alternate (badger, clt, badger, clt, ...) BENCH_V1_ROUNDS times
@@ -91,12 +94,13 @@ run_side() { # name round
   local p_admin p_query p_otlp
   p_admin=$(free_port) p_query=$(free_port) p_otlp=$(free_port)
   local clt_pid="" clt_admin="" env=() args=()
-  if [ "$name" = clt ]; then
+  if [ "$name" = clt ] || [ "$name" = clt-stream ]; then
     local clt_grpc=127.0.0.1:$(free_port)
     clt_admin=127.0.0.1:$(free_port)
     cat >"$WORK/clt-storage.yaml" <<EOF
 storage:
   listen: "$clt_grpc"
+  v1_streaming_writer: $([ "$name" = clt-stream ] && echo true || echo false)
 collector:
   listen: ""
 admin:
@@ -186,7 +190,7 @@ jcpu = (int(j1) - int(j0)) / hz
 ccpu = (int(c1) - int(c0)) / hz
 k = max(rb, 1) / 1000
 print(f"{name} round={rnd} sent={sent} saved={saved} save_failed={failed} dropped={drop} read_back={rb}"
-      + (f" clt_written={written}" if name == "clt" else "")
+      + (f" clt_written={written}" if name.startswith("clt") else "")
       + f" load_s={t1-t0:.1f} stored_s={ts-t0:.1f} stored_per_s={rb/max(ts-t0,1e-9):.0f}"
       f" cpu_s_per_1k_jaeger={jcpu/k:.3f} cpu_s_per_1k_clt={ccpu/k:.3f} cpu_s_per_1k_total={(jcpu+ccpu)/k:.3f}"
       f" peak_rss_mib_jaeger={jrss} peak_rss_mib_clt={crss}")
