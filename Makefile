@@ -208,6 +208,13 @@ $(BIN)/jaeger-v162: tools/jaeger-v162/go.mod tools/jaeger-v162/go.sum
 	cd tools/jaeger-v162 && nice -n 10 $(GO) build -o $(BIN)/jaeger-v162.tmp github.com/jaegertracing/jaeger/cmd/jaeger
 	mv $(BIN)/jaeger-v162.tmp $(BIN)/jaeger-v162
 
+## bench-v1: side-by-side ingest through Jaeger v1.76 (its own badger vs
+## clt-storage over storage_v1), alternating, BENCH_V1_ROUNDS (3) each; see
+## docs/benchmarks.md. Free ports only; not part of `make test`.
+.PHONY: bench-v1
+bench-v1: jaeger-v1
+	./scripts/bench-v1.sh
+
 ## soak: clt-storage under a steady load of spans, IOAM reports and searches
 ## for SOAK_DURATION (5m), printing RSS, goroutines, fds and disk every
 ## SOAK_EVERY (30s); see docs/benchmarks.md "Memory". Not part of `make test`.

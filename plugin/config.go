@@ -290,9 +290,7 @@ func (c Config) Validate() error {
 	if c.ShutdownTimeout <= 0 {
 		add("shutdown_timeout: must be > 0, got %s", c.ShutdownTimeout)
 	}
-	if c.Archive.Enabled && c.Archive.TTL <= 0 {
-		add("archive.ttl: must be > 0, got %s", c.Archive.TTL)
-	}
+	c.Archive.validate(add)
 	if err := c.Store.Validate(); err != nil {
 		// ioamstore names its own keys; prefix them with the section.
 		for _, e := range unjoin(err) {

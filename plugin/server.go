@@ -66,6 +66,8 @@ type Server struct {
 	health       *health.Server
 	storageLn    net.Listener
 	collectorLn  net.Listener
+	archiveSrv   *grpc.Server // archive.listen (v1archive.go)
+	archiveLn    net.Listener
 
 	// reloaders and auths are every port's TLS material and authorizer,
 	// re-read by ReloadTLS; adminAuth guards the admin routes.
@@ -229,6 +231,9 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	s.rd, s.wr = rd, wr
 	services = append(services, registerStorageV1(s.storageSrv, rd, wr, s.archive)...) // Jaeger v1 (v1.go)
 	s.serveGRPC("storage", s.storageSrv, s.storageLn)
+	if err := s.serveArchivePort(ctx, rd, wr); err != nil {
+		return err
+	}
 
 	if s.collectorLn != nil {
 		col := &collector{store: s.store, cfg: s.cfg.Collector, metrics: s.metrics, logger: s.logger, now: s.now, names: s.names}
@@ -380,7 +385,7 @@ func (s *Server) Close() error {
 		defer cancel()
 		var errs []error
 		var stopWG sync.WaitGroup
-		for _, srv := range []*grpc.Server{s.storageSrv, s.collectorSrv} {
+		for _, srv := range []*grpc.Server{s.storageSrv, s.collectorSrv, s.archiveSrv} {
 			if srv == nil {
 				continue
 			}
@@ -405,7 +410,7 @@ func (s *Server) Close() error {
 		stopWG.Wait()
 		// Listeners not handed to a server yet (failed Start) are closed here;
 		// closing one a server already closed is harmless.
-		for _, ln := range []net.Listener{s.storageLn, s.collectorLn} {
+		for _, ln := range []net.Listener{s.storageLn, s.collectorLn, s.archiveLn} {
 			if ln != nil {
 				_ = ln.Close()
 			}

@@ -45,7 +45,7 @@ const (
 // their names for the health service; archive (nil: not served) backs the
 // two archive services.
 func registerStorageV1(srv *grpc.Server, rd *reader, w *writer, archive *ioamstore.Store) []string {
-	wr := &v1Writer{w: w, logger: rd.logger}
+	wr := newV1Writer(w, rd.logger)
 	storagev1.RegisterSpanWriterPluginServer(srv, wr)
 	storagev1.RegisterStreamingSpanWriterPluginServer(srv, v1StreamWriter{v: wr})
 	storagev1.RegisterSpanReaderPluginServer(srv, &v1Reader{r: rd})
@@ -69,6 +69,25 @@ type v1Writer struct {
 	storagev1.UnimplementedSpanWriterPluginServer
 	w      *writer
 	logger *slog.Logger
+	group  v1Group // WriteSpan's group commit (v1group.go)
+}
+
+func newV1Writer(w *writer, logger *slog.Logger) *v1Writer {
+	v := &v1Writer{w: w, logger: logger}
+	v.group.write = v.export
+	return v
+}
+
+// export stores converted spans at once through Export and returns how many
+// it refused (spanProblem, or the upstream in upstream mode) with the
+// first reason.
+func (v *v1Writer) export(ctx context.Context, rs []*tracepb.ResourceSpans) (rejected int64, reason string, err error) {
+	resp, err := v.w.Export(ctx, &coltracepb.ExportTraceServiceRequest{ResourceSpans: rs})
+	if err != nil {
+		return 0, "", err
+	}
+	ps := resp.GetPartialSuccess()
+	return ps.GetRejectedSpans(), ps.GetErrorMessage(), nil
 }
 
 // write stores the valid spans at once, as Export does, and returns how
@@ -88,25 +107,42 @@ func (v *v1Writer) write(ctx context.Context, spans []*storagev1.Span) (rejected
 		}
 		rs = append(rs, r)
 	}
-	resp, err := v.w.Export(ctx, &coltracepb.ExportTraceServiceRequest{ResourceSpans: rs})
+	n, r, err := v.export(ctx, rs)
 	if err != nil {
 		return 0, "", err
 	}
-	if ps := resp.GetPartialSuccess(); ps.GetRejectedSpans() > 0 {
-		if rejected += ps.GetRejectedSpans(); reason == "" {
-			reason = ps.GetErrorMessage()
+	if n > 0 {
+		if rejected += n; reason == "" {
+			reason = r
 		}
 	}
 	return rejected, reason, nil
 }
 
+// WriteSpan converts and checks the span on the caller's goroutine, then
+// stores it with the spans of concurrent calls (v1Group): a refused span
+// fails only its own call; a store error, every call of its batch.
 func (v *v1Writer) WriteSpan(ctx context.Context, req *storagev1.WriteSpanRequest) (*storagev1.WriteSpanResponse, error) {
-	rejected, reason, err := v.write(ctx, []*storagev1.Span{req.GetSpan()})
+	r, err := v1ToOTLP(req.GetSpan())
+	if err != nil {
+		v.w.metrics.spansRejected.WithLabelValues("v1_span").Inc()
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	if field, problem := spanProblem(r.ScopeSpans[0].Spans[0]); field != "" {
+		v.w.metrics.spansRejected.WithLabelValues(rejectReason(field)).Inc()
+		return nil, status.Errorf(codes.InvalidArgument, "span.%s: %s", field, problem)
+	}
+	n, rejected, reason, err := v.group.add(ctx, r)
 	if err != nil {
 		return nil, err
 	}
-	if rejected > 0 {
+	switch {
+	case rejected > 0 && n == 1:
 		return nil, status.Error(codes.InvalidArgument, reason)
+	case rejected > 0:
+		// Only an upstream (upstream mode) refuses checked spans, and its
+		// answer does not say which: every call of the batch learns it.
+		return nil, status.Errorf(codes.InvalidArgument, "%d of %d spans written together not stored: %s", rejected, n, reason)
 	}
 	return &storagev1.WriteSpanResponse{}, nil
 }

@@ -10,7 +10,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -361,4 +363,50 @@ func TestV1Archive(t *testing.T) {
 	assert.False(t, caps.ArchiveSpanReader)
 	_, err = storagev1.NewArchiveSpanWriterPluginClient(e2.storageConn).WriteArchiveSpan(t.Context(), &storagev1.WriteSpanRequest{Span: shown[0]})
 	assert.Equal(t, codes.Unimplemented, status.Code(err))
+}
+
+// TestV1ArchivePort: archive.listen serves the archive as a storage of its
+// own (Jaeger v1.58+ --grpc-storage-archive.server): the plain storage_v1
+// writer and reader there write and read the archive, not the main store.
+func TestV1ArchivePort(t *testing.T) {
+	e := startEnv(t, func(c *Config) { c.Archive.Enabled, c.Archive.Listen = true, "127.0.0.1:0" })
+	require.NotNil(t, e.srv.ArchiveAddr())
+	ac, err := grpc.NewClient(e.srv.ArchiveAddr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = ac.Close() })
+	caps, err := storagev1.NewPluginCapabilitiesClient(ac).Capabilities(t.Context(), &storagev1.CapabilitiesRequest{})
+	require.NoError(t, err)
+	//lint:ignore SA1019 the archive port has no archive of its own
+	assert.False(t, caps.StreamingSpanWriter || caps.ArchiveSpanReader || caps.ArchiveSpanWriter)
+
+	archive := &v1Env{writer: storagev1.NewSpanWriterPluginClient(ac), reader: storagev1.NewSpanReaderPluginClient(ac)}
+	primary := &v1Env{reader: storagev1.NewSpanReaderPluginClient(e.storageConn)}
+	want := v1Span(nil)
+	_, err = archive.writer.WriteSpan(t.Context(), &storagev1.WriteSpanRequest{Span: want})
+	require.NoError(t, err)
+	got, err := archive.getTrace(t, tid(1))
+	require.NoError(t, err)
+	require.Len(t, got, 1)
+	assert.True(t, bytes.Equal(detMarshal(canonV1(want)), detMarshal(canonV1(got[0]))), "archived %v\nread %v", want, got[0])
+	_, err = primary.getTrace(t, tid(1))
+	assert.Equal(t, codes.NotFound, status.Code(err), "not in the main store")
+	// The archive port is the same archive the go-plugin services use.
+	st, err := storagev1.NewArchiveSpanReaderPluginClient(e.storageConn).GetArchiveTrace(t.Context(), &storagev1.GetTraceRequest{TraceId: tid(1)})
+	require.NoError(t, err)
+	got, _, err = recvV1(t, st.Recv)
+	require.NoError(t, err)
+	assert.Len(t, got, 1)
+
+	// Without archive.listen there is no second port.
+	assert.Nil(t, startEnv(t, func(c *Config) { c.Archive.Enabled = true }).srv.ArchiveAddr())
+}
+
+func TestArchiveListenNeedsEnabled(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Archive.Listen = "127.0.0.1:17272"
+	require.ErrorContains(t, cfg.Validate(), "archive.listen: needs archive.enabled: true")
+	cfg.Archive.Enabled, cfg.Archive.Listen = true, "17272"
+	require.ErrorContains(t, cfg.Validate(), "archive.listen:")
+	cfg.Archive.Listen = "127.0.0.1:17272"
+	require.NoError(t, cfg.Validate())
 }

@@ -3,20 +3,27 @@ package plugin
 import (
 	"context"
 	"fmt"
+	"net"
 	"path/filepath"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
 	"github.com/cross-layer-telemetry/clt/api/storagev1"
 	"github.com/cross-layer-telemetry/clt/ioamstore"
 )
 
-// Jaeger v1's archive (the UI's "archive" button, through the go-plugin
-// sidecar's ArchiveSpanWriterPlugin / ArchiveSpanReaderPlugin): a second
-// store under <store.dir>/archive with its own retention.
+// Jaeger v1's archive (the UI's "archive" button): a second store under
+// <store.dir>/archive with its own retention, served two ways. Jaeger
+// v1.12–v1.57 ask the storage itself (ArchiveSpanWriterPlugin /
+// ArchiveSpanReaderPlugin on the Jaeger port, advertised by
+// PluginCapabilities); Jaeger v1.58+ configure the archive as a second
+// remote storage (--grpc-storage-archive.enabled, --grpc-storage-archive.server)
+// and call the plain storage_v1 services there: archive.listen is that
+// second port.
 
 // ArchiveConfig configures the Jaeger v1 archive.
 type ArchiveConfig struct {
@@ -24,6 +31,26 @@ type ArchiveConfig struct {
 	Enabled bool `yaml:"enabled"`
 	// TTL is how long archived spans are kept (default 720h).
 	TTL time.Duration `yaml:"ttl"`
+	// Listen, when set, is a second gRPC port (host:port) serving the
+	// storage_v1 writer, reader and capabilities over the archive, for
+	// Jaeger v1.58+ --grpc-storage-archive.server. It has the storage
+	// port's TLS, auth and limits. Default "" (none).
+	Listen string `yaml:"listen"`
+}
+
+// validate reports archive's problems through add.
+func (a ArchiveConfig) validate(add func(string, ...any)) {
+	if a.Enabled && a.TTL <= 0 {
+		add("archive.ttl: must be > 0, got %s", a.TTL)
+	}
+	if a.Listen != "" {
+		if !a.Enabled {
+			add("archive.listen: needs archive.enabled: true")
+		}
+		if _, _, err := net.SplitHostPort(a.Listen); err != nil {
+			add("archive.listen: %v", err)
+		}
+	}
 }
 
 // openArchive opens and starts the archive store when enabled: the main
@@ -49,7 +76,7 @@ func (s *Server) openArchive(ctx context.Context) error {
 func registerArchive(srv *grpc.Server, rd *reader, w *writer, archive *ioamstore.Store) []string {
 	ar := *rd
 	ar.store = archive
-	storagev1.RegisterArchiveSpanWriterPluginServer(srv, v1ArchiveWriter{archive: &v1Writer{w: &writer{store: archive, metrics: w.metrics}, logger: rd.logger}})
+	storagev1.RegisterArchiveSpanWriterPluginServer(srv, v1ArchiveWriter{archive: newV1Writer(&writer{store: archive, metrics: w.metrics}, rd.logger)})
 	storagev1.RegisterArchiveSpanReaderPluginServer(srv, v1ArchiveReader{r: &v1Reader{r: &ar}})
 	return []string{storagev1.ArchiveSpanWriterPlugin_ServiceDesc.ServiceName, storagev1.ArchiveSpanReaderPlugin_ServiceDesc.ServiceName}
 }
@@ -81,3 +108,42 @@ type v1ArchiveReader struct {
 func (a v1ArchiveReader) GetArchiveTrace(req *storagev1.GetTraceRequest, stream storagev1.ArchiveSpanReaderPlugin_GetArchiveTraceServer) error {
 	return a.r.GetTrace(req, stream)
 }
+
+// serveArchivePort binds archive.listen and serves the archive there as a
+// storage of its own (Jaeger v1.58+): SpanWriterPlugin and SpanReaderPlugin
+// over the archive store, DependenciesReaderPlugin (Jaeger creates one for
+// every storage; the archive's graph is that of its traces) and
+// PluginCapabilities (no streaming writer, no nested archive). The reader
+// enriches as the primary's does; the archive keeps no IOAM records, and
+// the spans Jaeger archives are the enriched ones it read, so nothing is
+// lost or added twice.
+// The health service is the primary port's: same service names, same state.
+func (s *Server) serveArchivePort(ctx context.Context, rd *reader, w *writer) error {
+	if s.cfg.Archive.Listen == "" || s.archive == nil {
+		return nil
+	}
+	opts, err := s.grpcOptions("archive", s.cfg.Storage.TLS, s.cfg.Storage.Auth, s.cfg.Storage.PortLimits,
+		s.cfg.Storage.MaxRecvMsgSizeMiB, s.cfg.Storage.MaxTraceIDsPerRequest)
+	if err != nil {
+		return err
+	}
+	var lc net.ListenConfig
+	if s.archiveLn, err = lc.Listen(ctx, "tcp", s.cfg.Archive.Listen); err != nil {
+		return fmt.Errorf("archive.listen: %w", err)
+	}
+	ar := *rd
+	ar.store = s.archive
+	s.archiveSrv = grpc.NewServer(opts...)
+	storagev1.RegisterSpanWriterPluginServer(s.archiveSrv, newV1Writer(&writer{store: s.archive, metrics: w.metrics}, rd.logger))
+	storagev1.RegisterSpanReaderPluginServer(s.archiveSrv, &v1Reader{r: &ar})
+	storagev1.RegisterDependenciesReaderPluginServer(s.archiveSrv, v1Deps{r: &ar})
+	storagev1.RegisterPluginCapabilitiesServer(s.archiveSrv, v1Caps{})
+	healthpb.RegisterHealthServer(s.archiveSrv, s.health)
+	s.serveGRPC("archive", s.archiveSrv, s.archiveLn)
+	s.warnExposed("archive", s.ArchiveAddr(), s.cfg.Storage.TLS, s.cfg.Storage.Auth)
+	return nil
+}
+
+// ArchiveAddr returns the bound address of the archive port (archive.listen)
+// after Start; nil when not served.
+func (s *Server) ArchiveAddr() net.Addr { return addrOf(s.archiveLn) }

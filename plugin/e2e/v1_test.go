@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -28,9 +29,12 @@ import (
 	resourcepb "go.opentelemetry.io/proto/otlp/resource/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 
 	collectorv1 "github.com/cross-layer-telemetry/clt/api/collector/v1"
+	"github.com/cross-layer-telemetry/clt/api/storagev1"
 	"github.com/cross-layer-telemetry/clt/plugin"
 )
 
@@ -61,13 +65,19 @@ type v1Stack struct {
 }
 
 // startClt starts an in-process clt-storage on free loopback ports.
-func startClt(t *testing.T) *plugin.Server {
+func startClt(t *testing.T) *plugin.Server { return startCltWith(t, nil) }
+
+// startCltWith is startClt with mutate applied to the config.
+func startCltWith(t *testing.T, mutate func(*plugin.Config)) *plugin.Server {
 	cfg := plugin.DefaultConfig()
 	cfg.Storage.Listen = "127.0.0.1:0"
 	cfg.Collector.Listen = "127.0.0.1:0"
 	cfg.Admin.Listen = "127.0.0.1:0"
 	cfg.Store.Dir = filepath.Join(t.TempDir(), "data")
 	cfg.Store.BlockCacheMB, cfg.Store.MemTableMB = 16, 8
+	if mutate != nil {
+		mutate(&cfg)
+	}
 	srv, err := plugin.New(cfg, plugin.Settings{})
 	require.NoError(t, err)
 	require.NoError(t, srv.Start(t.Context()))
@@ -135,6 +145,89 @@ func startJaegerV1(t *testing.T, bin string, env, args []string) *v1Stack {
 		time.Sleep(200 * time.Millisecond)
 	}
 	return s
+}
+
+// TestJaegerV1ArchiveRemote: Jaeger v1.76 with its archive configured as a
+// second remote storage (--grpc-storage-archive.server, v1.58+) on
+// clt-storage's archive.listen. The UI's archive button stores the trace
+// as shown (IOAM tags, hop logs, warnings, network spans); once the trace
+// has expired from the main store, Jaeger still shows it, from the archive.
+func TestJaegerV1ArchiveRemote(t *testing.T) {
+	const ttl = 30 * time.Second // the main store's: long enough for checkV1IOAM
+	srv := startCltWith(t, func(c *plugin.Config) {
+		c.Archive.Enabled, c.Archive.Listen = true, "127.0.0.1:0"
+		c.Store.SpanTTL, c.Store.RecordTTL = ttl, ttl
+	})
+	s := startJaegerV1(t, binOr(t, "JAEGER_V1_BIN", "jaeger-v1", "jaeger-v1"), []string{"SPAN_STORAGE_TYPE=grpc"}, []string{
+		"--grpc-storage.server=" + srv.StorageAddr().String(),
+		"--grpc-storage-archive.enabled=true",
+		"--grpc-storage-archive.server=" + srv.ArchiveAddr().String(),
+	})
+	s.collector, s.admin = srv.CollectorAddr().String(), srv.AdminAddr().String()
+	checkV1IOAM(t, s)
+	id := hex.EncodeToString(v1TraceID)
+	resp, err := http.Post("http://"+s.query+"/api/archive/"+id, "application/json", nil)
+	require.NoError(t, err)
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode, "%s", b)
+
+	// The archive port holds the trace as it was shown.
+	dial := func(addr string) *grpc.ClientConn {
+		c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = c.Close() })
+		return c
+	}
+	getTrace := func(addr string) ([]*storagev1.Span, error) {
+		st, err := storagev1.NewSpanReaderPluginClient(dial(addr)).GetTrace(t.Context(), &storagev1.GetTraceRequest{TraceId: v1TraceID})
+		require.NoError(t, err)
+		var spans []*storagev1.Span
+		for {
+			c, err := st.Recv()
+			if errors.Is(err, io.EOF) {
+				return spans, nil
+			}
+			if err != nil {
+				return nil, err
+			}
+			spans = append(spans, c.GetSpans()...)
+		}
+	}
+	archived, err := getTrace(srv.ArchiveAddr().String())
+	require.NoError(t, err)
+	require.Greater(t, len(archived), 2, "the two spans and the network spans")
+	hasPath := func(spans []*storagev1.Span) bool {
+		for _, sp := range spans {
+			for _, kv := range sp.GetTags() {
+				if kv.GetKey() == plugin.AttrPath && kv.GetVStr() == "1 > 2 > 3" && len(sp.GetWarnings()) > 0 {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	assert.True(t, hasPath(archived), "the archived server span keeps its IOAM tags and warnings")
+
+	// Expired from the main store...
+	require.Eventually(t, func() bool {
+		_, err := getTrace(srv.StorageAddr().String())
+		return status.Code(err) == codes.NotFound
+	}, ttl+30*time.Second, 500*time.Millisecond, "trace still in the main store after its TTL")
+	// ...Jaeger finds it in the archive, as it was.
+	traces := getJSON(t, "http://"+s.query+"/api/traces/"+id)
+	require.Len(t, traces, 1)
+	assert.Len(t, traces[0].Spans, len(archived))
+	var shown bool
+	for _, sp := range traces[0].Spans {
+		for _, tg := range sp.Tags {
+			if tg.Key == plugin.AttrPath && tg.Value == "1 > 2 > 3" {
+				shown = true
+				assert.NotEmpty(t, sp.Warnings)
+			}
+		}
+	}
+	assert.True(t, shown, "Jaeger shows the archived trace with its IOAM tags")
 }
 
 var (

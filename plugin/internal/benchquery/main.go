@@ -5,6 +5,11 @@
 //
 //	<label> <rpc> n=<count> p50=<ms> p99=<ms>
 //
+// With -count it instead reads back every span of the service that started
+// in a time range (scripts/bench-v1.sh verifies what was stored):
+//
+//	<label> read_back spans=<count> traces=<count>
+//
 // Every loop is bounded by -n and -timeout.
 package main
 
@@ -45,9 +50,22 @@ func run() error {
 	label := flag.String("label", "run", "label printed on each line")
 	n := flag.Int("n", 200, "queries per measurement")
 	timeout := flag.Duration("timeout", 2*time.Minute, "overall bound")
+	count := flag.Bool("count", false, "only read back and count the service's spans that started in [-from, -to]")
+	from := flag.Int64("from", 0, "with -count: start of the range, Unix µs")
+	to := flag.Int64("to", 0, "with -count: end of the range, Unix µs")
+	windows := flag.Int("windows", 1, "with -count: equal search windows to start with (more when one holds too many traces)")
 	flag.Parse()
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
+
+	if *count {
+		spans, traces, err := countSpans(ctx, *jaeger, *service, time.UnixMicro(*from), time.UnixMicro(*to), *windows)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("%s read_back spans=%d traces=%d\n", *label, spans, traces)
+		return nil
+	}
 
 	ids, err := traceIDs(ctx, *jaeger, *service)
 	if err != nil {
