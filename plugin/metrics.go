@@ -33,6 +33,7 @@ type metrics struct {
 	nodesDropped     prometheus.Counter
 	nodesErrors      prometheus.Counter
 	requestsRefused  *prometheus.CounterVec
+	recordsNotJoined prometheus.Counter
 }
 
 // statsSource is what the store exposes for the gauge functions.
@@ -102,7 +103,11 @@ func newMetrics(store statsSource) *metrics {
 		Namespace: metricsNamespace, Name: "nodes_write_errors_total",
 		Help: "Failed writes of learned node names to the store (retried with the next record).",
 	})
-	m.reg.MustRegister(m.requestsRefused, m.compatFlushes, m.compatDropped, m.nodesDropped, m.nodesErrors, m.recordsCorrupt, m.spansWritten, m.exportErrors, m.spansRejected, m.recordsAccepted, m.recordsDuplicate,
+	m.recordsNotJoined = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: metricsNamespace, Name: "records_not_joined_total",
+		Help: "IOAM records left out of reads beyond storage.max_records_per_span (counted per read; each such span carries a warning).",
+	})
+	m.reg.MustRegister(m.recordsNotJoined, m.requestsRefused, m.compatFlushes, m.compatDropped, m.nodesDropped, m.nodesErrors, m.recordsCorrupt, m.spansWritten, m.exportErrors, m.spansRejected, m.recordsAccepted, m.recordsDuplicate,
 		m.recordsRejected, m.queryLatency, m.queryErrors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if store != nil {

@@ -144,8 +144,10 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		if err != nil {
 			return err
 		}
+		up.maxRecords = s.cfg.Storage.MaxRecordsPerSpan
 		s.store, s.upstream = up, up
 	}
+	s.cfg.Store.MaxRecordsPerSpan = s.cfg.Storage.MaxRecordsPerSpan // enforced by the store (also the archive's)
 	if s.store == nil {
 		st, err := ioamstore.Open(s.cfg.Store, s.logger.With("component", "ioamstore"))
 		if err != nil {

@@ -63,6 +63,8 @@ const (
 type upstreamStore struct {
 	cfg    UpstreamConfig
 	logger *slog.Logger
+	// maxRecords is storage.max_records_per_span (ioamstore.LimitRecords).
+	maxRecords int
 
 	readConn, writeConn *grpc.ClientConn
 	traces              storagev2.TraceReaderClient
@@ -327,7 +329,7 @@ func (s *upstreamStore) collect(call string, recv func() (*tracepb.TracesData, e
 		}
 		t := cur
 		cur = nil
-		t.records = dedupeRecords(t.records)
+		t.records = ioamstore.LimitRecords(dedupeRecords(t.records), s.maxRecords)
 		return fn(t)
 	}
 	for {
