@@ -84,7 +84,7 @@ func newMetrics(store statsSource) *metrics {
 		}),
 		requestsRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: metricsNamespace, Name: "requests_refused_total",
-			Help: "Requests refused before their work, by port and reason (unauthenticated, forbidden, budget: in-flight write budget spent, too_many_ids).",
+			Help: "Requests refused before their work, by port and reason (unauthenticated, forbidden, budget: in-flight write budget spent, too_many_ids, undecodable: malformed protobuf or invalid UTF-8).",
 		}, []string{"port", "reason"}),
 	}
 	m.compatFlushes = prometheus.NewCounterVec(prometheus.CounterOpts{

@@ -46,7 +46,7 @@ func (s *Server) openArchive(ctx context.Context) error {
 	return nil
 }
 
-func registerArchive(srv *grpc.Server, rd *reader, w *writer, archive *ioamstore.Store) []string {
+func registerArchive(srv grpc.ServiceRegistrar, rd *reader, w *writer, archive *ioamstore.Store) []string {
 	ar := *rd
 	ar.store = archive
 	storagev1.RegisterArchiveSpanWriterPluginServer(srv, v1ArchiveWriter{archive: &v1Writer{w: &writer{store: archive, metrics: w.metrics}, logger: rd.logger}})
