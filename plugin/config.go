@@ -59,10 +59,10 @@ type PortLimits struct {
 	// MaxConcurrentStreams bounds the concurrent RPCs of one client
 	// connection (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS).
 	MaxConcurrentStreams uint32 `yaml:"max_concurrent_streams"`
-	// MaxInFlightMiB bounds the wire bytes of write requests (Export,
-	// Report) being processed at once (decoded, a request takes several times
-	// its wire size in memory); beyond it a write is answered
-	// ResourceExhausted with RetryInfo, and clients retry later.
+	// MaxInFlightMiB bounds the memory of write requests (Export, Report)
+	// being processed at once: each reserves its wire size × 16
+	// (decodeCostFactor) before it is decoded; beyond it a write is
+	// answered ResourceExhausted with RetryInfo, and clients retry later.
 	MaxInFlightMiB int `yaml:"max_in_flight_mib"`
 }
 
