@@ -68,7 +68,7 @@ func spanFlood(t *testing.T, s *Store, trace [16]byte, span [8]byte, n, base int
 	recs := make([]Record, n)
 	for i := range recs {
 		recs[i] = Record{TraceID: trace, SpanID: span, NodeIDs: []uint64{7, uint64(base + i)}, NamespaceID: 1,
-			Received: time.Unix(1700000000, int64(i)).UTC(), Data: fmt.Appendf(nil, "record %d", i)}
+			Received: time.Unix(1700000000, int64(i)).UTC(), Data: fmt.Appendf(nil, "record %d", base+i)}
 	}
 	acc, _, err := s.WriteRecords(context.Background(), recs)
 	require.NoError(t, err)

@@ -116,3 +116,20 @@ func TestUndecodableRequestsAreInvalidArgument(t *testing.T) {
 	assert.Contains(t, metrics, fmt.Sprintf(`clt_storage_requests_refused_total{port="storage",reason="undecodable"} %d`, 5))
 	assert.Contains(t, metrics, fmt.Sprintf(`clt_storage_requests_refused_total{port="collector",reason="undecodable"} %d`, 2))
 }
+
+// TestUndecodableNeedsAuthFirst: with auth on the port, an unauthenticated
+// caller's undecodable write is refused as Unauthenticated, before its
+// request is decoded (no undecodable count).
+func TestUndecodableNeedsAuthFirst(t *testing.T) {
+	dir := t.TempDir()
+	e := startEnv(t, func(c *Config) {
+		c.Storage.Auth.Tokens = []TokenConfig{{Name: "w", File: writeToken(t, dir, "w", "writer-token-0123456789"), Roles: []string{RoleWriter}}}
+	})
+	var resp coltracepb.ExportTraceServiceResponse
+	err := e.storageConn.Invoke(t.Context(), coltracepb.TraceService_Export_FullMethodName, malformed, &resp, grpc.ForceCodec(bytesCodec{}))
+	assert.Equal(t, codes.Unauthenticated, status.Code(err), "%v", err)
+	err = e.storageConn.Invoke(withToken(t.Context(), "writer-token-0123456789"), coltracepb.TraceService_Export_FullMethodName,
+		malformed, &resp, grpc.ForceCodec(bytesCodec{}))
+	assertUndecodable(t, err, "authorised")
+	assert.Contains(t, strings.Split(e.scrape(t), "\n"), `clt_storage_requests_refused_total{port="storage",reason="undecodable"} 1`)
+}
