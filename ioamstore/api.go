@@ -124,6 +124,10 @@ type Record struct {
 	NamespaceID uint16
 	Received    time.Time
 	Data        []byte
+	// Excess, set by reads only, counts the records of the same span
+	// beyond Config.MaxRecordsPerSpan that were not returned; sum it over
+	// a span's records (> MaxExcessCounted: at least that many).
+	Excess int
 }
 
 // Stats are cumulative counters since Open (the plugin exports them as

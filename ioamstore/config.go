@@ -80,7 +80,16 @@ type Config struct {
 	// services; beyond it the counts
 	// cover only each service's newest traces.
 	DependencyMaxTraces int `yaml:"dependency_max_traces"`
+	// MaxRecordsPerSpan bounds the records of one span that reads decode
+	// and return (GetRecords, FindTraces, GetDependencies, node searches);
+	// the rest are only counted (Record.Excess). 0 = no limit. Not a store
+	// key: clt-storage sets it from storage.max_records_per_span.
+	MaxRecordsPerSpan int `yaml:"-"`
 }
+
+// DefaultMaxRecordsPerSpan is MaxRecordsPerSpan's default: a span crosses a
+// handful of paths, one record per path and reporter; thousands are a flood.
+const DefaultMaxRecordsPerSpan = 1000
 
 // DefaultConfig returns the production defaults.
 func DefaultConfig() Config {
@@ -104,6 +113,7 @@ func DefaultConfig() Config {
 		MaxConcurrentSearches:   8,
 		ReclaimInterval:         time.Hour,
 		DependencyMaxTraces:     10000,
+		MaxRecordsPerSpan:       DefaultMaxRecordsPerSpan,
 	}
 }
 
@@ -230,6 +240,9 @@ func (c Config) Validate() error {
 		if e := c.Effective(); e.EstimatedMemoryMiB() > c.MemoryLimitMiB*3/4 {
 			errs = append(errs, fmt.Errorf("memory_limit_mib: %d MiB leaves too little beside the store's sizes (%d MiB estimated)", c.MemoryLimitMiB, e.EstimatedMemoryMiB()))
 		}
+	}
+	if c.MaxRecordsPerSpan < 0 {
+		errs = append(errs, fmt.Errorf("max_records_per_span: must be >= 0, got %d", c.MaxRecordsPerSpan))
 	}
 	if c.DependencyMaxTraces < 1 {
 		errs = append(errs, fmt.Errorf("dependency_max_traces: must be >= 1, got %d", c.DependencyMaxTraces))

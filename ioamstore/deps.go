@@ -94,7 +94,7 @@ func (s *Store) GetDependenciesRecorded(ctx context.Context, start, end time.Tim
 			if fn == nil {
 				continue
 			}
-			recs, err := readRecords(ctx, txn, id)
+			recs, err := s.readRecords(ctx, txn, id)
 			if err != nil {
 				return err
 			}

@@ -142,7 +142,7 @@ func (s *Store) NodeRecords(ctx context.Context, ids []uint64, limit int) ([]Rec
 					it.Close()
 					return err
 				}
-				recs, err := readSpanRecords(txn, k.TraceID, k.SpanID)
+				recs, err := readSpanRecords(txn, k.TraceID, k.SpanID, s.cfg.MaxRecordsPerSpan)
 				if err != nil {
 					it.Close()
 					return err
@@ -166,13 +166,14 @@ func (s *Store) NodeRecords(ctx context.Context, ids []uint64, limit int) ([]Rec
 	return out, nil
 }
 
-// readSpanRecords reads the records of one (trace, span).
-func readSpanRecords(txn *badger.Txn, traceID [16]byte, spanID [8]byte) ([]Record, error) {
+// readSpanRecords reads the records of one (trace, span), at most limit
+// (> 0) of them, the ones GetRecords returns.
+func readSpanRecords(txn *badger.Txn, traceID [16]byte, spanID [8]byte, limit int) ([]Record, error) {
 	prefix := append(recordPrefix(traceID), spanID[:]...)
 	it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
 	defer it.Close()
 	var out []Record
-	for it.Seek(prefix); it.ValidForPrefix(prefix); it.Next() {
+	for it.Seek(prefix); it.ValidForPrefix(prefix) && (limit <= 0 || len(out) < limit); it.Next() {
 		err := it.Item().Value(func(v []byte) error {
 			rv, err := decodeRecordValue(v, true)
 			if err != nil {

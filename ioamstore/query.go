@@ -216,7 +216,7 @@ func (s *Store) find(ctx context.Context, q Query, load bool, fn func(TraceMatch
 			return false, err
 		}
 		if load && m.Records == nil {
-			if m.Records, err = readRecords(ctx, txn, id); err != nil {
+			if m.Records, err = s.readRecords(ctx, txn, id); err != nil {
 				return false, err
 			}
 		}
@@ -398,11 +398,17 @@ func (s *Store) loadSpanRecords(txn *badger.Txn, traceID [16]byte, withData bool
 	prefix := recordPrefix(traceID)
 	it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: false})
 	defer it.Close()
-	for it.Seek(prefix); it.ValidForPrefix(prefix); it.Next() {
+	limit := s.cfg.MaxRecordsPerSpan
+	for it.Seek(prefix); it.ValidForPrefix(prefix); {
 		item := it.Item()
 		k, err := decodeRecordKey(item.Key())
 		if err != nil {
 			return nil, err
+		}
+		if e := out[k.SpanID]; e != nil && limit > 0 && len(e.recs) >= limit {
+			// Searches see the records reads join (GetRecords), no more.
+			skipSpanRecords(it, traceID, k.SpanID, false)
+			continue
 		}
 		err = item.Value(func(v []byte) error {
 			rv, err := decodeRecordValue(v, withData)
@@ -426,6 +432,7 @@ func (s *Store) loadSpanRecords(txn *badger.Txn, traceID [16]byte, withData bool
 		if err != nil {
 			return nil, err
 		}
+		it.Next()
 	}
 	return out, nil
 }
@@ -444,7 +451,7 @@ func (s *Store) matchTrace(ctx context.Context, txn *badger.Txn, c *compiledQuer
 	}
 	var derived map[[8]byte]bool // spans whose enrichment satisfies the derived predicates
 	if len(c.derived) > 0 {
-		all, err := readRecords(ctx, txn, id)
+		all, err := s.readRecords(ctx, txn, id)
 		if err != nil {
 			return m, false, err
 		}

@@ -122,8 +122,10 @@ func contentHash(data []byte) [recHashLen]byte {
 	return [recHashLen]byte(sum[:recHashLen])
 }
 
-// GetRecords returns every record of a trace (any span), sorted by span ID,
-// then received time, then Data.
+// GetRecords returns the records of a trace (any span), sorted by span ID,
+// then received time, then Data: at most Config.MaxRecordsPerSpan of each
+// span (the first by content hash, so every read returns the same ones);
+// the span's other records are counted, not read, in Record.Excess.
 func (s *Store) GetRecords(ctx context.Context, traceID [16]byte) ([]Record, error) {
 	if !s.enter() {
 		return nil, ErrClosed
@@ -132,7 +134,7 @@ func (s *Store) GetRecords(ctx context.Context, traceID [16]byte) ([]Record, err
 	var out []Record
 	err := s.db.View(func(txn *badger.Txn) error {
 		var err error
-		out, err = readRecords(ctx, txn, traceID)
+		out, err = s.readRecords(ctx, txn, traceID)
 		return err
 	})
 	if err != nil {
@@ -141,13 +143,22 @@ func (s *Store) GetRecords(ctx context.Context, traceID [16]byte) ([]Record, err
 	return out, nil
 }
 
+// MaxExcessCounted bounds the work of counting one span's records beyond
+// MaxRecordsPerSpan: past it the count stops and the rest of the span is
+// skipped with one seek, so Record.Excess > MaxExcessCounted means "more
+// than MaxExcessCounted".
+const MaxExcessCounted = 100_000
+
 // readRecords is GetRecords within txn.
-func readRecords(ctx context.Context, txn *badger.Txn, traceID [16]byte) ([]Record, error) {
+func (s *Store) readRecords(ctx context.Context, txn *badger.Txn, traceID [16]byte) ([]Record, error) {
 	var out []Record
 	prefix := recordPrefix(traceID)
 	it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
 	defer it.Close()
-	for it.Seek(prefix); it.ValidForPrefix(prefix); it.Next() {
+	limit := s.cfg.MaxRecordsPerSpan
+	var span [8]byte
+	n := 0 // records of span read so far
+	for it.Seek(prefix); it.ValidForPrefix(prefix); {
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("get records: %w", err)
 		}
@@ -156,6 +167,16 @@ func readRecords(ctx context.Context, txn *badger.Txn, traceID [16]byte) ([]Reco
 		if err != nil {
 			return nil, fmt.Errorf("get records: %w", err)
 		}
+		if n == 0 || k.SpanID != span {
+			span, n = k.SpanID, 0
+		}
+		if limit > 0 && n >= limit {
+			// The span's last record read carries the count of the rest.
+			out[len(out)-1].Excess = skipSpanRecords(it, traceID, span, true)
+			n = 0
+			continue
+		}
+		n++
 		err = item.Value(func(v []byte) error {
 			rv, err := decodeRecordValue(v, true)
 			if err != nil {
@@ -171,9 +192,64 @@ func readRecords(ctx context.Context, txn *badger.Txn, traceID [16]byte) ([]Reco
 		if err != nil {
 			return nil, fmt.Errorf("get records: %w", err)
 		}
+		it.Next()
 	}
 	SortRecords(out)
 	return out, nil
+}
+
+// skipSpanRecords moves it, positioned on a record of (traceID, spanID),
+// past the span's remaining records. With count it counts them first, key
+// by key without reading a value, up to MaxExcessCounted+1; the rest is
+// one seek.
+func skipSpanRecords(it *badger.Iterator, traceID [16]byte, spanID [8]byte, count bool) int {
+	prefix := append(recordPrefix(traceID), spanID[:]...)
+	n := 0
+	for count && n <= MaxExcessCounted && it.ValidForPrefix(prefix) {
+		n++
+		it.Next()
+	}
+	if it.ValidForPrefix(prefix) {
+		it.Seek(prefixSuccessor(prefix))
+	}
+	return n
+}
+
+// prefixSuccessor is the smallest key greater than every key starting with
+// p (p with its trailing 0xff bytes dropped and the last byte incremented).
+func prefixSuccessor(p []byte) []byte {
+	out := bytes.Clone(p)
+	for i := len(out) - 1; i >= 0; i-- {
+		if out[i] != 0xff {
+			out[i]++
+			return out[:i+1]
+		}
+	}
+	return nil // all 0xff: no key is greater
+}
+
+// LimitRecords keeps at most limit records of each span of recs, sorted as
+// SortRecords sorts them, and sets Excess on each span's last kept record
+// to the number dropped: what GetRecords does, for stores that read every
+// record first (clt-storage's upstream mode). limit <= 0 keeps all.
+func LimitRecords(recs []Record, limit int) []Record {
+	if limit <= 0 {
+		return recs
+	}
+	out := recs[:0] // in place: only ever behind the record read
+	var span [8]byte
+	n := 0
+	for _, r := range recs {
+		if n == 0 || r.SpanID != span {
+			span, n = r.SpanID, 0
+		}
+		if n++; n > limit {
+			out[len(out)-1].Excess++
+			continue
+		}
+		out = append(out, r)
+	}
+	return out
 }
 
 // SortRecords puts a trace's records in the order GetRecords returns them:

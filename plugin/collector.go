@@ -221,7 +221,10 @@ func (s ioamAPIService) Report(stream ioamapi.IOAMService_ReportServer) error {
 			if m.err != nil {
 				// Keep what was received before the client went away; its
 				// context is already cancelled.
-				return errors.Join(m.err, flush(context.WithoutCancel(ctx), flushEnd))
+				if err := flush(context.WithoutCancel(ctx), flushEnd); err != nil {
+					return errors.Join(m.err, err)
+				}
+				return m.err // its status as is (e.g. InvalidArgument for an undecodable message)
 			}
 			rec, dropped := FromIOAMAPITrace(m.t, s.c.now())
 			for _, f := range dropped {

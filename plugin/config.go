@@ -59,10 +59,10 @@ type PortLimits struct {
 	// MaxConcurrentStreams bounds the concurrent RPCs of one client
 	// connection (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS).
 	MaxConcurrentStreams uint32 `yaml:"max_concurrent_streams"`
-	// MaxInFlightMiB bounds the wire bytes of write requests (Export,
-	// Report) being processed at once (decoded, a request takes several times
-	// its wire size in memory); beyond it a write is answered
-	// ResourceExhausted with RetryInfo, and clients retry later.
+	// MaxInFlightMiB bounds the memory of write requests (Export, Report)
+	// being processed at once: each reserves its wire size × 16
+	// (decodeCostFactor) before it is decoded; beyond it a write is
+	// answered ResourceExhausted with RetryInfo, and clients retry later.
 	MaxInFlightMiB int `yaml:"max_in_flight_mib"`
 }
 
@@ -77,6 +77,12 @@ type StorageConfig struct {
 	// MaxTraceIDsPerRequest bounds the trace ids of one GetTraces request;
 	// more is InvalidArgument.
 	MaxTraceIDsPerRequest int `yaml:"max_trace_ids_per_request"`
+	// MaxRecordsPerSpan bounds the IOAM records joined to one span on a
+	// read (GetTraces, FindTraces, dependencies, router and node searches;
+	// 0 = no limit). The rest are counted, not decoded: the span says how
+	// many in a warning (plugin.WarnRecordsLimit) and
+	// clt_storage_records_not_joined_total counts them.
+	MaxRecordsPerSpan int `yaml:"max_records_per_span"`
 	// MaxRecvMsgSizeMiB bounds one request, i.e. one OTLP Export batch.
 	MaxRecvMsgSizeMiB int `yaml:"max_recv_msg_size_mib"`
 	// DefaultSearchDepth is used when a query carries search_depth 0.
@@ -162,6 +168,7 @@ func DefaultConfig() Config {
 			PortLimits:         PortLimits{MaxConcurrentStreams: 256, MaxInFlightMiB: 64},
 			// Jaeger's UI asks for a handful; 10000 bounds one request's work.
 			MaxTraceIDsPerRequest: 10000,
+			MaxRecordsPerSpan:     ioamstore.DefaultMaxRecordsPerSpan,
 		},
 		Collector: CollectorConfig{
 			Listen:              "127.0.0.1:7123",
@@ -276,6 +283,9 @@ func (c Config) Validate() error {
 				add("%s.max_in_flight_mib: must be in [1, 65536], got %d", p.key, p.limits.MaxInFlightMiB)
 			}
 		}
+	}
+	if c.Storage.MaxRecordsPerSpan < 0 {
+		add("storage.max_records_per_span: must be >= 0 (0: no limit), got %d", c.Storage.MaxRecordsPerSpan)
 	}
 	if c.Storage.MaxTraceIDsPerRequest < 1 {
 		add("storage.max_trace_ids_per_request: must be >= 1, got %d", c.Storage.MaxTraceIDsPerRequest)

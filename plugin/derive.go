@@ -36,7 +36,9 @@ func (deriver) Derives(key string) bool {
 
 func (d deriver) Attributes(spanID [8]byte, stored []ioamstore.Record) []*commonpb.KeyValue {
 	recs := make([]*collectorv1.IOAMRecord, 0, len(stored))
+	excess := 0
 	for _, s := range stored {
+		excess += s.Excess
 		r := &collectorv1.IOAMRecord{}
 		if err := proto.Unmarshal(s.Data, r); err != nil {
 			if d.corrupt != nil {
@@ -51,6 +53,7 @@ func (d deriver) Attributes(spanID [8]byte, stored []ioamstore.Record) []*common
 	if a == nil {
 		return nil
 	}
+	a.recordsLimited(excess, len(stored)) // a span with excess has exactly the limit's records
 	// Names and timestamps are not attributes: a bare span and the default
 	// labels do.
 	a.apply(scratch, nil)

@@ -74,9 +74,10 @@ const (
 	AttrMissingHops     = "ioam.missing_hops"
 	AttrReporterNodeID  = "ioam.reporter_node_id"
 
-	WarningOverflow    = "overflow"
-	WarningPathChanged = "path_changed"
-	WarningUnconfirmed = "unconfirmed"
+	WarningOverflow     = "overflow"
+	WarningPathChanged  = "path_changed"
+	WarningUnconfirmed  = "unconfirmed"
+	WarningRecordsLimit = "records_limit"
 )
 
 // Names: hop events are named by their one-line summary, which starts with
@@ -95,7 +96,10 @@ const (
 	WarnPathChanged = "ioam: path changed during the span: "
 	WarnUnconfirmed = "ioam: report from node "
 	WarnClock       = "ioam: clock: "
-	PathSeparator   = " > "
+	// WarnRecordsLimit starts the warning of a span with more records than
+	// storage.max_records_per_span (recordlimit.go).
+	WarnRecordsLimit = "ioam: records: "
+	PathSeparator    = " > "
 )
 
 var _ NodeLabeler = (*NodeNames)(nil)
@@ -261,6 +265,7 @@ type analysis struct {
 	reporters   int
 	overflow    bool
 	warnings    []warning
+	notJoined   int                    // records of the span a read left out (recordlimit.go)
 	hopKVs      [][]*commonpb.KeyValue // hopAttrs, built once per hop
 }
 
@@ -273,6 +278,10 @@ type warning struct {
 	reporter uint32    // unconfirmed: the reporter
 	missing  int       // overflow: hops known to be missing (reporters that found the trace full)
 	at       uint64    // when, Unix ns (0: unknown)
+	// service, when set, is the warning span's service instead of the
+	// node's label; notJoined counts a records-limit warning's records.
+	service   string
+	notJoined int
 }
 
 func analyze(recs []*collectorv1.IOAMRecord) *analysis {
@@ -639,6 +648,9 @@ func (a *analysis) spanAttrs() []*commonpb.KeyValue {
 	if kinds[WarningUnconfirmed] {
 		attrs = append(attrs, boolAttr(AttrUnconfirmed, true))
 	}
+	if a.notJoined > 0 {
+		attrs = append(attrs, intAttr(AttrRecordsNotJoined, int64(a.notJoined)))
+	}
 	return attrs
 }
 
@@ -682,6 +694,8 @@ func (w *warning) attrs() []*commonpb.KeyValue {
 		}
 	case WarningUnconfirmed:
 		attrs = append(attrs, intAttr(AttrReporterNodeID, int64(w.reporter)))
+	case WarningRecordsLimit:
+		attrs = append(attrs, intAttr(AttrRecordsNotJoined, int64(w.notJoined)))
 	}
 	return attrs
 }

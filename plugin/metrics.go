@@ -33,6 +33,7 @@ type metrics struct {
 	nodesDropped     prometheus.Counter
 	nodesErrors      prometheus.Counter
 	requestsRefused  *prometheus.CounterVec
+	recordsNotJoined prometheus.Counter
 }
 
 // statsSource is what the store exposes for the gauge functions.
@@ -83,7 +84,7 @@ func newMetrics(store statsSource) *metrics {
 		}),
 		requestsRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: metricsNamespace, Name: "requests_refused_total",
-			Help: "Requests refused before their work, by port and reason (unauthenticated, forbidden, budget: in-flight write budget spent, too_many_ids).",
+			Help: "Requests refused before their work, by port and reason (unauthenticated, forbidden, budget: in-flight write budget spent, too_many_ids, undecodable: malformed protobuf or invalid UTF-8).",
 		}, []string{"port", "reason"}),
 	}
 	m.compatFlushes = prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -102,7 +103,11 @@ func newMetrics(store statsSource) *metrics {
 		Namespace: metricsNamespace, Name: "nodes_write_errors_total",
 		Help: "Failed writes of learned node names to the store (retried with the next record).",
 	})
-	m.reg.MustRegister(m.requestsRefused, m.compatFlushes, m.compatDropped, m.nodesDropped, m.nodesErrors, m.recordsCorrupt, m.spansWritten, m.exportErrors, m.spansRejected, m.recordsAccepted, m.recordsDuplicate,
+	m.recordsNotJoined = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: metricsNamespace, Name: "records_not_joined_total",
+		Help: "IOAM records left out of reads beyond storage.max_records_per_span (counted per read; each such span carries a warning).",
+	})
+	m.reg.MustRegister(m.recordsNotJoined, m.requestsRefused, m.compatFlushes, m.compatDropped, m.nodesDropped, m.nodesErrors, m.recordsCorrupt, m.spansWritten, m.exportErrors, m.spansRejected, m.recordsAccepted, m.recordsDuplicate,
 		m.recordsRejected, m.queryLatency, m.queryErrors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if store != nil {

@@ -81,6 +81,9 @@ func (a *analysis) networkSpans(parent *tracepb.Span, labels NodeLabeler) []netS
 		sp.Status = &tracepb.Status{Code: tracepb.Status_STATUS_CODE_ERROR, Message: w.text}
 		addWarnings(sp, []string{w.text})
 		service := w.node.label(labels)
+		if w.service != "" {
+			service = w.service
+		}
 		out = append(out, netSpan{service: service, span: sp, seed: netSeed(parent, netKindWarning, i, w.text)})
 	}
 	return out

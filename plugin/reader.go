@@ -181,11 +181,15 @@ type chunker struct {
 	netSpans bool
 	net      []netSpan
 	realIDs  map[[8]byte]struct{}
+
+	// notJoined and maxRecords: records left out per span (recordlimit.go).
+	notJoined  map[[8]byte]int
+	maxRecords int
 }
 
 func (r *reader) newChunker(stored []ioamstore.Record, send func(*tracepb.TracesData) error) *chunker {
 	c := &chunker{limit: r.cfg.MaxSpansPerChunk, bySpan: r.decodeRecords(stored), send: send,
-		labels: r.labels, netSpans: r.enrich.NetworkSpans}
+		labels: r.labels, netSpans: r.enrich.NetworkSpans, notJoined: r.notJoined(stored), maxRecords: r.cfg.MaxRecordsPerSpan}
 	if c.netSpans && len(c.bySpan) > 0 {
 		c.realIDs = map[[8]byte]struct{}{}
 	}
@@ -220,6 +224,7 @@ func (c *chunker) enrich(part *tracepb.ResourceSpans) {
 			if a == nil {
 				continue
 			}
+			a.recordsLimited(c.notJoined[[8]byte(fitSpanID(sp.GetSpanId()))], c.maxRecords)
 			if c.netSpans {
 				// Built before apply, from the span as stored.
 				c.net = append(c.net, a.networkSpans(sp, c.labels)...)

@@ -24,7 +24,6 @@ import (
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/tap"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/cross-layer-telemetry/clt/api/storagev1"
@@ -314,7 +313,8 @@ func (a *authorizer) httpCheck(w http.ResponseWriter, r *http.Request, role stri
 	return true
 }
 
-// budget bounds the bytes of write requests being processed on one port.
+// budget bounds the memory of write requests being processed on one port:
+// each reserves its decoded cost (requestCodec) before it is decoded.
 type budget struct {
 	port  string
 	limit int64
@@ -350,7 +350,7 @@ func (b *budget) acquire(n int64) (release func(), err error) {
 		// One request larger than the whole budget still runs alone (the
 		// receive size limit bounds it), rather than never.
 		if used > 0 && used+n > b.limit {
-			return nil, b.exhausted("in-flight write budget of %d bytes in use (%d, this request %d), retry later", b.limit, used, n)
+			return nil, b.exhausted("in-flight write budget of %d bytes in use (%d, this request needs %d decoded), retry later", b.limit, used, n)
 		}
 		if b.used.CompareAndSwap(used, used+n) {
 			return func() { b.used.Add(-n) }, nil
@@ -362,29 +362,29 @@ func isBudgeted(fullMethod string) bool {
 	return fullMethod == coltracepb.TraceService_Export_FullMethodName || isReport(fullMethod)
 }
 
-// portGuard is a port's interceptors: authorisation first, then the write
-// budget, then the GetTraces id limit.
+// portGuard is a port's interceptors (authorisation, then the GetTraces id
+// limit) and its codec (undecodable requests, the write budget).
 type portGuard struct {
 	auth        *authorizer
 	budget      *budget
+	codec       *requestCodec
 	maxTraceIDs int
 	tooMany     func()
 }
 
+// unary authorises again what register's handlers authorised before
+// decoding: services registered on the server directly are guarded too.
 func (g *portGuard) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
 	if err := g.auth.grpcCheck(ctx, info.FullMethod); err != nil {
 		return nil, err
 	}
-	if g.budget != nil && isBudgeted(info.FullMethod) {
-		if m, ok := req.(proto.Message); ok {
-			release, err := g.budget.acquire(int64(proto.Size(m)))
-			if err != nil {
-				return nil, err
-			}
-			defer release()
-		}
-	}
 	return h(ctx, req)
+}
+
+// register returns what the port's services register on: srv, with each
+// method decoding through the port's codec.
+func (g *portGuard) register(srv *grpc.Server) grpc.ServiceRegistrar {
+	return registrar{srv: srv, codec: g.codec, budget: g.budget, auth: g.auth}
 }
 
 func (g *portGuard) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {

@@ -259,13 +259,16 @@ func TestAdminAuthAndTLS(t *testing.T) {
 // later) instead of growing memory; the tap refuses new write streams while
 // the budget is spent; reads are never shed; MaxConcurrentStreams holds a
 // second RPC of one connection while the first runs.
+// TestWriteBudget: a write reserves its decoded cost (wire size ×
+// decodeCostFactor: 40 KiB costs 640 KiB of the 1 MiB budget) before it is
+// decoded; what does not fit is ResourceExhausted with RetryInfo.
 func TestWriteBudget(t *testing.T) {
 	s := &Server{logger: slog.New(slog.DiscardHandler), metrics: newMetrics(nil)}
-	opts, err := s.grpcOptions("collector", TLSConfig{}, AuthConfig{}, PortLimits{MaxConcurrentStreams: 1, MaxInFlightMiB: 1}, 16, 0)
+	opts, g, err := s.grpcOptions("collector", TLSConfig{}, AuthConfig{}, PortLimits{MaxConcurrentStreams: 1, MaxInFlightMiB: 1}, 16, 0)
 	require.NoError(t, err)
 	gs := grpc.NewServer(opts...)
 	blk := &blockingCollector{entered: make(chan struct{}, 4), release: make(chan struct{})}
-	collectorv1.RegisterCollectorServiceServer(gs, blk)
+	collectorv1.RegisterCollectorServiceServer(g.register(gs), blk)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	var wg sync.WaitGroup
@@ -285,10 +288,10 @@ func TestWriteBudget(t *testing.T) {
 	}
 	first, second, third := dial(), dial(), dial()
 	done := make(chan error, 1)
-	go func() { _, err := first.Report(t.Context(), big(600)); done <- err }()
+	go func() { _, err := first.Report(t.Context(), big(40)); done <- err }()
 	<-blk.entered
 
-	_, err = second.Report(t.Context(), big(600))
+	_, err = second.Report(t.Context(), big(40))
 	require.Equal(t, codes.ResourceExhausted, status.Code(err), "%v", err)
 	assertRetryInfo(t, err)
 
@@ -300,7 +303,7 @@ func TestWriteBudget(t *testing.T) {
 
 	close(blk.release)
 	require.NoError(t, <-done)
-	_, err = second.Report(t.Context(), big(600))
+	_, err = second.Report(t.Context(), big(40))
 	require.NoError(t, err, "budget released")
 	<-blk.entered // that call's
 
@@ -310,7 +313,7 @@ func TestWriteBudget(t *testing.T) {
 	blk.mu.Lock()
 	blk.release = blk2
 	blk.mu.Unlock()
-	go func() { _, err := first.Report(t.Context(), big(1100)); done <- err }()
+	go func() { _, err := first.Report(t.Context(), big(70)); done <- err }()
 	<-blk.entered
 	_, err = third.Report(t.Context(), big(1))
 	require.Equal(t, codes.ResourceExhausted, status.Code(err))

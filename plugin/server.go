@@ -146,8 +146,10 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		if err != nil {
 			return err
 		}
+		up.maxRecords = s.cfg.Storage.MaxRecordsPerSpan
 		s.store, s.upstream = up, up
 	}
+	s.cfg.Store.MaxRecordsPerSpan = s.cfg.Storage.MaxRecordsPerSpan // enforced by the store (also the archive's)
 	if s.store == nil {
 		st, err := ioamstore.Open(s.cfg.Store, s.logger.With("component", "ioamstore"))
 		if err != nil {
@@ -194,12 +196,12 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		s.prevMemLim = debug.SetMemoryLimit(s.cfg.MemoryLimitMiB << 20)
 		s.memLimitSet = true
 	}
-	storageOpts, err := s.grpcOptions("storage", s.cfg.Storage.TLS, s.cfg.Storage.Auth, s.cfg.Storage.PortLimits,
+	storageOpts, storageGuard, err := s.grpcOptions("storage", s.cfg.Storage.TLS, s.cfg.Storage.Auth, s.cfg.Storage.PortLimits,
 		s.cfg.Storage.MaxRecvMsgSizeMiB, s.cfg.Storage.MaxTraceIDsPerRequest)
 	if err != nil {
 		return err
 	}
-	collectorOpts, err := s.grpcOptions("collector", s.cfg.Collector.TLS, s.cfg.Collector.Auth, s.cfg.Collector.PortLimits,
+	collectorOpts, collectorGuard, err := s.grpcOptions("collector", s.cfg.Collector.TLS, s.cfg.Collector.Auth, s.cfg.Collector.PortLimits,
 		s.cfg.Collector.MaxRecvMsgSizeMiB, 0)
 	if err != nil {
 		return err
@@ -217,19 +219,20 @@ func (s *Server) Start(ctx context.Context) (err error) {
 
 	rd := &reader{store: s.store, cfg: s.cfg.Storage, metrics: s.metrics, logger: s.logger, names: s.names, enrich: s.cfg.Enrich, labels: s.names}
 	s.storageSrv = grpc.NewServer(storageOpts...)
-	storagev2.RegisterTraceReaderServer(s.storageSrv, rd)
-	storagev2.RegisterDependencyReaderServer(s.storageSrv, rd)
+	sreg := storageGuard.register(s.storageSrv)
+	storagev2.RegisterTraceReaderServer(sreg, rd)
+	storagev2.RegisterDependencyReaderServer(sreg, rd)
 	wr := &writer{store: s.store, metrics: s.metrics}
 	if s.upstream != nil {
-		registerRawExport(s.storageSrv, wr, s.upstream) // requests passed through undecoded (upstream_raw.go)
+		registerRawExport(sreg, wr, s.upstream) // requests passed through undecoded (upstream_raw.go)
 	} else {
-		coltracepb.RegisterTraceServiceServer(s.storageSrv, wr)
+		coltracepb.RegisterTraceServiceServer(sreg, wr)
 	}
-	healthpb.RegisterHealthServer(s.storageSrv, s.health)
+	healthpb.RegisterHealthServer(sreg, s.health)
 	services := []string{"", storagev2.TraceReader_ServiceDesc.ServiceName, storagev2.DependencyReader_ServiceDesc.ServiceName,
 		coltracepb.TraceService_ServiceDesc.ServiceName}
 	s.rd, s.wr = rd, wr
-	services = append(services, registerStorageV1(s.storageSrv, rd, wr, s.archive)...) // Jaeger v1 (v1.go)
+	services = append(services, registerStorageV1(sreg, rd, wr, s.archive)...) // Jaeger v1 (v1.go)
 	s.serveGRPC("storage", s.storageSrv, s.storageLn)
 	if err := s.serveArchivePort(ctx, rd, wr); err != nil {
 		return err
@@ -238,14 +241,15 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	if s.collectorLn != nil {
 		col := &collector{store: s.store, cfg: s.cfg.Collector, metrics: s.metrics, logger: s.logger, now: s.now, names: s.names}
 		s.collectorSrv = grpc.NewServer(collectorOpts...)
-		collectorv1.RegisterCollectorServiceServer(s.collectorSrv, col)
+		creg := collectorGuard.register(s.collectorSrv)
+		collectorv1.RegisterCollectorServiceServer(creg, col)
 		services = append(services, collectorv1.CollectorService_ServiceDesc.ServiceName)
 		if s.cfg.Collector.Compat {
-			ioamtrace.RegisterIOAMServiceServer(s.collectorSrv, ioamTraceService{c: col})
-			ioamapi.RegisterIOAMServiceServer(s.collectorSrv, ioamAPIService{c: col})
+			ioamtrace.RegisterIOAMServiceServer(creg, ioamTraceService{c: col})
+			ioamapi.RegisterIOAMServiceServer(creg, ioamAPIService{c: col})
 			services = append(services, ioamtrace.IOAMService_ServiceDesc.ServiceName, ioamapi.IOAMService_ServiceDesc.ServiceName)
 		}
-		healthpb.RegisterHealthServer(s.collectorSrv, s.health)
+		healthpb.RegisterHealthServer(creg, s.health)
 		s.serveGRPC("collector", s.collectorSrv, s.collectorLn)
 	}
 	if s.cfg.Admin.Listen != "" {
@@ -290,24 +294,28 @@ func (s *Server) Start(ctx context.Context) (err error) {
 
 // grpcOptions are one gRPC port's server options: TLS, the stream and
 // byte limits, authorisation and (storage) the GetTraces id limit.
-func (s *Server) grpcOptions(name string, t TLSConfig, a AuthConfig, lim PortLimits, maxRecvMiB, maxIDs int) ([]grpc.ServerOption, error) {
+// Services must register through the guard's register, which decodes
+// their requests (undecodable requests, the write budget: requestCodec).
+func (s *Server) grpcOptions(name string, t TLSConfig, a AuthConfig, lim PortLimits, maxRecvMiB, maxIDs int) ([]grpc.ServerOption, *portGuard, error) {
 	opts := []grpc.ServerOption{grpc.MaxRecvMsgSize(maxRecvMiB << 20), grpc.MaxConcurrentStreams(lim.MaxConcurrentStreams)}
 	if t.Enabled() {
 		rl, err := tlsconf.New(name+".tls", t, s.logger, "h2")
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		s.reloaders = append(s.reloaders, rl)
 		opts = append(opts, grpc.Creds(credentials.NewTLS(rl.TLSConfig())))
 	}
 	auth, err := newAuthorizer(name, a, s.refused)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	s.auths = append(s.auths, auth)
 	b := &budget{port: name, limit: int64(lim.MaxInFlightMiB) << 20, shed: func(port string) { s.refused(port, "budget") }}
-	g := &portGuard{auth: auth, budget: b, maxTraceIDs: maxIDs, tooMany: func() { s.refused(name, "too_many_ids") }}
-	return append(opts, grpc.InTapHandle(b.tap), grpc.ChainUnaryInterceptor(g.unary), grpc.ChainStreamInterceptor(g.stream)), nil
+	g := &portGuard{auth: auth, budget: b, maxTraceIDs: maxIDs, tooMany: func() { s.refused(name, "too_many_ids") },
+		codec: newRequestCodec(func() { s.refused(name, "undecodable") })}
+	return append(opts, grpc.ForceServerCodecV2(g.codec), grpc.InTapHandle(b.tap),
+		grpc.ChainUnaryInterceptor(g.unary), grpc.ChainStreamInterceptor(g.stream)), g, nil
 }
 
 func (s *Server) refused(port, reason string) {

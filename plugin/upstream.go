@@ -63,6 +63,8 @@ const (
 type upstreamStore struct {
 	cfg    UpstreamConfig
 	logger *slog.Logger
+	// maxRecords is storage.max_records_per_span (ioamstore.LimitRecords).
+	maxRecords int
 
 	readConn, writeConn *grpc.ClientConn
 	traces              storagev2.TraceReaderClient
@@ -481,7 +483,7 @@ func spanRecord(traceID [16]byte, sp *tracepb.Span) (ioamstore.Record, bool) {
 // joinable is what reads join of a trace's records: every read path of
 // upstream mode (collect, sendTraces) goes through it.
 func (s *upstreamStore) joinable(recs []ioamstore.Record) []ioamstore.Record {
-	return dedupeRecords(recs)
+	return ioamstore.LimitRecords(dedupeRecords(recs), s.maxRecords)
 }
 
 // dedupeRecords sorts like the embedded store (span, received, data) and

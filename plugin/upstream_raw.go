@@ -215,7 +215,7 @@ type rawExporter struct {
 }
 
 // registerRawExport registers TraceService/Export on srv, served by e.
-func registerRawExport(srv *grpc.Server, w *writer, up *upstreamStore) {
+func registerRawExport(srv grpc.ServiceRegistrar, w *writer, up *upstreamStore) {
 	e := &rawExporter{w: w, up: up, reserved: []byte(up.cfg.Service)}
 	desc := coltracepb.TraceService_ServiceDesc
 	desc.HandlerType = (*any)(nil)

@@ -44,7 +44,7 @@ const (
 // registerStorageV1 registers the storage_v1 services on srv and returns
 // their names for the health service; archive (nil: not served) backs the
 // two archive services.
-func registerStorageV1(srv *grpc.Server, rd *reader, w *writer, archive *ioamstore.Store) []string {
+func registerStorageV1(srv grpc.ServiceRegistrar, rd *reader, w *writer, archive *ioamstore.Store) []string {
 	wr := newV1Writer(w, rd.logger)
 	storagev1.RegisterSpanWriterPluginServer(srv, wr)
 	storagev1.RegisterStreamingSpanWriterPluginServer(srv, v1StreamWriter{v: wr})

@@ -73,7 +73,7 @@ func (s *Server) openArchive(ctx context.Context) error {
 	return nil
 }
 
-func registerArchive(srv *grpc.Server, rd *reader, w *writer, archive *ioamstore.Store) []string {
+func registerArchive(srv grpc.ServiceRegistrar, rd *reader, w *writer, archive *ioamstore.Store) []string {
 	ar := *rd
 	ar.store = archive
 	storagev1.RegisterArchiveSpanWriterPluginServer(srv, v1ArchiveWriter{archive: newV1Writer(&writer{store: archive, metrics: w.metrics}, rd.logger)})
@@ -122,7 +122,7 @@ func (s *Server) serveArchivePort(ctx context.Context, rd *reader, w *writer) er
 	if s.cfg.Archive.Listen == "" || s.archive == nil {
 		return nil
 	}
-	opts, err := s.grpcOptions("archive", s.cfg.Storage.TLS, s.cfg.Storage.Auth, s.cfg.Storage.PortLimits,
+	opts, guard, err := s.grpcOptions("archive", s.cfg.Storage.TLS, s.cfg.Storage.Auth, s.cfg.Storage.PortLimits,
 		s.cfg.Storage.MaxRecvMsgSizeMiB, s.cfg.Storage.MaxTraceIDsPerRequest)
 	if err != nil {
 		return err
@@ -134,11 +134,14 @@ func (s *Server) serveArchivePort(ctx context.Context, rd *reader, w *writer) er
 	ar := *rd
 	ar.store = s.archive
 	s.archiveSrv = grpc.NewServer(opts...)
-	storagev1.RegisterSpanWriterPluginServer(s.archiveSrv, newV1Writer(&writer{store: s.archive, metrics: w.metrics}, rd.logger))
-	storagev1.RegisterSpanReaderPluginServer(s.archiveSrv, &v1Reader{r: &ar})
-	storagev1.RegisterDependenciesReaderPluginServer(s.archiveSrv, v1Deps{r: &ar})
-	storagev1.RegisterPluginCapabilitiesServer(s.archiveSrv, v1Caps{})
-	healthpb.RegisterHealthServer(s.archiveSrv, s.health)
+	// Through the guard, like the storage port: undecodable requests are
+	// InvalidArgument and writes are budgeted (codec.go).
+	reg := guard.register(s.archiveSrv)
+	storagev1.RegisterSpanWriterPluginServer(reg, newV1Writer(&writer{store: s.archive, metrics: w.metrics}, rd.logger))
+	storagev1.RegisterSpanReaderPluginServer(reg, &v1Reader{r: &ar})
+	storagev1.RegisterDependenciesReaderPluginServer(reg, v1Deps{r: &ar})
+	storagev1.RegisterPluginCapabilitiesServer(reg, v1Caps{})
+	healthpb.RegisterHealthServer(reg, s.health)
 	s.serveGRPC("archive", s.archiveSrv, s.archiveLn)
 	s.warnExposed("archive", s.ArchiveAddr(), s.cfg.Storage.TLS, s.cfg.Storage.Auth)
 	return nil
