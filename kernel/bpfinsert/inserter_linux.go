@@ -235,7 +235,7 @@ func (in *Inserter) SetSocket(cookie uint64, ids ioam6.IDs) error {
 	var s bpfSock
 	copy(s.IDs[:16], ids.TraceID[:])
 	copy(s.IDs[16:], ids.SpanID[:])
-	s.Flags = sockSampled
+	s.Flags = sockTag
 	if ids.Short {
 		s.Flags |= sockShort
 	}

@@ -8,7 +8,7 @@ const (
 	maxIfaces     = 64
 	maxPrefixes   = 64
 	maxPorts      = 64
-	sockSampled   = 0x01
+	sockTag       = 0x01
 	sockShort     = 0x100
 	cfgTagUnsampl = 0x01
 )
