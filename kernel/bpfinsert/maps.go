@@ -10,6 +10,7 @@ const (
 	maxPorts      = 64
 	sockTag       = 0x01
 	sockShort     = 0x100
+	sockAPI       = 0x400 // set through the map API: the program parses no request
 	cfgTagUnsampl = 0x01
 )
 

@@ -390,7 +390,9 @@ int clt_egress(struct __sk_buff *skb)
 		count(CLT_SKIP_UNCONFIGURED, 1);
 		return TC_ACT_OK;
 	}
-	if (request) {
+	/* An application that set its socket's IDs through the map owns them
+	 * until it deletes the entry: its requests are not parsed. */
+	if (request && !(sp && (sp->flags & CLT_SOCK_API))) {
 		struct clt_sock st = {};
 		int r = parse_request(skb, s, pay_off, skb->len - pay_off, &st);
 		count(CLT_REQ_PARSED, 1);

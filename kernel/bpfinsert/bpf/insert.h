@@ -16,6 +16,7 @@
 #define CLT_SOCK_TAG 0x01     /* tag this socket's packets with ids */
 #define CLT_SOCK_SHORT 0x100  /* 64-bit trace ID (upper half zero) */
 #define CLT_SOCK_DST_OK 0x200 /* set by the program: destination checked */
+#define CLT_SOCK_API 0x400    /* set through the map API: requests not parsed */
 
 #define CLT_CFG_TAG_UNSAMPLED 0x01
 

@@ -1,0 +1,109 @@
+package bpfinsert
+
+import (
+	"context"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
+
+	"github.com/cross-layer-telemetry/clt/kernel/netnstest"
+)
+
+// bpffs mounts a private bpf filesystem for the test (the machine's
+// /sys/fs/bpf is left alone) and returns its directory.
+func bpffs(t *testing.T) string {
+	t.Helper()
+	netnstest.RequirePrivileged(t)
+	dir := t.TempDir()
+	require.NoError(t, unix.Mount("bpf", dir, "bpf", 0, "mode=0700"), "mount bpffs")
+	t.Cleanup(func() { _ = unix.Unmount(dir, unix.MNT_DETACH) })
+	return dir
+}
+
+// The agent's pin: replaces a stale one, is opened by an application,
+// which tags a socket before connect (the handshake carries the IDs) and
+// owns its tagging (a request without traceparent does not clear it); Close
+// removes the pin and the application sees it gone.
+func TestIntegrationSocketMapPin(t *testing.T) {
+	defer func(d time.Duration) { socketMapRecheck = d }(socketMapRecheck)
+	socketMapRecheck = 0
+	pin := filepath.Join(bpffs(t), "clt", "sockets")
+	// A crashed agent's pin, of another map.
+	require.NoError(t, os.MkdirAll(filepath.Dir(pin), 0o755))
+	stale, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.Array, KeySize: 4, ValueSize: 4, MaxEntries: 1})
+	require.NoError(t, err)
+	require.NoError(t, stale.Pin(pin))
+	require.NoError(t, stale.Close())
+	_, err = OpenSocketMap(pin)
+	require.ErrorContains(t, err, "not an inserter's socket map")
+
+	l := newLab(t)
+	cfg := labConfig()
+	cfg.SocketMapPin = pin
+	in := l.attach(t, cfg)
+	sm, err := OpenSocketMap(pin)
+	require.NoError(t, err)
+	defer sm.Close()
+	require.True(t, sm.Loaded())
+
+	_, ids := traceparent(30, "01")
+	d := &net.Dialer{Control: func(network, address string, c syscall.RawConn) error {
+		cookie, err := SocketCookie(c)
+		if err != nil {
+			return err
+		}
+		return sm.SetSocket(cookie, ids)
+	}}
+	addr := net.JoinHostPort(l.topo.Node("server").Addr("s0").String(), strconv.Itoa(port))
+	var conn net.Conn
+	require.NoError(t, l.client.Do(func() (err error) { conn, err = d.DialContext(t.Context(), "tcp", addr); return err }))
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	evs, ok := l.rec.WaitFor(ctx, func(evs []netnstest.Event) bool { return len(evs) >= 2 })
+	require.True(t, ok, "SYN and handshake ACK tagged before any byte is written; got %d events", len(evs))
+	for _, e := range evs {
+		assert.Equal(t, ids, e.IDs)
+	}
+	_, err = conn.Write([]byte("GET /api HTTP/1.1\r\nHost: s\r\n\r\n"))
+	require.NoError(t, err)
+	evs, ok = l.rec.WaitFor(ctx, func(evs []netnstest.Event) bool { return len(evs) >= 3 })
+	require.True(t, ok, "a request without traceparent keeps the application's IDs")
+	for _, e := range evs {
+		assert.Equal(t, ids, e.IDs)
+	}
+	st, err := in.Stats()
+	require.NoError(t, err)
+	assert.Zero(t, st.RequestsParsed, "an API socket's requests are not parsed")
+
+	require.NoError(t, in.Close())
+	_, err = os.Stat(pin)
+	assert.ErrorIs(t, err, os.ErrNotExist, "pin removed at stop")
+	assert.False(t, sm.Loaded())
+	require.ErrorIs(t, sm.SetSocket(1, ids), errNotLoaded)
+	require.NoError(t, sm.ClearSocket(1), "nothing to clear without a program")
+
+	// A new inserter pins a new map: the application's SocketMap follows.
+	in2 := l.attach(t, cfg)
+	assert.True(t, sm.Loaded(), "reopened from the new pin")
+	require.NoError(t, in2.Close())
+}
+
+func TestSocketMapPinConfig(t *testing.T) {
+	c := labConfig()
+	for _, p := range []string{"relative/pin", "/sys/fs/bpf/../x", "/sys/fs/bpf/clt/"} {
+		c.SocketMapPin = p
+		assert.ErrorContains(t, c.Validate(), "socket_map_pin", p)
+	}
+	c.SocketMapPin = DefaultSocketMapPin
+	assert.NoError(t, c.Validate())
+}
