@@ -2,7 +2,9 @@ package bpfinsert
 
 import (
 	"context"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -13,8 +15,11 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sys/unix"
 
+	"github.com/cross-layer-telemetry/clt/kernel/clt"
+	"github.com/cross-layer-telemetry/clt/kernel/ioam6"
 	"github.com/cross-layer-telemetry/clt/kernel/netnstest"
 )
 
@@ -106,4 +111,62 @@ func TestSocketMapPinConfig(t *testing.T) {
 	}
 	c.SocketMapPin = DefaultSocketMapPin
 	assert.NoError(t, c.Validate())
+}
+
+// kernel/clt's Transport with the pinned map: every request's packets, and
+// the handshake, carry the request span's IDs without a socket option and
+// without a traceparent header; the program parses none of them.
+func TestIntegrationTransportSocketMap(t *testing.T) {
+	pin := filepath.Join(bpffs(t), "sockets")
+	l := newLab(t)
+	cfg := labConfig()
+	cfg.SocketMapPin = pin
+	in := l.attach(t, cfg)
+	sm, err := OpenSocketMap(pin)
+	require.NoError(t, err)
+	defer sm.Close()
+	inj, err := clt.New(clt.DefaultConfig(), clt.Settings{SocketMap: sm})
+	require.NoError(t, err)
+	base := &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		return l.client.DialContext(ctx, inj.Dialer(nil), network, addr)
+	}}
+	tr := clt.NewTransport(base, inj)
+	defer tr.CloseIdleConnections()
+	hc := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	want := map[ioam6.IDs]bool{}
+	var order []ioam6.IDs
+	for i := range 3 {
+		sc := trace.NewSpanContext(trace.SpanContextConfig{
+			TraceID: trace.TraceID{0: 0x0c, 15: byte(i + 1)}, SpanID: trace.SpanID{0: 0x5c, 7: byte(i + 1)}, TraceFlags: trace.FlagsSampled,
+		})
+		want[clt.SpanIDs(sc)] = true
+		order = append(order, clt.SpanIDs(sc))
+		req, err := http.NewRequestWithContext(trace.ContextWithSpanContext(t.Context(), sc), http.MethodGet, l.url+"/transport", nil)
+		require.NoError(t, err)
+		resp, err := hc.Do(req)
+		require.NoError(t, err)
+		_, _ = io.Copy(io.Discard, resp.Body)
+		require.NoError(t, resp.Body.Close())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	evs, ok := l.rec.WaitFor(ctx, func(evs []netnstest.Event) bool {
+		return len(evs) > 0 && evs[len(evs)-1].IDs == order[2]
+	})
+	require.True(t, ok, "the last request's IDs at r1; got %d events", len(evs))
+	var seen []ioam6.IDs
+	for _, e := range evs {
+		require.True(t, want[e.IDs], "only the requests' spans: %x", e.IDs.SpanID)
+		if len(seen) == 0 || seen[len(seen)-1] != e.IDs {
+			seen = append(seen, e.IDs)
+		}
+	}
+	assert.Equal(t, order, seen, "each request's packets carry its span, in order (the handshake the first one's)")
+	st := inj.Stats()
+	assert.EqualValues(t, 4, st.Mapped, "dial + 3 requests through the map")
+	assert.Equal(t, st.Applied, st.Mapped, "no socket option")
+	ps, err := in.Stats()
+	require.NoError(t, err)
+	assert.Zero(t, ps.RequestsParsed, "the application owns its socket")
+	assert.Zero(t, ps.SkipExtHeader, "no sticky option on the wire")
 }
