@@ -170,3 +170,89 @@ func TestIntegrationTransportSocketMap(t *testing.T) {
 	assert.Zero(t, ps.RequestsParsed, "the application owns its socket")
 	assert.Zero(t, ps.SkipExtHeader, "no sticky option on the wire")
 }
+
+// BenchmarkIntegrationSocketMapSet: what tagging a request through the
+// pinned map costs the application (SO_COOKIE + one map update, as
+// kernel/clt does per request), beside the setsockopt(IPV6_HOPOPTS) it
+// replaces, on the same connected socket.
+func BenchmarkIntegrationSocketMapSet(b *testing.B) {
+	pin := filepath.Join(bpffsB(b), "sockets")
+	in := loadForTest(b, testConfig())
+	require.NoError(b, in.pin(pin))
+	defer func() { _ = in.unpin() }()
+	sm, err := OpenSocketMap(pin)
+	require.NoError(b, err)
+	defer sm.Close()
+	ln, err := net.Listen("tcp6", "[::1]:0")
+	require.NoError(b, err)
+	defer ln.Close()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c, err := ln.Accept()
+		if err == nil {
+			_, _ = io.Copy(io.Discard, c)
+			_ = c.Close()
+		}
+	}()
+	conn, err := net.Dial("tcp6", ln.Addr().String())
+	require.NoError(b, err)
+	defer func() { _ = conn.Close(); <-done }()
+	rc, err := conn.(*net.TCPConn).SyscallConn()
+	require.NoError(b, err)
+	_, ids := traceparent(40, "01")
+	cookie, err := SocketCookie(rc)
+	require.NoError(b, err)
+	b.Run("cookie", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := SocketCookie(rc); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("map-update", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			ids.SpanID[7] = byte(i)
+			if err := sm.SetSocket(cookie, ids); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("socket-map", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			cookie, err := SocketCookie(rc)
+			if err != nil {
+				b.Fatal(err)
+			}
+			ids.SpanID[7] = byte(i)
+			if err := sm.SetSocket(cookie, ids); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	hbh, err := testConfig().spec(ioam6.Node{}).Len()
+	require.NoError(b, err)
+	opt, err := ioam6.AppendHBH(nil, testConfig().spec(ioam6.Node{}), ids)
+	require.NoError(b, err)
+	require.Len(b, opt, hbh)
+	b.Run("setsockopt", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			opt[len(opt)-1] = byte(i)
+			var serr error
+			if err := rc.Control(func(fd uintptr) {
+				serr = unix.SetsockoptString(int(fd), unix.IPPROTO_IPV6, unix.IPV6_HOPOPTS, string(opt))
+			}); err != nil || serr != nil {
+				b.Fatal(err, serr)
+			}
+		}
+	})
+}
+
+func bpffsB(b *testing.B) string {
+	b.Helper()
+	netnstest.RequirePrivileged(b)
+	dir := b.TempDir()
+	require.NoError(b, unix.Mount("bpf", dir, "bpf", 0, "mode=0700"), "mount bpffs")
+	b.Cleanup(func() { _ = unix.Unmount(dir, unix.MNT_DETACH) })
+	return dir
+}

@@ -12,3 +12,6 @@ func (inj *Injector) SetEgressLookupFunc(f func(fd int, dst netip.Addr) (id uint
 		return egress{id: id, wide: wide}, err
 	}
 }
+
+// CachedCookies is the number of socket cookies cached.
+func (inj *Injector) CachedCookies() int { return inj.cookies.len() }

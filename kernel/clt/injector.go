@@ -143,8 +143,9 @@ type Injector struct {
 	setHopOpts   func(fd int, hbh []byte) error
 	lookupEgress egressLookup
 
-	fds    fdSet
-	egress egressCache
+	fds     fdSet
+	egress  egressCache
+	cookies cookieCache
 
 	applied, cleared, untraced, egressUnknown, mapped atomic.Uint64
 	skipped                                           [numReasons]atomic.Uint64
@@ -320,17 +321,30 @@ func (inj *Injector) SetConn(conn net.Conn, sc trace.SpanContext) error {
 	if err != nil {
 		return inj.skip(ReasonUnsupportedConn, err)
 	}
-	return inj.setRaw(rc, sc, want, addrOf(conn.RemoteAddr()))
+	tc, _ := conn.(*net.TCPConn)
+	return inj.setRawConn(rc, tc, sc, want, addrOf(conn.RemoteAddr()))
 }
 
 // setRaw sets the option for sc on a raw socket when want, else clears it
 // if this Injector set it before (tracked per descriptor, see fdSet). peer
 // selects the egress device written in the own entry (invalid: 0xFFFF).
 func (inj *Injector) setRaw(rc syscall.RawConn, sc trace.SpanContext, want bool, peer netip.Addr) error {
+	return inj.setRawConn(rc, nil, sc, want, peer)
+}
+
+// setRawConn is setRaw for a connection whose socket cookie may be cached
+// (tc non-nil): the SocketMap path then costs one syscall, the map update.
+func (inj *Injector) setRawConn(rc syscall.RawConn, tc *net.TCPConn, sc trace.SpanContext, want bool, peer netip.Addr) error {
 	op := inj.ops.Get().(*setOp)
 	op.sc, op.peer, op.want = sc, peer, want
+	if tc != nil && inj.sockMap != nil {
+		op.cookie, _ = inj.cookies.get(tc)
+	}
 	err := rc.Control(op.fn)
 	serr, berr, called, viaMap := op.serr, op.berr, op.called, op.viaMap
+	if tc != nil && op.newCookie != 0 {
+		inj.cookies.put(tc, op.newCookie)
+	}
 	op.reset()
 	inj.ops.Put(op)
 	if err != nil {
@@ -373,6 +387,8 @@ type setOp struct {
 	serr, berr error
 	called     bool
 	viaMap     bool             // set or cleared through the SocketMap
+	cookie     uint64           // the socket's cookie when cached, else 0
+	newCookie  uint64           // a cookie read by control, to cache
 	fn         func(fd uintptr) // op.control
 }
 
@@ -384,6 +400,7 @@ func newSetOp(inj *Injector) *setOp {
 
 func (op *setOp) reset() {
 	op.sc, op.peer, op.serr, op.berr, op.called, op.viaMap = trace.SpanContext{}, netip.Addr{}, nil, nil, false, false
+	op.cookie, op.newCookie = 0, 0
 }
 
 // control runs with the descriptor held by rc.Control.
@@ -425,7 +442,11 @@ func (op *setOp) controlMap(fd int) {
 	have := inj.fds.get(fd)
 	if op.want || have&fdMap != 0 {
 		op.called = true
-		cookie, err := socketCookie(fd)
+		cookie, err := op.cookie, error(nil)
+		if cookie == 0 {
+			cookie, err = socketCookie(fd)
+			op.newCookie = cookie
+		}
 		if err == nil {
 			if op.want {
 				err = inj.sockMap.SetSocket(cookie, SpanIDs(op.sc))

@@ -6,8 +6,10 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -128,4 +130,29 @@ func TestTransportSocketMap(t *testing.T) {
 		assert.Equal(t, clt.SpanIDs(span(12)), ids, "the last request's span")
 	}
 	assert.EqualValues(t, 4, inj.Stats().Mapped)
+}
+
+// A TCP connection's cookie is read once and forgotten with the connection.
+func TestSocketMapCookieCached(t *testing.T) {
+	ln, err := net.Listen("tcp6", "[::1]:0")
+	if err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	defer ln.Close()
+	m := newFakeMap()
+	inj, err := clt.New(clt.DefaultConfig(), clt.Settings{SocketMap: m})
+	require.NoError(t, err)
+	conn, err := net.Dial("tcp6", ln.Addr().String())
+	require.NoError(t, err)
+	for i := range 3 {
+		require.NoError(t, inj.SetConn(conn, span(byte(i+1))))
+	}
+	assert.Equal(t, 1, inj.CachedCookies())
+	assert.Len(t, m.entries, 1, "one socket, one key")
+	require.NoError(t, conn.Close())
+	for i := 0; i < 100 && inj.CachedCookies() > 0; i++ {
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond)
+	}
+	assert.Zero(t, inj.CachedCookies(), "dropped once the connection is collected")
 }
