@@ -256,3 +256,98 @@ func bpffsB(b *testing.B) string {
 	b.Cleanup(func() { _ = unix.Unmount(dir, unix.MNT_DETACH) })
 	return dir
 }
+
+// BenchmarkIntegrationTransportModes: kernel/clt's Transport through r1
+// with the span set by the socket option (sticky) or through the pinned
+// map (map), beside untagged requests (plain), in interleaved rounds of
+// b.N/10 requests per mode, concurrency 1; requests/s and the process's
+// CPU per request (client, server and the kernel work charged to them).
+func BenchmarkIntegrationTransportModes(b *testing.B) {
+	pin := filepath.Join(bpffsB(b), "sockets")
+	l := newLab(b)
+	if err := l.rec.Close(); err != nil { // no ioam6_events listener: r1 still processes IOAM
+		b.Fatal(err)
+	}
+	cfg := labConfig()
+	cfg.SocketMapPin = pin
+	l.attach(b, cfg)
+	sm, err := OpenSocketMap(pin)
+	require.NoError(b, err)
+	defer sm.Close()
+	client := func(set clt.Settings) (*http.Client, *clt.Injector) {
+		inj, err := clt.New(clt.DefaultConfig(), set)
+		require.NoError(b, err)
+		base := &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			return l.client.DialContext(ctx, inj.Dialer(nil), network, addr)
+		}}
+		tr := clt.NewTransport(base, inj)
+		b.Cleanup(tr.CloseIdleConnections)
+		return &http.Client{Transport: tr, Timeout: 10 * time.Second}, inj
+	}
+	plain, _ := client(clt.Settings{})
+	sticky, stickyInj := client(clt.Settings{})
+	mapped, mapInj := client(clt.Settings{SocketMap: sm})
+	sc := trace.NewSpanContext(trace.SpanContextConfig{TraceID: trace.TraceID{0: 0x0d, 15: 1}, SpanID: trace.SpanID{0: 0x5d, 7: 1}, TraceFlags: trace.FlagsSampled})
+	get := func(hc *http.Client, tagged bool) {
+		ctx := b.Context()
+		if tagged {
+			ctx = trace.ContextWithSpanContext(ctx, sc)
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, l.url+"/bench", nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		_ = resp.Body.Close()
+	}
+	modes := []struct {
+		name   string
+		hc     *http.Client
+		tagged bool
+	}{{"plain", plain, false}, {"sticky", sticky, true}, {"map", mapped, true}}
+	for _, m := range modes {
+		get(m.hc, m.tagged) // dial
+	}
+	var wall, cpu [3]time.Duration
+	const rounds = 10
+	b.ResetTimer()
+	for r := range rounds {
+		n := b.N / rounds
+		if r < b.N%rounds {
+			n++
+		}
+		for k := range modes {
+			i := (k + r) % len(modes)
+			t0, c0 := time.Now(), processCPU()
+			for range n {
+				get(modes[i].hc, modes[i].tagged)
+			}
+			wall[i] += time.Since(t0)
+			cpu[i] += processCPU() - c0
+		}
+	}
+	b.StopTimer()
+	for i, m := range modes {
+		b.ReportMetric(float64(b.N)/wall[i].Seconds(), m.name+"-req/s")
+		b.ReportMetric(float64(cpu[i].Nanoseconds())/1e3/float64(b.N), m.name+"-cpu-µs/req")
+	}
+	b.ReportMetric(wall[1].Seconds()/wall[2].Seconds(), "map/sticky-req/s")
+	if st := mapInj.Stats(); st.Mapped == 0 || st.SkippedTotal() != 0 {
+		b.Fatalf("map mode: %+v", st)
+	}
+	if st := stickyInj.Stats(); st.Mapped != 0 || st.Applied == 0 || st.SkippedTotal() != 0 {
+		b.Fatalf("sticky mode: %+v", st)
+	}
+}
+
+func processCPU() time.Duration {
+	var ru unix.Rusage
+	if err := unix.Getrusage(unix.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
