@@ -351,3 +351,57 @@ func processCPU() time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// The return path: a server behind clt.Handler, with an inserter on its own
+// host (the clients' prefix, every port) and the pinned map, answers curl;
+// r1 sees the response's packets with the server span's IDs, and nothing
+// from the untagged client.
+func TestIntegrationReturnPathHandler(t *testing.T) {
+	requireTool(t, "curl")
+	pin := filepath.Join(bpffs(t), "sockets")
+	topo := netnstest.Build(t, netnstest.Chain(netnstest.ChainOptions{Routers: 1, IOAMNamespace: 123}))
+	srvNode := topo.Node("server")
+	rec, err := topo.Node("r1").Record(ioam6.CarrierConfig{})
+	require.NoError(t, err)
+	defer rec.Close()
+	cfg := DefaultConfig()
+	cfg.Interfaces = []string{"s0"}
+	cfg.Prefixes = []string{"fd00:1::/64"}
+	cfg.ClampMSS = false
+	cfg.SocketMapPin = pin
+	var in *Inserter
+	require.NoError(t, srvNode.Do(func() (err error) { in, err = New(cfg, nil); return err }))
+	defer in.Close()
+	sm, err := OpenSocketMap(pin)
+	require.NoError(t, err)
+	defer sm.Close()
+	inj, err := clt.New(clt.DefaultConfig(), clt.Settings{SocketMap: sm})
+	require.NoError(t, err)
+	serverSpan := trace.NewSpanContext(trace.SpanContextConfig{TraceID: trace.TraceID{0: 0x0e, 15: 7}, SpanID: trace.SpanID{0: 0x5e, 7: 7}, TraceFlags: trace.FlagsSampled})
+	tracing := func(next http.Handler) http.Handler { // stands in for otelhttp
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			next.ServeHTTP(w, r.WithContext(trace.ContextWithSpanContext(r.Context(), serverSpan)))
+		})
+	}
+	ln, err := srvNode.Listen("tcp", net.JoinHostPort(srvNode.Addr("s0").String(), strconv.Itoa(port)))
+	require.NoError(t, err)
+	hs := &http.Server{ReadHeaderTimeout: 10 * time.Second, ConnContext: clt.ConnContext,
+		Handler: tracing(inj.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write(make([]byte, 4000)) })))}
+	done := make(chan struct{})
+	go func() { defer close(done); _ = hs.Serve(ln) }()
+	defer func() { _ = hs.Close(); <-done }()
+
+	url := "http://" + net.JoinHostPort(srvNode.Addr("s0").String(), strconv.Itoa(port)) + "/"
+	out, err := topo.Node("client").Command("curl", "-sS", "-m", "10", "-o", "/dev/null", url).CombinedOutput()
+	require.NoError(t, err, "curl: %s", out)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	evs, ok := rec.WaitFor(ctx, func(evs []netnstest.Event) bool { return len(evs) >= 3 })
+	require.True(t, ok, "the response's packets at r1; got %d", len(evs))
+	for _, e := range evs {
+		assert.Equal(t, clt.SpanIDs(serverSpan), e.IDs, "only the server span, on the return path")
+		require.NotEmpty(t, e.Nodes)
+		assert.EqualValues(t, 30, e.Nodes[0].EgressIf, "own entry: the server's s0")
+	}
+	assert.EqualValues(t, 1, inj.Stats().Mapped)
+}
