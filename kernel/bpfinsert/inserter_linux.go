@@ -68,14 +68,15 @@ func New(cfg Config, logger *slog.Logger) (*Inserter, error) {
 		in.Close()
 		return nil, err
 	}
-	for _, name := range cfg.Interfaces {
-		if err := in.attach(name); err != nil {
+	// Pinned before attaching: once a program runs, its map is reachable.
+	if cfg.SocketMapPin != "" {
+		if err := in.pin(cfg.SocketMapPin); err != nil {
 			in.Close()
 			return nil, err
 		}
 	}
-	if cfg.SocketMapPin != "" {
-		if err := in.pin(cfg.SocketMapPin); err != nil {
+	for _, name := range cfg.Interfaces {
+		if err := in.attach(name); err != nil {
 			in.Close()
 			return nil, err
 		}
