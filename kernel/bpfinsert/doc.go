@@ -8,8 +8,9 @@
 //
 // What the program does, per packet leaving a configured interface:
 //
-//   - IPv6 TCP to a configured destination prefix and port only; anything
-//     else (IPv4, UDP, other destinations, packets already carrying an
+//   - IPv6 TCP to a configured destination prefix and port only, and UDP
+//     of sockets whose IDs an application set (SetSocket, [SocketMap]);
+//     anything else (IPv4, other destinations, packets already carrying an
 //     extension header) passes untouched and is counted.
 //   - A segment whose payload starts with an HTTP/1.x method is a new
 //     request: its first 2048 bytes are searched for a `traceparent` header

@@ -2,6 +2,7 @@ package bpfinsert
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -404,4 +405,67 @@ func TestIntegrationReturnPathHandler(t *testing.T) {
 		assert.EqualValues(t, 30, e.Nodes[0].EgressIf, "own entry: the server's s0")
 	}
 	assert.EqualValues(t, 1, inj.Stats().Mapped)
+}
+
+// UDP: datagrams of a socket whose IDs were set through the map carry them
+// (next header UDP, the payload intact); another socket's do not, nor those
+// to an unconfigured port.
+func TestIntegrationUDPSocketMap(t *testing.T) {
+	l := newLab(t)
+	in := l.attach(t, labConfig())
+	srv := l.topo.Node("server")
+	pc, err := srv.ListenPacket("udp", net.JoinHostPort(srv.Addr("s0").String(), strconv.Itoa(port)))
+	require.NoError(t, err)
+	defer pc.Close()
+	sink, err := srv.ListenPacket("udp", net.JoinHostPort(srv.Addr("s0").String(), "9999")) // no ICMP errors
+	require.NoError(t, err)
+	defer sink.Close()
+	dial := func(p int) (net.Conn, uint64) {
+		c, err := l.client.DialContext(t.Context(), nil, "udp", net.JoinHostPort(srv.Addr("s0").String(), strconv.Itoa(p)))
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = c.Close() })
+		rc, err := c.(*net.UDPConn).SyscallConn()
+		require.NoError(t, err)
+		cookie, err := SocketCookie(rc)
+		require.NoError(t, err)
+		return c, cookie
+	}
+	tagged, cookie := dial(port)
+	_, ids := traceparent(50, "01")
+	require.NoError(t, in.SetSocket(cookie, ids))
+	plain, _ := dial(port)
+	other, otherCookie := dial(9999)
+	require.NoError(t, in.SetSocket(otherCookie, ids))
+
+	for i := range 3 {
+		_, err = tagged.Write([]byte(fmt.Sprintf("tagged %d", i)))
+		require.NoError(t, err)
+		_, err = plain.Write([]byte("plain"))
+		require.NoError(t, err)
+		_, err = other.Write([]byte("other port"))
+		require.NoError(t, err)
+	}
+	require.NoError(t, pc.SetReadDeadline(time.Now().Add(5*time.Second)))
+	got := map[string]int{}
+	buf := make([]byte, 2048)
+	for range 6 {
+		n, _, err := pc.ReadFrom(buf)
+		require.NoError(t, err)
+		got[string(buf[:n])]++
+	}
+	assert.Equal(t, map[string]int{"tagged 0": 1, "tagged 1": 1, "tagged 2": 1, "plain": 3}, got, "datagrams intact")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	evs, ok := l.rec.WaitFor(ctx, func(evs []netnstest.Event) bool { return len(evs) >= 3 })
+	require.True(t, ok, "three tagged datagrams at r1; got %d", len(evs))
+	time.Sleep(100 * time.Millisecond)
+	evs = l.rec.Events()
+	assert.Len(t, evs, 3, "only the tagged socket's datagrams")
+	for _, e := range evs {
+		assert.Equal(t, ids, e.IDs)
+	}
+	st, err := in.Stats()
+	require.NoError(t, err)
+	assert.EqualValues(t, 3, st.PacketsTagged)
+	assert.EqualValues(t, 3, st.SkipUnconfigured, "port 9999 is not configured")
 }

@@ -20,6 +20,7 @@
 #include <linux/ipv6.h>
 #include <linux/pkt_cls.h>
 #include <linux/tcp.h>
+#include <linux/udp.h>
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
 
@@ -330,6 +331,123 @@ static __always_inline int parse_request(struct __sk_buff *skb, struct clt_scrat
 	return parse_value(b, st);
 }
 
+/* insert puts the header for sp's IDs between the IPv6 header and the
+ * upper-layer header (proto, l4len bytes), unless the packet would not
+ * fit; the socket's entry goes when it is closing. */
+static __always_inline int insert(struct __sk_buff *skb, const struct clt_ifcfg *cfg, struct clt_scratch *s,
+				  const struct clt_sock *sp, const struct ipv6hdr *ip6, __u8 proto, __u32 l4len,
+				  __u32 plen, __u8 hop_limit, int closing, __u64 cookie)
+{
+	const struct clt_tmpl *t = (sp->flags & CLT_SOCK_SHORT) ? &cfg->tmpl[1] : &cfg->tmpl[0];
+	__u32 hlen = t->len;
+	if (hlen < 8 || hlen > CLT_MAX_HDR || t->ids_off + t->ids_len > hlen || t->ts_sec_off + 4 > hlen ||
+	    t->ts_frac_off + 4 > hlen) {
+		count(CLT_ERR_CONFIG, 1);
+		return TC_ACT_OK;
+	}
+	if (plen == 0 || plen + hlen > 0xffff) {
+		count(CLT_SKIP_TOO_BIG, 1);
+		return TC_ACT_OK;
+	}
+	__u32 segs = 1;
+	if (skb->gso_segs > 1)
+		segs = skb->gso_segs;
+	if (!skb->gso_size && skb->len - ETH_HLEN + hlen > cfg->mtu) {
+		count(CLT_SKIP_TOO_BIG, 1); /* would be dropped: send it untagged */
+		return TC_ACT_OK;
+	}
+
+	/* Assemble in the per-CPU buffer (the parse is done with it): IPv6 bytes
+	 * 4-39 with the new payload length and next header, then the template
+	 * with the upper-layer protocol, IDs and timestamp; then one store. */
+	__builtin_memcpy(&s->buf[HDR_AT], t->hdr, CLT_MAX_HDR);
+	__be16 npl = bpf_htons(plen + hlen);
+	__builtin_memcpy(&s->buf[IP6_REWRITE], &npl, 2);
+	s->buf[IP6_REWRITE + 2] = 0; /* Hop-by-Hop */
+	s->buf[IP6_REWRITE + 3] = hop_limit;
+	__builtin_memcpy(&s->buf[IP6_REWRITE + 4], &ip6->saddr, 32);
+	s->buf[HDR_AT] = proto;
+	/* Offsets below CLT_MAX_HDR (checked above); the masks keep every write
+	 * inside the buffer for the verifier. */
+	__u32 ids_off = (HDR_AT + t->ids_off) & 0x1ff;
+	if (t->ids_len == 24)
+		__builtin_memcpy(&s->buf[ids_off], sp->ids, 24);
+	else
+		__builtin_memcpy(&s->buf[ids_off], &sp->ids[8], 16);
+	if (closing)
+		bpf_map_delete_elem(&clt_socks, &cookie); /* the socket is closing */
+	if (t->ts_sec_off || t->ts_frac_off) {
+		__u64 now = bpf_ktime_get_tai_ns() + cfg->clock_off_ns;
+		__be32 sec = bpf_htonl((__u32)(now / 1000000000ULL));
+		__be32 frac = bpf_htonl((__u32)((now % 1000000000ULL) / 1000));
+		__u32 so = (HDR_AT + t->ts_sec_off) & 0x1ff, fo = (HDR_AT + t->ts_frac_off) & 0x1ff;
+		if (t->ts_sec_off)
+			__builtin_memcpy(&s->buf[so], &sec, 4);
+		if (t->ts_frac_off)
+			__builtin_memcpy(&s->buf[fo], &frac, 4);
+	}
+
+	/* A GSO packet whose segments still fit with the header keeps its
+	 * gso_size (BPF_F_ADJ_ROOM_FIXED_GSO: the MSS clamp made room, and TCP's
+	 * segment count stays true); otherwise flags 0 lowers TCP's gso_size by
+	 * hlen. A UDP gso_size delimits datagrams: it cannot change. */
+	__u64 aflags = 0;
+	if (skb->gso_size && sizeof(struct ipv6hdr) + hlen + l4len + skb->gso_size <= cfg->mtu)
+		aflags = BPF_F_ADJ_ROOM_FIXED_GSO;
+	else if (skb->gso_size && proto != IPPROTO_TCP) {
+		count(CLT_SKIP_TOO_BIG, 1);
+		return TC_ACT_OK;
+	}
+	if (bpf_skb_adjust_room(skb, hlen, BPF_ADJ_ROOM_NET, aflags) < 0) {
+		count(CLT_ERR_ADJUST, 1);
+		return TC_ACT_OK;
+	}
+	if (bpf_skb_store_bytes(skb, IP6_OFF + IP6_REWRITE, &s->buf[IP6_REWRITE], HDR_AT - IP6_REWRITE + hlen, 0)) {
+		/* Never send a half-written header: shrink back, else drop. The
+		 * IPv6 header was not written (the store checks before copying). */
+		count(CLT_ERR_ADJUST, 1);
+		if (bpf_skb_adjust_room(skb, -(__s32)hlen, BPF_ADJ_ROOM_NET, 0) < 0)
+			return TC_ACT_SHOT;
+		return TC_ACT_OK;
+	}
+	count(CLT_PKT_TAGGED, 1);
+	count(CLT_BYTES_ADDED, (__u64)hlen * segs);
+	return TC_ACT_OK;
+}
+
+/* udp_egress tags the datagrams of UDP sockets whose IDs an application set
+ * through the map (there is no request to parse). */
+static __always_inline int udp_egress(struct __sk_buff *skb, const struct clt_ifcfg *cfg)
+{
+	void *data = linear(skb, L4_OFF + sizeof(struct udphdr));
+	if (!data) {
+		count(CLT_SKIP_NOT_TCP, 1);
+		return TC_ACT_OK;
+	}
+	struct ipv6hdr *ip6 = data + IP6_OFF;
+	struct udphdr *udp = data + L4_OFF;
+	__u64 cookie = bpf_get_socket_cookie(skb);
+	if (!cookie) {
+		count(CLT_SKIP_NO_SOCKET, 1);
+		return TC_ACT_OK;
+	}
+	struct clt_sock *sp = bpf_map_lookup_elem(&clt_socks, &cookie);
+	if (!sp || !(sp->flags & CLT_SOCK_TAG)) {
+		count(CLT_SKIP_NO_STATE, 1);
+		return TC_ACT_OK;
+	}
+	if (!(sp->flags & CLT_SOCK_DST_OK) && !dst_configured(&ip6->daddr, bpf_ntohs(udp->dest))) {
+		count(CLT_SKIP_UNCONFIGURED, 1);
+		return TC_ACT_OK;
+	}
+	__u32 zero = 0;
+	struct clt_scratch *s = bpf_map_lookup_elem(&clt_scratch, &zero);
+	if (!s)
+		return TC_ACT_OK;
+	return insert(skb, cfg, s, sp, ip6, IPPROTO_UDP, sizeof(struct udphdr), bpf_ntohs(ip6->payload_len),
+		      ip6->hop_limit, 0, cookie);
+}
+
 SEC("tc")
 int clt_egress(struct __sk_buff *skb)
 {
@@ -351,6 +469,8 @@ int clt_egress(struct __sk_buff *skb)
 		return TC_ACT_OK;
 	}
 	struct ipv6hdr *ip6 = data + IP6_OFF;
+	if (ip6->nexthdr == IPPROTO_UDP)
+		return udp_egress(skb, cfg);
 	if (ip6->nexthdr != IPPROTO_TCP) {
 		count(ip6->nexthdr == 0 ? CLT_SKIP_EXT_HDR : CLT_SKIP_NOT_TCP, 1);
 		return TC_ACT_OK;
@@ -425,76 +545,7 @@ int clt_egress(struct __sk_buff *skb)
 		return TC_ACT_OK;
 	}
 
-	const struct clt_tmpl *t = (sp->flags & CLT_SOCK_SHORT) ? &cfg->tmpl[1] : &cfg->tmpl[0];
-	__u32 hlen = t->len;
-	if (hlen < 8 || hlen > CLT_MAX_HDR || t->ids_off + t->ids_len > hlen || t->ts_sec_off + 4 > hlen ||
-	    t->ts_frac_off + 4 > hlen) {
-		count(CLT_ERR_CONFIG, 1);
-		return TC_ACT_OK;
-	}
-	if (plen == 0 || plen + hlen > 0xffff) {
-		count(CLT_SKIP_TOO_BIG, 1);
-		return TC_ACT_OK;
-	}
-	__u32 segs = 1;
-	if (skb->gso_segs > 1)
-		segs = skb->gso_segs;
-	if (!skb->gso_size && skb->len - ETH_HLEN + hlen > cfg->mtu) {
-		count(CLT_SKIP_TOO_BIG, 1); /* would be dropped: send it untagged */
-		return TC_ACT_OK;
-	}
-
-	/* Assemble in the per-CPU buffer (the parse is done with it): IPv6 bytes
-	 * 4-39 with the new payload length and next header, then the template
-	 * with the upper-layer protocol, IDs and timestamp; then one store. */
-	__builtin_memcpy(&s->buf[HDR_AT], t->hdr, CLT_MAX_HDR);
-	__be16 npl = bpf_htons(plen + hlen);
-	__builtin_memcpy(&s->buf[IP6_REWRITE], &npl, 2);
-	s->buf[IP6_REWRITE + 2] = 0; /* Hop-by-Hop */
-	s->buf[IP6_REWRITE + 3] = hop_limit;
-	__builtin_memcpy(&s->buf[IP6_REWRITE + 4], &ip6->saddr, 32);
-	s->buf[HDR_AT] = IPPROTO_TCP;
-	/* Offsets below CLT_MAX_HDR (checked above); the masks keep every write
-	 * inside the buffer for the verifier. */
-	__u32 ids_off = (HDR_AT + t->ids_off) & 0x1ff;
-	if (t->ids_len == 24)
-		__builtin_memcpy(&s->buf[ids_off], sp->ids, 24);
-	else
-		__builtin_memcpy(&s->buf[ids_off], &sp->ids[8], 16);
-	if (closing)
-		bpf_map_delete_elem(&clt_socks, &cookie); /* the socket is closing */
-	if (t->ts_sec_off || t->ts_frac_off) {
-		__u64 now = bpf_ktime_get_tai_ns() + cfg->clock_off_ns;
-		__be32 sec = bpf_htonl((__u32)(now / 1000000000ULL));
-		__be32 frac = bpf_htonl((__u32)((now % 1000000000ULL) / 1000));
-		__u32 so = (HDR_AT + t->ts_sec_off) & 0x1ff, fo = (HDR_AT + t->ts_frac_off) & 0x1ff;
-		if (t->ts_sec_off)
-			__builtin_memcpy(&s->buf[so], &sec, 4);
-		if (t->ts_frac_off)
-			__builtin_memcpy(&s->buf[fo], &frac, 4);
-	}
-
-	/* A GSO packet whose segments still fit with the header keeps its
-	 * gso_size (BPF_F_ADJ_ROOM_FIXED_GSO: the MSS clamp made room, and TCP's
-	 * segment count stays true); otherwise flags 0 lowers gso_size by hlen. */
-	__u64 aflags = 0;
-	if (skb->gso_size && sizeof(struct ipv6hdr) + hlen + doff + skb->gso_size <= cfg->mtu)
-		aflags = BPF_F_ADJ_ROOM_FIXED_GSO;
-	if (bpf_skb_adjust_room(skb, hlen, BPF_ADJ_ROOM_NET, aflags) < 0) {
-		count(CLT_ERR_ADJUST, 1);
-		return TC_ACT_OK;
-	}
-	if (bpf_skb_store_bytes(skb, IP6_OFF + IP6_REWRITE, &s->buf[IP6_REWRITE], HDR_AT - IP6_REWRITE + hlen, 0)) {
-		/* Never send a half-written header: shrink back, else drop. The
-		 * IPv6 header was not written (the store checks before copying). */
-		count(CLT_ERR_ADJUST, 1);
-		if (bpf_skb_adjust_room(skb, -(__s32)hlen, BPF_ADJ_ROOM_NET, 0) < 0)
-			return TC_ACT_SHOT;
-		return TC_ACT_OK;
-	}
-	count(CLT_PKT_TAGGED, 1);
-	count(CLT_BYTES_ADDED, (__u64)hlen * segs);
-	return TC_ACT_OK;
+	return insert(skb, cfg, s, sp, ip6, IPPROTO_TCP, doff, plen, hop_limit, closing, cookie);
 }
 
 /* clt_ingress lowers the MSS a configured server advertises in its SYN-ACK
