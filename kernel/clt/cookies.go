@@ -43,10 +43,3 @@ func (c *cookieCache) drop(wp weak.Pointer[net.TCPConn]) {
 	delete(c.m, wp)
 	c.mu.Unlock()
 }
-
-// len is the number of cached cookies (tests).
-func (c *cookieCache) len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.m)
-}

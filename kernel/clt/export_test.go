@@ -14,4 +14,8 @@ func (inj *Injector) SetEgressLookupFunc(f func(fd int, dst netip.Addr) (id uint
 }
 
 // CachedCookies is the number of socket cookies cached.
-func (inj *Injector) CachedCookies() int { return inj.cookies.len() }
+func (inj *Injector) CachedCookies() int {
+	inj.cookies.mu.Lock()
+	defer inj.cookies.mu.Unlock()
+	return len(inj.cookies.m)
+}
