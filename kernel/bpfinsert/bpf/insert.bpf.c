@@ -5,7 +5,9 @@
 // header with the IOAM Pre-allocated Trace option (RFC 9197, RFC 9486,
 // RFC 8200 §4.3) into every packet of that socket's current request, and a
 // tc ingress program that clamps the MSS of the peer's SYN-ACK so full-size
-// segments still fit once the header is added.
+// segments still fit once the header is added. Applications may set a
+// socket's IDs themselves in the per-socket map (TCP, including the
+// handshake, and UDP); the program then parses none of its requests.
 //
 // The header bytes are a template built in Go by kernel/ioam6.AppendHBH
 // (oss carrier: the sender's own entry holds the IDs); the program copies
