@@ -561,20 +561,26 @@ int clt_ingress(struct __sk_buff *skb)
 	struct clt_ifcfg *cfg = bpf_map_lookup_elem(&clt_ifcfg, &ifindex);
 	if (!cfg || !cfg->mss_max)
 		return TC_ACT_OK;
-	struct ipv6hdr ip6;
-	struct tcphdr tcp;
-	if (bpf_skb_load_bytes(skb, IP6_OFF, &ip6, sizeof(ip6)) < 0 || ip6.nexthdr != IPPROTO_TCP)
+	/* Every received packet comes here: headers read in place, the SYN
+	 * test before any lookup. */
+	void *data = linear(skb, L4_OFF);
+	if (!data || ((struct ipv6hdr *)(data + IP6_OFF))->nexthdr != IPPROTO_TCP)
 		return TC_ACT_OK;
-	if (bpf_skb_load_bytes(skb, L4_OFF, &tcp, sizeof(tcp)) < 0 || !tcp.syn)
+	data = linear(skb, L4_OFF + sizeof(struct tcphdr));
+	if (!data)
 		return TC_ACT_OK;
-	if (!dst_configured(&ip6.saddr, bpf_ntohs(tcp.source)))
+	struct ipv6hdr *ip6 = data + IP6_OFF;
+	struct tcphdr *tcp = data + L4_OFF;
+	if (!tcp->syn) /* a SYN-ACK, or a client's SYN to a tagging server */
 		return TC_ACT_OK;
 	/* The MSS option is the first option of a SYN-ACK on Linux, the BSDs and
 	 * Windows (a general option walk costs the verifier too much here). */
-	if (tcp.doff < 6)
+	if (tcp->doff < 6)
+		return TC_ACT_OK;
+	if (!dst_configured(&ip6->saddr, bpf_ntohs(tcp->source)))
 		return TC_ACT_OK;
 	__u8 opt[4];
-	if (bpf_skb_load_bytes(skb, L4_OFF + sizeof(tcp), opt, 4) < 0)
+	if (bpf_skb_load_bytes(skb, L4_OFF + sizeof(struct tcphdr), opt, 4) < 0)
 		return TC_ACT_OK;
 	if (opt[0] != 2 || opt[1] != 4) {
 		count(CLT_MSS_NOT_FIRST, 1);
@@ -586,7 +592,7 @@ int clt_ingress(struct __sk_buff *skb)
 	__be16 oldv = bpf_htons(mss), newv = bpf_htons(cfg->mss_max);
 	if (bpf_l4_csum_replace(skb, L4_OFF + offsetof(struct tcphdr, check), oldv, newv, 2) < 0)
 		return TC_ACT_OK;
-	if (bpf_skb_store_bytes(skb, L4_OFF + sizeof(tcp) + 2, &newv, 2, 0) < 0)
+	if (bpf_skb_store_bytes(skb, L4_OFF + sizeof(struct tcphdr) + 2, &newv, 2, 0) < 0)
 		return TC_ACT_OK;
 	count(CLT_MSS_CLAMPED, 1);
 	return TC_ACT_OK;
