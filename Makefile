@@ -49,7 +49,8 @@ fuzz-short:
 ## lint: gofmt, go vet and staticcheck (config: staticcheck.conf), with
 ## `-tags e2e` so the end-to-end test files are checked too; the second
 ## staticcheck pass leaves the tests out, so code only tests use counts as
-## unused; then the layout rules of docs/contracts.md (internal/boundaries)
+## unused; then the layout rules of docs/contracts.md (internal/boundaries);
+## bpf-check (below) adds the eBPF object check
 lint: lint-tools
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^tools/jaeger/')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet -tags e2e ./...
@@ -138,17 +139,33 @@ bench-storage: jaeger
 clean:
 	rm -rf $(CACHE)
 
-## bpf: rebuild the committed eBPF object of kernel/bpfinsert (installs clang,
-## llvm and libbpf-dev from Debian when missing). CI does not compile C; it
-## loads the committed object.
+## bpf: rebuild the committed eBPF object of kernel/bpfinsert with Debian's
+## clang 14 (bpf-tools installs clang, llvm and libbpf-dev when missing)
 BPF_DIR := kernel/bpfinsert/bpf
+BPF_OBJ := $(BPF_DIR)/insert_bpfel.o
 BPF_CFLAGS := -O2 -g -target bpf -Wall -Werror -I/usr/include/$(shell uname -m)-linux-gnu -fdebug-prefix-map=$(ROOT)=.
-.PHONY: bpf
-bpf:
+BPF_CLANG_MAJOR := 14
+# bpf_build: compile the source into $(1) and strip its DWARF (BTF stays)
+bpf_build = clang $(BPF_CFLAGS) -c $(BPF_DIR)/insert.bpf.c -o $(1) && llvm-strip -g $(1)
+.PHONY: bpf bpf-tools bpf-check
+bpf-tools:
 	@command -v clang >/dev/null && command -v llvm-strip >/dev/null && test -f /usr/include/bpf/bpf_helpers.h || \
 		{ apt-get update && apt-get install -y clang llvm libbpf-dev; }
-	clang $(BPF_CFLAGS) -c $(BPF_DIR)/insert.bpf.c -o $(BPF_DIR)/insert_bpfel.o
-	llvm-strip -g $(BPF_DIR)/insert_bpfel.o
+	@v=$$(clang -dumpversion); [ "$${v%%.*}" = "$(BPF_CLANG_MAJOR)" ] || \
+		{ echo "bpf-tools: clang $$v found; the committed object is built with clang $(BPF_CLANG_MAJOR) (Debian 12's)"; exit 1; }
+bpf: bpf-tools
+	$(call bpf_build,$(BPF_OBJ))
+
+## bpf-check (part of lint): the committed object is exactly what `make bpf`
+## builds from the committed source; rebuilt in a temporary directory
+bpf-check: bpf-tools
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+		$(call bpf_build,$$tmp/insert_bpfel.o) && \
+		if ! cmp -s $$tmp/insert_bpfel.o $(BPF_OBJ); then \
+			echo "bpf-check: $(BPF_OBJ) differs from what $(BPF_DIR)/insert.bpf.c builds ($$(clang --version | head -1)):"; \
+			echo "bpf-check: run 'make bpf' and commit the object with its source"; exit 1; \
+		fi
+lint: bpf-check
 
 ## integration-deps: tools the privileged tests drive (kernel/bpfinsert runs
 ## curl, python3's http.client and ethtool inside namespaces)

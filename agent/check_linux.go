@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -306,6 +307,29 @@ func checkInsert(c *checker, cfg bpfinsert.Config) {
 			c.miss("insert: interface %s: %v", name, err)
 		} else {
 			c.ok("insert: interface %s", name)
+		}
+	}
+	if cfg.SocketMapPin != "" {
+		checkBPFFS(c, filepath.Dir(cfg.SocketMapPin))
+	}
+}
+
+// checkBPFFS: the socket map's pin directory is, or can be made, on a bpf
+// filesystem (its nearest existing ancestor is one).
+func checkBPFFS(c *checker, dir string) {
+	for d := dir; ; d = filepath.Dir(d) {
+		var fs unix.Statfs_t
+		if err := unix.Statfs(d, &fs); err == nil {
+			if fs.Type == unix.BPF_FS_MAGIC {
+				c.ok("insert: socket_map_pin: %s is on a bpf filesystem", d)
+			} else {
+				c.miss("insert: socket_map_pin: %s is not on a bpf filesystem (mount -t bpf bpf /sys/fs/bpf)", d)
+			}
+			return
+		}
+		if d == "/" || d == "." {
+			c.miss("insert: socket_map_pin: no existing directory above %s", dir)
+			return
 		}
 	}
 }

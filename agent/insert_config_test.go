@@ -17,11 +17,13 @@ insert:
   prefixes: ["fd00:3::/64"]
   ports: [80, 8080]
   hop_slots: 4
+  socket_map_pin: /sys/fs/bpf/clt/sockets
 `))
 	require.NoError(t, err)
 	require.NotNil(t, cfg.Insert)
 	want := bpfinsert.DefaultConfig()
 	want.Interfaces, want.Prefixes, want.Ports, want.HopSlots = []string{"eth0"}, []string{"fd00:3::/64"}, []uint16{80, 8080}, 4
+	want.SocketMapPin = bpfinsert.DefaultSocketMapPin
 	assert.Equal(t, want, *cfg.Insert, "unset keys keep bpfinsert's defaults")
 	require.NoError(t, cfg.Validate())
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"path/filepath"
 
 	"github.com/cross-layer-telemetry/clt/kernel/ioam6"
 	"github.com/cross-layer-telemetry/clt/kernel/sysctl"
@@ -46,6 +47,12 @@ type Config struct {
 	// their edges); further requests are sent untagged and counted. 0 (the
 	// default) means no cap.
 	MaxRequestsPerSecond int `yaml:"max_requests_per_second"`
+	// SocketMapPin, when set, pins the per-socket map there (on a bpf
+	// filesystem; DefaultSocketMapPin is the documented place) so that
+	// applications set their sockets' IDs through it (OpenSocketMap,
+	// kernel/clt Settings.SocketMap). A stale pin is replaced at start; the
+	// pin is removed at stop.
+	SocketMapPin string `yaml:"socket_map_pin"`
 	// MaxSockets bounds the per-socket state (LRU; the least recently used
 	// socket's state is evicted first).
 	MaxSockets int `yaml:"max_sockets"`
@@ -125,6 +132,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxRequestsPerSecond < 0 || c.MaxRequestsPerSecond > 1<<30 {
 		errs = append(errs, fmt.Errorf("max_requests_per_second %d must be in 0..%d", c.MaxRequestsPerSecond, 1<<30))
+	}
+	if c.SocketMapPin != "" && (!filepath.IsAbs(c.SocketMapPin) || filepath.Clean(c.SocketMapPin) != c.SocketMapPin) {
+		errs = append(errs, fmt.Errorf("socket_map_pin %q must be a clean absolute path (e.g. %s)", c.SocketMapPin, "/sys/fs/bpf/clt/sockets"))
 	}
 	if c.MaxSockets < 1 || c.MaxSockets > maxMaxSockets {
 		errs = append(errs, fmt.Errorf("max_sockets %d must be in 1..%d", c.MaxSockets, maxMaxSockets))

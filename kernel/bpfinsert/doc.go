@@ -8,16 +8,19 @@
 //
 // What the program does, per packet leaving a configured interface:
 //
-//   - IPv6 TCP to a configured destination prefix and port only; anything
-//     else (IPv4, UDP, other destinations, packets already carrying an
+//   - IPv6 TCP to a configured destination prefix and port only, and UDP
+//     of sockets whose IDs an application set (SetSocket, [SocketMap]);
+//     anything else (IPv4, other destinations, packets already carrying an
 //     extension header) passes untouched and is counted.
 //   - A segment whose payload starts with an HTTP/1.x method is a new
 //     request: its first 2048 bytes are searched for a `traceparent` header
 //     (version 00, lowercase hex, W3C Trace Context §3.2). A sampled one
 //     replaces the socket's state (socket cookie → trace ID, span ID) in an
-//     LRU hash; a missing, invalid or unsampled one clears it, so a
+//     LRU hash; a missing, invalid or unsampled one marks it untagged, so a
 //     keep-alive connection's packets always carry their current request's
-//     IDs or none.
+//     IDs or none. The destination prefix and port are checked at a
+//     socket's first request (and on every packet of state set through
+//     the map API), not on every packet.
 //   - Packets of a socket with state get the header: a template built in Go
 //     by kernel/ioam6.AppendHBH (oss carrier: the sender's own node entry,
 //     as kernel/clt fills it, holds the IDs), with the IDs and the own

@@ -38,6 +38,7 @@ type Inserter struct {
 
 	mu     sync.Mutex
 	links  []link.Link
+	pinned string // socket map pin path, "" when not pinned
 	closed bool
 }
 
@@ -67,6 +68,13 @@ func New(cfg Config, logger *slog.Logger) (*Inserter, error) {
 		in.Close()
 		return nil, err
 	}
+	// Pinned before attaching: once a program runs, its map is reachable.
+	if cfg.SocketMapPin != "" {
+		if err := in.pin(cfg.SocketMapPin); err != nil {
+			in.Close()
+			return nil, err
+		}
+	}
 	for _, name := range cfg.Interfaces {
 		if err := in.attach(name); err != nil {
 			in.Close()
@@ -74,7 +82,7 @@ func New(cfg Config, logger *slog.Logger) (*Inserter, error) {
 		}
 	}
 	logger.Info("bpf inserter attached", "interfaces", cfg.Interfaces, "prefixes", cfg.Prefixes,
-		"ports", cfg.Ports, "namespace", cfg.Namespace, "header_bytes", in.ifaces[0].HeaderLen)
+		"ports", cfg.Ports, "namespace", cfg.Namespace, "header_bytes", in.ifaces[0].HeaderLen, "socket_map_pin", cfg.SocketMapPin)
 	return in, nil
 }
 
@@ -228,17 +236,11 @@ func (in *Inserter) attach(name string) error {
 // Interfaces returns the attached interfaces.
 func (in *Inserter) Interfaces() []Interface { return append([]Interface(nil), in.ifaces...) }
 
-// SetSocket sets the IDs of a socket (its SO_COOKIE) as a parsed
-// traceparent would: the explicit API for TLS and non-HTTP protocols. The
-// next request parsed on that socket replaces them.
+// SetSocket sets the IDs of a socket (its SO_COOKIE): the explicit API for
+// TLS and non-HTTP protocols. They hold until the next SetSocket or
+// ClearSocket; meanwhile the program parses none of the socket's requests.
 func (in *Inserter) SetSocket(cookie uint64, ids ioam6.IDs) error {
-	var s bpfSock
-	copy(s.IDs[:16], ids.TraceID[:])
-	copy(s.IDs[16:], ids.SpanID[:])
-	s.Flags = sockSampled
-	if ids.Short {
-		s.Flags |= sockShort
-	}
+	s := sockValue(ids)
 	if err := in.coll.Maps["clt_socks"].Put(cookie, &s); err != nil {
 		return fmt.Errorf("bpfinsert: set socket: %w", err)
 	}
@@ -278,6 +280,9 @@ func (in *Inserter) Close() error {
 	}
 	in.closed = true
 	var errs []error
+	if err := in.unpin(); err != nil {
+		errs = append(errs, err)
+	}
 	for _, l := range in.links {
 		if err := l.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("bpfinsert: detach: %w", err))

@@ -8,8 +8,9 @@ const (
 	maxIfaces     = 64
 	maxPrefixes   = 64
 	maxPorts      = 64
-	sockSampled   = 0x01
+	sockTag       = 0x01
 	sockShort     = 0x100
+	sockAPI       = 0x400 // set through the map API: the program parses no request
 	cfgTagUnsampl = 0x01
 )
 

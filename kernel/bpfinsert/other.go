@@ -35,3 +35,17 @@ func (in *Inserter) SetSocket(cookie uint64, ids ioam6.IDs) error { return errUn
 func (in *Inserter) ClearSocket(cookie uint64) error              { return errUnsupported }
 func (in *Inserter) Stats() (Stats, error)                        { return Stats{}, errUnsupported }
 func (in *Inserter) Close() error                                 { return nil }
+
+// DefaultSocketMapPin is the documented place of the per-socket map.
+const DefaultSocketMapPin = "/sys/fs/bpf/clt/sockets"
+
+// SocketMap is unavailable off Linux.
+type SocketMap struct{}
+
+// OpenSocketMap fails off Linux.
+func OpenSocketMap(path string) (*SocketMap, error) { return nil, errUnsupported }
+
+func (s *SocketMap) Loaded() bool                                 { return false }
+func (s *SocketMap) SetSocket(cookie uint64, ids ioam6.IDs) error { return errUnsupported }
+func (s *SocketMap) ClearSocket(cookie uint64) error              { return errUnsupported }
+func (s *SocketMap) Close() error                                 { return nil }

@@ -17,6 +17,23 @@
 //     before the request is written. It composes with a ClientTrace already in
 //     the context.
 //
+// # Without the socket option: the eBPF inserter's map
+//
+// With [Settings].SocketMap (kernel/bpfinsert.OpenSocketMap on the map
+// clt-agent pins with insert.socket_map_pin) SetConn, the Dialer and the
+// Transport write the socket's IDs into the inserter's per-socket map
+// (keyed by SO_COOKIE, cached per TCP connection) while the map is
+// loaded, and the inserter writes the header; they fall back to the socket
+// option when it is gone. A sticky option set before is removed, since it
+// would win on the wire.
+//
+// # The return path
+//
+// [Injector.Handler] wraps a server's handler (inside its tracing
+// middleware) and sets the server span on the request's connection, made
+// known by [ConnContext] (http.Server.ConnContext), so responses carry the
+// server span's IDs.
+//
 // # The sender's own entry (oss carrier)
 //
 // With the oss carrier the sender writes its own node entry into the last

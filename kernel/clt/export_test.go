@@ -12,3 +12,10 @@ func (inj *Injector) SetEgressLookupFunc(f func(fd int, dst netip.Addr) (id uint
 		return egress{id: id, wide: wide}, err
 	}
 }
+
+// CachedCookies is the number of socket cookies cached.
+func (inj *Injector) CachedCookies() int {
+	inj.cookies.mu.Lock()
+	defer inj.cookies.mu.Unlock()
+	return len(inj.cookies.m)
+}

@@ -78,8 +78,11 @@ func (e *SkipError) Unwrap() []error {
 
 // Stats are cumulative counters of an Injector.
 type Stats struct {
-	// Applied counts options set (sticky) or attached (cmsg).
+	// Applied counts options set (sticky) or attached (cmsg), and sockets
+	// whose IDs were set in the SocketMap.
 	Applied uint64
+	// Mapped counts the Applied that went through the SocketMap.
+	Mapped uint64
 	// Cleared counts sticky options removed for requests without a span.
 	Cleared uint64
 	// Untraced counts packets or requests sent without a valid span.
@@ -109,25 +112,44 @@ type Settings struct {
 	// Config leaves them nil (nil: /proc/sys of the calling thread's network
 	// namespace).
 	Sysctl *sysctl.Sysctl
+	// SocketMap, when set, is used instead of the socket option while it
+	// is Loaded: the per-socket map of the eBPF inserter, opened with
+	// kernel/bpfinsert.OpenSocketMap(bpfinsert.DefaultSocketMapPin) (clt-agent
+	// pins it with insert.socket_map_pin). The inserter then writes the
+	// header (its template, its egress ids); a socket costs one map update
+	// per request instead of a setsockopt, and no CAP_NET_RAW.
+	SocketMap SocketMap
+}
+
+// SocketMap sets a socket's IDs by socket cookie (SO_COOKIE) in the eBPF
+// inserter's per-socket map; *bpfinsert.SocketMap implements it.
+type SocketMap interface {
+	// Loaded reports whether a program still uses the map (cheap: called
+	// per request).
+	Loaded() bool
+	SetSocket(cookie uint64, ids ioam6.IDs) error
+	ClearSocket(cookie uint64) error
 }
 
 // Injector builds IOAM headers for spans and puts them on sockets. It is
 // safe for concurrent use and starts no goroutine.
 type Injector struct {
-	cfg    Config
-	spec   ioam6.HBHSpec
-	logger *slog.Logger
+	cfg     Config
+	spec    ioam6.HBHSpec
+	logger  *slog.Logger
+	sockMap SocketMap // nil: the socket option only
 
 	// setHopOpts and lookupEgress are replaced by fakes in tests.
 	setHopOpts   func(fd int, hbh []byte) error
 	lookupEgress egressLookup
 
-	fds    fdSet
-	egress egressCache
+	fds     fdSet
+	egress  egressCache
+	cookies cookieCache
 
-	applied, cleared, untraced, egressUnknown atomic.Uint64
-	skipped                                   [numReasons]atomic.Uint64
-	logged                                    [numReasons]atomic.Bool
+	applied, cleared, untraced, egressUnknown, mapped atomic.Uint64
+	skipped                                           [numReasons]atomic.Uint64
+	logged                                            [numReasons]atomic.Bool
 
 	bufs sync.Pool // *[]byte scratch for cmsgs
 	ops  sync.Pool // *setOp
@@ -142,7 +164,7 @@ func New(cfg Config, set Settings) (*Injector, error) {
 	if lg == nil {
 		lg = slog.New(slog.DiscardHandler)
 	}
-	inj := &Injector{cfg: cfg, spec: cfg.spec(), logger: lg, setHopOpts: setHopOpts, lookupEgress: lookupEgressNetlink}
+	inj := &Injector{cfg: cfg, spec: cfg.spec(), logger: lg, sockMap: set.SocketMap, setHopOpts: setHopOpts, lookupEgress: lookupEgressNetlink}
 	inj.spec.Own = ownEntry(cfg, set.Sysctl)
 	inj.bufs.New = func() any { b := make([]byte, 0, 512); return &b }
 	inj.ops.New = func() any { return newSetOp(inj) }
@@ -218,7 +240,7 @@ func (inj *Injector) appendHBH(dst []byte, sc trace.SpanContext, eg egress, now 
 // Stats returns the counters.
 func (inj *Injector) Stats() Stats {
 	s := Stats{Applied: inj.applied.Load(), Cleared: inj.cleared.Load(), Untraced: inj.untraced.Load(),
-		EgressUnknown: inj.egressUnknown.Load()}
+		EgressUnknown: inj.egressUnknown.Load(), Mapped: inj.mapped.Load()}
 	for i := range s.Skipped {
 		s.Skipped[i] = inj.skipped[i].Load()
 	}
@@ -299,17 +321,30 @@ func (inj *Injector) SetConn(conn net.Conn, sc trace.SpanContext) error {
 	if err != nil {
 		return inj.skip(ReasonUnsupportedConn, err)
 	}
-	return inj.setRaw(rc, sc, want, addrOf(conn.RemoteAddr()))
+	tc, _ := conn.(*net.TCPConn)
+	return inj.setRawConn(rc, tc, sc, want, addrOf(conn.RemoteAddr()))
 }
 
 // setRaw sets the option for sc on a raw socket when want, else clears it
 // if this Injector set it before (tracked per descriptor, see fdSet). peer
 // selects the egress device written in the own entry (invalid: 0xFFFF).
 func (inj *Injector) setRaw(rc syscall.RawConn, sc trace.SpanContext, want bool, peer netip.Addr) error {
+	return inj.setRawConn(rc, nil, sc, want, peer)
+}
+
+// setRawConn is setRaw for a connection whose socket cookie may be cached
+// (tc non-nil): the SocketMap path then costs one syscall, the map update.
+func (inj *Injector) setRawConn(rc syscall.RawConn, tc *net.TCPConn, sc trace.SpanContext, want bool, peer netip.Addr) error {
 	op := inj.ops.Get().(*setOp)
 	op.sc, op.peer, op.want = sc, peer, want
+	if tc != nil && inj.sockMap != nil {
+		op.cookie, _ = inj.cookies.get(tc)
+	}
 	err := rc.Control(op.fn)
-	serr, berr, called := op.serr, op.berr, op.called
+	serr, berr, called, viaMap := op.serr, op.berr, op.called, op.viaMap
+	if tc != nil && op.newCookie != 0 {
+		inj.cookies.put(tc, op.newCookie)
+	}
 	op.reset()
 	inj.ops.Put(op)
 	if err != nil {
@@ -329,9 +364,15 @@ func (inj *Injector) setRaw(rc syscall.RawConn, sc trace.SpanContext, want bool,
 		return nil
 	}
 	if serr != nil {
+		if viaMap {
+			return inj.skip(ReasonKernel, fmt.Errorf("socket map: %w", serr))
+		}
 		return inj.skip(classify(serr), fmt.Errorf("setsockopt IPV6_HOPOPTS: %w", serr))
 	}
 	inj.applied.Add(1)
+	if viaMap {
+		inj.mapped.Add(1)
+	}
 	return nil
 }
 
@@ -345,6 +386,9 @@ type setOp struct {
 	buf        []byte
 	serr, berr error
 	called     bool
+	viaMap     bool             // set or cleared through the SocketMap
+	cookie     uint64           // the socket's cookie when cached, else 0
+	newCookie  uint64           // a cookie read by control, to cache
 	fn         func(fd uintptr) // op.control
 }
 
@@ -355,12 +399,17 @@ func newSetOp(inj *Injector) *setOp {
 }
 
 func (op *setOp) reset() {
-	op.sc, op.peer, op.serr, op.berr, op.called = trace.SpanContext{}, netip.Addr{}, nil, nil, false
+	op.sc, op.peer, op.serr, op.berr, op.called, op.viaMap = trace.SpanContext{}, netip.Addr{}, nil, nil, false, false
+	op.cookie, op.newCookie = 0, 0
 }
 
 // control runs with the descriptor held by rc.Control.
 func (op *setOp) control(fd uintptr) {
 	inj := op.inj
+	if inj.sockMap != nil && inj.sockMap.Loaded() {
+		op.controlMap(int(fd))
+		return
+	}
 	var hbh []byte
 	if op.want {
 		// Built here: the egress lookup (on a cache miss) needs the socket
@@ -370,13 +419,55 @@ func (op *setOp) control(fd uintptr) {
 			return
 		}
 		op.buf = hbh
-	} else if !inj.fds.has(int(fd)) {
-		return // never set by us: nothing to clear, no syscall
+	} else if inj.fds.get(int(fd))&fdOpt == 0 {
+		inj.fds.set(int(fd), 0) // a map entry, if any, went with its map
+		return                  // never set by us: nothing to clear, no syscall
 	}
 	op.called = true
 	if op.serr = inj.setHopOpts(int(fd), hbh); op.serr == nil {
-		inj.fds.mark(int(fd), op.want)
+		if op.want {
+			inj.fds.set(int(fd), fdOpt)
+		} else {
+			inj.fds.set(int(fd), 0)
+		}
 	}
+}
+
+// controlMap sets or clears the socket's entry in the SocketMap. A sticky
+// option set before the map was there is removed: it would win on the wire
+// (the program skips packets that already have an extension header).
+func (op *setOp) controlMap(fd int) {
+	inj := op.inj
+	op.viaMap = true
+	have := inj.fds.get(fd)
+	if op.want || have&fdMap != 0 {
+		op.called = true
+		cookie, err := op.cookie, error(nil)
+		if cookie == 0 {
+			cookie, err = socketCookie(fd)
+			op.newCookie = cookie
+		}
+		if err == nil {
+			if op.want {
+				err = inj.sockMap.SetSocket(cookie, SpanIDs(op.sc))
+			} else {
+				err = inj.sockMap.ClearSocket(cookie)
+			}
+		}
+		if op.serr = err; err != nil {
+			return
+		}
+		have &^= fdMap
+		if op.want {
+			have |= fdMap
+		}
+	}
+	if have&fdOpt != 0 {
+		if err := inj.setHopOpts(fd, nil); err == nil {
+			have &^= fdOpt
+		}
+	}
+	inj.fds.set(fd, have)
 }
 
 // tagged reports whether packets for sc carry the option: valid spans that
@@ -385,34 +476,38 @@ func (inj *Injector) tagged(sc trace.SpanContext) bool {
 	return sc.IsValid() && (sc.IsSampled() || inj.cfg.TagUnsampled)
 }
 
-// fdSet remembers which descriptors carry an option this Injector set, so
-// untraced requests on untagged connections cost no syscall. A stale entry
-// (descriptor closed and reused) only causes one unneeded clear; a new
-// socket never carries an option it did not get from us, so a missing
-// entry is always right.
+// fdSet remembers which descriptors carry an option (fdOpt) or a
+// SocketMap entry (fdMap) this Injector set, so untraced requests on
+// untagged connections cost no syscall. A stale entry (descriptor closed and
+// reused) only causes one unneeded clear; a new socket never carries an
+// option it did not get from us, so a missing entry is always right.
 type fdSet struct {
 	mu sync.Mutex
-	m  map[int]struct{}
+	m  map[int]uint8
 }
 
-func (s *fdSet) has(fd int) bool {
+const (
+	fdOpt uint8 = 1 << iota // sticky IPV6_HOPOPTS set
+	fdMap                   // SocketMap entry set
+)
+
+func (s *fdSet) get(fd int) uint8 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	_, ok := s.m[fd]
-	return ok
+	return s.m[fd]
 }
 
-func (s *fdSet) mark(fd int, set bool) {
+func (s *fdSet) set(fd int, v uint8) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !set {
+	if v == 0 {
 		delete(s.m, fd)
 		return
 	}
 	if s.m == nil {
-		s.m = map[int]struct{}{}
+		s.m = map[int]uint8{}
 	}
-	s.m[fd] = struct{}{}
+	s.m[fd] = v
 }
 
 // ControlContext fits net.Dialer.ControlContext: it sets the option for the
@@ -422,7 +517,7 @@ func (inj *Injector) ControlContext(ctx context.Context, network, address string
 	sc := trace.SpanContextFromContext(ctx)
 	if !inj.tagged(sc) {
 		// A new socket: forget whatever an old one with this descriptor had.
-		_ = c.Control(func(fd uintptr) { inj.fds.mark(int(fd), false) })
+		_ = c.Control(func(fd uintptr) { inj.fds.set(int(fd), 0) })
 		return nil
 	}
 	if strings.HasSuffix(network, "4") {

@@ -140,3 +140,8 @@ func (inj *Injector) appendCmsg(dst []byte, sc trace.SpanContext, eg egress, now
 	}
 	return dst, nil
 }
+
+// socketCookie is the socket's SO_COOKIE, the eBPF inserter's map key.
+func socketCookie(fd int) (uint64, error) {
+	return unix.GetsockoptUint64(fd, unix.SOL_SOCKET, unix.SO_COOKIE)
+}

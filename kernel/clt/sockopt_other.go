@@ -26,3 +26,5 @@ func (inj *Injector) WriteMsgUDP(ctx context.Context, conn *net.UDPConn, b []byt
 	n, _, err := conn.WriteMsgUDP(b, nil, addr)
 	return n, err
 }
+
+func socketCookie(int) (uint64, error) { return 0, errNotSupported }

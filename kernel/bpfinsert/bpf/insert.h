@@ -11,8 +11,12 @@
 #define CLT_MAX_PREFIXES 64
 #define CLT_MAX_PORTS 64
 
-#define CLT_SOCK_SAMPLED 0x01
-#define CLT_SOCK_SHORT 0x100
+/* struct clt_sock flags. An entry without CLT_SOCK_TAG remembers a socket
+ * whose current request is not tagged. */
+#define CLT_SOCK_TAG 0x01     /* tag this socket's packets with ids */
+#define CLT_SOCK_SHORT 0x100  /* 64-bit trace ID (upper half zero) */
+#define CLT_SOCK_DST_OK 0x200 /* set by the program: destination checked */
+#define CLT_SOCK_API 0x400    /* set through the map API: requests not parsed */
 
 #define CLT_CFG_TAG_UNSAMPLED 0x01
 
@@ -41,7 +45,7 @@ enum clt_counter {
 
 /* One header variant: [0] 128-bit trace ID, [1] 64-bit (oss Length 4). */
 struct clt_tmpl {
-	__u8 hdr[CLT_MAX_HDR];
+	__u8 hdr[CLT_MAX_HDR] __attribute__((aligned(8))); /* copied in words */
 	__u16 len;
 	__u16 ids_off;     /* offset of the IDs in hdr */
 	__u16 ids_len;     /* 24 or 16 */
@@ -72,7 +76,7 @@ struct clt_lpm_key {
 };
 
 struct clt_sock {
-	__u8 ids[24]; /* trace ID (16), span ID (8) */
+	__u8 ids[24] __attribute__((aligned(8))); /* trace ID (16), span ID (8) */
 	__u32 flags;  /* CLT_SOCK_* */
 	__u32 pad;
 };
