@@ -321,6 +321,38 @@ func (c *chunker) prepare(sp []byte, gh uint64) ([]byte, error) {
 	if len(recs) == 0 {
 		return sp, nil
 	}
+	head, hasWarnings, err := wireSpanHead(sp)
+	if err != nil {
+		return nil, err
+	}
+	if hasWarnings {
+		return c.enrichDecoded(sp, recs)
+	}
+	a := analyzeSpan(head, recs)
+	if a == nil {
+		return sp, nil
+	}
+	if c.netSpans {
+		c.net = append(c.net, a.networkSpans(head, c.labels)...)
+	}
+	// Enrichment only appends attributes and events, and repeated fields
+	// of concatenated encodings append: the stored bytes followed by the
+	// encoded additions are the enriched span, with no decoding or
+	// re-encoding of what was stored.
+	add := &tracepb.Span{StartTimeUnixNano: head.StartTimeUnixNano}
+	a.apply(add, c.labels)
+	add.StartTimeUnixNano = 0
+	out := make([]byte, len(sp), len(sp)+proto.Size(add))
+	copy(out, sp)
+	if out, err = (proto.MarshalOptions{}).MarshalAppend(out, add); err != nil {
+		return nil, fmt.Errorf("marshal span: %w", err)
+	}
+	return out, nil
+}
+
+// enrichDecoded enriches a span decoded whole: one that has its own
+// @jaeger@warnings, which enrichment extends in place.
+func (c *chunker) enrichDecoded(sp []byte, recs []*collectorv1.IOAMRecord) ([]byte, error) {
 	span := &tracepb.Span{}
 	if err := proto.Unmarshal(sp, span); err != nil {
 		return nil, fmt.Errorf("%w: span: %w", errWire, err)

@@ -22,7 +22,12 @@ const (
 	fieldTracesDataResourceSpans protowire.Number = 1
 	fieldResourceSpansScopeSpans protowire.Number = 2
 	fieldScopeSpansSpans         protowire.Number = 2
+	fieldSpanTraceID             protowire.Number = 1
 	fieldSpanSpanID              protowire.Number = 2
+	fieldSpanStart               protowire.Number = 7
+	fieldSpanEnd                 protowire.Number = 8
+	fieldSpanAttributes          protowire.Number = 9
+	fieldKeyValueKey             protowire.Number = 1
 )
 
 // errWire reports a stored chunk that is not valid protobuf.
@@ -94,6 +99,41 @@ func wireSpanID(span []byte) ([8]byte, error) {
 		err = nil
 	}
 	return id, err
+}
+
+// wireSpanHead decodes what enrichment reads of a stored span (ids, start
+// and end) and reports whether the span has its own @jaeger@warnings
+// attribute (which enrichment extends rather than adds).
+func wireSpanHead(span []byte) (head *tracepb.Span, hasWarnings bool, err error) {
+	head = &tracepb.Span{}
+	err = eachField(span, func(num protowire.Number, field, value []byte) error {
+		switch num {
+		case fieldSpanTraceID:
+			head.TraceId = value
+		case fieldSpanSpanID:
+			head.SpanId = value
+		case fieldSpanStart, fieldSpanEnd:
+			_, typ, n := protowire.ConsumeTag(field)
+			if typ != protowire.Fixed64Type {
+				return fmt.Errorf("%w: span time of wire type %d", errWire, typ)
+			}
+			v, _ := protowire.ConsumeFixed64(field[n:])
+			if num == fieldSpanStart {
+				head.StartTimeUnixNano = v
+			} else {
+				head.EndTimeUnixNano = v
+			}
+		case fieldSpanAttributes:
+			return eachField(value, func(num protowire.Number, _, key []byte) error {
+				if num == fieldKeyValueKey && string(key) == AttrJaegerWarnings {
+					hasWarnings = true
+				}
+				return nil
+			})
+		}
+		return nil
+	})
+	return head, hasWarnings, err
 }
 
 // errFound stops a walk early.

@@ -331,3 +331,42 @@ type sendStream struct {
 
 func (s sendStream) Context() context.Context          { return s.ctx }
 func (s sendStream) Send(td *tracepb.TracesData) error { return s.send(td) }
+
+// The chunker enriches a stored span by appending the encoded additions to
+// its stored bytes; the result is the span Enrich makes of the decoded one,
+// with or without warnings, and with the span's own @jaeger@warnings
+// extended, not doubled.
+func TestWireEnrichmentEqualsDecodedEnrichment(t *testing.T) {
+	ownWarning := &commonpb.KeyValue{Key: AttrJaegerWarnings, Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_ArrayValue{
+		ArrayValue: &commonpb.ArrayValue{Values: []*commonpb.AnyValue{{Value: &commonpb.AnyValue_StringValue{StringValue: "app warning"}}}}}}}
+	for name, tc := range map[string]struct {
+		attrs []*commonpb.KeyValue
+		recs  []*collectorv1.IOAMRecord
+	}{
+		"clean":                    {[]*commonpb.KeyValue{strAttr("k", "v")}, []*collectorv1.IOAMRecord{rec(3, 0, 1, 2, 3)}},
+		"path changed":             {nil, []*collectorv1.IOAMRecord{rec(3, 0, 1, 2, 3), rec(3, 5, 1, 4, 3)}},
+		"own warnings, none added": {[]*commonpb.KeyValue{ownWarning}, []*collectorv1.IOAMRecord{rec(3, 0, 1, 2, 3)}},
+		"own warnings, one added":  {[]*commonpb.KeyValue{strAttr("k", "v"), ownWarning}, []*collectorv1.IOAMRecord{rec(3, 0, 1, 2, 3), rec(3, 5, 1, 4, 3)}},
+		"records of another span": {nil, []*collectorv1.IOAMRecord{func() *collectorv1.IOAMRecord {
+			r := rec(3, 0, 1, 2)
+			r.SpanId = []byte{9, 9, 9, 9, 9, 9, 9, 9}
+			return r
+		}()}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			stored := newSpan()
+			stored.Attributes = tc.attrs
+			stored.Events = []*tracepb.Span_Event{{Name: "app event"}}
+			want := proto.Clone(stored).(*tracepb.Span)
+			Enrich(want, tc.recs, nil)
+
+			c := (&reader{cfg: StorageConfig{MaxSpansPerChunk: 10}, metrics: newMetrics(nil)}).newChunker(nil, nil)
+			c.bySpan = map[[8]byte][]*collectorv1.IOAMRecord{[8]byte(stored.SpanId): tc.recs}
+			out, err := c.prepare(mustMarshal(t, stored), 0)
+			require.NoError(t, err)
+			var got tracepb.Span
+			require.NoError(t, proto.Unmarshal(out, &got))
+			assert.True(t, proto.Equal(want, &got), "got %v\nwant %v", &got, want)
+		})
+	}
+}
