@@ -92,6 +92,10 @@ type TraceMatch struct {
 	Spans []*tracepb.ResourceSpans
 	// Records are the trace's IOAM records, ordered as GetRecords orders them.
 	Records []Record
+	// Chunks is set by FindTraceChunks instead of Spans: it hands fn each
+	// stored chunk of the whole trace as GetTraceChunks does, reading them
+	// in the search's snapshot. It can be called only during the callback.
+	Chunks func(fn func([]byte) error) error
 }
 
 // RecordedSpan is what GetDependencies hands over about a span with IOAM

@@ -188,3 +188,58 @@ func TestFindTracesErrors(t *testing.T) {
 	err = s.FindTraces(ctx, Query{Service: "svc", SearchDepth: 10}, func(TraceMatch) error { return nil })
 	require.ErrorIs(t, err, ErrClosed)
 }
+
+// GetTraceChunks and FindTraceChunks hand over the stored chunks undecoded,
+// one at a time, as the same spans GetTrace decodes; FindTraceChunks hands
+// no decoded spans.
+func TestTraceChunksAreTheStoredSpans(t *testing.T) {
+	s := openTest(t, false)
+	ctx := context.Background()
+	now := time.Now()
+	var spans []*tracepb.Span
+	for i := range maxSpansPerChunk + 10 {
+		spans = append(spans, newSpan(tid(1), uint64(i+1), "op", now, time.Millisecond))
+	}
+	write(t, s, resSpans("svc", nil, nil, spans...))
+	want := readTrace(t, s, tid(1))
+
+	decode := func(chunks [][]byte) []*tracepb.ResourceSpans {
+		var out []*tracepb.ResourceSpans
+		for _, c := range chunks {
+			var td tracepb.TracesData
+			require.NoError(t, proto.Unmarshal(c, &td))
+			out = append(out, td.ResourceSpans...)
+		}
+		return out
+	}
+	var got [][]byte
+	require.NoError(t, s.GetTraceChunks(ctx, tid(1), func(b []byte) error { got = append(got, b); return nil }))
+	require.Len(t, got, 2, "one call per stored chunk")
+	assertSameSpans(t, want, decode(got))
+
+	got = nil
+	calls := 0
+	require.NoError(t, s.FindTraceChunks(ctx, Query{Service: "svc", SearchDepth: 10}, func(m TraceMatch) error {
+		calls++
+		assert.Nil(t, m.Spans)
+		return m.Chunks(func(b []byte) error { got = append(got, b); return nil })
+	}))
+	assert.Equal(t, 1, calls)
+	assertSameSpans(t, want, decode(got))
+
+	stop := errors.New("stop")
+	n := 0
+	require.ErrorIs(t, s.GetTraceChunks(ctx, tid(1), func([]byte) error { n++; return stop }), stop)
+	assert.Equal(t, 1, n, "an error from fn stops the stream")
+	n = 0
+	require.NoError(t, s.GetTraceChunks(ctx, tid(9), func([]byte) error { n++; return nil }))
+	assert.Zero(t, n, "unknown trace")
+}
+
+func assertSameSpans(t *testing.T, want, got []*tracepb.ResourceSpans) {
+	t.Helper()
+	require.Len(t, got, len(want))
+	for i := range want {
+		assert.True(t, proto.Equal(want[i], got[i]), "group %d", i)
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"github.com/dgraph-io/badger/v4"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/cross-layer-telemetry/clt/kernel/ioam6"
 )
@@ -148,7 +149,7 @@ func compileQuery(q Query) (*compiledQuery, error) {
 // written before or after the spans.
 func (s *Store) FindTraceIDs(ctx context.Context, q Query) ([]FoundTrace, error) {
 	var out []FoundTrace
-	err := s.find(ctx, q, false, func(m TraceMatch) error {
+	err := s.find(ctx, q, loadNone, func(m TraceMatch) error {
 		out = append(out, m.FoundTrace)
 		return nil
 	})
@@ -169,8 +170,25 @@ func (s *Store) FindTraceIDs(ctx context.Context, q Query) ([]FoundTrace, error)
 // concurrent Close). fn may keep and modify the TraceMatch. An error from fn
 // stops the search and is returned as is.
 func (s *Store) FindTraces(ctx context.Context, q Query, fn func(TraceMatch) error) error {
-	return s.find(ctx, q, true, fn)
+	return s.find(ctx, q, loadSpans, fn)
 }
+
+// FindTraceChunks is FindTraces handing over each matching trace's stored
+// chunks (TraceMatch.Chunks) instead of its decoded spans, so that a trace of
+// any size is streamed one chunk at a time, never held whole; the search
+// itself decodes a candidate's chunks only until one span matches.
+func (s *Store) FindTraceChunks(ctx context.Context, q Query, fn func(TraceMatch) error) error {
+	return s.find(ctx, q, loadChunks, fn)
+}
+
+// loadMode says what find hands over with each match.
+type loadMode int
+
+const (
+	loadNone   loadMode = iota // ids and times (FindTraceIDs)
+	loadSpans                  // + decoded spans and records (FindTraces)
+	loadChunks                 // + a chunk iterator and records (FindTraceChunks)
+)
 
 // fnError marks an error returned by a FindTraces callback, so that find
 // returns it unwrapped.
@@ -180,8 +198,8 @@ func (e fnError) Error() string { return e.err.Error() }
 
 // find is the search loop of FindTraceIDs and FindTraces: it hands fn each
 // matching trace in discovery order, at most q.SearchDepth of them. With
-// load, matches carry their spans and records.
-func (s *Store) find(ctx context.Context, q Query, load bool, fn func(TraceMatch) error) error {
+// load, matches carry their spans (or chunks) and records.
+func (s *Store) find(ctx context.Context, q Query, load loadMode, fn func(TraceMatch) error) error {
 	if !s.enter() {
 		return ErrClosed
 	}
@@ -211,14 +229,17 @@ func (s *Store) find(ctx context.Context, q Query, load bool, fn func(TraceMatch
 			}
 		}
 		s.stats.candidates.Add(1)
-		m, ok, err := s.matchTrace(ctx, txn, c, id, load)
+		m, ok, err := s.matchTrace(ctx, txn, c, id, load == loadSpans)
 		if err != nil || !ok {
 			return false, err
 		}
-		if load && m.Records == nil {
+		if load != loadNone && m.Records == nil {
 			if m.Records, err = s.readRecords(ctx, txn, id); err != nil {
 				return false, err
 			}
+		}
+		if load == loadChunks {
+			m.Chunks = func(fn func([]byte) error) error { return copyChunks(ctx, txn, id, fn) }
 		}
 		if err := fn(m); err != nil {
 			return false, fnError{err}
@@ -464,7 +485,7 @@ func (s *Store) matchTrace(ctx context.Context, txn *badger.Txn, c *compiledQuer
 	}
 	var minStart, maxEnd uint64
 	first, matched := true, false
-	err := s.readTrace(ctx, txn, id, func(h chunkHeader, td *tracepb.TracesData) error {
+	err := eachChunk(ctx, txn, id, func(h chunkHeader, payload []byte) error {
 		if first || h.MinStart < minStart {
 			minStart = h.MinStart
 		}
@@ -472,6 +493,14 @@ func (s *Store) matchTrace(ctx context.Context, txn *badger.Txn, c *compiledQuer
 			maxEnd = h.MaxEnd
 		}
 		first = false
+		if matched && !keep {
+			return nil // keep reading headers for Start/End, not decoding
+		}
+		td := &tracepb.TracesData{}
+		// proto.Unmarshal copies bytes and strings, so td outlives payload.
+		if err := proto.Unmarshal(payload, td); err != nil {
+			return fmt.Errorf("read trace %x: %w", id, err)
+		}
 		if keep {
 			m.Spans = append(m.Spans, td.ResourceSpans...)
 		}

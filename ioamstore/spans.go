@@ -264,6 +264,48 @@ func (s *Store) GetTrace(ctx context.Context, traceID [16]byte, fn func(*tracepb
 	})
 }
 
+// GetTraceChunks calls fn with the TracesData bytes of each stored chunk of
+// the trace (the resource_spans fields as WriteSpans marshaled them,
+// deterministically), in GetTrace's order, without decoding them: a reader
+// can copy untouched spans to the wire as they are. Each call gets its own
+// copy, which fn may keep; one chunk is read at a time, so a trace of any
+// size streams in bounded memory. An unknown trace calls fn zero times and
+// returns nil; an error from fn stops the stream and is returned as is.
+func (s *Store) GetTraceChunks(ctx context.Context, traceID [16]byte, fn func([]byte) error) error {
+	if !s.enter() {
+		return ErrClosed
+	}
+	defer s.exit()
+	return s.db.View(func(txn *badger.Txn) error {
+		return copyChunks(ctx, txn, traceID, fn)
+	})
+}
+
+// copyChunks is eachChunk handing fn a copy of each payload, outside badger's
+// value callback (fn may block on a network send).
+func copyChunks(ctx context.Context, txn *badger.Txn, traceID [16]byte, fn func([]byte) error) error {
+	prefix := chunkPrefix(traceID)
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: false})
+	defer it.Close()
+	for it.Seek(prefix); it.ValidForPrefix(prefix); it.Next() {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		v, err := it.Item().ValueCopy(nil)
+		if err != nil {
+			return fmt.Errorf("read trace %x: %w", traceID, err)
+		}
+		_, payload, err := decodeChunkHeader(v)
+		if err != nil {
+			return fmt.Errorf("read trace %x: %w", traceID, err)
+		}
+		if err := fn(payload); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // readTrace decodes every chunk of a trace in key (write) order.
 func (s *Store) readTrace(ctx context.Context, txn *badger.Txn, traceID [16]byte, fn func(chunkHeader, *tracepb.TracesData) error) error {
 	return eachChunk(ctx, txn, traceID, func(hdr chunkHeader, payload []byte) error {

@@ -26,27 +26,19 @@ const (
 	WarnTruncated = "clt-storage: span truncated to fit a gRPC message: "
 )
 
-// fitPart returns part as parts that each encode below maxChunkBytes: split
-// span by span when the whole is too large, and a span too large on its own
-// truncated (see [truncateSpan]). size is proto.Size of each returned part.
-func fitPart(part *tracepb.ResourceSpans) (parts []*tracepb.ResourceSpans, sizes []int) {
-	size := proto.Size(part)
-	if size <= maxChunkBytes {
-		return []*tracepb.ResourceSpans{part}, []int{size}
+// fitSpan returns encoded span sp truncated by at least over bytes (see
+// [truncateSpan]): it does not fit maxChunkBytes on its own.
+func fitSpan(sp []byte, over int) ([]byte, error) {
+	span := &tracepb.Span{}
+	if err := proto.Unmarshal(sp, span); err != nil {
+		return nil, fmt.Errorf("%w: span: %w", errWire, err)
 	}
-	if countSpans(part) > 1 {
-		for _, one := range splitResourceSpans(part, 1) {
-			p, s := fitPart(one)
-			parts, sizes = append(parts, p...), append(sizes, s...)
-		}
-		return parts, sizes
+	truncateSpan(span, over)
+	out, err := proto.Marshal(span)
+	if err != nil {
+		return nil, fmt.Errorf("marshal span: %w", err)
 	}
-	for _, ss := range part.GetScopeSpans() {
-		for _, sp := range ss.GetSpans() {
-			truncateSpan(sp, proto.Size(part)-maxChunkBytes)
-		}
-	}
-	return []*tracepb.ResourceSpans{part}, []int{proto.Size(part)}
+	return out, nil
 }
 
 // truncateSpan makes sp at least over bytes smaller, in steps that keep the

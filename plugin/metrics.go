@@ -28,6 +28,7 @@ type metrics struct {
 	queryLatency     *prometheus.HistogramVec
 	queryErrors      *prometheus.CounterVec
 	recordsCorrupt   prometheus.Counter
+	readDuplicates   prometheus.Counter
 	compatFlushes    *prometheus.CounterVec
 	compatDropped    *prometheus.CounterVec
 	nodesDropped     prometheus.Counter
@@ -87,6 +88,11 @@ func newMetrics(store statsSource) *metrics {
 			Help: "Requests refused before their work, by port and reason (unauthenticated, forbidden, budget: in-flight write budget spent, too_many_ids, undecodable: malformed protobuf or invalid UTF-8).",
 		}, []string{"port", "reason"}),
 	}
+	m.readDuplicates = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: metricsNamespace, Name: "read_duplicate_spans_total",
+		Help: "Spans stored twice byte for byte (an Export retried in another batch shape) and sent once by a read.",
+	})
+	m.reg.MustRegister(m.readDuplicates)
 	m.compatFlushes = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: metricsNamespace, Name: "compat_stream_flushes_total",
 		Help: "Writes of traces received on ioam_api streams, by trigger (size: collector.compat_max_batch waiting; interval: collector.compat_flush_interval after the first; end: the stream ended).",

@@ -10,8 +10,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cespare/xxhash/v2"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -141,11 +143,28 @@ func (r *reader) GetTraces(req *storagev2.GetTracesRequest, stream storagev2.Tra
 	return nil
 }
 
-// sendMatch enriches and sends one trace read with its records.
+// chunkReader is what the embedded store adds to Store: spans as stored
+// bytes, so that spans without records go to the wire undecoded and a trace
+// streams one stored chunk at a time.
+type chunkReader interface {
+	GetTraceChunks(ctx context.Context, traceID [16]byte, fn func([]byte) error) error
+	FindTraceChunks(ctx context.Context, q ioamstore.Query, fn func(ioamstore.TraceMatch) error) error
+}
+
+var _ chunkReader = (*ioamstore.Store)(nil)
+
+// sendMatch enriches and sends one trace read with its records: stored
+// chunks when the store hands them over, else decoded spans (upstream mode).
 func (r *reader) sendMatch(m ioamstore.TraceMatch, send func(*tracepb.TracesData) error) error {
 	c := r.newChunker(m.Records, send)
+	if m.Chunks != nil {
+		if err := m.Chunks(c.addStored); err != nil {
+			return err
+		}
+		return c.finish()
+	}
 	for _, rs := range m.Spans {
-		if err := c.add(rs); err != nil {
+		if err := c.addDecoded(rs); err != nil {
 			return err
 		}
 	}
@@ -160,22 +179,32 @@ func (r *reader) streamTrace(ctx context.Context, id [16]byte, send func(*tracep
 		return fmt.Errorf("get records: %w", err)
 	}
 	c := r.newChunker(stored, send)
-	if err := r.store.GetTrace(ctx, id, c.add); err != nil {
+	if cr, ok := r.store.(chunkReader); ok {
+		err = cr.GetTraceChunks(ctx, id, c.addStored)
+	} else {
+		err = r.store.GetTrace(ctx, id, c.addDecoded)
+	}
+	if err != nil {
 		return err
 	}
 	return c.finish()
 }
 
 // chunker enriches one trace's spans and sends them in TracesData of at most
-// limit spans, never empty; the trace's network spans come last (their ids
-// must not collide with any real span of the trace).
+// limit spans and maxChunkBytes, never empty; the trace's network spans come
+// last (their ids must not collide with any real span of the trace). It
+// works on encoded spans: a span without records is copied as stored, only
+// a span with records (or one too large for a message) is decoded and
+// marshaled again. A span stored twice byte for byte is sent once.
 type chunker struct {
 	limit  int
 	bySpan map[[8]byte][]*collectorv1.IOAMRecord
 	send   func(*tracepb.TracesData) error
-	chunk  []*tracepb.ResourceSpans
-	n      int
-	bytes  int // encoded size of chunk
+	chunk  wireChunk
+	// group numbers the resource and scope headers added (wireChunk ids).
+	group int
+	seen  map[dupKey]struct{}
+	dups  func()
 
 	labels   NodeLabeler
 	netSpans bool
@@ -189,69 +218,189 @@ type chunker struct {
 
 func (r *reader) newChunker(stored []ioamstore.Record, send func(*tracepb.TracesData) error) *chunker {
 	c := &chunker{limit: r.cfg.MaxSpansPerChunk, bySpan: r.decodeRecords(stored), send: send,
-		labels: r.labels, netSpans: r.enrich.NetworkSpans, notJoined: r.notJoined(stored), maxRecords: r.cfg.MaxRecordsPerSpan}
+		labels: r.labels, netSpans: r.enrich.NetworkSpans, seen: map[dupKey]struct{}{},
+		dups: r.metrics.readDuplicates.Inc, notJoined: r.notJoined(stored), maxRecords: r.cfg.MaxRecordsPerSpan}
 	if c.netSpans && len(c.bySpan) > 0 {
 		c.realIDs = map[[8]byte]struct{}{}
 	}
 	return c
 }
 
-// add enriches and queues one stored group of spans, sending full chunks.
-func (c *chunker) add(rs *tracepb.ResourceSpans) error {
-	for _, part := range splitResourceSpans(rs, c.limit) {
-		if len(c.bySpan) > 0 {
-			c.enrich(part)
+// addStored queues the spans of one stored chunk (a marshaled TracesData),
+// sending full chunks. It keeps references into b.
+func (c *chunker) addStored(b []byte) error {
+	return eachField(b, func(num protowire.Number, _, rs []byte) error {
+		if num != fieldTracesDataResourceSpans {
+			return nil
 		}
-		if err := c.queue(part); err != nil {
+		return c.addResource(rs, false)
+	})
+}
+
+// addDecoded queues one decoded group of spans.
+func (c *chunker) addDecoded(rs *tracepb.ResourceSpans) error {
+	b, err := proto.Marshal(rs)
+	if err != nil {
+		return fmt.Errorf("marshal spans: %w", err)
+	}
+	return c.addResource(b, false)
+}
+
+// addResource queues the spans of one encoded ResourceSpans; synthetic ones
+// (network spans) are neither enriched nor checked for duplicates.
+func (c *chunker) addResource(rs []byte, synthetic bool) error {
+	rHdr, scopes, err := splitGroup(rs, fieldResourceSpansScopeSpans)
+	if err != nil {
+		return err
+	}
+	c.group++
+	r := c.group
+	for _, ss := range scopes {
+		sHdr, spans, err := splitGroup(ss, fieldScopeSpansSpans)
+		if err != nil {
 			return err
+		}
+		c.group++
+		s := c.group
+		gh := groupHash(rHdr, sHdr)
+		for _, sp := range spans {
+			if !synthetic {
+				if sp, err = c.prepare(sp, gh); err != nil {
+					return err
+				}
+				if sp == nil {
+					continue
+				}
+			}
+			if err := c.queue(r, s, rHdr, sHdr, sp); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
 }
 
-// enrich joins the records of part's spans and builds their network spans.
-func (c *chunker) enrich(part *tracepb.ResourceSpans) {
-	for _, ss := range part.GetScopeSpans() {
-		for _, sp := range ss.GetSpans() {
-			if c.realIDs != nil {
-				c.realIDs[[8]byte(fitSpanID(sp.GetSpanId()))] = struct{}{}
-			}
-			recs := c.bySpan[[8]byte(fitSpanID(sp.GetSpanId()))]
-			if len(recs) == 0 {
-				continue
-			}
-			a := analyzeSpan(sp, recs)
-			if a == nil {
-				continue
-			}
-			a.recordsLimited(c.notJoined[[8]byte(fitSpanID(sp.GetSpanId()))], c.maxRecords)
-			if c.netSpans {
-				// Built before apply, from the span as stored.
-				c.net = append(c.net, a.networkSpans(sp, c.labels)...)
-			}
-			a.apply(sp, c.labels)
+// splitGroup splits an encoded ResourceSpans or ScopeSpans into its other
+// fields (as encoded: aliasing b when they are contiguous, as the store's
+// deterministic marshaling mostly leaves them) and the values of its
+// repeated field num.
+func splitGroup(b []byte, num protowire.Number) (hdr []byte, items [][]byte, err error) {
+	var parts [][2]int // [start, end) offsets in b
+	off := 0
+	err = eachField(b, func(n protowire.Number, field, value []byte) error {
+		switch k := len(parts); {
+		case n == num:
+			items = append(items, value)
+		case k > 0 && parts[k-1][1] == off:
+			parts[k-1][1] = off + len(field)
+		default:
+			parts = append(parts, [2]int{off, off + len(field)})
 		}
+		off += len(field)
+		return nil
+	})
+	if len(parts) == 1 {
+		return b[parts[0][0]:parts[0][1]:parts[0][1]], items, err
 	}
+	for _, p := range parts {
+		hdr = append(hdr, b[p[0]:p[1]]...)
+	}
+	return hdr, items, err
 }
 
-// queue adds one part of at most limit spans, sending full chunks: a chunk
-// holds at most limit spans and encodes below maxChunkBytes.
-func (c *chunker) queue(part *tracepb.ResourceSpans) error {
-	if countSpans(part) == 0 {
-		return nil
+// prepare returns the span to send for stored span sp: nil for a duplicate,
+// else sp itself or, with records, its enriched encoding.
+func (c *chunker) prepare(sp []byte, gh uint64) ([]byte, error) {
+	id, err := wireSpanID(sp)
+	if err != nil {
+		return nil, err
 	}
-	parts, sizes := fitPart(part)
-	for i, p := range parts {
-		n := countSpans(p)
-		if c.n > 0 && (c.n+n > c.limit || c.bytes+sizes[i] > maxChunkBytes) {
-			if err := c.flush(); err != nil {
-				return err
-			}
+	k := dupKey{id: id, span: xxhash.Sum64(sp), group: gh}
+	if _, ok := c.seen[k]; ok {
+		c.dups()
+		return nil, nil
+	}
+	c.seen[k] = struct{}{}
+	if c.realIDs != nil {
+		c.realIDs[id] = struct{}{}
+	}
+	recs := c.bySpan[id]
+	if len(recs) == 0 {
+		return sp, nil
+	}
+	head, hasWarnings, err := wireSpanHead(sp)
+	if err != nil {
+		return nil, err
+	}
+	if hasWarnings {
+		return c.enrichDecoded(sp, recs)
+	}
+	a := analyzeSpan(head, recs)
+	if a == nil {
+		return sp, nil
+	}
+	a.recordsLimited(c.notJoined[id], c.maxRecords)
+	if c.netSpans {
+		c.net = append(c.net, a.networkSpans(head, c.labels)...)
+	}
+	// Enrichment only appends attributes and events, and repeated fields
+	// of concatenated encodings append: the stored bytes followed by the
+	// encoded additions are the enriched span, with no decoding or
+	// re-encoding of what was stored.
+	add := &tracepb.Span{StartTimeUnixNano: head.StartTimeUnixNano}
+	a.apply(add, c.labels)
+	add.StartTimeUnixNano = 0
+	out := make([]byte, len(sp), len(sp)+proto.Size(add))
+	copy(out, sp)
+	if out, err = (proto.MarshalOptions{}).MarshalAppend(out, add); err != nil {
+		return nil, fmt.Errorf("marshal span: %w", err)
+	}
+	return out, nil
+}
+
+// enrichDecoded enriches a span decoded whole: one that has its own
+// @jaeger@warnings, which enrichment extends in place.
+func (c *chunker) enrichDecoded(sp []byte, recs []*collectorv1.IOAMRecord) ([]byte, error) {
+	span := &tracepb.Span{}
+	if err := proto.Unmarshal(sp, span); err != nil {
+		return nil, fmt.Errorf("%w: span: %w", errWire, err)
+	}
+	a := analyzeSpan(span, recs)
+	if a == nil {
+		return sp, nil
+	}
+	a.recordsLimited(c.notJoined[[8]byte(fitSpanID(span.GetSpanId()))], c.maxRecords)
+	if c.netSpans {
+		// Built before apply, from the span as stored.
+		c.net = append(c.net, a.networkSpans(span, c.labels)...)
+	}
+	a.apply(span, c.labels)
+	out, err := proto.Marshal(span)
+	if err != nil {
+		return nil, fmt.Errorf("marshal span: %w", err)
+	}
+	return out, nil
+}
+
+// queue adds one span, sending the chunk first when the span would take it
+// over limit spans or maxChunkBytes; a span too large for a message on its
+// own is truncated (fitSpan).
+func (c *chunker) queue(r, s int, rHdr, sHdr, sp []byte) error {
+	size := c.chunk.sizeWith(r, s, rHdr, sHdr, sp)
+	if c.chunk.n > 0 && (c.chunk.n >= c.limit || size > maxChunkBytes) {
+		if err := c.flush(); err != nil {
+			return err
 		}
-		c.chunk = append(c.chunk, p)
-		c.n += n
-		c.bytes += sizes[i]
+		size = c.chunk.sizeWith(r, s, rHdr, sHdr, sp)
 	}
+	if size > maxChunkBytes {
+		var err error
+		if sp, err = fitSpan(sp, size-maxChunkBytes); err != nil {
+			return err
+		}
+		size = c.chunk.sizeWith(r, s, rHdr, sHdr, sp)
+	}
+	c.chunk.add(r, s, rHdr, sHdr, sp, size)
 	return nil
 }
 
@@ -259,10 +408,12 @@ func (c *chunker) queue(part *tracepb.ResourceSpans) error {
 func (c *chunker) finish() error {
 	if len(c.net) > 0 {
 		for _, rs := range assignIDs(c.net, c.realIDs) {
-			for _, part := range splitResourceSpans(rs, c.limit) {
-				if err := c.queue(part); err != nil {
-					return err
-				}
+			b, err := proto.Marshal(rs)
+			if err != nil {
+				return fmt.Errorf("marshal network spans: %w", err)
+			}
+			if err := c.addResource(b, true); err != nil {
+				return err
 			}
 		}
 		c.net = nil
@@ -272,11 +423,17 @@ func (c *chunker) finish() error {
 
 // flush sends the queued spans, if any.
 func (c *chunker) flush() error {
-	if c.n == 0 {
+	if c.chunk.n == 0 {
 		return nil
 	}
-	err := c.send(&tracepb.TracesData{ResourceSpans: c.chunk})
-	c.chunk, c.n, c.bytes = nil, 0, 0
+	bp := sendBufs.Get().(*[]byte)
+	b := c.chunk.encode((*bp)[:0])
+	c.chunk.reset()
+	err := c.send(wireTracesData(b))
+	if cap(b) <= maxPooledBuf {
+		*bp = b
+		sendBufs.Put(bp)
+	}
 	return err
 }
 
@@ -316,35 +473,6 @@ func countSpans(rs *tracepb.ResourceSpans) int {
 		n += len(ss.GetSpans())
 	}
 	return n
-}
-
-// splitResourceSpans cuts rs into parts of at most limit spans, each under a
-// copy of the original resource and scope headers.
-func splitResourceSpans(rs *tracepb.ResourceSpans, limit int) []*tracepb.ResourceSpans {
-	if countSpans(rs) <= limit {
-		return []*tracepb.ResourceSpans{rs}
-	}
-	var out []*tracepb.ResourceSpans
-	cur := &tracepb.ResourceSpans{Resource: rs.GetResource(), SchemaUrl: rs.GetSchemaUrl()}
-	n := 0
-	for _, ss := range rs.GetScopeSpans() {
-		spans := ss.GetSpans()
-		for len(spans) > 0 {
-			if n == limit {
-				out = append(out, cur)
-				cur = &tracepb.ResourceSpans{Resource: rs.GetResource(), SchemaUrl: rs.GetSchemaUrl()}
-				n = 0
-			}
-			take := min(len(spans), limit-n)
-			cur.ScopeSpans = append(cur.ScopeSpans, &tracepb.ScopeSpans{Scope: ss.GetScope(), SchemaUrl: ss.GetSchemaUrl(), Spans: spans[:take]})
-			spans = spans[take:]
-			n += take
-		}
-	}
-	if n > 0 {
-		out = append(out, cur)
-	}
-	return out
 }
 
 // GetServices lists the services with stored spans and the routers: the
@@ -390,16 +518,20 @@ func (r *reader) GetOperations(ctx context.Context, req *storagev2.GetOperations
 }
 
 // FindTraces streams the matching traces, newest first, enriched. The store
-// hands over the spans and records it read to verify each match, so every
-// trace is read once; each trace comes at most once, so its chunks are
-// consecutive.
+// hands over the records it read to verify each match and the trace's
+// stored chunks (the embedded store) or decoded spans (upstream mode); each
+// trace comes at most once, so its chunks are consecutive.
 func (r *reader) FindTraces(req *storagev2.FindTracesRequest, stream storagev2.TraceReader_FindTracesServer) (err error) {
 	defer func(start time.Time) { err = r.observe("FindTraces", start, err) }(time.Now())
 	q, err := r.toQuery(stream.Context(), req.GetQuery())
 	if err != nil {
 		return err
 	}
-	return r.store.FindTraces(stream.Context(), q, func(m ioamstore.TraceMatch) error {
+	find := r.store.FindTraces
+	if cr, ok := r.store.(chunkReader); ok {
+		find = cr.FindTraceChunks // one stored chunk at a time, never a whole trace
+	}
+	return find(stream.Context(), q, func(m ioamstore.TraceMatch) error {
 		return r.sendMatch(m, stream.Send)
 	})
 }

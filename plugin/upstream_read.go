@@ -240,7 +240,7 @@ func (s *upstreamStore) sendTrace(t *rawTrace, r *reader, stream grpc.ServerStre
 		return err
 	}
 	for _, rs := range enrich {
-		if err := c.add(rs); err != nil {
+		if err := c.addDecoded(rs); err != nil {
 			return err
 		}
 	}

@@ -238,6 +238,10 @@ type v1SpanStream struct {
 }
 
 func (s *v1SpanStream) Send(td *tracepb.TracesData) error {
+	td, err := decodeTracesData(td) // the v2 reader sends stored bytes
+	if err != nil {
+		return err
+	}
 	spans := otlpToV1(nil, td)
 	chunk := &storagev1.SpansResponseChunk{}
 	size := 0
