@@ -2,7 +2,9 @@ package plugin
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -130,8 +132,35 @@ func (rawCodec) Marshal(v any) ([]byte, error) {
 	}
 	return proto.Marshal(v.(proto.Message))
 }
-func (rawCodec) Unmarshal(b []byte, v any) error { return proto.Unmarshal(b, v.(proto.Message)) }
-func (rawCodec) Name() string                    { return "proto" }
+func (rawCodec) Unmarshal(b []byte, v any) error {
+	if r, ok := v.(*rawMsg); ok {
+		*r = append((*r)[:0], b...)
+		return nil
+	}
+	return proto.Unmarshal(b, v.(proto.Message))
+}
+func (rawCodec) Name() string { return "proto" }
+
+// getTracesBytes reads one trace by ID without decoding the response (the
+// server's part of a read: what Jaeger then decodes is its own cost) and
+// returns the bytes received.
+func getTracesBytes(b *testing.B, e *env, id []byte) int {
+	st, err := e.storageConn.NewStream(b.Context(), &storagev2.TraceReader_ServiceDesc.Streams[0],
+		storagev2.TraceReader_GetTraces_FullMethodName, grpc.ForceCodec(rawCodec{}))
+	require.NoError(b, err)
+	require.NoError(b, st.SendMsg(&storagev2.GetTracesRequest{Query: []*storagev2.GetTraceParams{{TraceId: id}}}))
+	require.NoError(b, st.CloseSend())
+	n := 0
+	var m rawMsg
+	for {
+		if err := st.RecvMsg(&m); errors.Is(err, io.EOF) {
+			return n
+		} else if err != nil {
+			b.Fatal(err)
+		}
+		n += len(m)
+	}
+}
 
 // loadStore fills a server with nTraces traces (benchSpansPerTrace spans
 // each) and 3 IOAM records on every root span, and returns their IDs.
@@ -204,7 +233,9 @@ func BenchmarkGetTracesEnriched(b *testing.B) {
 	for _, tc := range []struct {
 		name              string
 		netSpans, records bool
-	}{{"network_spans", true, true}, {"no_network_spans", false, true}, {"no_records", true, false}} {
+		undecoded         bool // the client keeps the bytes (getTracesBytes)
+	}{{"network_spans", true, true, false}, {"no_network_spans", false, true, false}, {"no_records", true, false, false},
+		{"network_spans_undecoded", true, true, true}} {
 		b.Run(tc.name, func(b *testing.B) {
 			e := startEnv(b, func(c *Config) { c.Enrich.NetworkSpans = tc.netSpans })
 			ids := loadEnrichedTraces(b, e, 500, tc.records)
@@ -213,6 +244,29 @@ func BenchmarkGetTracesEnriched(b *testing.B) {
 			want := 100
 			if tc.netSpans && tc.records {
 				want += 10 * 2
+			}
+			if tc.undecoded {
+				// Same bytes as the decoded read (checked once, untimed).
+				st, err := e.reader.GetTraces(b.Context(), &storagev2.GetTracesRequest{Query: []*storagev2.GetTraceParams{{TraceId: ids[0]}}})
+				require.NoError(b, err)
+				tds := collect(b, st.Recv, 1000)
+				require.Len(b, spansOf(tds), want)
+				size := 0
+				for _, td := range tds {
+					size += proto.Size(td)
+				}
+				require.Equal(b, size, getTracesBytes(b, e, ids[0]))
+				for b.Loop() {
+					id := ids[rng.IntN(len(ids))]
+					t0 := time.Now()
+					n := getTracesBytes(b, e, id)
+					lat = append(lat, time.Since(t0))
+					if n < size/2 {
+						b.Fatalf("got %d bytes, want about %d", n, size)
+					}
+				}
+				lat.report(b)
+				return
 			}
 			for b.Loop() {
 				id := ids[rng.IntN(len(ids))]
