@@ -15,6 +15,10 @@ var ErrInvalidQuery = errors.New("invalid query")
 // ErrClosed is returned by every method called after Close.
 var ErrClosed = errors.New("store closed")
 
+// ErrValueTooLarge: a single span is larger than the in-memory store can
+// keep as one value (InMemoryMaxValue); the on-disk store has no such limit.
+var ErrValueTooLarge = errors.New("over the in-memory store's value limit")
+
 // Operation is one (span name, span kind) pair seen for a service.
 type Operation struct {
 	Name string

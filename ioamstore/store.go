@@ -22,8 +22,9 @@ type Store struct {
 	logger *slog.Logger
 	db     *badger.DB
 
-	names nameCache  // service/operation names already written recently
-	recMu sync.Mutex // serialises WriteRecords (exact duplicate counts)
+	names    nameCache  // service/operation names already written recently
+	maxValue int        // largest value the store accepts; 0 = badger's own limits
+	recMu    sync.Mutex // serialises WriteRecords (exact duplicate counts)
 
 	stats struct {
 		spansWritten, spanBatches        atomic.Uint64
@@ -85,8 +86,14 @@ func Open(cfg Config, logger *slog.Logger) (*Store, error) {
 		// Writers never read-modify-write the same key concurrently
 		// (chunk keys are unique per call), so conflict detection is waste.
 		WithDetectConflicts(false)
+	maxValue := 0
 	if cfg.InMemory {
-		opts = opts.WithDir("").WithValueDir("")
+		// In memory every value stays in the LSM tree, and badger refuses
+		// values above the value threshold there (64 KiB by default, a
+		// 500-span chunk of one trace): raise it to what badger allows and
+		// have WriteSpans split chunks to fit.
+		maxValue = InMemoryMaxValue(cfg.MemTableMB)
+		opts = opts.WithDir("").WithValueDir("").WithValueThreshold(int64(maxValue))
 	}
 	switch cfg.Compression {
 	case "zstd":
@@ -100,11 +107,20 @@ func Open(cfg Config, logger *slog.Logger) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open badger at %q: %w", cfg.Dir, err)
 	}
-	s := &Store{cfg: cfg, logger: logger, db: db, done: make(chan struct{}),
+	s := &Store{cfg: cfg, logger: logger, db: db, done: make(chan struct{}), maxValue: maxValue,
 		searches: make(chan struct{}, cfg.MaxConcurrentSearches)}
 	s.lastWrite.Store(time.Now().UnixNano())
 	s.names.init()
 	return s, nil
+}
+
+// InMemoryMaxValue is the largest value, in bytes, an in-memory store with
+// memtables of memtableMB keeps: badger's bound on a value kept in its LSM
+// tree, the smaller of 1 MiB and 15 % of a memtable. WriteSpans splits a
+// trace's chunk until it fits; a single span above it is refused with
+// ErrValueTooLarge.
+func InMemoryMaxValue(memtableMB int) int {
+	return min(1<<20, memtableMB<<20*15/100)
 }
 
 // Start launches the background maintenance (value-log GC every GCInterval).
