@@ -148,4 +148,6 @@ type Stats struct {
 	ReclaimRuns         uint64 // Reclaim passes (idle rewrites of the LSM tree)
 	ReclaimErrors       uint64 // Reclaim passes that failed
 	SearchWaits         uint64 // searches that waited for a max_concurrent_searches slot
+	PageOuts            uint64 // table page-outs (resident file pages over table_pages_mb)
+	PageOutErrors       uint64 // page-outs madvise refused
 }

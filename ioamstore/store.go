@@ -37,6 +37,7 @@ type Store struct {
 		reclaimRuns, reclaimErrors       atomic.Uint64
 		lastReclaim                      atomic.Int64
 		searchWaits                      atomic.Uint64
+		pageOuts, pageOutErrors          atomic.Uint64
 	}
 
 	// lastWrite is when the last span or record write started (Unix ns);
@@ -81,7 +82,7 @@ func Open(cfg Config, logger *slog.Logger) (*Store, error) {
 		WithValueThreshold(int64(cfg.ValueThresholdKB) << 10).
 		// Larger blocks compress span chunks (which repeat resource and
 		// attribute keys) much better; GetTrace reads one block per chunk.
-		WithBlockSize(16 << 10).
+		WithBlockSize(cfg.BlockSizeKB << 10).
 		WithMetricsEnabled(false).
 		// Writers never read-modify-write the same key concurrently
 		// (chunk keys are unique per call), so conflict detection is waste.
@@ -97,7 +98,7 @@ func Open(cfg Config, logger *slog.Logger) (*Store, error) {
 	}
 	switch cfg.Compression {
 	case "zstd":
-		opts = opts.WithCompression(options.ZSTD).WithZSTDCompressionLevel(1)
+		opts = opts.WithCompression(options.ZSTD).WithZSTDCompressionLevel(cfg.ZSTDLevel)
 	case "snappy":
 		opts = opts.WithCompression(options.Snappy)
 	case "none":
@@ -146,6 +147,9 @@ func (s *Store) Start(ctx context.Context) error {
 		if s.cfg.ReclaimInterval > 0 {
 			s.wg.Go(s.reclaimLoop)
 		}
+		if s.cfg.TablePagesMB > 0 {
+			s.wg.Go(s.pageOutLoop)
+		}
 	})
 	return nil
 }
@@ -193,6 +197,41 @@ func (s *Store) runGC() {
 			s.logger.Warn("value log gc failed", "err", err)
 		}
 		return
+	}
+}
+
+// pageOutInterval is how often the resident file pages are checked
+// against table_pages_mb.
+const pageOutInterval = 10 * time.Second
+
+func (s *Store) pageOutLoop() {
+	t := time.NewTicker(pageOutInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.done:
+			return
+		case <-t.C:
+			if fileRSS() > int64(s.cfg.TablePagesMB)<<20 {
+				s.PageOutTables()
+			}
+		}
+	}
+}
+
+// PageOutTables has the kernel reclaim the process's resident pages of the
+// store's tables and value log (see table_pages_mb); reads fault them back
+// in from the page cache or disk. What the background loop calls when the
+// resident file pages exceed table_pages_mb; exported for tests and admin.
+func (s *Store) PageOutTables() {
+	if s.cfg.InMemory || !s.enter() {
+		return
+	}
+	defer s.exit()
+	s.stats.pageOuts.Add(1)
+	if _, err := pageOutTables(s.cfg.Dir); err != nil {
+		s.stats.pageOutErrors.Add(1)
+		s.logger.Warn("page out tables failed", "err", err)
 	}
 }
 
@@ -364,6 +403,8 @@ func (s *Store) Stats() Stats {
 		ReclaimRuns:         s.stats.reclaimRuns.Load(),
 		ReclaimErrors:       s.stats.reclaimErrors.Load(),
 		SearchWaits:         s.stats.searchWaits.Load(),
+		PageOuts:            s.stats.pageOuts.Load(),
+		PageOutErrors:       s.stats.pageOutErrors.Load(),
 	}
 	if ns := s.stats.lastGC.Load(); ns != 0 {
 		st.LastGC = time.Unix(0, ns)
