@@ -80,7 +80,8 @@ type Config struct {
 	// mapped tables and value log, memtable files, the binary), in MiB:
 	// checked every 10 s, above it the store asks the kernel to reclaim its
 	// table and value-log pages (badger writes and keeps every table mapped,
-	// so otherwise RSS grows with the data stored). 0 never does.
+	// so otherwise RSS grows with the data stored). 0 never does, unless
+	// memory_limit_mib is set: then its share applies ([Config.Effective]).
 	TablePagesMB int `yaml:"table_pages_mb"`
 	// MaxConcurrentSearches bounds the FindTraces / FindTraceIDs /
 	// GetDependencies calls running at once (each holds its candidates and a
