@@ -136,6 +136,13 @@ bench:
 bench-storage: jaeger
 	./scripts/bench-storage.sh
 
+## bench-scale: the scale curve, Jaeger-badger vs clt-storage at 1M / 5M / 10M
+## stored spans (SCALE_SIZES), each backend bounded by SCALE_BUDGET seconds
+## (1800); see docs/benchmarks.md "Scale curve". Not part of `make test`.
+.PHONY: bench-scale
+bench-scale: jaeger
+	./scripts/bench-scale.sh
+
 clean:
 	rm -rf $(CACHE)
 

@@ -15,6 +15,10 @@ var ErrInvalidQuery = errors.New("invalid query")
 // ErrClosed is returned by every method called after Close.
 var ErrClosed = errors.New("store closed")
 
+// ErrValueTooLarge: a single span is larger than the in-memory store can
+// keep as one value (InMemoryMaxValue); the on-disk store has no such limit.
+var ErrValueTooLarge = errors.New("over the in-memory store's value limit")
+
 // Operation is one (span name, span kind) pair seen for a service.
 type Operation struct {
 	Name string
@@ -152,4 +156,6 @@ type Stats struct {
 	ReclaimRuns         uint64 // Reclaim passes (idle rewrites of the LSM tree)
 	ReclaimErrors       uint64 // Reclaim passes that failed
 	SearchWaits         uint64 // searches that waited for a max_concurrent_searches slot
+	PageOuts            uint64 // table page-outs (resident file pages over table_pages_mb)
+	PageOutErrors       uint64 // page-outs madvise refused
 }

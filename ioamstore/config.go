@@ -31,6 +31,15 @@ type Config struct {
 	GCDiscardRatio float64 `yaml:"gc_discard_ratio"`
 	// Compression of LSM blocks: "zstd" (default, smallest), "snappy" or "none".
 	Compression string `yaml:"compression"`
+	// ZSTDLevel is the zstd level of "zstd" compression, 1 to 22; badger's
+	// encoder (klauspost/compress) has four speeds: 1-2 fastest, 3-5
+	// default, 6-9 better, 10-22 best.
+	ZSTDLevel int `yaml:"zstd_level"`
+	// BlockSizeKB is the size of badger's LSM blocks, the unit of
+	// compression and of the block cache, in KiB. Span chunks repeat their
+	// resource and attribute keys, so larger blocks compress them better;
+	// a read decompresses a whole block.
+	BlockSizeKB int `yaml:"block_size_kb"`
 	// MemoryLimitMiB, when > 0, is the memory budget of the whole clt-storage
 	// process (default 512): it caps each size below at its share of the
 	// budget (see [Config.Effective]; a smaller explicit value is kept; the
@@ -38,7 +47,8 @@ type Config struct {
 	// Go runtime's soft memory limit. 0 uses the sizes as given and leaves
 	// the Go heap to GOGC.
 	MemoryLimitMiB int `yaml:"memory_limit_mib"`
-	// BlockCacheMB is badger's cache of decompressed blocks, in MiB (0 = none).
+	// BlockCacheMB is badger's cache of decompressed blocks, in MiB (0 =
+	// none, only with compression "none": badger decompresses into it).
 	// Queries on recent data are served from it.
 	BlockCacheMB int `yaml:"block_cache_mb"`
 	// IndexCacheMB is badger's cache of table indexes and Bloom filters, in
@@ -66,6 +76,13 @@ type Config struct {
 	// the LSM tree. Span chunks are small and compress well inline. At most
 	// 15 % of memtable_mb (badger's batch limit).
 	ValueThresholdKB int `yaml:"value_threshold_kb"`
+	// TablePagesMB bounds the process's resident file pages (RssFile: the
+	// mapped tables and value log, memtable files, the binary), in MiB:
+	// checked every 10 s, above it the store asks the kernel to reclaim its
+	// table and value-log pages (badger writes and keeps every table mapped,
+	// so otherwise RSS grows with the data stored). 0 never does, unless
+	// memory_limit_mib is set: then its share applies ([Config.Effective]).
+	TablePagesMB int `yaml:"table_pages_mb"`
 	// MaxConcurrentSearches bounds the FindTraces / FindTraceIDs /
 	// GetDependencies calls running at once (each holds its candidates and a
 	// read snapshot); further calls wait for a slot or their context.
@@ -100,6 +117,8 @@ func DefaultConfig() Config {
 		GCInterval:              5 * time.Minute,
 		GCDiscardRatio:          0.5,
 		Compression:             "zstd",
+		ZSTDLevel:               1,
+		BlockSizeKB:             64,
 		MemoryLimitMiB:          512,
 		BlockCacheMB:            64,
 		IndexCacheMB:            32,
@@ -110,6 +129,7 @@ func DefaultConfig() Config {
 		NumLevelZeroTables:      4,
 		NumLevelZeroTablesStall: 12,
 		ValueThresholdKB:        64,
+		TablePagesMB:            128,
 		MaxConcurrentSearches:   8,
 		ReclaimInterval:         time.Hour,
 		DependencyMaxTraces:     10000,
@@ -132,6 +152,7 @@ const minMemoryLimitMiB = 128
 //	base_table_mb           M / 256, at least 1
 //	num_compactors          2
 //	max_concurrent_searches M / 64, at least 2
+//	table_pages_mb          M / 4  (0, "never", becomes the cap)
 //
 // That puts badger's own memory (caches, memtables, one flush building its
 // table, two compactions building theirs; [Config.EstimatedMemoryMiB]) at
@@ -158,6 +179,9 @@ func (c Config) Effective() Config {
 		c.NumCompactors = 2
 	}
 	capTo(&c.MaxConcurrentSearches, max(2, m/64))
+	if share := m / 4; c.TablePagesMB == 0 || c.TablePagesMB > share {
+		c.TablePagesMB = share
+	}
 	// Keep the batch limit badger derives from the memtable valid.
 	capTo(&c.ValueThresholdKB, c.MemTableMB*1024*15/100)
 	return c
@@ -197,8 +221,18 @@ func (c Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("compression: must be zstd, snappy or none, got %q", c.Compression))
 	}
+	if c.Compression == "zstd" && (c.ZSTDLevel < 1 || c.ZSTDLevel > 22) {
+		errs = append(errs, fmt.Errorf("zstd_level: must be in [1, 22], got %d", c.ZSTDLevel))
+	}
+	if c.BlockSizeKB < 1 || c.BlockSizeKB > 1024 {
+		errs = append(errs, fmt.Errorf("block_size_kb: must be in [1, 1024], got %d", c.BlockSizeKB))
+	}
 	if c.BlockCacheMB < 0 {
 		errs = append(errs, fmt.Errorf("block_cache_mb: must be >= 0, got %d", c.BlockCacheMB))
+	}
+	if c.BlockCacheMB == 0 && c.Compression != "none" && !c.InMemory {
+		// badger panics at open: it decompresses blocks into the cache
+		errs = append(errs, fmt.Errorf("block_cache_mb: must be > 0 with compression %q", c.Compression))
 	}
 	if c.MemTableMB < 1 || c.MemTableMB > 1024 {
 		errs = append(errs, fmt.Errorf("memtable_mb: must be in [1, 1024], got %d", c.MemTableMB))
@@ -229,6 +263,9 @@ func (c Config) Validate() error {
 	}
 	if c.MemTableMB >= 1 && c.ValueThresholdKB >= 1 && c.ValueThresholdKB*100 > c.MemTableMB*1024*15 {
 		errs = append(errs, fmt.Errorf("value_threshold_kb: must be at most 15 %% of memtable_mb (%d KiB), got %d", c.MemTableMB*1024*15/100, c.ValueThresholdKB))
+	}
+	if c.TablePagesMB < 0 {
+		errs = append(errs, fmt.Errorf("table_pages_mb: must be >= 0, got %d", c.TablePagesMB))
 	}
 	if c.MaxConcurrentSearches < 1 {
 		errs = append(errs, fmt.Errorf("max_concurrent_searches: must be >= 1, got %d", c.MaxConcurrentSearches))

@@ -144,16 +144,31 @@ func (s *Store) WriteSpans(ctx context.Context, rs []*tracepb.ResourceSpans) (in
 	var buf []byte
 	var d xxhash.Digest
 	for _, t := range order {
-		values := make([][]byte, len(t.parts))
+		values := make([][]byte, 0, len(t.parts))
 		d.Reset()
-		for p, part := range t.parts {
+		for p := 0; p < len(t.parts); p++ {
+			part := t.parts[p]
 			payload, err := marshalOpts.Marshal(&tracepb.TracesData{ResourceSpans: part.rss})
 			if err != nil {
 				return 0, fmt.Errorf("marshal spans: %w", err)
 			}
+			if s.maxValue > 0 && chunkHeaderLen+len(payload) > s.maxValue {
+				// Only the in-memory store has a value limit (badger keeps
+				// every value in its LSM tree there): halve the part until
+				// it fits; the split is deterministic, so a retry still
+				// writes the same keys.
+				if part.n == 1 {
+					return 0, fmt.Errorf("write spans: a span of trace %x is %d bytes: %w (%d bytes)",
+						t.id, len(payload), ErrValueTooLarge, s.maxValue-chunkHeaderLen)
+				}
+				a, b := part.split()
+				t.parts = slices.Replace(t.parts, p, p+1, a, b)
+				p--
+				continue
+			}
 			v := chunkHeader{MinStart: part.minStart, MaxEnd: part.maxEnd, Spans: uint32(part.n)}.
 				append(make([]byte, 0, chunkHeaderLen+len(payload)))
-			values[p] = append(v, payload...)
+			values = append(values, append(v, payload...))
 			_, _ = d.Write(payload)
 		}
 		// The chunk sequence is the content hash of the trace's spans in this
@@ -208,8 +223,16 @@ func (t *traceAcc) add(r *tracepb.ResourceSpans, ss *tracepb.ScopeSpans, i, j in
 		p = t.parts[len(t.parts)-1]
 	}
 	if p == nil || p.n >= maxSpansPerChunk {
-		p = &chunkPart{lastI: -1, lastJ: -1, minStart: sp.StartTimeUnixNano, maxEnd: sp.EndTimeUnixNano}
+		p = &chunkPart{lastI: -1, lastJ: -1}
 		t.parts = append(t.parts, p)
+	}
+	p.add(r, ss, i, j, sp)
+}
+
+// add appends sp, of resource group i and scope group j, to the part.
+func (p *chunkPart) add(r *tracepb.ResourceSpans, ss *tracepb.ScopeSpans, i, j int, sp *tracepb.Span) {
+	if p.n == 0 {
+		p.minStart, p.maxEnd = sp.StartTimeUnixNano, sp.EndTimeUnixNano
 	}
 	if p.lastI != i {
 		p.lastRS = &tracepb.ResourceSpans{Resource: r.Resource, SchemaUrl: r.SchemaUrl}
@@ -225,6 +248,26 @@ func (t *traceAcc) add(r *tracepb.ResourceSpans, ss *tracepb.ScopeSpans, i, j in
 	p.n++
 	p.minStart = min(p.minStart, sp.StartTimeUnixNano)
 	p.maxEnd = max(p.maxEnd, sp.EndTimeUnixNano)
+}
+
+// split returns the part's spans in two parts, the first half and the
+// rest, in order and under the same resources and scopes.
+func (p *chunkPart) split() (*chunkPart, *chunkPart) {
+	a, b := &chunkPart{lastI: -1, lastJ: -1}, &chunkPart{lastI: -1, lastJ: -1}
+	k := 0
+	for i, r := range p.rss {
+		for j, ss := range r.ScopeSpans {
+			for _, sp := range ss.Spans {
+				dst := a
+				if k >= p.n/2 {
+					dst = b
+				}
+				dst.add(r, ss, i, j, sp)
+				k++
+			}
+		}
+	}
+	return a, b
 }
 
 // spanFeatures appends the Bloom features of one span (not its scope or

@@ -22,8 +22,9 @@ type Store struct {
 	logger *slog.Logger
 	db     *badger.DB
 
-	names nameCache  // service/operation names already written recently
-	recMu sync.Mutex // serialises WriteRecords (exact duplicate counts)
+	names    nameCache  // service/operation names already written recently
+	maxValue int        // largest value the store accepts; 0 = badger's own limits
+	recMu    sync.Mutex // serialises WriteRecords (exact duplicate counts)
 
 	stats struct {
 		spansWritten, spanBatches        atomic.Uint64
@@ -36,6 +37,7 @@ type Store struct {
 		reclaimRuns, reclaimErrors       atomic.Uint64
 		lastReclaim                      atomic.Int64
 		searchWaits                      atomic.Uint64
+		pageOuts, pageOutErrors          atomic.Uint64
 	}
 
 	// lastWrite is when the last span or record write started (Unix ns);
@@ -80,17 +82,23 @@ func Open(cfg Config, logger *slog.Logger) (*Store, error) {
 		WithValueThreshold(int64(cfg.ValueThresholdKB) << 10).
 		// Larger blocks compress span chunks (which repeat resource and
 		// attribute keys) much better; GetTrace reads one block per chunk.
-		WithBlockSize(16 << 10).
+		WithBlockSize(cfg.BlockSizeKB << 10).
 		WithMetricsEnabled(false).
 		// Writers never read-modify-write the same key concurrently
 		// (chunk keys are unique per call), so conflict detection is waste.
 		WithDetectConflicts(false)
+	maxValue := 0
 	if cfg.InMemory {
-		opts = opts.WithDir("").WithValueDir("")
+		// In memory every value stays in the LSM tree, and badger refuses
+		// values above the value threshold there (64 KiB by default, a
+		// 500-span chunk of one trace): raise it to what badger allows and
+		// have WriteSpans split chunks to fit.
+		maxValue = InMemoryMaxValue(cfg.MemTableMB)
+		opts = opts.WithDir("").WithValueDir("").WithValueThreshold(int64(maxValue))
 	}
 	switch cfg.Compression {
 	case "zstd":
-		opts = opts.WithCompression(options.ZSTD).WithZSTDCompressionLevel(1)
+		opts = opts.WithCompression(options.ZSTD).WithZSTDCompressionLevel(cfg.ZSTDLevel)
 	case "snappy":
 		opts = opts.WithCompression(options.Snappy)
 	case "none":
@@ -100,11 +108,20 @@ func Open(cfg Config, logger *slog.Logger) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open badger at %q: %w", cfg.Dir, err)
 	}
-	s := &Store{cfg: cfg, logger: logger, db: db, done: make(chan struct{}),
+	s := &Store{cfg: cfg, logger: logger, db: db, done: make(chan struct{}), maxValue: maxValue,
 		searches: make(chan struct{}, cfg.MaxConcurrentSearches)}
 	s.lastWrite.Store(time.Now().UnixNano())
 	s.names.init()
 	return s, nil
+}
+
+// InMemoryMaxValue is the largest value, in bytes, an in-memory store with
+// memtables of memtableMB keeps: badger's bound on a value kept in its LSM
+// tree, the smaller of 1 MiB and 15 % of a memtable. WriteSpans splits a
+// trace's chunk until it fits; a single span above it is refused with
+// ErrValueTooLarge.
+func InMemoryMaxValue(memtableMB int) int {
+	return min(1<<20, memtableMB<<20*15/100)
 }
 
 // Start launches the background maintenance (value-log GC every GCInterval).
@@ -129,6 +146,9 @@ func (s *Store) Start(ctx context.Context) error {
 		}
 		if s.cfg.ReclaimInterval > 0 {
 			s.wg.Go(s.reclaimLoop)
+		}
+		if s.cfg.TablePagesMB > 0 {
+			s.wg.Go(s.pageOutLoop)
 		}
 	})
 	return nil
@@ -177,6 +197,41 @@ func (s *Store) runGC() {
 			s.logger.Warn("value log gc failed", "err", err)
 		}
 		return
+	}
+}
+
+// pageOutInterval is how often the resident file pages are checked
+// against table_pages_mb.
+const pageOutInterval = 10 * time.Second
+
+func (s *Store) pageOutLoop() {
+	t := time.NewTicker(pageOutInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.done:
+			return
+		case <-t.C:
+			if fileRSS() > int64(s.cfg.TablePagesMB)<<20 {
+				s.PageOutTables()
+			}
+		}
+	}
+}
+
+// PageOutTables has the kernel reclaim the process's resident pages of the
+// store's tables and value log (see table_pages_mb); reads fault them back
+// in from the page cache or disk. What the background loop calls when the
+// resident file pages exceed table_pages_mb; exported for tests and admin.
+func (s *Store) PageOutTables() {
+	if s.cfg.InMemory || !s.enter() {
+		return
+	}
+	defer s.exit()
+	s.stats.pageOuts.Add(1)
+	if _, err := pageOutTables(s.cfg.Dir); err != nil {
+		s.stats.pageOutErrors.Add(1)
+		s.logger.Warn("page out tables failed", "err", err)
 	}
 }
 
@@ -348,6 +403,8 @@ func (s *Store) Stats() Stats {
 		ReclaimRuns:         s.stats.reclaimRuns.Load(),
 		ReclaimErrors:       s.stats.reclaimErrors.Load(),
 		SearchWaits:         s.stats.searchWaits.Load(),
+		PageOuts:            s.stats.pageOuts.Load(),
+		PageOutErrors:       s.stats.pageOutErrors.Load(),
 	}
 	if ns := s.stats.lastGC.Load(); ns != 0 {
 		st.LastGC = time.Unix(0, ns)

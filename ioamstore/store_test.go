@@ -3,6 +3,7 @@ package ioamstore
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -27,6 +28,19 @@ func TestConfigValidate(t *testing.T) {
 	mem := DefaultConfig()
 	mem.InMemory, mem.Dir = true, ""
 	require.NoError(t, mem.Validate())
+	blocks := DefaultConfig()
+	blocks.ZSTDLevel, blocks.BlockSizeKB = 23, 0
+	err = blocks.Validate()
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "zstd_level:")
+	assert.Contains(t, err.Error(), "block_size_kb:")
+	blocks.Compression = "snappy" // the level only matters for zstd
+	assert.NotContains(t, blocks.Validate().Error(), "zstd_level:")
+	noCache := DefaultConfig()
+	noCache.BlockCacheMB = 0 // badger would panic at Open: it decompresses into the cache
+	require.ErrorContains(t, noCache.Validate(), "block_cache_mb: must be > 0")
+	noCache.Compression = "none"
+	require.NoError(t, noCache.Validate())
 	_, err = Open(bad, nil)
 	require.Error(t, err)
 }
@@ -272,6 +286,38 @@ func TestPersistsAcrossReopen(t *testing.T) {
 	mem := openTest(t, true)
 	lsm, vlog = mem.DiskUsage()
 	assert.Zero(t, lsm+vlog, "in-memory store")
+}
+
+// TestBlockSizeChangeKeepsData: block_size_kb and zstd_level only shape
+// the tables badger writes next (each table records its own blocks), so a
+// store written with the earlier 16 KiB blocks reads back, searches and
+// compacts together with tables of the new default after the change.
+func TestBlockSizeChangeKeepsData(t *testing.T) {
+	dir := t.TempDir()
+	cfg := DefaultConfig()
+	cfg.Dir, cfg.BlockSizeKB = dir, 16
+	s, err := Open(cfg, nil)
+	require.NoError(t, err)
+	now := time.Now()
+	for i := range 200 {
+		write(t, s, resSpans("svc", nil, nil, newSpan(tid(uint64(i)), 1, "old", now, time.Millisecond,
+			withAttrs(strKV("k", fmt.Sprint("v", i))))))
+	}
+	require.NoError(t, s.Close())
+	cfg.BlockSizeKB, cfg.ZSTDLevel = DefaultConfig().BlockSizeKB, 3
+	require.NotEqual(t, 16, cfg.BlockSizeKB)
+	s, err = Open(cfg, nil)
+	require.NoError(t, err)
+	defer s.Close()
+	for i := range 200 {
+		write(t, s, resSpans("svc", nil, nil, newSpan(tid(uint64(i)), 2, "new", now, time.Millisecond)))
+	}
+	require.NoError(t, s.db.Flatten(1)) // old and new tables compacted together
+	for _, i := range []int{0, 99, 199} {
+		rs := readTrace(t, s, tid(uint64(i)))
+		require.Equal(t, 2, countSpans(rs), "trace %d", i)
+	}
+	assert.Equal(t, [][16]byte{tid(42)}, find(t, s, Query{Service: "svc", Attributes: map[string]string{"k": "v42"}}))
 }
 
 // TestGCLoopOwnedByStore: the GC loop outlives Start's context (it is the

@@ -151,6 +151,14 @@ func newMetrics(store statsSource) *metrics {
 				Help: "Searches (FindTraces, FindTraceIDs, GetDependencies) that waited for one of store.max_concurrent_searches slots.",
 			}, func() float64 { return float64(store.Stats().SearchWaits) }),
 			prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Namespace: metricsNamespace, Name: "table_pageouts_total",
+				Help: "Times the store had the kernel reclaim its mapped table pages (resident file pages over store.table_pages_mb).",
+			}, func() float64 { return float64(store.Stats().PageOuts) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Namespace: metricsNamespace, Name: "table_pageout_errors_total",
+				Help: "Table page-outs that madvise refused.",
+			}, func() float64 { return float64(store.Stats().PageOutErrors) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{
 				Namespace: metricsNamespace, Name: "query_derived_cut_total",
 				Help: "Searches on read-time ioam.* tags stopped after enriching search_depth x 100 candidate traces.",
 			}, func() float64 { return float64(store.Stats().QueriesDerivedCut) }),

@@ -567,7 +567,7 @@ func TestAdminEndpoints(t *testing.T) {
 	for _, m := range []string{"clt_storage_spans_written_total 1", `clt_storage_query_duration_seconds_count{rpc="GetServices"} 1`,
 		"clt_storage_badger_lsm_bytes", "clt_storage_badger_vlog_bytes", "clt_storage_gc_runs_total", "go_goroutines",
 		"clt_storage_badger_block_cache_capacity_bytes 8.388608e+06", "clt_storage_badger_block_cache_bytes", "clt_storage_badger_index_cache_bytes",
-		"clt_storage_memory_limit_bytes 5.36870912e+08", "clt_storage_process_rss_anon_bytes", "clt_storage_reclaim_runs_total", "clt_storage_search_waits_total"} {
+		"clt_storage_memory_limit_bytes 5.36870912e+08", "clt_storage_process_rss_anon_bytes", "clt_storage_reclaim_runs_total", "clt_storage_search_waits_total", "clt_storage_table_pageouts_total", "clt_storage_table_pageout_errors_total"} {
 		assert.Contains(t, body, m)
 	}
 	resp, err := http.Get(e.admin + "/healthz")
