@@ -358,8 +358,19 @@ func (b *budget) acquire(n int64) (release func(), err error) {
 	}
 }
 
+// isBudgeted says which methods' requests are writes held in the budget:
+// OTLP Export, IOAM reports and Jaeger v1's span writers (unary, streaming,
+// archive). Jaeger v1 does not retry a refused span (its collector counts it
+// as dropped), but the alternative is memory that grows with the flood.
 func isBudgeted(fullMethod string) bool {
-	return fullMethod == coltracepb.TraceService_Export_FullMethodName || isReport(fullMethod)
+	switch fullMethod {
+	case coltracepb.TraceService_Export_FullMethodName,
+		storagev1.SpanWriterPlugin_WriteSpan_FullMethodName,
+		storagev1.StreamingSpanWriterPlugin_WriteSpanStream_FullMethodName,
+		storagev1.ArchiveSpanWriterPlugin_WriteArchiveSpan_FullMethodName:
+		return true
+	}
+	return isReport(fullMethod)
 }
 
 // portGuard is a port's interceptors (authorisation, then the GetTraces id

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -352,6 +354,81 @@ func (b *blockingCollector) Report(ctx context.Context, req *collectorv1.ReportR
 	case <-ctx.Done():
 	}
 	return &collectorv1.ReportResponse{Accepted: uint32(len(req.Records))}, nil
+}
+
+// TestWriteBudgetV1: Jaeger v1's span writers (unary, streaming) are held
+// in the same in-flight budget as OTLP Export: while one large span is being
+// written, another that does not fit is ResourceExhausted, on either method.
+func TestWriteBudgetV1(t *testing.T) {
+	s := &Server{logger: slog.New(slog.DiscardHandler), metrics: newMetrics(nil)}
+	opts, g, err := s.grpcOptions("storage", TLSConfig{}, AuthConfig{}, PortLimits{MaxConcurrentStreams: 8, MaxInFlightMiB: 1}, 16, 0)
+	require.NoError(t, err)
+	gs := grpc.NewServer(opts...)
+	blk := &blockingV1Writer{entered: make(chan struct{}, 4), release: make(chan struct{})}
+	reg := g.register(gs)
+	storagev1.RegisterSpanWriterPluginServer(reg, blk)
+	storagev1.RegisterStreamingSpanWriterPluginServer(reg, blk)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = gs.Serve(ln) })
+	defer func() { gs.Stop(); wg.Wait() }()
+	c, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	require.NoError(t, err)
+	defer c.Close()
+	w, sw := storagev1.NewSpanWriterPluginClient(c), storagev1.NewStreamingSpanWriterPluginClient(c)
+	big := func(kib int) *storagev1.WriteSpanRequest {
+		return &storagev1.WriteSpanRequest{Span: &storagev1.Span{TraceId: tid(1), SpanId: []byte{0, 0, 0, 0, 0, 0, 0, 1},
+			OperationName: string(bytes.Repeat([]byte("x"), kib<<10))}}
+	}
+	done := make(chan error, 1)
+	go func() { _, err := w.WriteSpan(t.Context(), big(40)); done <- err }()
+	<-blk.entered
+
+	// Bounded: without the budget the call would wait in the writer.
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	_, err = w.WriteSpan(ctx, big(40))
+	require.Equal(t, codes.ResourceExhausted, status.Code(err), "%v", err)
+	assertRetryInfo(t, err)
+	st, err := sw.WriteSpanStream(ctx)
+	require.NoError(t, err)
+	require.NoError(t, st.Send(big(40)))
+	_, err = st.CloseAndRecv()
+	require.Equal(t, codes.ResourceExhausted, status.Code(err), "%v", err)
+
+	close(blk.release)
+	require.NoError(t, <-done)
+	_, err = w.WriteSpan(t.Context(), big(40))
+	require.NoError(t, err, "budget released")
+	assert.Equal(t, 2.0, testutil.ToFloat64(s.metrics.requestsRefused.WithLabelValues("storage", "budget")))
+}
+
+type blockingV1Writer struct {
+	storagev1.UnimplementedSpanWriterPluginServer
+	storagev1.UnimplementedStreamingSpanWriterPluginServer
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (b *blockingV1Writer) WriteSpan(ctx context.Context, _ *storagev1.WriteSpanRequest) (*storagev1.WriteSpanResponse, error) {
+	b.entered <- struct{}{}
+	select {
+	case <-b.release:
+	case <-ctx.Done():
+	}
+	return &storagev1.WriteSpanResponse{}, nil
+}
+
+func (b *blockingV1Writer) WriteSpanStream(st storagev1.StreamingSpanWriterPlugin_WriteSpanStreamServer) error {
+	for {
+		if _, err := st.Recv(); err != nil {
+			if errors.Is(err, io.EOF) {
+				return st.SendAndClose(&storagev1.WriteSpanResponse{})
+			}
+			return err
+		}
+	}
 }
 
 // TestGetTracesIDLimit: more trace ids than storage.max_trace_ids_per_request
