@@ -71,14 +71,29 @@ func (s *Store) GetDependenciesRecorded(ctx context.Context, start, end time.Tim
 				svc    string
 			}
 			var links []link
+			// A span stored twice (a client's re-batched retry: the read
+			// path serves it once) is one call, not two.
+			type call struct {
+				span, parent [8]byte
+				svc          string
+			}
+			calls := map[call]struct{}{}
 			err := s.readTraceRaw(ctx, txn, id, func(payload []byte) error {
 				return walkSpanLinks(payload, func(svc string, spanID, parentID []byte) {
 					if len(spanID) == spanIDLen {
 						spanSvc[[8]byte(spanID)] = svc
 					}
-					if len(parentID) == spanIDLen {
-						links = append(links, link{[8]byte(parentID), svc})
+					if len(parentID) != spanIDLen {
+						return
 					}
+					if len(spanID) == spanIDLen {
+						c := call{[8]byte(spanID), [8]byte(parentID), svc}
+						if _, dup := calls[c]; dup {
+							return
+						}
+						calls[c] = struct{}{}
+					}
+					links = append(links, link{[8]byte(parentID), svc})
 				})
 			})
 			if err != nil {

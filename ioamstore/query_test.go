@@ -230,6 +230,21 @@ func TestGetDependencies(t *testing.T) {
 	assert.Equal(t, []Dependency{{Parent: "back", Child: "db", CallCount: 1}, {Parent: "front", Child: "back", CallCount: 2}}, deps)
 }
 
+// A span stored twice (a client re-sent a batch with more spans: issue 12's
+// re-batched retry) is one call in the dependencies, as the read serves it
+// once.
+func TestGetDependenciesStoredTwice(t *testing.T) {
+	s := openTest(t, true)
+	now := time.Now()
+	front := resSpans("front", nil, nil, newSpan(tid(1), 1, "GET", now, time.Millisecond))
+	back := resSpans("back", nil, nil, newSpan(tid(1), 2, "q", now, time.Millisecond, withParent(1)))
+	write(t, s, front, back)
+	write(t, s, front, back, resSpans("db", nil, nil, newSpan(tid(1), 3, "q", now, time.Millisecond, withParent(2))))
+	deps, err := s.GetDependencies(context.Background(), time.Time{}, time.Time{})
+	require.NoError(t, err)
+	assert.Equal(t, []Dependency{{Parent: "back", Child: "db", CallCount: 1}, {Parent: "front", Child: "back", CallCount: 1}}, deps)
+}
+
 // The trace budget is shared between services: a busy service does not hide
 // the others' edges.
 func TestGetDependenciesBudgetPerService(t *testing.T) {
