@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/ptrace"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	resourcepb "go.opentelemetry.io/proto/otlp/resource/v1"
@@ -162,6 +163,29 @@ func getTracesBytes(b *testing.B, e *env, id []byte) int {
 	}
 }
 
+// getTracesPdata reads one trace and decodes each message with pdata, the
+// decoder of Jaeger's own storage v2 client, and returns the span count.
+func getTracesPdata(b *testing.B, e *env, id []byte) int {
+	st, err := e.storageConn.NewStream(b.Context(), &storagev2.TraceReader_ServiceDesc.Streams[0],
+		storagev2.TraceReader_GetTraces_FullMethodName, grpc.ForceCodec(rawCodec{}))
+	require.NoError(b, err)
+	require.NoError(b, st.SendMsg(&storagev2.GetTracesRequest{Query: []*storagev2.GetTraceParams{{TraceId: id}}}))
+	require.NoError(b, st.CloseSend())
+	n := 0
+	var m rawMsg
+	var u ptrace.ProtoUnmarshaler
+	for {
+		if err := st.RecvMsg(&m); errors.Is(err, io.EOF) {
+			return n
+		} else if err != nil {
+			b.Fatal(err)
+		}
+		td, err := u.UnmarshalTraces(m)
+		require.NoError(b, err)
+		n += td.SpanCount()
+	}
+}
+
 // loadStore fills a server with nTraces traces (benchSpansPerTrace spans
 // each) and 3 IOAM records on every root span, and returns their IDs.
 func loadStore(b *testing.B, e *env, nTraces int) [][]byte {
@@ -228,14 +252,17 @@ func BenchmarkGetTraces(b *testing.B) {
 // BenchmarkGetTracesEnriched measures GetTraces of one 100-span trace with 3
 // IOAM records on each of 10 spans (enrichment, hop summaries and, with
 // network_spans, 2 network spans per enriched span), on a store of 500 such
-// traces.
+// traces. The client decodes with protobuf-go (the default cases), not at all
+// (_undecoded: the server's part) or with pdata (_pdata: the decoder Jaeger's
+// storage v2 client uses, so the figure Jaeger itself waits for).
 func BenchmarkGetTracesEnriched(b *testing.B) {
 	for _, tc := range []struct {
 		name              string
 		netSpans, records bool
 		undecoded         bool // the client keeps the bytes (getTracesBytes)
-	}{{"network_spans", true, true, false}, {"no_network_spans", false, true, false}, {"no_records", true, false, false},
-		{"network_spans_undecoded", true, true, true}} {
+		pdata             bool // the client decodes as Jaeger does (pdata)
+	}{{"network_spans", true, true, false, false}, {"no_network_spans", false, true, false, false}, {"no_records", true, false, false, false},
+		{"network_spans_undecoded", true, true, true, false}, {"network_spans_pdata", true, true, false, true}} {
 		b.Run(tc.name, func(b *testing.B) {
 			e := startEnv(b, func(c *Config) { c.Enrich.NetworkSpans = tc.netSpans })
 			ids := loadEnrichedTraces(b, e, 500, tc.records)
@@ -263,6 +290,19 @@ func BenchmarkGetTracesEnriched(b *testing.B) {
 					lat = append(lat, time.Since(t0))
 					if n < size/2 {
 						b.Fatalf("got %d bytes, want about %d", n, size)
+					}
+				}
+				lat.report(b)
+				return
+			}
+			if tc.pdata {
+				for b.Loop() {
+					id := ids[rng.IntN(len(ids))]
+					t0 := time.Now()
+					n := getTracesPdata(b, e, id)
+					lat = append(lat, time.Since(t0))
+					if n != want {
+						b.Fatalf("got %d spans, want %d", n, want)
 					}
 				}
 				lat.report(b)
