@@ -142,48 +142,45 @@ func (rawCodec) Unmarshal(b []byte, v any) error {
 }
 func (rawCodec) Name() string { return "proto" }
 
-// getTracesBytes reads one trace by ID without decoding the response (the
-// server's part of a read: what Jaeger then decodes is its own cost) and
-// returns the bytes received.
-func getTracesBytes(b *testing.B, e *env, id []byte) int {
+// getTracesRaw reads one trace by ID and hands fn each response message's
+// bytes undecoded (valid only during the call).
+func getTracesRaw(b *testing.B, e *env, id []byte, fn func([]byte)) {
 	st, err := e.storageConn.NewStream(b.Context(), &storagev2.TraceReader_ServiceDesc.Streams[0],
 		storagev2.TraceReader_GetTraces_FullMethodName, grpc.ForceCodec(rawCodec{}))
 	require.NoError(b, err)
 	require.NoError(b, st.SendMsg(&storagev2.GetTracesRequest{Query: []*storagev2.GetTraceParams{{TraceId: id}}}))
 	require.NoError(b, st.CloseSend())
-	n := 0
 	var m rawMsg
 	for {
 		if err := st.RecvMsg(&m); errors.Is(err, io.EOF) {
-			return n
+			return
 		} else if err != nil {
 			b.Fatal(err)
 		}
-		n += len(m)
+		fn(m)
 	}
+}
+
+// getTracesBytes reads one trace by ID without decoding the response (the
+// server's part of a read: what Jaeger then decodes is its own cost) and
+// returns the bytes received.
+func getTracesBytes(b *testing.B, e *env, id []byte) int {
+	n := 0
+	getTracesRaw(b, e, id, func(m []byte) { n += len(m) })
+	return n
 }
 
 // getTracesPdata reads one trace and decodes each message with pdata, the
 // decoder of Jaeger's own storage v2 client, and returns the span count.
 func getTracesPdata(b *testing.B, e *env, id []byte) int {
-	st, err := e.storageConn.NewStream(b.Context(), &storagev2.TraceReader_ServiceDesc.Streams[0],
-		storagev2.TraceReader_GetTraces_FullMethodName, grpc.ForceCodec(rawCodec{}))
-	require.NoError(b, err)
-	require.NoError(b, st.SendMsg(&storagev2.GetTracesRequest{Query: []*storagev2.GetTraceParams{{TraceId: id}}}))
-	require.NoError(b, st.CloseSend())
 	n := 0
-	var m rawMsg
 	var u ptrace.ProtoUnmarshaler
-	for {
-		if err := st.RecvMsg(&m); errors.Is(err, io.EOF) {
-			return n
-		} else if err != nil {
-			b.Fatal(err)
-		}
+	getTracesRaw(b, e, id, func(m []byte) {
 		td, err := u.UnmarshalTraces(m)
 		require.NoError(b, err)
 		n += td.SpanCount()
-	}
+	})
+	return n
 }
 
 // loadStore fills a server with nTraces traces (benchSpansPerTrace spans

@@ -256,28 +256,39 @@ func TestAdminAuthAndTLS(t *testing.T) {
 	assert.Equal(t, http.StatusOK, do(http.MethodPost, "/purge", adminToken))
 }
 
-// TestWriteBudget: writes beyond the in-flight byte budget get
-// ResourceExhausted with RetryInfo (clt-agent and Jaeger's exporter retry
-// later) instead of growing memory; the tap refuses new write streams while
-// the budget is spent; reads are never shed; MaxConcurrentStreams holds a
-// second RPC of one connection while the first runs.
-// TestWriteBudget: a write reserves its decoded cost (wire size ×
-// decodeCostFactor: 40 KiB costs 640 KiB of the 1 MiB budget) before it is
-// decoded; what does not fit is ResourceExhausted with RetryInfo.
-func TestWriteBudget(t *testing.T) {
+// serveGuarded serves on a loopback port the services register adds through
+// a port guard named port with limits lim (a 1 MiB budget in these tests),
+// stopped at the test's end; it returns the server (for its metrics) and the
+// address.
+func serveGuarded(t *testing.T, port string, lim PortLimits, register func(grpc.ServiceRegistrar)) (*Server, string) {
+	t.Helper()
 	s := &Server{logger: slog.New(slog.DiscardHandler), metrics: newMetrics(nil)}
-	opts, g, err := s.grpcOptions("collector", TLSConfig{}, AuthConfig{}, PortLimits{MaxConcurrentStreams: 1, MaxInFlightMiB: 1}, 16, 0)
+	opts, g, err := s.grpcOptions(port, TLSConfig{}, AuthConfig{}, lim, 16, 0)
 	require.NoError(t, err)
 	gs := grpc.NewServer(opts...)
-	blk := &blockingCollector{entered: make(chan struct{}, 4), release: make(chan struct{})}
-	collectorv1.RegisterCollectorServiceServer(g.register(gs), blk)
+	register(g.register(gs))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = gs.Serve(ln) })
-	defer func() { gs.Stop(); wg.Wait() }()
+	t.Cleanup(func() { gs.Stop(); wg.Wait() })
+	return s, ln.Addr().String()
+}
+
+// TestWriteBudget: writes beyond the in-flight byte budget get
+// ResourceExhausted with RetryInfo (clt-agent and Jaeger's exporter retry
+// later) instead of growing memory; a write reserves its decoded cost (wire
+// size × decodeCostFactor: 40 KiB costs 640 KiB of the 1 MiB budget) before
+// it is decoded; the tap refuses new write streams while the budget is spent;
+// MaxConcurrentStreams holds a second RPC of one connection while the first
+// runs.
+func TestWriteBudget(t *testing.T) {
+	blk := &blockingCollector{entered: make(chan struct{}, 4), release: make(chan struct{})}
+	s, addr := serveGuarded(t, "collector", PortLimits{MaxConcurrentStreams: 1, MaxInFlightMiB: 1}, func(r grpc.ServiceRegistrar) {
+		collectorv1.RegisterCollectorServiceServer(r, blk)
+	})
 	dial := func() collectorv1.CollectorServiceClient {
-		c, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()),
+		c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
 			grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(16<<20)))
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = c.Close() })
@@ -293,7 +304,7 @@ func TestWriteBudget(t *testing.T) {
 	go func() { _, err := first.Report(t.Context(), big(40)); done <- err }()
 	<-blk.entered
 
-	_, err = second.Report(t.Context(), big(40))
+	_, err := second.Report(t.Context(), big(40))
 	require.Equal(t, codes.ResourceExhausted, status.Code(err), "%v", err)
 	assertRetryInfo(t, err)
 
@@ -360,20 +371,12 @@ func (b *blockingCollector) Report(ctx context.Context, req *collectorv1.ReportR
 // in the same in-flight budget as OTLP Export: while one large span is being
 // written, another that does not fit is ResourceExhausted, on either method.
 func TestWriteBudgetV1(t *testing.T) {
-	s := &Server{logger: slog.New(slog.DiscardHandler), metrics: newMetrics(nil)}
-	opts, g, err := s.grpcOptions("storage", TLSConfig{}, AuthConfig{}, PortLimits{MaxConcurrentStreams: 8, MaxInFlightMiB: 1}, 16, 0)
-	require.NoError(t, err)
-	gs := grpc.NewServer(opts...)
 	blk := &blockingV1Writer{entered: make(chan struct{}, 4), release: make(chan struct{})}
-	reg := g.register(gs)
-	storagev1.RegisterSpanWriterPluginServer(reg, blk)
-	storagev1.RegisterStreamingSpanWriterPluginServer(reg, blk)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	var wg sync.WaitGroup
-	wg.Go(func() { _ = gs.Serve(ln) })
-	defer func() { gs.Stop(); wg.Wait() }()
-	c, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	s, addr := serveGuarded(t, "storage", PortLimits{MaxConcurrentStreams: 8, MaxInFlightMiB: 1}, func(r grpc.ServiceRegistrar) {
+		storagev1.RegisterSpanWriterPluginServer(r, blk)
+		storagev1.RegisterStreamingSpanWriterPluginServer(r, blk)
+	})
+	c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	require.NoError(t, err)
 	defer c.Close()
 	w, sw := storagev1.NewSpanWriterPluginClient(c), storagev1.NewStreamingSpanWriterPluginClient(c)
