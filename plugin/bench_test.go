@@ -253,13 +253,14 @@ func BenchmarkGetTraces(b *testing.B) {
 // (_undecoded: the server's part) or with pdata (_pdata: the decoder Jaeger's
 // storage v2 client uses, so the figure Jaeger itself waits for).
 func BenchmarkGetTracesEnriched(b *testing.B) {
+	// client: "" decodes with protobuf-go, "undecoded" keeps the bytes
+	// (getTracesBytes), "pdata" decodes as Jaeger does (getTracesPdata).
 	for _, tc := range []struct {
 		name              string
 		netSpans, records bool
-		undecoded         bool // the client keeps the bytes (getTracesBytes)
-		pdata             bool // the client decodes as Jaeger does (pdata)
-	}{{"network_spans", true, true, false, false}, {"no_network_spans", false, true, false, false}, {"no_records", true, false, false, false},
-		{"network_spans_undecoded", true, true, true, false}, {"network_spans_pdata", true, true, false, true}} {
+		client            string
+	}{{"network_spans", true, true, ""}, {"no_network_spans", false, true, ""}, {"no_records", true, false, ""},
+		{"network_spans_undecoded", true, true, "undecoded"}, {"network_spans_pdata", true, true, "pdata"}} {
 		b.Run(tc.name, func(b *testing.B) {
 			e := startEnv(b, func(c *Config) { c.Enrich.NetworkSpans = tc.netSpans })
 			ids := loadEnrichedTraces(b, e, 500, tc.records)
@@ -269,7 +270,18 @@ func BenchmarkGetTracesEnriched(b *testing.B) {
 			if tc.netSpans && tc.records {
 				want += 10 * 2
 			}
-			if tc.undecoded {
+			read := func(id []byte) int {
+				st, err := e.reader.GetTraces(b.Context(), &storagev2.GetTracesRequest{Query: []*storagev2.GetTraceParams{{TraceId: id}}})
+				require.NoError(b, err)
+				return len(spansOf(collect(b, st.Recv, 1000)))
+			}
+			check := func(n int) {
+				if n != want {
+					b.Fatalf("got %d spans, want %d", n, want)
+				}
+			}
+			switch tc.client {
+			case "undecoded":
 				// Same bytes as the decoded read (checked once, untimed).
 				st, err := e.reader.GetTraces(b.Context(), &storagev2.GetTracesRequest{Query: []*storagev2.GetTraceParams{{TraceId: ids[0]}}})
 				require.NoError(b, err)
@@ -280,41 +292,21 @@ func BenchmarkGetTracesEnriched(b *testing.B) {
 					size += proto.Size(td)
 				}
 				require.Equal(b, size, getTracesBytes(b, e, ids[0]))
-				for b.Loop() {
-					id := ids[rng.IntN(len(ids))]
-					t0 := time.Now()
-					n := getTracesBytes(b, e, id)
-					lat = append(lat, time.Since(t0))
+				read = func(id []byte) int { return getTracesBytes(b, e, id) }
+				check = func(n int) {
 					if n < size/2 {
 						b.Fatalf("got %d bytes, want about %d", n, size)
 					}
 				}
-				lat.report(b)
-				return
-			}
-			if tc.pdata {
-				for b.Loop() {
-					id := ids[rng.IntN(len(ids))]
-					t0 := time.Now()
-					n := getTracesPdata(b, e, id)
-					lat = append(lat, time.Since(t0))
-					if n != want {
-						b.Fatalf("got %d spans, want %d", n, want)
-					}
-				}
-				lat.report(b)
-				return
+			case "pdata":
+				read = func(id []byte) int { return getTracesPdata(b, e, id) }
 			}
 			for b.Loop() {
 				id := ids[rng.IntN(len(ids))]
 				t0 := time.Now()
-				st, err := e.reader.GetTraces(b.Context(), &storagev2.GetTracesRequest{Query: []*storagev2.GetTraceParams{{TraceId: id}}})
-				require.NoError(b, err)
-				n := len(spansOf(collect(b, st.Recv, 1000)))
+				n := read(id)
 				lat = append(lat, time.Since(t0))
-				if n != want {
-					b.Fatalf("got %d spans, want %d", n, want)
-				}
+				check(n)
 			}
 			lat.report(b)
 		})
