@@ -60,10 +60,10 @@ type PortLimits struct {
 	// connection (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS).
 	MaxConcurrentStreams uint32 `yaml:"max_concurrent_streams"`
 	// MaxInFlightMiB bounds the memory of write requests (Export, Report,
-	// Jaeger v1 span writes: isBudgeted)
-	// being processed at once: each reserves its wire size × 16
-	// (decodeCostFactor) before it is decoded; beyond it a write is
-	// answered ResourceExhausted with RetryInfo, and clients retry later.
+	// Jaeger v1 span writes: isBudgeted) being processed at once: each
+	// reserves its wire size × 16 (decodeCostFactor) before it is decoded;
+	// beyond it a write is answered ResourceExhausted with RetryInfo, and
+	// clients retry later.
 	MaxInFlightMiB int `yaml:"max_in_flight_mib"`
 }
 
