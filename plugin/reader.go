@@ -1,6 +1,7 @@
 package plugin
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -179,6 +180,7 @@ func (r *reader) streamTrace(ctx context.Context, id [16]byte, send func(*tracep
 		return fmt.Errorf("get records: %w", err)
 	}
 	c := r.newChunker(stored, send)
+	defer c.release()
 	if cr, ok := r.store.(chunkReader); ok {
 		err = cr.GetTraceChunks(ctx, id, c.addStored)
 	} else {
@@ -211,6 +213,10 @@ type chunker struct {
 	net      []netSpan
 	realIDs  map[[8]byte]struct{}
 
+	// scratch (from sendBufs) is reused to encode what enrichment builds,
+	// then copied to a buffer of the exact size.
+	scratch []byte
+
 	// notJoined and maxRecords: records left out per span (recordlimit.go).
 	notJoined  map[[8]byte]int
 	maxRecords int
@@ -218,12 +224,22 @@ type chunker struct {
 
 func (r *reader) newChunker(stored []ioamstore.Record, send func(*tracepb.TracesData) error) *chunker {
 	c := &chunker{limit: r.cfg.MaxSpansPerChunk, bySpan: r.decodeRecords(stored), send: send,
-		labels: r.labels, netSpans: r.enrich.NetworkSpans, seen: map[dupKey]struct{}{},
+		scratch: (*sendBufs.Get().(*[]byte))[:0],
+		labels:  r.labels, netSpans: r.enrich.NetworkSpans, seen: map[dupKey]struct{}{},
 		dups: r.metrics.readDuplicates.Inc, notJoined: r.notJoined(stored), maxRecords: r.cfg.MaxRecordsPerSpan}
 	if c.netSpans && len(c.bySpan) > 0 {
 		c.realIDs = map[[8]byte]struct{}{}
 	}
 	return c
+}
+
+// release returns the chunker's scratch buffer to the pool.
+func (c *chunker) release() {
+	if c.scratch != nil && cap(c.scratch) <= maxPooledBuf {
+		b := c.scratch[:0]
+		sendBufs.Put(&b)
+	}
+	c.scratch = nil
 }
 
 // addStored queues the spans of one stored chunk (a marshaled TracesData),
@@ -350,12 +366,11 @@ func (c *chunker) prepare(sp []byte, gh uint64) ([]byte, error) {
 	add := &tracepb.Span{StartTimeUnixNano: head.StartTimeUnixNano}
 	a.apply(add, c.labels)
 	add.StartTimeUnixNano = 0
-	out := make([]byte, len(sp), len(sp)+proto.Size(add))
-	copy(out, sp)
-	if out, err = (proto.MarshalOptions{}).MarshalAppend(out, add); err != nil {
+	if c.scratch, err = appendSpan(c.scratch[:0], add); err != nil {
 		return nil, fmt.Errorf("marshal span: %w", err)
 	}
-	return out, nil
+	out := make([]byte, 0, len(sp)+len(c.scratch))
+	return append(append(out, sp...), c.scratch...), nil
 }
 
 // enrichDecoded enriches a span decoded whole: one that has its own
@@ -375,7 +390,7 @@ func (c *chunker) enrichDecoded(sp []byte, recs []*collectorv1.IOAMRecord) ([]by
 		c.net = append(c.net, a.networkSpans(span, c.labels)...)
 	}
 	a.apply(span, c.labels)
-	out, err := proto.Marshal(span)
+	out, err := appendSpan(nil, span)
 	if err != nil {
 		return nil, fmt.Errorf("marshal span: %w", err)
 	}
@@ -408,10 +423,11 @@ func (c *chunker) queue(r, s int, rHdr, sHdr, sp []byte) error {
 func (c *chunker) finish() error {
 	if len(c.net) > 0 {
 		for _, rs := range assignIDs(c.net, c.realIDs) {
-			b, err := proto.Marshal(rs)
-			if err != nil {
+			var err error
+			if c.scratch, err = appendResourceSpans(c.scratch[:0], rs); err != nil {
 				return fmt.Errorf("marshal network spans: %w", err)
 			}
+			b := bytes.Clone(c.scratch) // queued spans point into it
 			if err := c.addResource(b, true); err != nil {
 				return err
 			}
