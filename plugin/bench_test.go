@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -260,9 +261,15 @@ func BenchmarkGetTracesEnriched(b *testing.B) {
 		netSpans, records bool
 		client            string
 	}{{"network_spans", true, true, ""}, {"no_network_spans", false, true, ""}, {"no_records", true, false, ""},
-		{"network_spans_undecoded", true, true, "undecoded"}, {"network_spans_pdata", true, true, "pdata"}} {
+		{"network_spans_undecoded", true, true, "undecoded"}, {"network_spans_pdata", true, true, "pdata"},
+		{"network_spans_pdata_own_process", true, true, "pdata"}} {
 		b.Run(tc.name, func(b *testing.B) {
-			e := startEnv(b, func(c *Config) { c.Enrich.NetworkSpans = tc.netSpans })
+			var e *env
+			if strings.HasSuffix(tc.name, "_own_process") {
+				e = startEnvProcess(b) // network spans on, the default
+			} else {
+				e = startEnv(b, func(c *Config) { c.Enrich.NetworkSpans = tc.netSpans })
+			}
 			ids := loadEnrichedTraces(b, e, 500, tc.records)
 			rng := rand.New(rand.NewPCG(1, 2))
 			var lat latency

@@ -158,6 +158,7 @@ var _ chunkReader = (*ioamstore.Store)(nil)
 // chunks when the store hands them over, else decoded spans (upstream mode).
 func (r *reader) sendMatch(m ioamstore.TraceMatch, send func(*tracepb.TracesData) error) error {
 	c := r.newChunker(m.Records, send)
+	defer c.release()
 	if m.Chunks != nil {
 		if err := m.Chunks(c.addStored); err != nil {
 			return err
@@ -255,11 +256,11 @@ func (c *chunker) addStored(b []byte) error {
 
 // addDecoded queues one decoded group of spans.
 func (c *chunker) addDecoded(rs *tracepb.ResourceSpans) error {
-	b, err := proto.Marshal(rs)
-	if err != nil {
+	var err error
+	if c.scratch, err = appendResourceSpans(c.scratch[:0], rs); err != nil {
 		return fmt.Errorf("marshal spans: %w", err)
 	}
-	return c.addResource(b, false)
+	return c.addResource(bytes.Clone(c.scratch), false) // queued spans point into it
 }
 
 // addResource queues the spans of one encoded ResourceSpans; synthetic ones

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -31,7 +32,12 @@ import (
 	"github.com/cross-layer-telemetry/clt/ioamstore"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	if os.Getenv(benchServerEnv) != "" {
+		os.Exit(serveForBench())
+	}
+	goleak.VerifyTestMain(m)
+}
 
 // env is one in-process clt-storage on loopback ports with a real badger in
 // a temporary directory, plus clients for its APIs.

@@ -205,6 +205,7 @@ func (s *upstreamStore) sendTraces(ctx context.Context, refs []traceRef, r *read
 func (s *upstreamStore) sendTrace(t *rawTrace, r *reader, stream grpc.ServerStream) error {
 	records := s.joinable(t.rec.records)
 	c := r.newChunker(records, func(td *tracepb.TracesData) error { return stream.SendMsg(td) })
+	defer c.release()
 	var enrich []*tracepb.ResourceSpans
 	out := rawChunker{limit: r.cfg.MaxSpansPerChunk, send: stream.SendMsg}
 	for ri, res := range t.resources {

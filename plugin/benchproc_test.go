@@ -1,0 +1,109 @@
+package plugin
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	collectorv1 "github.com/cross-layer-telemetry/clt/api/collector/v1"
+	"github.com/cross-layer-telemetry/clt/api/storagev2"
+)
+
+// benchServerEnv, set in the environment of this test binary, makes
+// TestMain run a clt-storage server instead of the tests: the benchmarks
+// that measure a read as Jaeger sees it put the server in its own process,
+// as it is deployed, so that the client's decoding and its garbage
+// collection do not pause the server (startEnvProcess).
+const benchServerEnv = "CLT_BENCH_SERVER"
+
+// serveForBench runs the server of testConfig with its own store directory
+// until stdin closes; it prints the storage and collector addresses first.
+func serveForBench() int {
+	dir, err := os.MkdirTemp("", "clt-bench-*")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	cfg := DefaultConfig()
+	cfg.Storage.Listen, cfg.Collector.Listen, cfg.Admin.Listen = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	cfg.Store.Dir, cfg.Store.GCInterval = dir, 0
+	cfg.Store.BlockCacheMB, cfg.Store.MemTableMB = 8, 8 // as testConfig
+	srv, err := New(cfg, Settings{})
+	if err == nil {
+		err = srv.Start(context.Background())
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	fmt.Printf("%s %s\n", srv.StorageAddr(), srv.CollectorAddr())
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	if err := srv.Close(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return 0
+}
+
+// startEnvProcess starts serveForBench in a child process (this test
+// binary again) and returns clients for it; the server stops and its
+// directory goes when the benchmark ends.
+func startEnvProcess(b *testing.B) *env {
+	b.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), benchServerEnv+"=1")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	stdin, err := cmd.StdinPipe()
+	require.NoError(b, err)
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(b, err)
+	require.NoError(b, cmd.Start())
+	b.Cleanup(func() {
+		_ = stdin.Close()
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err := <-done:
+			if err != nil {
+				b.Errorf("bench server: %v: %s", err, stderr.String())
+			}
+		case <-time.After(30 * time.Second):
+			_ = cmd.Process.Kill()
+			b.Errorf("bench server did not stop: %s", stderr.String())
+			<-done
+		}
+	})
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	require.NoError(b, err, "bench server: %s", stderr.String())
+	addrs := strings.Fields(line)
+	require.Len(b, addrs, 2, "bench server printed %q", line)
+	dial := func(addr string) *grpc.ClientConn {
+		c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		require.NoError(b, err)
+		b.Cleanup(func() { _ = c.Close() })
+		return c
+	}
+	sc, cc := dial(addrs[0]), dial(addrs[1])
+	return &env{
+		reader:      storagev2.NewTraceReaderClient(sc),
+		deps:        storagev2.NewDependencyReaderClient(sc),
+		otlp:        coltracepb.NewTraceServiceClient(sc),
+		collector:   collectorv1.NewCollectorServiceClient(cc),
+		collConn:    cc,
+		storageConn: sc,
+	}
+}
