@@ -13,12 +13,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
-
-	collectorv1 "github.com/cross-layer-telemetry/clt/api/collector/v1"
-	"github.com/cross-layer-telemetry/clt/api/storagev2"
 )
 
 // benchServerEnv, set in the environment of this test binary, makes
@@ -97,13 +93,5 @@ func startEnvProcess(b *testing.B) *env {
 		b.Cleanup(func() { _ = c.Close() })
 		return c
 	}
-	sc, cc := dial(addrs[0]), dial(addrs[1])
-	return &env{
-		reader:      storagev2.NewTraceReaderClient(sc),
-		deps:        storagev2.NewDependencyReaderClient(sc),
-		otlp:        coltracepb.NewTraceServiceClient(sc),
-		collector:   collectorv1.NewCollectorServiceClient(cc),
-		collConn:    cc,
-		storageConn: sc,
-	}
+	return envOf(dial(addrs[0]), dial(addrs[1]))
 }

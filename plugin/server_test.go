@@ -86,17 +86,21 @@ func startEnvWith(t testing.TB, mutate func(*Config), set Settings) *env {
 		t.Cleanup(func() { _ = c.Close() })
 		return c
 	}
-	sc := dial(srv.StorageAddr().String())
-	cc := dial(srv.CollectorAddr().String())
+	e := envOf(dial(srv.StorageAddr().String()), dial(srv.CollectorAddr().String()))
+	e.srv, e.admin = srv, "http://"+srv.AdminAddr().String()
+	return e
+}
+
+// envOf is the clients of a server on connections sc (storage port) and cc
+// (collector port).
+func envOf(sc, cc *grpc.ClientConn) *env {
 	return &env{
-		srv:         srv,
 		reader:      storagev2.NewTraceReaderClient(sc),
 		deps:        storagev2.NewDependencyReaderClient(sc),
 		otlp:        coltracepb.NewTraceServiceClient(sc),
 		collector:   collectorv1.NewCollectorServiceClient(cc),
 		collConn:    cc,
 		storageConn: sc,
-		admin:       "http://" + srv.AdminAddr().String(),
 	}
 }
 

@@ -147,6 +147,16 @@ exporters:
     trace_storage: up
 `
 
+// startTier runs a remote_storage Jaeger over backend (upstreamMemory, or
+// upstreamBadger filled in) with its files in dir, and returns its endpoint.
+func startTier(t testing.TB, bin, dir, backend string) (remote string) {
+	remote, health := freeAddr(t), freeAddr(t)
+	conf := filepath.Join(dir, "remote.yaml")
+	require.NoError(t, os.WriteFile(conf, fmt.Appendf(nil, remoteStorageConfig, health, remote, freeAddr(t), backend), 0o644))
+	startJaeger(t, bin, conf, health, filepath.Join(dir, "remote.log"))
+	return remote
+}
+
 // upstreamMemory and upstreamBadger are the backends of the upstream tier.
 const (
 	upstreamMemory = `        memory:
@@ -171,11 +181,7 @@ func startStack(t *testing.T, backend string) *stack {
 	cfg.Store.Dir = filepath.Join(dir, "data")
 	cfg.Store.BlockCacheMB, cfg.Store.MemTableMB = 16, 8
 	if backend != "" {
-		remote, health := freeAddr(t), freeAddr(t)
-		conf := filepath.Join(dir, "remote.yaml")
-		require.NoError(t, os.WriteFile(conf, fmt.Appendf(nil, remoteStorageConfig, health, remote, freeAddr(t), backend), 0o644))
-		startJaeger(t, bin, conf, health, filepath.Join(dir, "remote.log"))
-		cfg.Upstream.Endpoint = remote
+		cfg.Upstream.Endpoint = startTier(t, bin, dir, backend)
 		cfg.Upstream.HealthInterval = 200 * time.Millisecond
 	}
 	srv, err := plugin.New(cfg, plugin.Settings{})

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -37,10 +36,7 @@ import (
 func BenchmarkUpstream(b *testing.B) {
 	bin := jaegerBin(b)
 	dir := b.TempDir()
-	remote, health := freeAddr(b), freeAddr(b)
-	conf := filepath.Join(dir, "remote.yaml")
-	require.NoError(b, os.WriteFile(conf, fmt.Appendf(nil, remoteStorageConfig, health, remote, freeAddr(b), upstreamMemory), 0o644))
-	startJaeger(b, bin, conf, health, filepath.Join(dir, "remote.log"))
+	remote := startTier(b, bin, dir, upstreamMemory)
 
 	cfg := plugin.DefaultConfig()
 	cfg.Storage.Listen, cfg.Collector.Listen, cfg.Admin.Listen = "127.0.0.1:0", "127.0.0.1:0", ""

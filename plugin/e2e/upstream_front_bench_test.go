@@ -38,11 +38,7 @@ func BenchmarkUpstreamFrontIngest(b *testing.B) {
 	bin := jaegerBin(b)
 	storageBin := buildStorage(b)
 	dir := b.TempDir()
-	remote, health := freeAddr(b), freeAddr(b)
-	conf := filepath.Join(dir, "remote.yaml")
-	backend := fmt.Sprintf(upstreamBadger, filepath.Join(dir, "tier"))
-	require.NoError(b, os.WriteFile(conf, fmt.Appendf(nil, remoteStorageConfig, health, remote, freeAddr(b), backend), 0o644))
-	startJaeger(b, bin, conf, health, filepath.Join(dir, "remote.log"))
+	remote := startTier(b, bin, dir, fmt.Sprintf(upstreamBadger, filepath.Join(dir, "tier")))
 	layer := newReplicaProc(b, storageBin, dir, remote)
 	layer.start()
 

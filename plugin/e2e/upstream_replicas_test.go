@@ -201,11 +201,7 @@ func TestUpstreamKill9UnderLoad(t *testing.T) {
 	bin := jaegerBin(t)
 	storageBin := buildStorage(t)
 	dir := t.TempDir()
-	remote, health := freeAddr(t), freeAddr(t)
-	conf := filepath.Join(dir, "remote.yaml")
-	require.NoError(t, os.WriteFile(conf, fmt.Appendf(nil, remoteStorageConfig, health, remote, freeAddr(t),
-		fmt.Sprintf(upstreamBadger, filepath.Join(dir, "badger"))), 0o644))
-	startJaeger(t, bin, conf, health, filepath.Join(dir, "remote.log"))
+	remote := startTier(t, bin, dir, fmt.Sprintf(upstreamBadger, filepath.Join(dir, "badger")))
 
 	reps := []*replicaProc{newReplicaProc(t, storageBin, dir, remote), newReplicaProc(t, storageBin, dir, remote)}
 	for _, r := range reps {
@@ -334,10 +330,7 @@ func BenchmarkUpstreamScaling(b *testing.B) {
 	bin := jaegerBin(b)
 	storageBin := buildStorage(b)
 	dir := b.TempDir()
-	remote, health := freeAddr(b), freeAddr(b)
-	conf := filepath.Join(dir, "remote.yaml")
-	require.NoError(b, os.WriteFile(conf, fmt.Appendf(nil, remoteStorageConfig, health, remote, freeAddr(b), upstreamMemory), 0o644))
-	startJaeger(b, bin, conf, health, filepath.Join(dir, "remote.log"))
+	remote := startTier(b, bin, dir, upstreamMemory)
 	reps := []*replicaProc{newReplicaProc(b, storageBin, dir, remote), newReplicaProc(b, storageBin, dir, remote)}
 	for _, r := range reps {
 		r.start()
