@@ -54,6 +54,16 @@ func jaegerBin(t testing.TB) string {
 }
 
 // freeAddr returns a loopback address with a port that was free a moment ago.
+// dialLoopback is a plaintext client connection to addr, closed when the
+// test ends, accepting responses up to 64 MiB.
+func dialLoopback(t testing.TB, addr string) *grpc.ClientConn {
+	c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20)))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
 func freeAddr(t testing.TB) string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -340,12 +350,7 @@ func TestJaegerShowsIOAMUpstream(t *testing.T) {
 func checkShowsIOAM(t *testing.T, s *stack) {
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
-	dial := func(addr string) *grpc.ClientConn {
-		c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-		require.NoError(t, err)
-		t.Cleanup(func() { _ = c.Close() })
-		return c
-	}
+	dial := func(addr string) *grpc.ClientConn { return dialLoopback(t, addr) }
 	col := collectorv1.NewCollectorServiceClient(dial(s.collector))
 	report := func(recs ...*collectorv1.IOAMRecord) {
 		_, err := col.Report(ctx, &collectorv1.ReportRequest{AgentId: "e2e", Records: recs})

@@ -19,7 +19,6 @@ import (
 	resourcepb "go.opentelemetry.io/proto/otlp/resource/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/proto"
 
 	collectorv1 "github.com/cross-layer-telemetry/clt/api/collector/v1"
@@ -47,13 +46,7 @@ func BenchmarkUpstream(b *testing.B) {
 	require.NoError(b, srv.Start(context.Background()))
 	b.Cleanup(func() { require.NoError(b, srv.Close()) })
 
-	dial := func(addr string) *grpc.ClientConn {
-		c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
-			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20)))
-		require.NoError(b, err)
-		b.Cleanup(func() { _ = c.Close() })
-		return c
-	}
+	dial := func(addr string) *grpc.ClientConn { return dialLoopback(b, addr) }
 	direct, layer := dial(remote), dial(srv.StorageAddr().String())
 	ctx := context.Background()
 

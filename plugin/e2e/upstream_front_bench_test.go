@@ -17,7 +17,6 @@ import (
 	"github.com/stretchr/testify/require"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/cross-layer-telemetry/clt/api/storagev2"
 )
@@ -42,13 +41,7 @@ func BenchmarkUpstreamFrontIngest(b *testing.B) {
 	layer := newReplicaProc(b, storageBin, dir, remote)
 	layer.start()
 
-	dial := func(addr string) *grpc.ClientConn {
-		c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
-			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20)))
-		require.NoError(b, err)
-		b.Cleanup(func() { _ = c.Close() })
-		return c
-	}
+	dial := func(addr string) *grpc.ClientConn { return dialLoopback(b, addr) }
 	// front starts a Jaeger v2 front writing to storage and returns an OTLP
 	// client for its receiver.
 	front := func(name, storage string) coltracepb.TraceServiceClient {

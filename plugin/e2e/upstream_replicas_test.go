@@ -127,13 +127,7 @@ type balancer struct {
 
 func newBalancer(t testing.TB, reps []*replicaProc, deadline time.Time) *balancer {
 	b := &balancer{deadline: deadline}
-	dial := func(addr string) *grpc.ClientConn {
-		c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
-			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20)))
-		require.NoError(t, err)
-		t.Cleanup(func() { _ = c.Close() })
-		return c
-	}
+	dial := func(addr string) *grpc.ClientConn { return dialLoopback(t, addr) }
 	for _, r := range reps {
 		b.storage = append(b.storage, dial(r.storage))
 		b.collector = append(b.collector, dial(r.collector))

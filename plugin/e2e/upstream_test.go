@@ -19,7 +19,6 @@ import (
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
 	collectorv1 "github.com/cross-layer-telemetry/clt/api/collector/v1"
@@ -59,12 +58,7 @@ func TestUpstreamReplicasAndOutage(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
-	dial := func(addr string) *grpc.ClientConn {
-		c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-		require.NoError(t, err)
-		t.Cleanup(func() { _ = c.Close() })
-		return c
-	}
+	dial := func(addr string) *grpc.ClientConn { return dialLoopback(t, addr) }
 	col := collectorv1.NewCollectorServiceClient(dial(agents.CollectorAddr().String()))
 	report := func(recs ...*collectorv1.IOAMRecord) error {
 		_, err := col.Report(ctx, &collectorv1.ReportRequest{AgentId: "e2e", Records: recs})

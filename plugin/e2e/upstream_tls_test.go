@@ -23,7 +23,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
 	collectorv1 "github.com/cross-layer-telemetry/clt/api/collector/v1"
@@ -100,12 +99,7 @@ func TestUpstreamOverMutualTLSAndBasicAuth(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
-	dial := func(addr string) *grpc.ClientConn {
-		c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-		require.NoError(t, err)
-		t.Cleanup(func() { _ = c.Close() })
-		return c
-	}
+	dial := func(addr string) *grpc.ClientConn { return dialLoopback(t, addr) }
 	start := time.Now().Add(-2 * time.Second)
 	report := func(s *plugin.Server) error {
 		_, err := collectorv1.NewCollectorServiceClient(dial(s.CollectorAddr().String())).Report(ctx,

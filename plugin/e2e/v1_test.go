@@ -30,7 +30,6 @@ import (
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
 	collectorv1 "github.com/cross-layer-telemetry/clt/api/collector/v1"
@@ -173,12 +172,7 @@ func TestJaegerV1ArchiveRemote(t *testing.T) {
 	require.Equal(t, http.StatusOK, resp.StatusCode, "%s", b)
 
 	// The archive port holds the trace as it was shown.
-	dial := func(addr string) *grpc.ClientConn {
-		c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-		require.NoError(t, err)
-		t.Cleanup(func() { _ = c.Close() })
-		return c
-	}
+	dial := func(addr string) *grpc.ClientConn { return dialLoopback(t, addr) }
 	getTrace := func(addr string) ([]*storagev1.Span, error) {
 		st, err := storagev1.NewSpanReaderPluginClient(dial(addr)).GetTrace(t.Context(), &storagev1.GetTraceRequest{TraceId: v1TraceID})
 		require.NoError(t, err)
@@ -253,12 +247,7 @@ func TestJaegerV1ShowsIOAM(t *testing.T) {
 func checkV1IOAM(t *testing.T, s *v1Stack) {
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
-	dial := func(addr string) *grpc.ClientConn {
-		c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-		require.NoError(t, err)
-		t.Cleanup(func() { _ = c.Close() })
-		return c
-	}
+	dial := func(addr string) *grpc.ClientConn { return dialLoopback(t, addr) }
 	col := collectorv1.NewCollectorServiceClient(dial(s.collector))
 	report := func(recs ...*collectorv1.IOAMRecord) {
 		for _, r := range recs {
