@@ -2,51 +2,35 @@ package plugin
 
 import (
 	"bytes"
-	"math"
-	"math/rand/v2"
-	"strings"
 	"testing"
 	"time"
 
-	collectorv1 "github.com/cross-layer-telemetry/clt/api/collector/v1"
 	"github.com/stretchr/testify/require"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	resourcepb "go.opentelemetry.io/proto/otlp/resource/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/protobuf/proto"
+
+	collectorv1 "github.com/cross-layer-telemetry/clt/api/collector/v1"
 )
 
-// requireSameAsProto checks the wire encoders against proto.Marshal: the
-// same bytes, or the same failure.
-func requireSameAsProto(t testing.TB, rs *tracepb.ResourceSpans) {
+// requireSameAsProto checks what the read path encodes against
+// proto.Marshal (internal/otlpwire's own tests cover the encoder).
+func requireSameAsProto(t *testing.T, rs *tracepb.ResourceSpans) {
 	t.Helper()
-	want, wantErr := proto.Marshal(rs)
-	got, err := appendResourceSpans(nil, rs)
-	if wantErr != nil {
-		require.Error(t, err)
-		return
-	}
+	want, err := proto.Marshal(rs)
 	require.NoError(t, err)
-	requireSameBytes(t, want, got, "ResourceSpans")
-	prefix := []byte{0x0a, 0x01, 0x02}
+	got, err := appendResourceSpans(nil, rs)
+	require.NoError(t, err)
+	require.True(t, bytes.Equal(want, got), "ResourceSpans encoded as\n%x\nproto.Marshal:\n%x", got, want)
 	for _, ss := range rs.GetScopeSpans() {
 		for _, sp := range ss.GetSpans() {
-			want, wantErr := proto.MarshalOptions{}.MarshalAppend(prefix[:len(prefix):len(prefix)], sp)
-			got, err := appendSpan(prefix[:len(prefix):len(prefix)], sp)
-			if wantErr != nil {
-				require.Error(t, err)
-				continue
-			}
+			want, err := proto.Marshal(sp)
 			require.NoError(t, err)
-			requireSameBytes(t, want, got, "Span")
+			got, err := appendSpan(nil, sp)
+			require.NoError(t, err)
+			require.True(t, bytes.Equal(want, got), "Span encoded as\n%x\nproto.Marshal:\n%x", got, want)
 		}
-	}
-}
-
-func requireSameBytes(t testing.TB, want, got []byte, what string) {
-	t.Helper()
-	if !bytes.Equal(want, got) {
-		t.Fatalf("%s encoded as\n%x\nproto.Marshal:\n%x", what, got, want)
 	}
 }
 
@@ -57,7 +41,9 @@ func groupOf(spans ...*tracepb.Span) *tracepb.ResourceSpans {
 	}
 }
 
-func TestWireEncEnrichment(t *testing.T) {
+// Enrichment output (span additions, enriched spans, network spans with
+// their warnings) encodes as proto.Marshal encodes it.
+func TestEnrichmentEncoding(t *testing.T) {
 	labels := fakeLabels{1: "athos", 2: "porthos", 3: "aramis"}
 	over := rec(3, 0, 1, 2, 3)
 	over.Overflow = true
@@ -87,154 +73,14 @@ func TestWireEncEnrichment(t *testing.T) {
 	}
 }
 
-func TestWireEncFields(t *testing.T) {
-	long := strings.Repeat("x", 200)     // a two-byte length
-	longer := strings.Repeat("y", 20000) // three bytes, around nested ones
-	full := &tracepb.Span{
-		TraceId: testTraceID, SpanId: testSpanID, TraceState: "a=b", ParentSpanId: []byte{9, 9, 9, 9, 9, 9, 9, 9},
-		Flags: 0x301, Name: long, Kind: tracepb.Span_SPAN_KIND_SERVER, StartTimeUnixNano: 1, EndTimeUnixNano: math.MaxUint64,
-		Attributes: []*commonpb.KeyValue{
-			intAttr("zero", 0), intAttr("neg", -1), strAttr("empty", ""), boolAttr("f", false), boolAttr("t", true),
-			{Key: "d", Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_DoubleValue{DoubleValue: -0.5}}},
-			{Key: "d0", Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_DoubleValue{}}},
-			{Key: "b", Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_BytesValue{BytesValue: []byte{}}}},
-			{Key: "novalue"}, {Key: "emptyvalue", Value: &commonpb.AnyValue{}}, {},
-			{Key: "arr", Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_ArrayValue{ArrayValue: &commonpb.ArrayValue{
-				Values: []*commonpb.AnyValue{{}, {Value: &commonpb.AnyValue_StringValue{StringValue: longer}},
-					{Value: &commonpb.AnyValue_ArrayValue{ArrayValue: &commonpb.ArrayValue{}}}}}}}},
-			{Key: "nilarr", Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_ArrayValue{}}},
-		},
-		DroppedAttributesCount: 1, DroppedEventsCount: 2, DroppedLinksCount: 3,
-		Events: []*tracepb.Span_Event{{}, {TimeUnixNano: 5, Name: long, DroppedAttributesCount: 7,
-			Attributes: []*commonpb.KeyValue{strAttr(long, longer)}}},
-		Status: &tracepb.Status{Message: "m", Code: tracepb.Status_STATUS_CODE_ERROR},
-	}
-	requireSameAsProto(t, groupOf(full, &tracepb.Span{}, &tracepb.Span{Status: &tracepb.Status{}}))
-	requireSameAsProto(t, &tracepb.ResourceSpans{})
-	requireSameAsProto(t, &tracepb.ResourceSpans{SchemaUrl: "u", Resource: &resourcepb.Resource{DroppedAttributesCount: 4},
-		ScopeSpans: []*tracepb.ScopeSpans{{}, {SchemaUrl: "v", Scope: &commonpb.InstrumentationScope{
-			Attributes: []*commonpb.KeyValue{intAttr("k", 1)}, DroppedAttributesCount: 2}}}})
-}
-
-// Everything the encoders leave to proto.Marshal gives proto.Marshal's
-// result, including its errors.
-func TestWireEncFallback(t *testing.T) {
-	withUnknown := func(m proto.Message) proto.Message {
-		m.ProtoReflect().SetUnknown([]byte{0xf8, 0x07, 0x01}) // field 127, varint 1
-		return m
-	}
-	cases := map[string]*tracepb.ResourceSpans{
-		"link": groupOf(&tracepb.Span{Links: []*tracepb.Span_Link{{TraceId: testTraceID}}}),
-		"kvlist": groupOf(&tracepb.Span{Attributes: []*commonpb.KeyValue{{Key: "l", Value: &commonpb.AnyValue{
-			Value: &commonpb.AnyValue_KvlistValue{KvlistValue: &commonpb.KeyValueList{Values: []*commonpb.KeyValue{intAttr("a", 1)}}}}}}}),
-		"key strindex": groupOf(&tracepb.Span{Attributes: []*commonpb.KeyValue{{KeyStrindex: 3}}}),
-		"value strindex": groupOf(&tracepb.Span{Attributes: []*commonpb.KeyValue{{Key: "s",
-			Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValueStrindex{StringValueStrindex: 2}}}}}),
-		"entity ref":        {Resource: &resourcepb.Resource{EntityRefs: []*commonpb.EntityRef{{Type: "host"}}}},
-		"unknown span":      groupOf(withUnknown(&tracepb.Span{Name: "n"}).(*tracepb.Span)),
-		"unknown group":     withUnknown(groupOf()).(*tracepb.ResourceSpans),
-		"unknown kv":        groupOf(&tracepb.Span{Attributes: []*commonpb.KeyValue{withUnknown(intAttr("a", 1)).(*commonpb.KeyValue)}}),
-		"unknown status":    groupOf(&tracepb.Span{Status: withUnknown(&tracepb.Status{}).(*tracepb.Status)}),
-		"bad utf-8 name":    groupOf(&tracepb.Span{Name: "\xff"}),
-		"bad utf-8 value":   groupOf(&tracepb.Span{Attributes: []*commonpb.KeyValue{strAttr("k", "a\xc3")}}),
-		"bad utf-8 service": {Resource: &resourcepb.Resource{Attributes: []*commonpb.KeyValue{strAttr(AttrOTelServiceName, "\xfe")}}},
-	}
-	for name, rs := range cases {
-		t.Run(name, func(t *testing.T) {
-			e := wireEnc{}
-			e.resourceSpansFields(rs)
-			require.True(t, e.bad, "left to proto.Marshal")
-			requireSameAsProto(t, rs)
-		})
-	}
-}
-
-// randomGroup builds a ResourceSpans from what the encoders handle.
-func randomGroup(r *rand.Rand) *tracepb.ResourceSpans {
-	str := func() string { return strings.Repeat("é", r.IntN(3)*r.IntN(100)) }
-	var value func(depth int) *commonpb.AnyValue
-	value = func(depth int) *commonpb.AnyValue {
-		switch r.IntN(7) {
-		case 0:
-			return &commonpb.AnyValue{}
-		case 1:
-			return &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: str()}}
-		case 2:
-			return &commonpb.AnyValue{Value: &commonpb.AnyValue_BoolValue{BoolValue: r.IntN(2) == 0}}
-		case 3:
-			return &commonpb.AnyValue{Value: &commonpb.AnyValue_IntValue{IntValue: r.Int64() >> r.IntN(64) * int64(1-2*r.IntN(2))}}
-		case 4:
-			return &commonpb.AnyValue{Value: &commonpb.AnyValue_DoubleValue{DoubleValue: r.NormFloat64()}}
-		case 5:
-			return &commonpb.AnyValue{Value: &commonpb.AnyValue_BytesValue{BytesValue: []byte(str())}}
-		}
-		arr := &commonpb.ArrayValue{}
-		for range r.IntN(4) * min(1, 3-depth) {
-			arr.Values = append(arr.Values, value(depth+1))
-		}
-		return &commonpb.AnyValue{Value: &commonpb.AnyValue_ArrayValue{ArrayValue: arr}}
-	}
-	kvs := func() []*commonpb.KeyValue {
-		var out []*commonpb.KeyValue
-		for range r.IntN(8) {
-			kv := &commonpb.KeyValue{Key: str()}
-			if r.IntN(5) > 0 {
-				kv.Value = value(0)
-			}
-			out = append(out, kv)
-		}
-		return out
-	}
-	u32 := func() uint32 { return uint32(r.Uint64() >> r.IntN(64)) }
-	rs := &tracepb.ResourceSpans{SchemaUrl: str()}
-	if r.IntN(4) > 0 {
-		rs.Resource = &resourcepb.Resource{Attributes: kvs(), DroppedAttributesCount: u32()}
-	}
-	for range r.IntN(3) {
-		ss := &tracepb.ScopeSpans{SchemaUrl: str()}
-		if r.IntN(2) == 0 {
-			ss.Scope = &commonpb.InstrumentationScope{Name: str(), Version: str(), Attributes: kvs(), DroppedAttributesCount: u32()}
-		}
-		for range r.IntN(4) {
-			sp := &tracepb.Span{TraceId: []byte(str()), SpanId: []byte(str()), TraceState: str(), ParentSpanId: []byte(str()),
-				Flags: u32(), Name: str(), Kind: tracepb.Span_SpanKind(r.IntN(6)), StartTimeUnixNano: r.Uint64() >> r.IntN(64),
-				EndTimeUnixNano: r.Uint64() >> r.IntN(64), Attributes: kvs(), DroppedAttributesCount: u32(),
-				DroppedEventsCount: u32(), DroppedLinksCount: u32()}
-			for range r.IntN(4) {
-				sp.Events = append(sp.Events, &tracepb.Span_Event{TimeUnixNano: r.Uint64() >> r.IntN(64), Name: str(),
-					Attributes: kvs(), DroppedAttributesCount: u32()})
-			}
-			if r.IntN(2) == 0 {
-				sp.Status = &tracepb.Status{Message: str(), Code: tracepb.Status_StatusCode(r.IntN(3))}
-			}
-			ss.Spans = append(ss.Spans, sp)
-		}
-		rs.ScopeSpans = append(rs.ScopeSpans, ss)
-	}
-	return rs
-}
-
-func TestWireEncRandom(t *testing.T) {
-	r := rand.New(rand.NewPCG(7, 11))
-	for range 2000 {
-		requireSameAsProto(t, randomGroup(r))
-	}
-}
-
-// FuzzWireEnc: any ResourceSpans protobuf decodes is encoded as
-// proto.Marshal encodes it.
-func FuzzWireEnc(f *testing.F) {
-	r := rand.New(rand.NewPCG(3, 5))
-	for range 20 {
-		b, err := proto.Marshal(randomGroup(r))
-		require.NoError(f, err)
-		f.Add(b)
-	}
-	f.Fuzz(func(t *testing.T, b []byte) {
-		rs := &tracepb.ResourceSpans{}
-		if proto.Unmarshal(b, rs) != nil {
-			return
-		}
-		requireSameAsProto(t, rs)
-	})
+// A message the encoder leaves to proto.Marshal still gets proto.Marshal's
+// answer: its bytes, or its error.
+func TestEnrichmentEncodingFallback(t *testing.T) {
+	kvlist := &tracepb.Span{Attributes: []*commonpb.KeyValue{{Key: "l", Value: &commonpb.AnyValue{
+		Value: &commonpb.AnyValue_KvlistValue{KvlistValue: &commonpb.KeyValueList{Values: []*commonpb.KeyValue{intAttr("a", 1)}}}}}}}
+	requireSameAsProto(t, groupOf(kvlist))
+	_, err := appendSpan(nil, &tracepb.Span{Name: "\xff"})
+	require.Error(t, err)
+	_, err = appendResourceSpans(nil, groupOf(&tracepb.Span{Name: "\xff"}))
+	require.Error(t, err)
 }
