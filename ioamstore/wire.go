@@ -6,22 +6,12 @@ import (
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/cross-layer-telemetry/clt/internal/otlpwire"
 )
 
-// Field numbers of the OTLP messages walked without a full unmarshal
-// (opentelemetry/proto/trace/v1/trace.proto, resource/v1/resource.proto,
-// common/v1/common.proto).
-const (
-	fieldTracesDataResourceSpans protowire.Number = 1
-	fieldResourceSpansResource   protowire.Number = 1
-	fieldResourceSpansScopeSpans protowire.Number = 2
-	fieldResourceAttributes      protowire.Number = 1
-	fieldKeyValueKey             protowire.Number = 1
-	fieldKeyValueValue           protowire.Number = 2
-	fieldScopeSpansSpans         protowire.Number = 2
-	fieldSpanSpanID              protowire.Number = 2
-	fieldSpanParentSpanID        protowire.Number = 4
-)
+// The OTLP messages are walked here without a full unmarshal; their field
+// numbers are internal/otlpwire's.
 
 // eachBytesField calls fn for every length-delimited field of a message and
 // skips the others.
@@ -58,21 +48,21 @@ func eachBytesField(b []byte, fn func(protowire.Number, []byte) error) error {
 // b.
 func walkSpanLinks(b []byte, fn func(service string, spanID, parentID []byte)) error {
 	return eachBytesField(b, func(num protowire.Number, rs []byte) error {
-		if num != fieldTracesDataResourceSpans {
+		if num != otlpwire.FieldTracesDataResourceSpans {
 			return nil
 		}
 		service, found := "", false
 		var scopes [][]byte
 		err := eachBytesField(rs, func(num protowire.Number, v []byte) error {
 			switch num {
-			case fieldResourceSpansResource:
+			case otlpwire.FieldResourceSpansResource:
 				if found {
 					return nil
 				}
 				s, ok, err := resourceServiceWire(v)
 				service, found = s, ok
 				return err
-			case fieldResourceSpansScopeSpans:
+			case otlpwire.FieldResourceSpansScopeSpans:
 				scopes = append(scopes, v)
 			}
 			return nil
@@ -82,15 +72,15 @@ func walkSpanLinks(b []byte, fn func(service string, spanID, parentID []byte)) e
 		}
 		for _, ss := range scopes {
 			err := eachBytesField(ss, func(num protowire.Number, sp []byte) error {
-				if num != fieldScopeSpansSpans {
+				if num != otlpwire.FieldScopeSpansSpans {
 					return nil
 				}
 				var id, parent []byte
 				err := eachBytesField(sp, func(num protowire.Number, v []byte) error {
 					switch num {
-					case fieldSpanSpanID:
+					case otlpwire.FieldSpanSpanID:
 						id = v
-					case fieldSpanParentSpanID:
+					case otlpwire.FieldSpanParentSpanID:
 						parent = v
 					}
 					return nil
@@ -114,16 +104,16 @@ func walkSpanLinks(b []byte, fn func(service string, spanID, parentID []byte)) e
 func resourceServiceWire(b []byte) (string, bool, error) {
 	service, found := "", false
 	err := eachBytesField(b, func(num protowire.Number, kv []byte) error {
-		if found || num != fieldResourceAttributes {
+		if found || num != otlpwire.FieldResourceAttributes {
 			return nil
 		}
 		var key string
 		var value []byte
 		err := eachBytesField(kv, func(num protowire.Number, v []byte) error {
 			switch num {
-			case fieldKeyValueKey:
+			case otlpwire.FieldKeyValueKey:
 				key = string(v)
-			case fieldKeyValueValue:
+			case otlpwire.FieldKeyValueValue:
 				value = v
 			}
 			return nil

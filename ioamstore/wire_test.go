@@ -12,6 +12,8 @@ import (
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/cross-layer-telemetry/clt/internal/otlpwire"
 )
 
 type linkRow struct {
@@ -63,10 +65,10 @@ func FuzzWalkSpanLinks(f *testing.F) {
 	}
 	svc, err := proto.Marshal(&resourcepb.Resource{Attributes: []*commonpb.KeyValue{strKV("service.name", "s")}})
 	require.NoError(f, err)
-	span := slices.Concat(msg(fieldSpanSpanID, []byte{0xaa}), msg(fieldSpanSpanID, []byte{0xbb}))
-	f.Add(msg(fieldTracesDataResourceSpans,
-		msg(fieldResourceSpansResource), msg(fieldResourceSpansResource, svc),
-		msg(fieldResourceSpansScopeSpans, msg(fieldScopeSpansSpans, span))))
+	span := slices.Concat(msg(otlpwire.FieldSpanSpanID, []byte{0xaa}), msg(otlpwire.FieldSpanSpanID, []byte{0xbb}))
+	f.Add(msg(otlpwire.FieldTracesDataResourceSpans,
+		msg(otlpwire.FieldResourceSpansResource), msg(otlpwire.FieldResourceSpansResource, svc),
+		msg(otlpwire.FieldResourceSpansScopeSpans, msg(otlpwire.FieldScopeSpansSpans, span))))
 	// Whenever the full unmarshal accepts the bytes, the walk agrees with it
 	// span for span (same service, ids and parents, in order).
 	f.Fuzz(func(t *testing.T, b []byte) {

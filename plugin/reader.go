@@ -20,6 +20,7 @@ import (
 
 	collectorv1 "github.com/cross-layer-telemetry/clt/api/collector/v1"
 	"github.com/cross-layer-telemetry/clt/api/storagev2"
+	"github.com/cross-layer-telemetry/clt/internal/otlpwire"
 	"github.com/cross-layer-telemetry/clt/ioamstore"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 )
@@ -247,7 +248,7 @@ func (c *chunker) release() {
 // sending full chunks. It keeps references into b.
 func (c *chunker) addStored(b []byte) error {
 	return eachField(b, func(num protowire.Number, _, rs []byte) error {
-		if num != fieldTracesDataResourceSpans {
+		if num != otlpwire.FieldTracesDataResourceSpans {
 			return nil
 		}
 		return c.addResource(rs, false)
@@ -266,14 +267,14 @@ func (c *chunker) addDecoded(rs *tracepb.ResourceSpans) error {
 // addResource queues the spans of one encoded ResourceSpans; synthetic ones
 // (network spans) are neither enriched nor checked for duplicates.
 func (c *chunker) addResource(rs []byte, synthetic bool) error {
-	rHdr, scopes, err := splitGroup(rs, fieldResourceSpansScopeSpans)
+	rHdr, scopes, err := splitGroup(rs, otlpwire.FieldResourceSpansScopeSpans)
 	if err != nil {
 		return err
 	}
 	c.group++
 	r := c.group
 	for _, ss := range scopes {
-		sHdr, spans, err := splitGroup(ss, fieldScopeSpansSpans)
+		sHdr, spans, err := splitGroup(ss, otlpwire.FieldScopeSpansSpans)
 		if err != nil {
 			return err
 		}

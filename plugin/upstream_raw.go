@@ -15,6 +15,8 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/emptypb"
+
+	"github.com/cross-layer-telemetry/clt/internal/otlpwire"
 )
 
 // Upstream mode's write path passes Jaeger's OTLP Export requests through
@@ -23,22 +25,6 @@ import (
 // re-encodes exactly those bytes when it is forwarded. scanExport checks on
 // the bytes what writer.Export checks on the decoded request; a request it
 // cannot vouch for takes the decoded path, which answers alike.
-
-// Field numbers of the OTLP messages scanExport reads
-// (opentelemetry/proto/collector/trace/v1/trace_service.proto,
-// opentelemetry/proto/trace/v1/trace.proto).
-const (
-	wireRequestResourceSpans  = 1 // ExportTraceServiceRequest.resource_spans
-	wireResourceSpansResource = 1 // ResourceSpans.resource
-	wireResourceSpansScope    = 2 // ResourceSpans.scope_spans
-	wireScopeSpansSpans       = 2 // ScopeSpans.spans
-	wireSpanTraceID           = 1
-	wireSpanSpanID            = 2
-	wireSpanParentSpanID      = 4
-	wireSpanLinks             = 13
-	wireLinkTraceID           = 1
-	wireLinkSpanID            = 2
-)
 
 // wireFields calls fn for every field of the encoded message b (val is the
 // payload of a length-delimited field, else nil); false when b is not well
@@ -153,9 +139,9 @@ func scanExport(req, reserved []byte) (n int, ok bool) {
 		var trace, id []byte
 		return wireCheck(val, mdLink, 4, func(num protowire.Number, val []byte) (bool, bool) {
 			switch num {
-			case wireLinkTraceID:
+			case otlpwire.FieldLinkTraceID:
 				trace = val
-			case wireLinkSpanID:
+			case otlpwire.FieldLinkSpanID:
 				id = val
 			}
 			return false, true
@@ -165,13 +151,13 @@ func scanExport(req, reserved []byte) (n int, ok bool) {
 		var trace, id, parent []byte
 		return wireCheck(val, mdSpan, 3, func(num protowire.Number, val []byte) (bool, bool) {
 			switch num {
-			case wireSpanTraceID:
+			case otlpwire.FieldSpanTraceID:
 				trace = val
-			case wireSpanSpanID:
+			case otlpwire.FieldSpanSpanID:
 				id = val
-			case wireSpanParentSpanID:
+			case otlpwire.FieldSpanParentSpanID:
 				parent = val
-			case wireSpanLinks:
+			case otlpwire.FieldSpanLinks:
 				return true, link(val)
 			}
 			return false, true
@@ -180,7 +166,7 @@ func scanExport(req, reserved []byte) (n int, ok bool) {
 	}
 	scope := func(val []byte) bool {
 		return wireCheck(val, mdScopeSpans, 2, func(num protowire.Number, val []byte) (bool, bool) {
-			if num != wireScopeSpansSpans {
+			if num != otlpwire.FieldScopeSpansSpans {
 				return false, true
 			}
 			n++
@@ -190,16 +176,16 @@ func scanExport(req, reserved []byte) (n int, ok bool) {
 	resourceSpans := func(val []byte) bool {
 		return wireCheck(val, mdResourceSpans, 1, func(num protowire.Number, val []byte) (bool, bool) {
 			switch num {
-			case wireResourceSpansResource:
+			case otlpwire.FieldResourceSpansResource:
 				return true, !bytes.Contains(val, reserved) && wireCheck(val, mdResource, 2, nil)
-			case wireResourceSpansScope:
+			case otlpwire.FieldResourceSpansScopeSpans:
 				return true, scope(val)
 			}
 			return false, true
 		})
 	}
 	ok = wireCheck(req, mdExportRequest, 0, func(num protowire.Number, val []byte) (bool, bool) {
-		if num != wireRequestResourceSpans {
+		if num != otlpwire.FieldExportRequestResourceSpans {
 			return false, true
 		}
 		return true, resourceSpans(val)

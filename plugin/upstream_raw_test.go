@@ -13,6 +13,8 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/emptypb"
+
+	"github.com/cross-layer-telemetry/clt/internal/otlpwire"
 )
 
 // decodedVerdict is what writer.Export + WriteSpans decide on the decoded
@@ -55,12 +57,12 @@ func scanCases(t testing.TB) map[string][]byte {
 	spanWith := func(extra []byte) []byte {
 		sp, err := proto.Marshal(ok(1, 1, "web").ScopeSpans[0].Spans[0])
 		require.NoError(t, err)
-		ss := protowire.AppendBytes(protowire.AppendTag(nil, wireScopeSpansSpans, protowire.BytesType), append(sp, extra...))
-		rs := protowire.AppendBytes(protowire.AppendTag(nil, wireResourceSpansScope, protowire.BytesType), ss)
-		return protowire.AppendBytes(protowire.AppendTag(nil, wireRequestResourceSpans, protowire.BytesType), rs)
+		ss := protowire.AppendBytes(protowire.AppendTag(nil, otlpwire.FieldScopeSpansSpans, protowire.BytesType), append(sp, extra...))
+		rs := protowire.AppendBytes(protowire.AppendTag(nil, otlpwire.FieldResourceSpansScopeSpans, protowire.BytesType), ss)
+		return protowire.AppendBytes(protowire.AppendTag(nil, otlpwire.FieldExportRequestResourceSpans, protowire.BytesType), rs)
 	}
 	traceField := func(id []byte) []byte {
-		return protowire.AppendBytes(protowire.AppendTag(nil, wireSpanTraceID, protowire.BytesType), id)
+		return protowire.AppendBytes(protowire.AppendTag(nil, otlpwire.FieldSpanTraceID, protowire.BytesType), id)
 	}
 	return map[string][]byte{
 		"valid":              valid,
@@ -77,7 +79,7 @@ func scanCases(t testing.TB) map[string][]byte {
 		"trace id fixed":     spanWith(traceField(tid(7))),
 		"trace id broken":    spanWith(traceField([]byte{1})),
 		"truncated":          valid[:len(valid)-3],
-		"varint trace field": spanWith(protowire.AppendVarint(protowire.AppendTag(nil, wireSpanTraceID, protowire.VarintType), 5)),
+		"varint trace field": spanWith(protowire.AppendVarint(protowire.AppendTag(nil, otlpwire.FieldSpanTraceID, protowire.VarintType), 5)),
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/cross-layer-telemetry/clt/api/storagev2"
+	"github.com/cross-layer-telemetry/clt/internal/otlpwire"
 )
 
 // Upstream mode's GetTraces decodes only what it enriches: the upstream's
@@ -25,10 +26,6 @@ import (
 // every other span is sent on to Jaeger as the bytes it came in, under its
 // resource and scope bytes. A trace's chunks stay consecutive: its
 // pass-through chunks first, then the enriched spans and network spans.
-
-// Field numbers of TracesData and ResourceSpans/ScopeSpans beyond those of
-// upstream_raw.go (opentelemetry/proto/trace/v1/trace.proto).
-const wireTracesDataResourceSpans = 1 // TracesData.resource_spans
 
 // rawSpan is one encoded span of the upstream's answer.
 type rawSpan struct {
@@ -56,13 +53,13 @@ func parseResourceSpans(b []byte) (r *rawResource, traceID [16]byte, haveID bool
 	r = &rawResource{}
 	malformed := status.Error(codes.Internal, "upstream GetTraces: malformed ResourceSpans")
 	if !wireFieldsRaw(b, func(num protowire.Number, typ protowire.Type, val, raw []byte) bool {
-		if num != wireResourceSpansScope || typ != protowire.BytesType {
+		if num != otlpwire.FieldResourceSpansScopeSpans || typ != protowire.BytesType {
 			r.header = append(r.header, raw...)
 			return true
 		}
 		sc := rawScope{}
 		return wireFieldsRaw(val, func(num protowire.Number, typ protowire.Type, sp, raw []byte) bool {
-			if num != wireScopeSpansSpans || typ != protowire.BytesType {
+			if num != otlpwire.FieldScopeSpansSpans || typ != protowire.BytesType {
 				sc.header = append(sc.header, raw...)
 				return true
 			}
@@ -70,9 +67,9 @@ func parseResourceSpans(b []byte) (r *rawResource, traceID [16]byte, haveID bool
 			if !wireFields(sp, func(num protowire.Number, typ protowire.Type, v []byte) bool {
 				if typ == protowire.BytesType {
 					switch num {
-					case wireSpanTraceID:
+					case otlpwire.FieldSpanTraceID:
 						tid = v
-					case wireSpanSpanID:
+					case otlpwire.FieldSpanSpanID:
 						id = v
 					}
 				}
@@ -158,7 +155,7 @@ func (s *upstreamStore) sendTraces(ctx context.Context, refs []traceRef, r *read
 		}
 		var perr error
 		if !wireFields(msg.ProtoReflect().GetUnknown(), func(num protowire.Number, typ protowire.Type, b []byte) bool {
-			if num != wireTracesDataResourceSpans || typ != protowire.BytesType {
+			if num != otlpwire.FieldTracesDataResourceSpans || typ != protowire.BytesType {
 				return true
 			}
 			res, id, ok, err := parseResourceSpans(b)
@@ -309,12 +306,12 @@ func (c *rawChunker) flush() error {
 			s := c.entries[i]
 			ss := slices.Clone(s.scope.header)
 			for i < len(c.entries) && c.entries[i].r == e.r && c.entries[i].s == s.s {
-				ss = protowire.AppendBytes(protowire.AppendTag(ss, wireScopeSpansSpans, protowire.BytesType), c.entries[i].span.b)
+				ss = protowire.AppendBytes(protowire.AppendTag(ss, otlpwire.FieldScopeSpansSpans, protowire.BytesType), c.entries[i].span.b)
 				i++
 			}
-			rs = protowire.AppendBytes(protowire.AppendTag(rs, wireResourceSpansScope, protowire.BytesType), ss)
+			rs = protowire.AppendBytes(protowire.AppendTag(rs, otlpwire.FieldResourceSpansScopeSpans, protowire.BytesType), ss)
 		}
-		td = protowire.AppendBytes(protowire.AppendTag(td, wireTracesDataResourceSpans, protowire.BytesType), rs)
+		td = protowire.AppendBytes(protowire.AppendTag(td, otlpwire.FieldTracesDataResourceSpans, protowire.BytesType), rs)
 	}
 	c.entries, c.bytes = c.entries[:0], 0
 	m := &emptypb.Empty{}

@@ -9,6 +9,8 @@ import (
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/cross-layer-telemetry/clt/internal/otlpwire"
 )
 
 // The read path works on the wire form of OTLP traces
@@ -16,19 +18,8 @@ import (
 // TracesData, i.e. a run of resource_spans fields, and a streamed chunk is
 // built the same way. Spans without IOAM records are copied byte for byte
 // from the store to the wire; only the spans that get enriched (and the
-// network spans) are decoded and marshaled. Every field number used here is
-// below 16, so each tag is one byte.
-const (
-	fieldTracesDataResourceSpans protowire.Number = 1
-	fieldResourceSpansScopeSpans protowire.Number = 2
-	fieldScopeSpansSpans         protowire.Number = 2
-	fieldSpanTraceID             protowire.Number = 1
-	fieldSpanSpanID              protowire.Number = 2
-	fieldSpanStart               protowire.Number = 7
-	fieldSpanEnd                 protowire.Number = 8
-	fieldSpanAttributes          protowire.Number = 9
-	fieldKeyValueKey             protowire.Number = 1
-)
+// network spans) are decoded and marshaled. Every field number used here
+// (internal/otlpwire) is below 16, so each tag is one byte.
 
 // errWire reports a stored chunk that is not valid protobuf.
 var errWire = errors.New("malformed stored spans")
@@ -89,7 +80,7 @@ func eachField(b []byte, fn func(num protowire.Number, field, value []byte) erro
 func wireSpanID(span []byte) ([8]byte, error) {
 	var id [8]byte
 	err := eachField(span, func(num protowire.Number, _, value []byte) error {
-		if num == fieldSpanSpanID {
+		if num == otlpwire.FieldSpanSpanID {
 			id = [8]byte(fitSpanID(value))
 			return errFound // right after trace_id as marshaled: stop there
 		}
@@ -108,24 +99,24 @@ func wireSpanHead(span []byte) (head *tracepb.Span, hasWarnings bool, err error)
 	head = &tracepb.Span{}
 	err = eachField(span, func(num protowire.Number, field, value []byte) error {
 		switch num {
-		case fieldSpanTraceID:
+		case otlpwire.FieldSpanTraceID:
 			head.TraceId = value
-		case fieldSpanSpanID:
+		case otlpwire.FieldSpanSpanID:
 			head.SpanId = value
-		case fieldSpanStart, fieldSpanEnd:
+		case otlpwire.FieldSpanStart, otlpwire.FieldSpanEnd:
 			_, typ, n := protowire.ConsumeTag(field)
 			if typ != protowire.Fixed64Type {
 				return fmt.Errorf("%w: span time of wire type %d", errWire, typ)
 			}
 			v, _ := protowire.ConsumeFixed64(field[n:])
-			if num == fieldSpanStart {
+			if num == otlpwire.FieldSpanStart {
 				head.StartTimeUnixNano = v
 			} else {
 				head.EndTimeUnixNano = v
 			}
-		case fieldSpanAttributes:
+		case otlpwire.FieldSpanAttributes:
 			return eachField(value, func(num protowire.Number, _, key []byte) error {
-				if num == fieldKeyValueKey && string(key) == AttrJaegerWarnings {
+				if num == otlpwire.FieldKeyValueKey && string(key) == AttrJaegerWarnings {
 					hasWarnings = true
 				}
 				return nil
@@ -211,15 +202,15 @@ func (w *wireChunk) add(r, s int, rHdr, sHdr, span []byte, size int) {
 // encode appends the chunk's TracesData encoding to b.
 func (w *wireChunk) encode(b []byte) []byte {
 	for _, rs := range w.rss {
-		b = protowire.AppendTag(b, fieldTracesDataResourceSpans, protowire.BytesType)
+		b = protowire.AppendTag(b, otlpwire.FieldTracesDataResourceSpans, protowire.BytesType)
 		b = protowire.AppendVarint(b, uint64(rs.size))
 		b = append(b, rs.hdr...)
 		for _, ss := range rs.scopes {
-			b = protowire.AppendTag(b, fieldResourceSpansScopeSpans, protowire.BytesType)
+			b = protowire.AppendTag(b, otlpwire.FieldResourceSpansScopeSpans, protowire.BytesType)
 			b = protowire.AppendVarint(b, uint64(ss.size))
 			b = append(b, ss.hdr...)
 			for _, sp := range ss.spans {
-				b = protowire.AppendTag(b, fieldScopeSpansSpans, protowire.BytesType)
+				b = protowire.AppendTag(b, otlpwire.FieldScopeSpansSpans, protowire.BytesType)
 				b = protowire.AppendVarint(b, uint64(len(sp)))
 				b = append(b, sp...)
 			}

@@ -19,6 +19,7 @@ import (
 
 	collectorv1 "github.com/cross-layer-telemetry/clt/api/collector/v1"
 	"github.com/cross-layer-telemetry/clt/api/storagev2"
+	"github.com/cross-layer-telemetry/clt/internal/otlpwire"
 	"github.com/cross-layer-telemetry/clt/ioamstore"
 )
 
@@ -94,11 +95,11 @@ func TestStoredSpansPassThroughUndecoded(t *testing.T) {
 	encEnriched, err := proto.Marshal(enriched)
 	require.NoError(t, err)
 
-	ss := appendField(nil, fieldScopeSpansSpans, rev)
-	ss = appendField(ss, fieldScopeSpansSpans, encEnriched)
+	ss := appendField(nil, otlpwire.FieldScopeSpansSpans, rev)
+	ss = appendField(ss, otlpwire.FieldScopeSpansSpans, encEnriched)
 	rs := appendField(mustMarshal(t, &tracepb.ResourceSpans{Resource: &resourcepb.Resource{Attributes: []*commonpb.KeyValue{strAttr("service.name", "svc")}}}),
-		fieldResourceSpansScopeSpans, ss)
-	stored := appendField(nil, fieldTracesDataResourceSpans, rs)
+		otlpwire.FieldResourceSpansScopeSpans, ss)
+	stored := appendField(nil, otlpwire.FieldTracesDataResourceSpans, rs)
 
 	var sent [][]byte
 	r := &reader{cfg: StorageConfig{MaxSpansPerChunk: 1000}, metrics: newMetrics(nil), enrich: EnrichConfig{NetworkSpans: true}}
@@ -180,7 +181,7 @@ func TestWireChunkSizesAreExact(t *testing.T) {
 				rs.ScopeSpans = append(rs.ScopeSpans, ss)
 			}
 			want = append(want, rs)
-			stored = appendField(stored, fieldTracesDataResourceSpans, mustMarshal(t, rs))
+			stored = appendField(stored, otlpwire.FieldTracesDataResourceSpans, mustMarshal(t, rs))
 		}
 		var got []*tracepb.Span
 		var scopes []string

@@ -23,59 +23,63 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 )
 
-// Field numbers of opentelemetry/proto/{trace,common,resource}/v1.
+// Field numbers of opentelemetry/proto/{trace,common,resource}/v1: the one
+// home of them for every package that reads or writes OTLP on the wire.
 const (
-	fieldTracesDataResourceSpans protowire.Number = 1
-	fieldResourceSpansScopeSpans protowire.Number = 2
-	fieldScopeSpansSpans         protowire.Number = 2
-	fieldSpanTraceID             protowire.Number = 1
-	fieldSpanSpanID              protowire.Number = 2
-	fieldSpanStart               protowire.Number = 7
-	fieldSpanEnd                 protowire.Number = 8
-	fieldSpanAttributes          protowire.Number = 9
-	fieldSpanLinks               protowire.Number = 13
-	fieldKeyValueKey             protowire.Number = 1
-	fieldLinkTraceID             protowire.Number = 1
-	fieldLinkSpanID              protowire.Number = 2
-	fieldLinkTraceState          protowire.Number = 3
-	fieldLinkAttributes          protowire.Number = 4
-	fieldLinkDroppedAttrs        protowire.Number = 5
-	fieldLinkFlags               protowire.Number = 6
-	fieldResourceSpansResource   protowire.Number = 1
-	fieldResourceSpansSchemaURL  protowire.Number = 3
-	fieldScopeSpansScope         protowire.Number = 1
-	fieldScopeSpansSchemaURL     protowire.Number = 3
+	// ExportTraceServiceRequest (collector/trace/v1/trace_service.proto)
+	// has TracesData's layout.
+	FieldExportRequestResourceSpans protowire.Number = 1
+	FieldTracesDataResourceSpans    protowire.Number = 1
+	FieldResourceSpansScopeSpans    protowire.Number = 2
+	FieldScopeSpansSpans            protowire.Number = 2
+	FieldSpanTraceID                protowire.Number = 1
+	FieldSpanSpanID                 protowire.Number = 2
+	FieldSpanStart                  protowire.Number = 7
+	FieldSpanEnd                    protowire.Number = 8
+	FieldSpanAttributes             protowire.Number = 9
+	FieldSpanLinks                  protowire.Number = 13
+	FieldKeyValueKey                protowire.Number = 1
+	FieldLinkTraceID                protowire.Number = 1
+	FieldLinkSpanID                 protowire.Number = 2
+	FieldLinkTraceState             protowire.Number = 3
+	FieldLinkAttributes             protowire.Number = 4
+	FieldLinkDroppedAttrs           protowire.Number = 5
+	FieldLinkFlags                  protowire.Number = 6
+	FieldResourceSpansResource      protowire.Number = 1
+	FieldResourceSpansSchemaURL     protowire.Number = 3
+	FieldScopeSpansScope            protowire.Number = 1
+	FieldScopeSpansSchemaURL        protowire.Number = 3
 
-	fieldSpanTraceState     protowire.Number = 3
-	fieldSpanParentSpanID   protowire.Number = 4
-	fieldSpanName           protowire.Number = 5
-	fieldSpanKind           protowire.Number = 6
-	fieldSpanDroppedAttrs   protowire.Number = 10
-	fieldSpanEvents         protowire.Number = 11
-	fieldSpanDroppedEvents  protowire.Number = 12
-	fieldSpanDroppedLinks   protowire.Number = 14
-	fieldSpanStatus         protowire.Number = 15
-	fieldSpanFlags          protowire.Number = 16
-	fieldStatusMessage      protowire.Number = 2
-	fieldStatusCode         protowire.Number = 3
-	fieldEventTime          protowire.Number = 1
-	fieldEventName          protowire.Number = 2
-	fieldEventAttributes    protowire.Number = 3
-	fieldEventDroppedAttrs  protowire.Number = 4
-	fieldKeyValueValue      protowire.Number = 2
-	fieldAnyString          protowire.Number = 1
-	fieldAnyBool            protowire.Number = 2
-	fieldAnyInt             protowire.Number = 3
-	fieldAnyDouble          protowire.Number = 4
-	fieldAnyArray           protowire.Number = 5
-	fieldAnyBytes           protowire.Number = 7
-	fieldArrayValues        protowire.Number = 1
-	fieldResourceAttributes protowire.Number = 1
-	fieldResourceDropped    protowire.Number = 2
-	fieldScopeName          protowire.Number = 1
-	fieldScopeVersion       protowire.Number = 2
-	fieldScopeAttributes    protowire.Number = 3
-	fieldScopeDroppedAttrs  protowire.Number = 4
+	FieldSpanTraceState     protowire.Number = 3
+	FieldSpanParentSpanID   protowire.Number = 4
+	FieldSpanName           protowire.Number = 5
+	FieldSpanKind           protowire.Number = 6
+	FieldSpanDroppedAttrs   protowire.Number = 10
+	FieldSpanEvents         protowire.Number = 11
+	FieldSpanDroppedEvents  protowire.Number = 12
+	FieldSpanDroppedLinks   protowire.Number = 14
+	FieldSpanStatus         protowire.Number = 15
+	FieldSpanFlags          protowire.Number = 16
+	FieldStatusMessage      protowire.Number = 2
+	FieldStatusCode         protowire.Number = 3
+	FieldEventTime          protowire.Number = 1
+	FieldEventName          protowire.Number = 2
+	FieldEventAttributes    protowire.Number = 3
+	FieldEventDroppedAttrs  protowire.Number = 4
+	FieldKeyValueValue      protowire.Number = 2
+	FieldAnyString          protowire.Number = 1
+	FieldAnyBool            protowire.Number = 2
+	FieldAnyInt             protowire.Number = 3
+	FieldAnyDouble          protowire.Number = 4
+	FieldAnyArray           protowire.Number = 5
+	FieldAnyBytes           protowire.Number = 7
+	FieldArrayValues        protowire.Number = 1
+	FieldResourceAttributes protowire.Number = 1
+	FieldResourceDropped    protowire.Number = 2
+	FieldScopeName          protowire.Number = 1
+	FieldScopeVersion       protowire.Number = 2
+	FieldScopeAttributes    protowire.Number = 3
+	FieldScopeDroppedAttrs  protowire.Number = 4
 	lengthPlaceholder                        = 0 // one byte, rewritten by end
 	maxOneByteLen                            = 1<<7 - 1
 )
@@ -162,9 +166,9 @@ func (e *wireEnc) keyValues(num protowire.Number, kvs []*commonpb.KeyValue) {
 			if kv.GetKeyStrindex() != 0 || len(kv.ProtoReflect().GetUnknown()) > 0 {
 				e.bad = true
 			}
-			e.str(fieldKeyValueKey, kv.GetKey())
+			e.str(FieldKeyValueKey, kv.GetKey())
 			if v := kv.GetValue(); v != nil {
-				vm := e.begin(fieldKeyValueValue)
+				vm := e.begin(FieldKeyValueValue)
 				e.anyValue(v)
 				e.end(vm)
 			}
@@ -185,22 +189,22 @@ func (e *wireEnc) anyValue(v *commonpb.AnyValue) {
 		if !utf8.ValidString(x.StringValue) {
 			e.bad = true
 		}
-		e.b = protowire.AppendTag(e.b, fieldAnyString, protowire.BytesType)
+		e.b = protowire.AppendTag(e.b, FieldAnyString, protowire.BytesType)
 		e.b = protowire.AppendString(e.b, x.StringValue)
 	case *commonpb.AnyValue_BoolValue:
-		e.b = protowire.AppendTag(e.b, fieldAnyBool, protowire.VarintType)
+		e.b = protowire.AppendTag(e.b, FieldAnyBool, protowire.VarintType)
 		e.b = protowire.AppendVarint(e.b, protowire.EncodeBool(x.BoolValue))
 	case *commonpb.AnyValue_IntValue:
-		e.b = protowire.AppendTag(e.b, fieldAnyInt, protowire.VarintType)
+		e.b = protowire.AppendTag(e.b, FieldAnyInt, protowire.VarintType)
 		e.b = protowire.AppendVarint(e.b, uint64(x.IntValue))
 	case *commonpb.AnyValue_DoubleValue:
-		e.b = protowire.AppendTag(e.b, fieldAnyDouble, protowire.Fixed64Type)
+		e.b = protowire.AppendTag(e.b, FieldAnyDouble, protowire.Fixed64Type)
 		e.b = protowire.AppendFixed64(e.b, math.Float64bits(x.DoubleValue))
 	case *commonpb.AnyValue_BytesValue:
-		e.b = protowire.AppendTag(e.b, fieldAnyBytes, protowire.BytesType)
+		e.b = protowire.AppendTag(e.b, FieldAnyBytes, protowire.BytesType)
 		e.b = protowire.AppendBytes(e.b, x.BytesValue)
 	case *commonpb.AnyValue_ArrayValue:
-		m := e.begin(fieldAnyArray)
+		m := e.begin(FieldAnyArray)
 		if arr := x.ArrayValue; arr != nil {
 			if len(arr.ProtoReflect().GetUnknown()) > 0 {
 				e.bad = true
@@ -210,7 +214,7 @@ func (e *wireEnc) anyValue(v *commonpb.AnyValue) {
 					e.bad = true
 					continue
 				}
-				em := e.begin(fieldArrayValues)
+				em := e.begin(FieldArrayValues)
 				e.anyValue(el)
 				e.end(em)
 			}
@@ -227,77 +231,77 @@ func (e *wireEnc) spanFields(s *tracepb.Span) {
 		e.bad = true
 		return
 	}
-	e.bytes(fieldSpanTraceID, s.GetTraceId())
-	e.bytes(fieldSpanSpanID, s.GetSpanId())
-	e.str(fieldSpanTraceState, s.GetTraceState())
-	e.bytes(fieldSpanParentSpanID, s.GetParentSpanId())
-	e.str(fieldSpanName, s.GetName())
-	e.varint(fieldSpanKind, uint64(s.GetKind()))
-	e.fixed64(fieldSpanStart, s.GetStartTimeUnixNano())
-	e.fixed64(fieldSpanEnd, s.GetEndTimeUnixNano())
-	e.keyValues(fieldSpanAttributes, s.GetAttributes())
-	e.varint(fieldSpanDroppedAttrs, uint64(s.GetDroppedAttributesCount()))
+	e.bytes(FieldSpanTraceID, s.GetTraceId())
+	e.bytes(FieldSpanSpanID, s.GetSpanId())
+	e.str(FieldSpanTraceState, s.GetTraceState())
+	e.bytes(FieldSpanParentSpanID, s.GetParentSpanId())
+	e.str(FieldSpanName, s.GetName())
+	e.varint(FieldSpanKind, uint64(s.GetKind()))
+	e.fixed64(FieldSpanStart, s.GetStartTimeUnixNano())
+	e.fixed64(FieldSpanEnd, s.GetEndTimeUnixNano())
+	e.keyValues(FieldSpanAttributes, s.GetAttributes())
+	e.varint(FieldSpanDroppedAttrs, uint64(s.GetDroppedAttributesCount()))
 	for _, ev := range s.GetEvents() {
 		if ev == nil {
 			e.bad = true
 			continue
 		}
-		m := e.begin(fieldSpanEvents)
+		m := e.begin(FieldSpanEvents)
 		{
 			if len(ev.ProtoReflect().GetUnknown()) > 0 {
 				e.bad = true
 			}
-			e.fixed64(fieldEventTime, ev.GetTimeUnixNano())
-			e.str(fieldEventName, ev.GetName())
-			e.keyValues(fieldEventAttributes, ev.GetAttributes())
-			e.varint(fieldEventDroppedAttrs, uint64(ev.GetDroppedAttributesCount()))
+			e.fixed64(FieldEventTime, ev.GetTimeUnixNano())
+			e.str(FieldEventName, ev.GetName())
+			e.keyValues(FieldEventAttributes, ev.GetAttributes())
+			e.varint(FieldEventDroppedAttrs, uint64(ev.GetDroppedAttributesCount()))
 		}
 		e.end(m)
 	}
-	e.varint(fieldSpanDroppedEvents, uint64(s.GetDroppedEventsCount()))
+	e.varint(FieldSpanDroppedEvents, uint64(s.GetDroppedEventsCount()))
 	for _, l := range s.GetLinks() {
 		if l == nil || len(l.ProtoReflect().GetUnknown()) > 0 {
 			e.bad = true
 			continue
 		}
-		m := e.begin(fieldSpanLinks)
-		e.bytes(fieldLinkTraceID, l.GetTraceId())
-		e.bytes(fieldLinkSpanID, l.GetSpanId())
-		e.str(fieldLinkTraceState, l.GetTraceState())
-		e.keyValues(fieldLinkAttributes, l.GetAttributes())
-		e.varint(fieldLinkDroppedAttrs, uint64(l.GetDroppedAttributesCount()))
-		e.fixed32(fieldLinkFlags, l.GetFlags())
+		m := e.begin(FieldSpanLinks)
+		e.bytes(FieldLinkTraceID, l.GetTraceId())
+		e.bytes(FieldLinkSpanID, l.GetSpanId())
+		e.str(FieldLinkTraceState, l.GetTraceState())
+		e.keyValues(FieldLinkAttributes, l.GetAttributes())
+		e.varint(FieldLinkDroppedAttrs, uint64(l.GetDroppedAttributesCount()))
+		e.fixed32(FieldLinkFlags, l.GetFlags())
 		e.end(m)
 	}
-	e.varint(fieldSpanDroppedLinks, uint64(s.GetDroppedLinksCount()))
+	e.varint(FieldSpanDroppedLinks, uint64(s.GetDroppedLinksCount()))
 	if st := s.GetStatus(); st != nil {
 		if len(st.ProtoReflect().GetUnknown()) > 0 {
 			e.bad = true
 		}
-		m := e.begin(fieldSpanStatus)
-		e.str(fieldStatusMessage, st.GetMessage())
-		e.varint(fieldStatusCode, uint64(st.GetCode()))
+		m := e.begin(FieldSpanStatus)
+		e.str(FieldStatusMessage, st.GetMessage())
+		e.varint(FieldStatusCode, uint64(st.GetCode()))
 		e.end(m)
 	}
-	e.fixed32(fieldSpanFlags, s.GetFlags())
+	e.fixed32(FieldSpanFlags, s.GetFlags())
 }
 
 func (e *wireEnc) resource(r *resourcepb.Resource) {
 	if len(r.GetEntityRefs()) > 0 || len(r.ProtoReflect().GetUnknown()) > 0 {
 		e.bad = true
 	}
-	e.keyValues(fieldResourceAttributes, r.GetAttributes())
-	e.varint(fieldResourceDropped, uint64(r.GetDroppedAttributesCount()))
+	e.keyValues(FieldResourceAttributes, r.GetAttributes())
+	e.varint(FieldResourceDropped, uint64(r.GetDroppedAttributesCount()))
 }
 
 func (e *wireEnc) scope(s *commonpb.InstrumentationScope) {
 	if len(s.ProtoReflect().GetUnknown()) > 0 {
 		e.bad = true
 	}
-	e.str(fieldScopeName, s.GetName())
-	e.str(fieldScopeVersion, s.GetVersion())
-	e.keyValues(fieldScopeAttributes, s.GetAttributes())
-	e.varint(fieldScopeDroppedAttrs, uint64(s.GetDroppedAttributesCount()))
+	e.str(FieldScopeName, s.GetName())
+	e.str(FieldScopeVersion, s.GetVersion())
+	e.keyValues(FieldScopeAttributes, s.GetAttributes())
+	e.varint(FieldScopeDroppedAttrs, uint64(s.GetDroppedAttributesCount()))
 }
 
 // resourceSpansFields writes the fields of rs.
@@ -307,7 +311,7 @@ func (e *wireEnc) resourceSpansFields(rs *tracepb.ResourceSpans) {
 		return
 	}
 	if r := rs.GetResource(); r != nil {
-		m := e.begin(fieldResourceSpansResource)
+		m := e.begin(FieldResourceSpansResource)
 		e.resource(r)
 		e.end(m)
 	}
@@ -316,13 +320,13 @@ func (e *wireEnc) resourceSpansFields(rs *tracepb.ResourceSpans) {
 			e.bad = true
 			continue
 		}
-		m := e.begin(fieldResourceSpansScopeSpans)
+		m := e.begin(FieldResourceSpansScopeSpans)
 		{
 			if len(ss.ProtoReflect().GetUnknown()) > 0 {
 				e.bad = true
 			}
 			if sc := ss.GetScope(); sc != nil {
-				sm := e.begin(fieldScopeSpansScope)
+				sm := e.begin(FieldScopeSpansScope)
 				e.scope(sc)
 				e.end(sm)
 			}
@@ -331,15 +335,15 @@ func (e *wireEnc) resourceSpansFields(rs *tracepb.ResourceSpans) {
 					e.bad = true
 					continue
 				}
-				pm := e.begin(fieldScopeSpansSpans)
+				pm := e.begin(FieldScopeSpansSpans)
 				e.spanFields(sp)
 				e.end(pm)
 			}
-			e.str(fieldScopeSpansSchemaURL, ss.GetSchemaUrl())
+			e.str(FieldScopeSpansSchemaURL, ss.GetSchemaUrl())
 		}
 		e.end(m)
 	}
-	e.str(fieldResourceSpansSchemaURL, rs.GetSchemaUrl())
+	e.str(FieldResourceSpansSchemaURL, rs.GetSchemaUrl())
 }
 
 // AppendSpan appends the encoding of s to b, as
@@ -367,7 +371,7 @@ func AppendTracesData(b []byte, rss []*tracepb.ResourceSpans) (_ []byte, ok bool
 		if rs == nil {
 			return e.b, false
 		}
-		m := e.begin(fieldTracesDataResourceSpans)
+		m := e.begin(FieldTracesDataResourceSpans)
 		e.resourceSpansFields(rs)
 		e.end(m)
 	}
