@@ -21,6 +21,7 @@ import (
 	resourcepb "go.opentelemetry.io/proto/otlp/resource/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
 // Field numbers of opentelemetry/proto/{trace,common,resource}/v1: the one
@@ -111,6 +112,16 @@ func (e *wireEnc) end(mark int) {
 	protowire.AppendVarint(e.b[:mark], uint64(n))
 }
 
+// known reports whether m has no unknown fields (which proto.Marshal
+// writes back and this encoder does not), marking the encoding bad if not.
+func (e *wireEnc) known(m protoreflect.ProtoMessage) bool {
+	if len(m.ProtoReflect().GetUnknown()) > 0 {
+		e.bad = true
+		return false
+	}
+	return true
+}
+
 func (e *wireEnc) str(num protowire.Number, s string) {
 	if s == "" {
 		return
@@ -162,16 +173,15 @@ func (e *wireEnc) keyValues(num protowire.Number, kvs []*commonpb.KeyValue) {
 			continue
 		}
 		m := e.begin(num)
-		{
-			if kv.GetKeyStrindex() != 0 || len(kv.ProtoReflect().GetUnknown()) > 0 {
-				e.bad = true
-			}
-			e.str(FieldKeyValueKey, kv.GetKey())
-			if v := kv.GetValue(); v != nil {
-				vm := e.begin(FieldKeyValueValue)
-				e.anyValue(v)
-				e.end(vm)
-			}
+		if kv.GetKeyStrindex() != 0 {
+			e.bad = true
+		}
+		e.known(kv)
+		e.str(FieldKeyValueKey, kv.GetKey())
+		if v := kv.GetValue(); v != nil {
+			vm := e.begin(FieldKeyValueValue)
+			e.anyValue(v)
+			e.end(vm)
 		}
 		e.end(m)
 	}
@@ -180,9 +190,7 @@ func (e *wireEnc) keyValues(num protowire.Number, kvs []*commonpb.KeyValue) {
 // anyValue writes the fields of v (its oneof member, present even when it
 // holds its type's zero value).
 func (e *wireEnc) anyValue(v *commonpb.AnyValue) {
-	if len(v.ProtoReflect().GetUnknown()) > 0 {
-		e.bad = true
-	}
+	e.known(v)
 	switch x := v.GetValue().(type) {
 	case nil:
 	case *commonpb.AnyValue_StringValue:
@@ -206,9 +214,7 @@ func (e *wireEnc) anyValue(v *commonpb.AnyValue) {
 	case *commonpb.AnyValue_ArrayValue:
 		m := e.begin(FieldAnyArray)
 		if arr := x.ArrayValue; arr != nil {
-			if len(arr.ProtoReflect().GetUnknown()) > 0 {
-				e.bad = true
-			}
+			e.known(arr)
 			for _, el := range arr.GetValues() {
 				if el == nil {
 					e.bad = true
@@ -227,8 +233,7 @@ func (e *wireEnc) anyValue(v *commonpb.AnyValue) {
 
 // spanFields writes the fields of span s.
 func (e *wireEnc) spanFields(s *tracepb.Span) {
-	if len(s.ProtoReflect().GetUnknown()) > 0 {
-		e.bad = true
+	if !e.known(s) {
 		return
 	}
 	e.bytes(FieldSpanTraceID, s.GetTraceId())
@@ -247,20 +252,16 @@ func (e *wireEnc) spanFields(s *tracepb.Span) {
 			continue
 		}
 		m := e.begin(FieldSpanEvents)
-		{
-			if len(ev.ProtoReflect().GetUnknown()) > 0 {
-				e.bad = true
-			}
-			e.fixed64(FieldEventTime, ev.GetTimeUnixNano())
-			e.str(FieldEventName, ev.GetName())
-			e.keyValues(FieldEventAttributes, ev.GetAttributes())
-			e.varint(FieldEventDroppedAttrs, uint64(ev.GetDroppedAttributesCount()))
-		}
+		e.known(ev)
+		e.fixed64(FieldEventTime, ev.GetTimeUnixNano())
+		e.str(FieldEventName, ev.GetName())
+		e.keyValues(FieldEventAttributes, ev.GetAttributes())
+		e.varint(FieldEventDroppedAttrs, uint64(ev.GetDroppedAttributesCount()))
 		e.end(m)
 	}
 	e.varint(FieldSpanDroppedEvents, uint64(s.GetDroppedEventsCount()))
 	for _, l := range s.GetLinks() {
-		if l == nil || len(l.ProtoReflect().GetUnknown()) > 0 {
+		if l == nil || !e.known(l) {
 			e.bad = true
 			continue
 		}
@@ -275,9 +276,7 @@ func (e *wireEnc) spanFields(s *tracepb.Span) {
 	}
 	e.varint(FieldSpanDroppedLinks, uint64(s.GetDroppedLinksCount()))
 	if st := s.GetStatus(); st != nil {
-		if len(st.ProtoReflect().GetUnknown()) > 0 {
-			e.bad = true
-		}
+		e.known(st)
 		m := e.begin(FieldSpanStatus)
 		e.str(FieldStatusMessage, st.GetMessage())
 		e.varint(FieldStatusCode, uint64(st.GetCode()))
@@ -287,17 +286,16 @@ func (e *wireEnc) spanFields(s *tracepb.Span) {
 }
 
 func (e *wireEnc) resource(r *resourcepb.Resource) {
-	if len(r.GetEntityRefs()) > 0 || len(r.ProtoReflect().GetUnknown()) > 0 {
+	if len(r.GetEntityRefs()) > 0 {
 		e.bad = true
 	}
+	e.known(r)
 	e.keyValues(FieldResourceAttributes, r.GetAttributes())
 	e.varint(FieldResourceDropped, uint64(r.GetDroppedAttributesCount()))
 }
 
 func (e *wireEnc) scope(s *commonpb.InstrumentationScope) {
-	if len(s.ProtoReflect().GetUnknown()) > 0 {
-		e.bad = true
-	}
+	e.known(s)
 	e.str(FieldScopeName, s.GetName())
 	e.str(FieldScopeVersion, s.GetVersion())
 	e.keyValues(FieldScopeAttributes, s.GetAttributes())
@@ -306,8 +304,7 @@ func (e *wireEnc) scope(s *commonpb.InstrumentationScope) {
 
 // resourceSpansFields writes the fields of rs.
 func (e *wireEnc) resourceSpansFields(rs *tracepb.ResourceSpans) {
-	if len(rs.ProtoReflect().GetUnknown()) > 0 {
-		e.bad = true
+	if !e.known(rs) {
 		return
 	}
 	if r := rs.GetResource(); r != nil {
@@ -321,26 +318,22 @@ func (e *wireEnc) resourceSpansFields(rs *tracepb.ResourceSpans) {
 			continue
 		}
 		m := e.begin(FieldResourceSpansScopeSpans)
-		{
-			if len(ss.ProtoReflect().GetUnknown()) > 0 {
-				e.bad = true
-			}
-			if sc := ss.GetScope(); sc != nil {
-				sm := e.begin(FieldScopeSpansScope)
-				e.scope(sc)
-				e.end(sm)
-			}
-			for _, sp := range ss.GetSpans() {
-				if sp == nil {
-					e.bad = true
-					continue
-				}
-				pm := e.begin(FieldScopeSpansSpans)
-				e.spanFields(sp)
-				e.end(pm)
-			}
-			e.str(FieldScopeSpansSchemaURL, ss.GetSchemaUrl())
+		e.known(ss)
+		if sc := ss.GetScope(); sc != nil {
+			sm := e.begin(FieldScopeSpansScope)
+			e.scope(sc)
+			e.end(sm)
 		}
+		for _, sp := range ss.GetSpans() {
+			if sp == nil {
+				e.bad = true
+				continue
+			}
+			pm := e.begin(FieldScopeSpansSpans)
+			e.spanFields(sp)
+			e.end(pm)
+		}
+		e.str(FieldScopeSpansSchemaURL, ss.GetSchemaUrl())
 		e.end(m)
 	}
 	e.str(FieldResourceSpansSchemaURL, rs.GetSchemaUrl())
