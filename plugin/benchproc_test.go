@@ -13,8 +13,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 )
 
 // benchServerEnv, set in the environment of this test binary, makes
@@ -24,7 +22,7 @@ import (
 // collection do not pause the server (startEnvProcess).
 const benchServerEnv = "CLT_BENCH_SERVER"
 
-// serveForBench runs the server of testConfig with its own store directory
+// serveForBench runs the server of testConfigIn with its own store directory
 // until stdin closes; it prints the storage and collector addresses first.
 func serveForBench() int {
 	dir, err := os.MkdirTemp("", "clt-bench-*")
@@ -33,11 +31,7 @@ func serveForBench() int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	cfg := DefaultConfig()
-	cfg.Storage.Listen, cfg.Collector.Listen, cfg.Admin.Listen = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
-	cfg.Store.Dir, cfg.Store.GCInterval = dir, 0
-	cfg.Store.BlockCacheMB, cfg.Store.MemTableMB = 8, 8 // as testConfig
-	srv, err := New(cfg, Settings{})
+	srv, err := New(testConfigIn(dir), Settings{})
 	if err == nil {
 		err = srv.Start(context.Background())
 	}
@@ -87,11 +81,5 @@ func startEnvProcess(b *testing.B) *env {
 	require.NoError(b, err, "bench server: %s", stderr.String())
 	addrs := strings.Fields(line)
 	require.Len(b, addrs, 2, "bench server printed %q", line)
-	dial := func(addr string) *grpc.ClientConn {
-		c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-		require.NoError(b, err)
-		b.Cleanup(func() { _ = c.Close() })
-		return c
-	}
-	return envOf(dial(addrs[0]), dial(addrs[1]))
+	return envOf(dialTest(b, addrs[0]), dialTest(b, addrs[1]))
 }

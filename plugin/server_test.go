@@ -52,12 +52,16 @@ type env struct {
 	admin       string
 }
 
-func testConfig(t testing.TB) Config {
+func testConfig(t testing.TB) Config { return testConfigIn(t.TempDir()) }
+
+// testConfigIn is the test servers' configuration with its store in dir:
+// loopback ports chosen by the kernel, small caches.
+func testConfigIn(dir string) Config {
 	cfg := DefaultConfig()
 	cfg.Storage.Listen = "127.0.0.1:0"
 	cfg.Collector.Listen = "127.0.0.1:0"
 	cfg.Admin.Listen = "127.0.0.1:0"
-	cfg.Store.Dir = t.TempDir()
+	cfg.Store.Dir = dir
 	cfg.Store.GCInterval = 0
 	cfg.Store.BlockCacheMB = 8
 	cfg.Store.MemTableMB = 8
@@ -80,15 +84,18 @@ func startEnvWith(t testing.TB, mutate func(*Config), set Settings) *env {
 	require.NoError(t, err)
 	require.NoError(t, srv.Start(t.Context()))
 	t.Cleanup(func() { require.NoError(t, srv.Close()) })
-	dial := func(addr string) *grpc.ClientConn {
-		c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-		require.NoError(t, err)
-		t.Cleanup(func() { _ = c.Close() })
-		return c
-	}
-	e := envOf(dial(srv.StorageAddr().String()), dial(srv.CollectorAddr().String()))
+	e := envOf(dialTest(t, srv.StorageAddr().String()), dialTest(t, srv.CollectorAddr().String()))
 	e.srv, e.admin = srv, "http://"+srv.AdminAddr().String()
 	return e
+}
+
+// dialTest is a plaintext client connection to addr, closed when the test
+// ends.
+func dialTest(t testing.TB, addr string) *grpc.ClientConn {
+	c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close() })
+	return c
 }
 
 // envOf is the clients of a server on connections sc (storage port) and cc
