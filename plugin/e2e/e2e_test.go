@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -31,6 +32,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	collectorv1 "github.com/cross-layer-telemetry/clt/api/collector/v1"
+	"github.com/cross-layer-telemetry/clt/api/storagev2"
 	"github.com/cross-layer-telemetry/clt/plugin"
 )
 
@@ -62,6 +64,25 @@ func dialLoopback(t testing.TB, addr string) *grpc.ClientConn {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = c.Close() })
 	return c
+}
+
+// spansOfTrace reads trace id through c and counts its spans.
+func spansOfTrace(t testing.TB, ctx context.Context, c storagev2.TraceReaderClient, id []byte) int {
+	st, err := c.GetTraces(ctx, &storagev2.GetTracesRequest{Query: []*storagev2.GetTraceParams{{TraceId: id}}})
+	require.NoError(t, err)
+	n := 0
+	for {
+		td, err := st.Recv()
+		if errors.Is(err, io.EOF) {
+			return n
+		}
+		require.NoError(t, err)
+		for _, rs := range td.GetResourceSpans() {
+			for _, ss := range rs.GetScopeSpans() {
+				n += len(ss.GetSpans())
+			}
+		}
+	}
 }
 
 func freeAddr(t testing.TB) string {

@@ -5,9 +5,7 @@ package e2e
 import (
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
-	"io"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -89,21 +87,7 @@ func BenchmarkUpstream(b *testing.B) {
 
 	getTraceOf := func(b *testing.B, c storagev2.TraceReaderClient, id []byte, wantSpans int) time.Duration {
 		t0 := time.Now()
-		st, err := c.GetTraces(ctx, &storagev2.GetTracesRequest{Query: []*storagev2.GetTraceParams{{TraceId: id}}})
-		require.NoError(b, err)
-		n := 0
-		for {
-			td, err := st.Recv()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			require.NoError(b, err)
-			for _, rs := range td.ResourceSpans {
-				for _, ss := range rs.ScopeSpans {
-					n += len(ss.Spans)
-				}
-			}
-		}
+		n := spansOfTrace(b, ctx, c, id)
 		d := time.Since(t0)
 		if n < wantSpans {
 			b.Fatalf("got %d spans, want >= %d", n, wantSpans)

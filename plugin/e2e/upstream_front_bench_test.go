@@ -5,9 +5,7 @@ package e2e
 import (
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"sync"
@@ -55,23 +53,7 @@ func BenchmarkUpstreamFrontIngest(b *testing.B) {
 	ctx := context.Background()
 	start := time.Now().Add(-time.Minute)
 
-	spansIn := func(id []byte) int {
-		st, err := tier.GetTraces(ctx, &storagev2.GetTracesRequest{Query: []*storagev2.GetTraceParams{{TraceId: id}}})
-		require.NoError(b, err)
-		n := 0
-		for {
-			td, err := st.Recv()
-			if errors.Is(err, io.EOF) {
-				return n
-			}
-			require.NoError(b, err)
-			for _, rs := range td.GetResourceSpans() {
-				for _, ss := range rs.GetScopeSpans() {
-					n += len(ss.GetSpans())
-				}
-			}
-		}
-	}
+	spansIn := func(id []byte) int { return spansOfTrace(b, ctx, tier, id) }
 	var round uint32
 	traceID := func(which int, r uint32, i int) []byte {
 		id := make([]byte, 16)
