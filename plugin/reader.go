@@ -257,11 +257,21 @@ func (c *chunker) addStored(b []byte) error {
 
 // addDecoded queues one decoded group of spans.
 func (c *chunker) addDecoded(rs *tracepb.ResourceSpans) error {
-	var err error
-	if c.scratch, err = appendResourceSpans(c.scratch[:0], rs); err != nil {
+	b, err := c.encodeGroup(rs)
+	if err != nil {
 		return fmt.Errorf("marshal spans: %w", err)
 	}
-	return c.addResource(bytes.Clone(c.scratch), false) // queued spans point into it
+	return c.addResource(b, false)
+}
+
+// encodeGroup encodes rs in the scratch buffer and returns a copy of its
+// size: queued spans keep pointing into it.
+func (c *chunker) encodeGroup(rs *tracepb.ResourceSpans) ([]byte, error) {
+	var err error
+	if c.scratch, err = appendResourceSpans(c.scratch[:0], rs); err != nil {
+		return nil, err
+	}
+	return bytes.Clone(c.scratch), nil
 }
 
 // addResource queues the spans of one encoded ResourceSpans; synthetic ones
@@ -425,11 +435,10 @@ func (c *chunker) queue(r, s int, rHdr, sHdr, sp []byte) error {
 func (c *chunker) finish() error {
 	if len(c.net) > 0 {
 		for _, rs := range assignIDs(c.net, c.realIDs) {
-			var err error
-			if c.scratch, err = appendResourceSpans(c.scratch[:0], rs); err != nil {
+			b, err := c.encodeGroup(rs)
+			if err != nil {
 				return fmt.Errorf("marshal network spans: %w", err)
 			}
-			b := bytes.Clone(c.scratch) // queued spans point into it
 			if err := c.addResource(b, true); err != nil {
 				return err
 			}
