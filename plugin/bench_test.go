@@ -7,7 +7,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -256,17 +255,19 @@ func BenchmarkGetTraces(b *testing.B) {
 func BenchmarkGetTracesEnriched(b *testing.B) {
 	// client: "" decodes with protobuf-go, "undecoded" keeps the bytes
 	// (getTracesBytes), "pdata" decodes as Jaeger does (getTracesPdata).
+	// ownProcess: the server runs in a child process (startEnvProcess, its
+	// default config: network spans on).
 	for _, tc := range []struct {
-		name              string
-		netSpans, records bool
-		client            string
-	}{{"network_spans", true, true, ""}, {"no_network_spans", false, true, ""}, {"no_records", true, false, ""},
-		{"network_spans_undecoded", true, true, "undecoded"}, {"network_spans_pdata", true, true, "pdata"},
-		{"network_spans_pdata_own_process", true, true, "pdata"}} {
+		name                          string
+		netSpans, records, ownProcess bool
+		client                        string
+	}{{"network_spans", true, true, false, ""}, {"no_network_spans", false, true, false, ""}, {"no_records", true, false, false, ""},
+		{"network_spans_undecoded", true, true, false, "undecoded"}, {"network_spans_pdata", true, true, false, "pdata"},
+		{"network_spans_pdata_own_process", true, true, true, "pdata"}} {
 		b.Run(tc.name, func(b *testing.B) {
 			var e *env
-			if strings.HasSuffix(tc.name, "_own_process") {
-				e = startEnvProcess(b) // network spans on, the default
+			if tc.ownProcess {
+				e = startEnvProcess(b)
 			} else {
 				e = startEnv(b, func(c *Config) { c.Enrich.NetworkSpans = tc.netSpans })
 			}
