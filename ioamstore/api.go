@@ -98,8 +98,9 @@ type TraceMatch struct {
 	Records []Record
 	// Chunks is set by FindTraceChunks instead of Spans: it hands fn each
 	// stored chunk of the whole trace as GetTraceChunks does, reading them
-	// in the search's snapshot. It can be called only during the callback.
-	Chunks func(fn func([]byte) error) error
+	// in the search's snapshot (copies in slices from buf, nil: the heap).
+	// It can be called only during the callback.
+	Chunks func(buf Alloc, fn func([]byte) error) error
 }
 
 // RecordedSpan is what GetDependencies hands over about a span with IOAM

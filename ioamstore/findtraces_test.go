@@ -213,26 +213,41 @@ func TestTraceChunksAreTheStoredSpans(t *testing.T) {
 		return out
 	}
 	var got [][]byte
-	require.NoError(t, s.GetTraceChunks(ctx, tid(1), func(b []byte) error { got = append(got, b); return nil }))
+	require.NoError(t, s.GetTraceChunks(ctx, tid(1), nil, func(b []byte) error { got = append(got, b); return nil }))
 	require.Len(t, got, 2, "one call per stored chunk")
 	assertSameSpans(t, want, decode(got))
+
+	// With buf, each copy is made in the slice buf returned.
+	var bufs [][]byte
+	buf := func(n int) []byte { b := make([]byte, 0, n); bufs = append(bufs, b); return b }
+	var gotBuf [][]byte
+	require.NoError(t, s.GetTraceChunks(ctx, tid(1), buf, func(b []byte) error { gotBuf = append(gotBuf, b); return nil }))
+	require.Len(t, bufs, 2)
+	for i, b := range gotBuf {
+		assert.Equal(t, got[i], b)
+		full, in := bufs[i][:cap(bufs[i])], false
+		for off := range len(full) - len(b) + 1 {
+			in = in || &full[off] == &b[0]
+		}
+		assert.True(t, in, "chunk %d copied into the buffer from buf", i)
+	}
 
 	got = nil
 	calls := 0
 	require.NoError(t, s.FindTraceChunks(ctx, Query{Service: "svc", SearchDepth: 10}, func(m TraceMatch) error {
 		calls++
 		assert.Nil(t, m.Spans)
-		return m.Chunks(func(b []byte) error { got = append(got, b); return nil })
+		return m.Chunks(nil, func(b []byte) error { got = append(got, b); return nil })
 	}))
 	assert.Equal(t, 1, calls)
 	assertSameSpans(t, want, decode(got))
 
 	stop := errors.New("stop")
 	n := 0
-	require.ErrorIs(t, s.GetTraceChunks(ctx, tid(1), func([]byte) error { n++; return stop }), stop)
+	require.ErrorIs(t, s.GetTraceChunks(ctx, tid(1), nil, func([]byte) error { n++; return stop }), stop)
 	assert.Equal(t, 1, n, "an error from fn stops the stream")
 	n = 0
-	require.NoError(t, s.GetTraceChunks(ctx, tid(9), func([]byte) error { n++; return nil }))
+	require.NoError(t, s.GetTraceChunks(ctx, tid(9), nil, func([]byte) error { n++; return nil }))
 	assert.Zero(t, n, "unknown trace")
 }
 

@@ -239,7 +239,7 @@ func (s *Store) find(ctx context.Context, q Query, load loadMode, fn func(TraceM
 			}
 		}
 		if load == loadChunks {
-			m.Chunks = func(fn func([]byte) error) error { return copyChunks(ctx, txn, id, fn) }
+			m.Chunks = func(buf Alloc, fn func([]byte) error) error { return copyChunks(ctx, txn, id, buf, fn) }
 		}
 		if err := fn(m); err != nil {
 			return false, fnError{err}

@@ -326,22 +326,27 @@ func (s *Store) GetTrace(ctx context.Context, traceID [16]byte, fn func(*tracepb
 // the trace (the resource_spans fields as WriteSpans marshaled them,
 // deterministically), in GetTrace's order, without decoding them: a reader
 // can copy untouched spans to the wire as they are. Each call gets its own
-// copy, which fn may keep; one chunk is read at a time, so a trace of any
+// copy, which fn may keep, in a slice from buf (nil: the heap; the reader
+// recycles its buffers); one chunk is read at a time, so a trace of any
 // size streams in bounded memory. An unknown trace calls fn zero times and
 // returns nil; an error from fn stops the stream and is returned as is.
-func (s *Store) GetTraceChunks(ctx context.Context, traceID [16]byte, fn func([]byte) error) error {
+func (s *Store) GetTraceChunks(ctx context.Context, traceID [16]byte, buf Alloc, fn func([]byte) error) error {
 	if !s.enter() {
 		return ErrClosed
 	}
 	defer s.exit()
 	return s.db.View(func(txn *badger.Txn) error {
-		return copyChunks(ctx, txn, traceID, fn)
+		return copyChunks(ctx, txn, traceID, buf, fn)
 	})
 }
 
+// Alloc returns an empty slice of capacity at least n, which the store
+// fills and hands to its caller.
+type Alloc func(n int) []byte
+
 // copyChunks is eachChunk handing fn a copy of each payload, outside badger's
 // value callback (fn may block on a network send).
-func copyChunks(ctx context.Context, txn *badger.Txn, traceID [16]byte, fn func([]byte) error) error {
+func copyChunks(ctx context.Context, txn *badger.Txn, traceID [16]byte, buf Alloc, fn func([]byte) error) error {
 	prefix := chunkPrefix(traceID)
 	it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: false})
 	defer it.Close()
@@ -349,7 +354,11 @@ func copyChunks(ctx context.Context, txn *badger.Txn, traceID [16]byte, fn func(
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		v, err := it.Item().ValueCopy(nil)
+		var dst []byte
+		if buf != nil {
+			dst = buf(int(it.Item().ValueSize()))
+		}
+		v, err := it.Item().ValueCopy(dst)
 		if err != nil {
 			return fmt.Errorf("read trace %x: %w", traceID, err)
 		}

@@ -324,7 +324,7 @@ func BenchmarkGetTracesEnriched(b *testing.B) {
 // loadEnrichedTraces stores n traces of 100 spans (one batch each) with 3
 // records (a router's prefix and two windows of the destination) on each of
 // the first 10 spans (no records without withRecords: the baseline).
-func loadEnrichedTraces(b *testing.B, e *env, n int, withRecords bool) [][]byte {
+func loadEnrichedTraces(b testing.TB, e *env, n int, withRecords bool) [][]byte {
 	b.Helper()
 	var seq uint64
 	var ids [][]byte

@@ -267,6 +267,9 @@ type analysis struct {
 	warnings    []warning
 	notJoined   int                    // records of the span a read left out (recordlimit.go)
 	hopKVs      [][]*commonpb.KeyValue // hopAttrs, built once per hop
+	// arena, when set, is the read's: what the analysis builds comes from
+	// it and lives until the read is sent (arena.go).
+	arena *readArena
 }
 
 // warning is one network event worth a warning, with its data.
@@ -617,39 +620,40 @@ func (a *analysis) linkDelay(i int) (int64, bool) {
 
 // spanAttrs are the attributes the span gets (also the searchable tags).
 func (a *analysis) spanAttrs() []*commonpb.KeyValue {
+	p := a.arena
 	attrs := []*commonpb.KeyValue{
-		intAttr(AttrNamespaceID, int64(a.namespaceID)),
-		strAttr(AttrTraceType, a.traceType.String()),
-		intAttr(AttrHopCount, int64(len(a.canon.path))),
-		strAttr(AttrPath, a.canon.key),
-		intAttr(AttrPackets, int64(a.packets)),
-		intAttr(AttrReporters, int64(a.reporters)),
+		p.intAttr(AttrNamespaceID, int64(a.namespaceID)),
+		p.strAttr(AttrTraceType, a.traceType.String()),
+		p.intAttr(AttrHopCount, int64(len(a.canon.path))),
+		p.strAttr(AttrPath, a.canon.key),
+		p.intAttr(AttrPackets, int64(a.packets)),
+		p.intAttr(AttrReporters, int64(a.reporters)),
 	}
 	if a.traceType.Has(ioam6.BitTransitDelay) {
 		if m, ok := maxOverHops(a.hops, (*mergedHop).transitMax); ok {
-			attrs = append(attrs, intAttr(AttrTransitDelayMaxNs, int64(m)))
+			attrs = append(attrs, p.intAttr(AttrTransitDelayMaxNs, int64(m)))
 		}
 	}
 	if a.traceType.Has(ioam6.BitQueueDepth) {
 		if m, ok := maxOverHops(a.hops, (*mergedHop).queueMax); ok {
-			attrs = append(attrs, intAttr(AttrQueueDepthMaxBytes, int64(m)))
+			attrs = append(attrs, p.intAttr(AttrQueueDepthMaxBytes, int64(m)))
 		}
 	}
 	if a.overflow {
-		attrs = append(attrs, boolAttr(AttrOverflow, true))
+		attrs = append(attrs, p.boolAttr(AttrOverflow, true))
 	}
 	kinds := map[string]bool{}
 	for _, w := range a.warnings {
 		kinds[w.kind] = true
 	}
 	if kinds[WarningPathChanged] {
-		attrs = append(attrs, boolAttr(AttrPathChanged, true))
+		attrs = append(attrs, p.boolAttr(AttrPathChanged, true))
 	}
 	if kinds[WarningUnconfirmed] {
-		attrs = append(attrs, boolAttr(AttrUnconfirmed, true))
+		attrs = append(attrs, p.boolAttr(AttrUnconfirmed, true))
 	}
 	if a.notJoined > 0 {
-		attrs = append(attrs, intAttr(AttrRecordsNotJoined, int64(a.notJoined)))
+		attrs = append(attrs, p.intAttr(AttrRecordsNotJoined, int64(a.notJoined)))
 	}
 	return attrs
 }
@@ -663,7 +667,7 @@ func (a *analysis) apply(span *tracepb.Span, labels NodeLabeler) {
 		if m.firstTS != 0 {
 			ts = m.firstTS
 		}
-		span.Events = append(span.Events, &tracepb.Span_Event{TimeUnixNano: ts, Name: a.hopSummary(i, labels), Attributes: a.hopAttrs(i)})
+		span.Events = append(span.Events, a.arena.event(ts, a.hopSummary(i, labels), a.hopAttrs(i)))
 	}
 	if len(a.warnings) == 0 {
 		return
@@ -674,28 +678,28 @@ func (a *analysis) apply(span *tracepb.Span, labels NodeLabeler) {
 		if w.at != 0 {
 			ts = w.at
 		}
-		span.Events = append(span.Events, &tracepb.Span_Event{TimeUnixNano: ts, Name: w.text, Attributes: w.attrs()})
+		span.Events = append(span.Events, a.arena.event(ts, w.text, w.attrs(a.arena)))
 		texts = append(texts, w.text)
 	}
 	addWarnings(span, texts)
 }
 
 // attrs is the warning's data, on its event and its warning span.
-func (w *warning) attrs() []*commonpb.KeyValue {
+func (w *warning) attrs(p *readArena) []*commonpb.KeyValue {
 	attrs := []*commonpb.KeyValue{
-		strAttr(AttrWarning, w.kind),
-		strAttr(AttrWarningPath, formatPath(w.path)),
-		intAttr(AttrWarningHopCount, int64(len(w.path))),
+		p.strAttr(AttrWarning, w.kind),
+		p.strAttr(AttrWarningPath, formatPath(w.path)),
+		p.intAttr(AttrWarningHopCount, int64(len(w.path))),
 	}
 	switch w.kind {
 	case WarningOverflow:
 		if w.missing > 0 {
-			attrs = append(attrs, intAttr(AttrMissingHops, int64(w.missing)))
+			attrs = append(attrs, p.intAttr(AttrMissingHops, int64(w.missing)))
 		}
 	case WarningUnconfirmed:
-		attrs = append(attrs, intAttr(AttrReporterNodeID, int64(w.reporter)))
+		attrs = append(attrs, p.intAttr(AttrReporterNodeID, int64(w.reporter)))
 	case WarningRecordsLimit:
-		attrs = append(attrs, intAttr(AttrRecordsNotJoined, int64(w.notJoined)))
+		attrs = append(attrs, p.intAttr(AttrRecordsNotJoined, int64(w.notJoined)))
 	}
 	return attrs
 }
@@ -763,73 +767,74 @@ func (a *analysis) hopAttrs(i int) []*commonpb.KeyValue {
 func (a *analysis) buildHopAttrs(i int) []*commonpb.KeyValue {
 	m := a.hops[i]
 	h, f := m.h, m.fields
+	p := a.arena
 	attrs := make([]*commonpb.KeyValue, 0, 12)
-	attrs = append(attrs, intAttr(AttrHopIndex, int64(i)))
+	attrs = append(attrs, p.intAttr(AttrHopIndex, int64(i)))
 	if f.Has(ioam6.BitHopLimitNodeID) {
 		if ioam6.NodeIDAvailable(h.GetNodeId()) {
-			attrs = append(attrs, intAttr(AttrNodeID, int64(h.GetNodeId())))
+			attrs = append(attrs, p.intAttr(AttrNodeID, int64(h.GetNodeId())))
 		}
-		attrs = append(attrs, intAttr(AttrHopLimit, int64(h.GetHopLimit())))
+		attrs = append(attrs, p.intAttr(AttrHopLimit, int64(h.GetHopLimit())))
 	}
 	if f.Has(ioam6.BitIfIDs) {
 		if ioam6.IfIDAvailable(uint16(h.GetIngressIf())) {
-			attrs = append(attrs, intAttr(AttrIngressIf, int64(h.GetIngressIf())))
+			attrs = append(attrs, p.intAttr(AttrIngressIf, int64(h.GetIngressIf())))
 		}
 		if ioam6.IfIDAvailable(uint16(h.GetEgressIf())) {
-			attrs = append(attrs, intAttr(AttrEgressIf, int64(h.GetEgressIf())))
+			attrs = append(attrs, p.intAttr(AttrEgressIf, int64(h.GetEgressIf())))
 		}
 	}
 	if m.firstTS != 0 {
-		attrs = append(attrs, strAttr(AttrTimestamp, time.Unix(0, int64(m.firstTS)).UTC().Format(time.RFC3339Nano)))
+		attrs = append(attrs, p.strAttr(AttrTimestamp, time.Unix(0, int64(m.firstTS)).UTC().Format(time.RFC3339Nano)))
 	}
 	if d, ok := a.linkDelay(i); ok {
-		attrs = append(attrs, intAttr(AttrLinkDelayNs, d))
+		attrs = append(attrs, p.intAttr(AttrLinkDelayNs, d))
 	}
 	if f.Has(ioam6.BitTransitDelay) && m.tdSeen {
 		if td, ok := ioam6.TransitDelayNs(h.GetTransitDelay()); ok {
-			attrs = append(attrs, intAttr(AttrTransitDelayNs, int64(td)))
+			attrs = append(attrs, p.intAttr(AttrTransitDelayNs, int64(td)))
 		}
-		attrs = append(attrs, intAttr(AttrTransitDelayMinNs, int64(m.tdMin)), intAttr(AttrTransitDelayMaxNs, int64(m.tdMax)))
+		attrs = append(attrs, p.intAttr(AttrTransitDelayMinNs, int64(m.tdMin)), p.intAttr(AttrTransitDelayMaxNs, int64(m.tdMax)))
 	}
 	if f.Has(ioam6.BitNamespaceData) && ioam6.U32Available(h.GetNamespaceData()) {
-		attrs = append(attrs, strAttr(AttrNamespaceData, formatData32(h.GetNamespaceData())))
+		attrs = append(attrs, p.strAttr(AttrNamespaceData, formatData32(h.GetNamespaceData())))
 	}
 	if f.Has(ioam6.BitQueueDepth) && m.qdSeen {
 		attrs = append(attrs,
-			intAttr(AttrQueueDepthBytes, int64(h.GetQueueDepth())),
-			intAttr(AttrQueueDepthMinBytes, int64(m.qdMin)),
-			intAttr(AttrQueueDepthMaxBytes, int64(m.qdMax)))
+			p.intAttr(AttrQueueDepthBytes, int64(h.GetQueueDepth())),
+			p.intAttr(AttrQueueDepthMinBytes, int64(m.qdMin)),
+			p.intAttr(AttrQueueDepthMaxBytes, int64(m.qdMax)))
 	}
 	if f.Has(ioam6.BitChecksumComplement) && ioam6.U32Available(h.GetChecksumComplement()) {
-		attrs = append(attrs, strAttr(AttrChecksumComplement, formatData32(h.GetChecksumComplement())))
+		attrs = append(attrs, p.strAttr(AttrChecksumComplement, formatData32(h.GetChecksumComplement())))
 	}
 	if f.Has(ioam6.BitWideHopLimitNodeID) {
 		if ioam6.WideNodeIDAvailable(h.GetWideNodeId()) {
-			attrs = append(attrs, strAttr(AttrWideNodeID, ioam6.FormatWideID(h.GetWideNodeId())))
+			attrs = append(attrs, p.strAttr(AttrWideNodeID, ioam6.FormatWideID(h.GetWideNodeId())))
 		}
 		if !f.Has(ioam6.BitHopLimitNodeID) {
-			attrs = append(attrs, intAttr(AttrHopLimit, int64(h.GetHopLimit())))
+			attrs = append(attrs, p.intAttr(AttrHopLimit, int64(h.GetHopLimit())))
 		}
 	}
 	if f.Has(ioam6.BitWideIfIDs) {
 		if ioam6.WideIfIDAvailable(h.GetWideIngressIf()) {
-			attrs = append(attrs, strAttr(AttrWideIngressIf, ioam6.FormatWideID(uint64(h.GetWideIngressIf()))))
+			attrs = append(attrs, p.strAttr(AttrWideIngressIf, ioam6.FormatWideID(uint64(h.GetWideIngressIf()))))
 		}
 		if ioam6.WideIfIDAvailable(h.GetWideEgressIf()) {
-			attrs = append(attrs, strAttr(AttrWideEgressIf, ioam6.FormatWideID(uint64(h.GetWideEgressIf()))))
+			attrs = append(attrs, p.strAttr(AttrWideEgressIf, ioam6.FormatWideID(uint64(h.GetWideEgressIf()))))
 		}
 	}
 	if f.Has(ioam6.BitWideNamespaceData) && ioam6.U64Available(h.GetWideNamespaceData()) {
-		attrs = append(attrs, strAttr(AttrWideNamespaceData, formatData64(h.GetWideNamespaceData())))
+		attrs = append(attrs, p.strAttr(AttrWideNamespaceData, formatData64(h.GetWideNamespaceData())))
 	}
 	if f.Has(ioam6.BitBufferOccupancy) && ioam6.U32Available(h.GetBufferOccupancy()) {
-		attrs = append(attrs, intAttr(AttrBufferOccupancy, int64(h.GetBufferOccupancy())))
+		attrs = append(attrs, p.intAttr(AttrBufferOccupancy, int64(h.GetBufferOccupancy())))
 	}
 	if f.Has(ioam6.BitOpaqueStateSnapshot) && ioam6.SnapshotAvailable(h.GetSnapshotSchemaId(), (len(h.GetSnapshotData())+3)/4) {
-		attrs = append(attrs, strAttr(AttrSnapshotSchemaID, ioam6.FormatSchemaID(h.GetSnapshotSchemaId())),
-			intAttr(AttrSnapshotLenBytes, int64(len(h.GetSnapshotData()))))
+		attrs = append(attrs, p.strAttr(AttrSnapshotSchemaID, ioam6.FormatSchemaID(h.GetSnapshotSchemaId())),
+			p.intAttr(AttrSnapshotLenBytes, int64(len(h.GetSnapshotData()))))
 	}
-	attrs = append(attrs, intAttr(AttrPackets, int64(m.packets)))
+	attrs = append(attrs, p.intAttr(AttrPackets, int64(m.packets)))
 	return attrs
 }
 

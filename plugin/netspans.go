@@ -63,7 +63,7 @@ func (a *analysis) networkSpans(parent *tracepb.Span, labels NodeLabeler) []netS
 			warns = append(warns, fmt.Sprintf("%slink timestamps fall outside the span (clock skew between hosts?): clamped to the span's bounds", WarnClock))
 			start, end = clamp(start, pStart, pEnd), clamp(end, pStart, pEnd)
 		}
-		attrs := append([]*commonpb.KeyValue{boolAttr(AttrSynthetic, true)}, a.hopAttrs(i+1)...)
+		attrs := append([]*commonpb.KeyValue{a.arena.boolAttr(AttrSynthetic, true)}, a.hopAttrs(i+1)...)
 		sp := a.syntheticSpan(parent, NetworkSpanName(fromLabel, toLabel), start, end, attrs)
 		if len(warns) > 0 {
 			addWarnings(sp, warns)
@@ -76,7 +76,7 @@ func (a *analysis) networkSpans(parent *tracepb.Span, labels NodeLabeler) []netS
 			at = pStart
 		}
 		at = clamp(at, pStart, pEnd)
-		attrs := append([]*commonpb.KeyValue{boolAttr(AttrSynthetic, true)}, w.attrs()...)
+		attrs := append([]*commonpb.KeyValue{a.arena.boolAttr(AttrSynthetic, true)}, w.attrs(a.arena)...)
 		sp := a.syntheticSpan(parent, WarningSpanName(w.text), at, at, attrs)
 		sp.Status = &tracepb.Status{Code: tracepb.Status_STATUS_CODE_ERROR, Message: w.text}
 		addWarnings(sp, []string{w.text})

@@ -1,7 +1,6 @@
 package plugin
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -149,7 +148,7 @@ func (r *reader) GetTraces(req *storagev2.GetTracesRequest, stream storagev2.Tra
 // bytes, so that spans without records go to the wire undecoded and a trace
 // streams one stored chunk at a time.
 type chunkReader interface {
-	GetTraceChunks(ctx context.Context, traceID [16]byte, fn func([]byte) error) error
+	GetTraceChunks(ctx context.Context, traceID [16]byte, buf ioamstore.Alloc, fn func([]byte) error) error
 	FindTraceChunks(ctx context.Context, q ioamstore.Query, fn func(ioamstore.TraceMatch) error) error
 }
 
@@ -161,7 +160,7 @@ func (r *reader) sendMatch(m ioamstore.TraceMatch, send func(*tracepb.TracesData
 	c := r.newChunker(m.Records, send)
 	defer c.release()
 	if m.Chunks != nil {
-		if err := m.Chunks(c.addStored); err != nil {
+		if err := m.Chunks(c.arena.alloc, c.addStored); err != nil {
 			return err
 		}
 		return c.finish()
@@ -184,7 +183,7 @@ func (r *reader) streamTrace(ctx context.Context, id [16]byte, send func(*tracep
 	c := r.newChunker(stored, send)
 	defer c.release()
 	if cr, ok := r.store.(chunkReader); ok {
-		err = cr.GetTraceChunks(ctx, id, c.addStored)
+		err = cr.GetTraceChunks(ctx, id, c.arena.alloc, c.addStored)
 	} else {
 		err = r.store.GetTrace(ctx, id, c.addDecoded)
 	}
@@ -218,6 +217,8 @@ type chunker struct {
 	// scratch (from sendBufs) is reused to encode what enrichment builds,
 	// then copied to a buffer of the exact size.
 	scratch []byte
+	// arena holds what the read builds until it is sent (arena.go).
+	arena *readArena
 
 	// notJoined and maxRecords: records left out per span (recordlimit.go).
 	notJoined  map[[8]byte]int
@@ -226,8 +227,8 @@ type chunker struct {
 
 func (r *reader) newChunker(stored []ioamstore.Record, send func(*tracepb.TracesData) error) *chunker {
 	c := &chunker{limit: r.cfg.MaxSpansPerChunk, bySpan: r.decodeRecords(stored), send: send,
-		scratch: (*sendBufs.Get().(*[]byte))[:0],
-		labels:  r.labels, netSpans: r.enrich.NetworkSpans, seen: map[dupKey]struct{}{},
+		scratch: (*sendBufs.Get().(*[]byte))[:0], arena: getArena(),
+		labels: r.labels, netSpans: r.enrich.NetworkSpans, seen: map[dupKey]struct{}{},
 		dups: r.metrics.readDuplicates.Inc, notJoined: r.notJoined(stored), maxRecords: r.cfg.MaxRecordsPerSpan}
 	if c.netSpans && len(c.bySpan) > 0 {
 		c.realIDs = map[[8]byte]struct{}{}
@@ -235,13 +236,20 @@ func (r *reader) newChunker(stored []ioamstore.Record, send func(*tracepb.Traces
 	return c
 }
 
-// release returns the chunker's scratch buffer to the pool.
+// release returns the chunker's scratch buffer and arena to their pools;
+// nothing queued may be sent after it.
 func (c *chunker) release() {
 	if c.scratch != nil && cap(c.scratch) <= maxPooledBuf {
 		b := c.scratch[:0]
 		sendBufs.Put(&b)
 	}
 	c.scratch = nil
+	if c.arena != nil {
+		c.chunk.reset()
+		c.net = nil
+		c.arena.release()
+		c.arena = nil
+	}
 }
 
 // addStored queues the spans of one stored chunk (a marshaled TracesData),
@@ -271,7 +279,7 @@ func (c *chunker) encodeGroup(rs *tracepb.ResourceSpans) ([]byte, error) {
 	if c.scratch, err = appendResourceSpans(c.scratch[:0], rs); err != nil {
 		return nil, err
 	}
-	return bytes.Clone(c.scratch), nil
+	return append(c.arena.alloc(len(c.scratch)), c.scratch...), nil
 }
 
 // addResource queues the spans of one encoded ResourceSpans; synthetic ones
@@ -367,6 +375,7 @@ func (c *chunker) prepare(sp []byte, gh uint64) ([]byte, error) {
 	if a == nil {
 		return sp, nil
 	}
+	a.arena = c.arena
 	a.recordsLimited(c.notJoined[id], c.maxRecords)
 	if c.netSpans {
 		c.net = append(c.net, a.networkSpans(head, c.labels)...)
@@ -381,7 +390,7 @@ func (c *chunker) prepare(sp []byte, gh uint64) ([]byte, error) {
 	if c.scratch, err = appendSpan(c.scratch[:0], add); err != nil {
 		return nil, fmt.Errorf("marshal span: %w", err)
 	}
-	out := make([]byte, 0, len(sp)+len(c.scratch))
+	out := c.arena.alloc(len(sp) + len(c.scratch))
 	return append(append(out, sp...), c.scratch...), nil
 }
 
@@ -396,6 +405,7 @@ func (c *chunker) enrichDecoded(sp []byte, recs []*collectorv1.IOAMRecord) ([]by
 	if a == nil {
 		return sp, nil
 	}
+	a.arena = c.arena
 	a.recordsLimited(c.notJoined[[8]byte(fitSpanID(span.GetSpanId()))], c.maxRecords)
 	if c.netSpans {
 		// Built before apply, from the span as stored.

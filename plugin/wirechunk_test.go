@@ -243,8 +243,8 @@ type spyStore struct {
 	events []string
 }
 
-func (s *spyStore) GetTraceChunks(ctx context.Context, id [16]byte, fn func([]byte) error) error {
-	return s.Store.GetTraceChunks(ctx, id, func(b []byte) error {
+func (s *spyStore) GetTraceChunks(ctx context.Context, id [16]byte, buf ioamstore.Alloc, fn func([]byte) error) error {
+	return s.Store.GetTraceChunks(ctx, id, buf, func(b []byte) error {
 		s.events = append(s.events, "read")
 		return fn(b)
 	})
@@ -253,8 +253,8 @@ func (s *spyStore) GetTraceChunks(ctx context.Context, id [16]byte, fn func([]by
 func (s *spyStore) FindTraceChunks(ctx context.Context, q ioamstore.Query, fn func(ioamstore.TraceMatch) error) error {
 	return s.Store.FindTraceChunks(ctx, q, func(m ioamstore.TraceMatch) error {
 		chunks := m.Chunks
-		m.Chunks = func(f func([]byte) error) error {
-			return chunks(func(b []byte) error {
+		m.Chunks = func(buf ioamstore.Alloc, f func([]byte) error) error {
+			return chunks(buf, func(b []byte) error {
 				s.events = append(s.events, "read")
 				return f(b)
 			})
