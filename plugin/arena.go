@@ -21,7 +21,13 @@ type readArena struct {
 	bools  slab[boolAlloc]
 	events slab[tracepb.Span_Event]
 	bytes  byteArena
+	// The chunker's sets, cleared and reused (a cleared map keeps its
+	// buckets); ones grown past maxPooledSet entries are dropped.
+	seen    map[dupKey]struct{}
+	realIDs map[[8]byte]struct{}
 }
+
+const maxPooledSet = 1 << 14
 
 var arenas = sync.Pool{New: func() any { return new(readArena) }}
 
@@ -34,7 +40,28 @@ func (a *readArena) release() {
 	a.bools.reset()
 	a.events.reset()
 	a.bytes.reset()
+	a.seen = resetSet(a.seen)
+	a.realIDs = resetSet(a.realIDs)
 	arenas.Put(a)
+}
+
+func resetSet[K comparable](m map[K]struct{}) map[K]struct{} {
+	if len(m) > maxPooledSet {
+		return nil
+	}
+	clear(m)
+	return m
+}
+
+// sets returns the arena's empty seen and realIDs sets.
+func (a *readArena) sets() (map[dupKey]struct{}, map[[8]byte]struct{}) {
+	if a.seen == nil {
+		a.seen = map[dupKey]struct{}{}
+	}
+	if a.realIDs == nil {
+		a.realIDs = map[[8]byte]struct{}{}
+	}
+	return a.seen, a.realIDs
 }
 
 func (a *readArena) intAttr(k string, v int64) *commonpb.KeyValue {

@@ -91,7 +91,45 @@ func (s *recvSlot) close() {
 
 func (c *requestCodec) Name() string { return c.base.Name() }
 
-func (c *requestCodec) Marshal(v any) (mem.BufferSlice, error) { return c.base.Marshal(v) }
+// Marshal encodes like grpc's proto codec, into a buffer of sendPool.
+// grpc's default pool has no tier between 32 KiB and 1 MiB and zeroes a
+// whole buffer on every Get, so each response message of a 100-span trace
+// (about 60 KB) cleared 1 MiB: about a tenth of the server's CPU per read
+// (docs/benchmarks.md).
+func (c *requestCodec) Marshal(v any) (mem.BufferSlice, error) {
+	m, ok := v.(proto.Message)
+	if !ok {
+		return c.base.Marshal(v)
+	}
+	size := proto.Size(m)
+	if mem.IsBelowBufferPoolingThreshold(size) {
+		return c.base.Marshal(v)
+	}
+	buf := sendPool.Get(size)
+	// UseCachedSize: proto.Size just computed them (as grpc's codec does).
+	out, err := proto.MarshalOptions{UseCachedSize: true}.MarshalAppend((*buf)[:0], m)
+	if err != nil {
+		sendPool.Put(buf)
+		return nil, err
+	}
+	*buf = out
+	return mem.BufferSlice{mem.NewBuffer(buf, sendPool)}, nil
+}
+
+// sendPool has a tier for every power of two from 256 B to 4 MiB (the
+// largest message the ports send), so a buffer is at most twice its
+// message.
+var sendPool = func() mem.BufferPool {
+	var exps []uint8
+	for e := uint8(8); e <= 22; e++ {
+		exps = append(exps, e)
+	}
+	p, err := mem.NewBinaryTieredBufferPool(exps...)
+	if err != nil {
+		panic(err) // only for exponents beyond the word size
+	}
+	return p
+}()
 
 // Unmarshal decodes like grpc's proto codec. For a watched message it
 // reports a refusal or a decode error to the watcher and returns nil:

@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"fmt"
+	"math/bits"
 	"strings"
 	"testing"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -132,4 +134,28 @@ func TestUndecodableNeedsAuthFirst(t *testing.T) {
 		malformed, &resp, grpc.ForceCodec(bytesCodec{}))
 	assertUndecodable(t, err, "authorised")
 	assert.Contains(t, strings.Split(e.scrape(t), "\n"), `clt_storage_requests_refused_total{port="storage",reason="undecodable"} 1`)
+}
+
+// The codec's Marshal gives proto.Marshal's bytes, large messages in a
+// buffer of the next power of two (grpc's default pool would give 1 MiB to
+// anything between 32 KiB and 1 MiB), returned to the pool on Free.
+func TestCodecMarshal(t *testing.T) {
+	c := newRequestCodec(func() {})
+	for _, n := range []int{0, 10, 900, 5000, 40 << 10, 70 << 10, 700 << 10} {
+		td := &tracepb.TracesData{ResourceSpans: []*tracepb.ResourceSpans{{SchemaUrl: strings.Repeat("x", n)}}}
+		want, err := proto.Marshal(td)
+		require.NoError(t, err)
+		for name, m := range map[string]*tracepb.TracesData{"decoded": td, "wire": wireTracesData(want)} {
+			got, err := c.Marshal(m)
+			require.NoError(t, err, "%d %s", n, name)
+			assert.Equal(t, want, got.Materialize(), "%d %s", n, name)
+			if len(want) > 1<<10 {
+				require.Len(t, got, 1)
+				assert.Equal(t, 1<<bits.Len(uint(len(want)-1)), cap(got[0].ReadOnlyData()), "%d %s: buffer size", n, name)
+			}
+			got.Free()
+		}
+	}
+	_, err := c.Marshal(struct{}{})
+	assert.Error(t, err, "not a protobuf message")
 }

@@ -228,10 +228,12 @@ type chunker struct {
 func (r *reader) newChunker(stored []ioamstore.Record, send func(*tracepb.TracesData) error) *chunker {
 	c := &chunker{limit: r.cfg.MaxSpansPerChunk, bySpan: r.decodeRecords(stored), send: send,
 		scratch: (*sendBufs.Get().(*[]byte))[:0], arena: getArena(),
-		labels: r.labels, netSpans: r.enrich.NetworkSpans, seen: map[dupKey]struct{}{},
+		labels: r.labels, netSpans: r.enrich.NetworkSpans,
 		dups: r.metrics.readDuplicates.Inc, notJoined: r.notJoined(stored), maxRecords: r.cfg.MaxRecordsPerSpan}
+	seen, realIDs := c.arena.sets()
+	c.seen = seen
 	if c.netSpans && len(c.bySpan) > 0 {
-		c.realIDs = map[[8]byte]struct{}{}
+		c.realIDs = realIDs
 	}
 	return c
 }
@@ -246,7 +248,7 @@ func (c *chunker) release() {
 	c.scratch = nil
 	if c.arena != nil {
 		c.chunk.reset()
-		c.net = nil
+		c.net, c.seen, c.realIDs = nil, nil, nil
 		c.arena.release()
 		c.arena = nil
 	}
