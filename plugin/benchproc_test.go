@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -81,5 +83,26 @@ func startEnvProcess(b *testing.B) *env {
 	require.NoError(b, err, "bench server: %s", stderr.String())
 	addrs := strings.Fields(line)
 	require.Len(b, addrs, 2, "bench server printed %q", line)
-	return envOf(dialTest(b, addrs[0]), dialTest(b, addrs[1]))
+	e := envOf(dialTest(b, addrs[0]), dialTest(b, addrs[1]))
+	e.serverPID = cmd.Process.Pid
+	return e
+}
+
+// cpuTime is the CPU time (user + system) process pid (0: this one) has
+// used, from /proc/<pid>/stat, in clock ticks of 10 ms.
+func cpuTime(b *testing.B, pid int) time.Duration {
+	p := "self"
+	if pid != 0 {
+		p = strconv.Itoa(pid)
+	}
+	stat, err := os.ReadFile("/proc/" + p + "/stat")
+	require.NoError(b, err)
+	// The fields after the command name (in parentheses, which may hold
+	// spaces): utime and stime are the 12th and 13th (proc(5)).
+	f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+	require.Greater(b, len(f), 12)
+	ut, err1 := strconv.ParseInt(f[11], 10, 64)
+	st, err2 := strconv.ParseInt(f[12], 10, 64)
+	require.NoError(b, errors.Join(err1, err2))
+	return time.Duration(ut+st) * 10 * time.Millisecond
 }

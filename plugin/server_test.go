@@ -50,6 +50,7 @@ type env struct {
 	collConn    *grpc.ClientConn
 	storageConn *grpc.ClientConn
 	admin       string
+	serverPID   int // the server's process when it is not this one (startEnvProcess)
 }
 
 func testConfig(t testing.TB) Config { return testConfigIn(t.TempDir()) }
