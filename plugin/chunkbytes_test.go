@@ -47,6 +47,23 @@ func TestLargeTraceStreamsInChunksBelowTheMessageLimit(t *testing.T) {
 	assert.Len(t, found, 1000, "the service's search still reads the trace")
 }
 
+// An enriched 100-span trace (about 60 KB) streams in messages of at most
+// targetChunkBytes, none empty, with every span: each lands in a 32 KiB
+// buffer of Jaeger's client instead of a 1 MiB one.
+func TestMessagesCutAtTargetSize(t *testing.T) {
+	e := startEnv(t, nil)
+	ids := loadEnrichedTraces(t, e, 1, true)
+	chunks := e.getTraces(t, ids[0])
+	assert.Len(t, spansOf(chunks), 120)
+	total := 0
+	for i, c := range chunks {
+		total += proto.Size(c)
+		assert.LessOrEqual(t, proto.Size(c), targetChunkBytes, "message %d", i)
+		assert.NotEmpty(t, spansOf([]*tracepb.TracesData{c}), "message %d", i)
+	}
+	assert.Greater(t, total, targetChunkBytes, "the trace is larger than one message")
+}
+
 // A single span larger than a message is served truncated with a warning,
 // never as an unreadable trace.
 func TestOversizedSpanIsTruncatedWithAWarning(t *testing.T) {

@@ -422,11 +422,11 @@ func (c *chunker) enrichDecoded(sp []byte, recs []*collectorv1.IOAMRecord) ([]by
 }
 
 // queue adds one span, sending the chunk first when the span would take it
-// over limit spans or maxChunkBytes; a span too large for a message on its
-// own is truncated (fitSpan).
+// over limit spans or targetChunkBytes; a span too large for a message on
+// its own (maxChunkBytes) is truncated (fitSpan).
 func (c *chunker) queue(r, s int, rHdr, sHdr, sp []byte) error {
 	size := c.chunk.sizeWith(r, s, rHdr, sHdr, sp)
-	if c.chunk.n > 0 && (c.chunk.n >= c.limit || size > maxChunkBytes) {
+	if c.chunk.n > 0 && (c.chunk.n >= c.limit || size > targetChunkBytes) {
 		if err := c.flush(); err != nil {
 			return err
 		}

@@ -246,8 +246,8 @@ func (s *upstreamStore) sendTrace(t *rawTrace, r *reader, stream grpc.ServerStre
 }
 
 // rawChunker groups pass-through spans into TracesData messages of at most
-// limit spans and maxChunkBytes bytes, keeping each span under its own
-// resource and scope.
+// limit spans and targetChunkBytes bytes (one span alone: maxChunkBytes),
+// keeping each span under its own resource and scope.
 type rawChunker struct {
 	limit int
 	send  func(any) error
@@ -281,7 +281,7 @@ func (c *rawChunker) add(r, s int, res *rawResource, sc rawScope, sp rawSpan) er
 	} else if s != c.lastS {
 		cost += len(sc.header) + headerSlack
 	}
-	if len(c.entries) > 0 && (len(c.entries)+1 > c.limit || c.bytes+cost > maxChunkBytes) {
+	if len(c.entries) > 0 && (len(c.entries)+1 > c.limit || c.bytes+cost > targetChunkBytes) {
 		if err := c.flush(); err != nil {
 			return err
 		}
