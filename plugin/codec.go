@@ -37,13 +37,13 @@ const decodeCostFactor = 16
 // reports to the watcher. Unwatched messages decode exactly as grpc's
 // codec decodes them.
 type requestCodec struct {
-	base        encoding.CodecV2
+	base        poolCodec
 	watched     sync.Map // message being decoded (its pointer) → *recvSlot
 	undecodable func()
 }
 
 func newRequestCodec(undecodable func()) *requestCodec {
-	return &requestCodec{base: encoding.GetCodecV2("proto"), undecodable: undecodable}
+	return &requestCodec{base: newPoolCodec(), undecodable: undecodable}
 }
 
 // recvSlot is what the codec reports about the messages of one call.
@@ -91,19 +91,30 @@ func (s *recvSlot) close() {
 
 func (c *requestCodec) Name() string { return c.base.Name() }
 
-// Marshal encodes like grpc's proto codec, into a buffer of sendPool.
-// grpc's default pool has no tier between 32 KiB and 1 MiB and zeroes a
-// whole buffer on every Get, so each response message of a 100-span trace
-// (about 60 KB) cleared 1 MiB: about a tenth of the server's CPU per read
-// (docs/benchmarks.md).
-func (c *requestCodec) Marshal(v any) (mem.BufferSlice, error) {
+// Marshal encodes like grpc's proto codec (poolCodec).
+func (c *requestCodec) Marshal(v any) (mem.BufferSlice, error) { return c.base.Marshal(v) }
+
+// poolCodec is grpc's proto codec with its buffers from sendPool. grpc's
+// default pool has no tier between 32 KiB and 1 MiB and zeroes a whole
+// buffer on every Get, so each response message of a 100-span trace (about
+// 60 KB) cleared 1 MiB, about a tenth of the server's CPU per read, and so
+// did each such message the upstream sends and each large Export
+// (docs/benchmarks.md). Messages that are not protobuf-go messages are
+// left to grpc's codec.
+type poolCodec struct{ grpcCodec encoding.CodecV2 }
+
+func newPoolCodec() poolCodec { return poolCodec{grpcCodec: encoding.GetCodecV2("proto")} }
+
+func (c poolCodec) Name() string { return c.grpcCodec.Name() }
+
+func (c poolCodec) Marshal(v any) (mem.BufferSlice, error) {
 	m, ok := v.(proto.Message)
 	if !ok {
-		return c.base.Marshal(v)
+		return c.grpcCodec.Marshal(v)
 	}
 	size := proto.Size(m)
 	if mem.IsBelowBufferPoolingThreshold(size) {
-		return c.base.Marshal(v)
+		return c.grpcCodec.Marshal(v)
 	}
 	buf := sendPool.Get(size)
 	// UseCachedSize: proto.Size just computed them (as grpc's codec does).
@@ -114,6 +125,18 @@ func (c *requestCodec) Marshal(v any) (mem.BufferSlice, error) {
 	}
 	*buf = out
 	return mem.BufferSlice{mem.NewBuffer(buf, sendPool)}, nil
+}
+
+// Unmarshal gathers a message received in several frames into a buffer of
+// sendPool (one frame is used as it is), then decodes it.
+func (c poolCodec) Unmarshal(data mem.BufferSlice, v any) error {
+	m, ok := v.(proto.Message)
+	if !ok {
+		return c.grpcCodec.Unmarshal(data, v)
+	}
+	buf := data.MaterializeToBuffer(sendPool)
+	defer buf.Free()
+	return proto.Unmarshal(buf.ReadOnlyData(), m)
 }
 
 // sendPool has a tier for every power of two from 256 B to 4 MiB (the

@@ -139,7 +139,8 @@ func TestUndecodableNeedsAuthFirst(t *testing.T) {
 
 // The codec's Marshal gives proto.Marshal's bytes, large messages in a
 // buffer of the next power of two (grpc's default pool would give 1 MiB to
-// anything between 32 KiB and 1 MiB), returned to the pool on Free.
+// anything between 32 KiB and 1 MiB), returned to the pool on Free; its
+// Unmarshal decodes what proto.Unmarshal decodes.
 func TestCodecMarshal(t *testing.T) {
 	c := newRequestCodec(func() {})
 	for _, n := range []int{0, 10, 900, 5000, 40 << 10, 70 << 10, 700 << 10} {
@@ -156,7 +157,16 @@ func TestCodecMarshal(t *testing.T) {
 			}
 			got.Free()
 		}
+		// Decoding gathers a message from frame-sized buffers.
+		var frames mem.BufferSlice
+		for rest := want; len(rest) > 0; rest = rest[min(len(rest), 16<<10):] {
+			frames = append(frames, mem.SliceBuffer(rest[:min(len(rest), 16<<10)]))
+		}
+		var back tracepb.TracesData
+		require.NoError(t, c.Unmarshal(frames, &back), "%d", n)
+		assert.True(t, proto.Equal(td, &back), "%d: decoded", n)
 	}
+	assert.Error(t, c.Unmarshal(mem.BufferSlice{mem.SliceBuffer([]byte{0x0a, 100, 1})}, &tracepb.TracesData{}), "malformed")
 	_, err := c.Marshal(struct{}{})
 	assert.Error(t, err, "not a protobuf message")
 }

@@ -92,6 +92,7 @@ type StorageConfig struct {
 	MaxSearchDepth int `yaml:"max_search_depth"`
 	// MaxSpansPerChunk bounds the spans of one streamed TracesData message.
 	// Jaeger's client accepts 4 MiB messages; 1000 spans keeps well below.
+	// Messages are also cut once they pass 32 KiB (targetChunkBytes).
 	MaxSpansPerChunk int `yaml:"max_spans_per_chunk"`
 	// V1StreamingWriter advertises the jaeger.storage.v1 streaming writer
 	// to Jaeger v1 (served either way). Off by default: Jaeger v1.76 writes

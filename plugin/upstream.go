@@ -97,7 +97,8 @@ func newUpstreamStore(cfg UpstreamConfig, logger *slog.Logger) (*upstreamStore, 
 		grpc.WithTransportCredentials(creds),
 		grpc.WithDefaultCallOptions(
 			grpc.MaxCallRecvMsgSize(cfg.MaxRecvMsgSizeMiB<<20),
-			grpc.MaxCallSendMsgSize(cfg.MaxSendMsgSizeMiB<<20)),
+			grpc.MaxCallSendMsgSize(cfg.MaxSendMsgSizeMiB<<20),
+			grpc.ForceCodecV2(newPoolCodec())),
 	}
 	s := &upstreamStore{cfg: cfg, logger: logger, now: time.Now,
 		http: &http.Client{Timeout: cfg.Timeout}}
