@@ -64,31 +64,26 @@ func (a *readArena) sets() (map[dupKey]struct{}, map[[8]byte]struct{}) {
 	return a.seen, a.realIDs
 }
 
+// The attribute constructors of enrich.go, from the arena's slabs.
 func (a *readArena) intAttr(k string, v int64) *commonpb.KeyValue {
 	if a == nil {
 		return intAttr(k, v)
 	}
-	x := a.ints.next()
-	x.w.IntValue, x.v.Value, x.kv.Key, x.kv.Value = v, &x.w, k, &x.v
-	return &x.kv
+	return a.ints.next().set(k, v)
 }
 
 func (a *readArena) strAttr(k, v string) *commonpb.KeyValue {
 	if a == nil {
 		return strAttr(k, v)
 	}
-	x := a.strs.next()
-	x.w.StringValue, x.v.Value, x.kv.Key, x.kv.Value = v, &x.w, k, &x.v
-	return &x.kv
+	return a.strs.next().set(k, v)
 }
 
 func (a *readArena) boolAttr(k string, v bool) *commonpb.KeyValue {
 	if a == nil {
 		return boolAttr(k, v)
 	}
-	x := a.bools.next()
-	x.w.BoolValue, x.v.Value, x.kv.Key, x.kv.Value = v, &x.w, k, &x.v
-	return &x.kv
+	return a.bools.next().set(k, v)
 }
 
 func (a *readArena) event(ts uint64, name string, attrs []*commonpb.KeyValue) *tracepb.Span_Event {

@@ -886,20 +886,21 @@ type (
 	}
 )
 
-func intAttr(k string, v int64) *commonpb.KeyValue {
-	x := &intAlloc{}
+func (x *intAlloc) set(k string, v int64) *commonpb.KeyValue {
 	x.w.IntValue, x.v.Value, x.kv.Key, x.kv.Value = v, &x.w, k, &x.v
 	return &x.kv
 }
 
-func strAttr(k, v string) *commonpb.KeyValue {
-	x := &strAlloc{}
+func (x *strAlloc) set(k, v string) *commonpb.KeyValue {
 	x.w.StringValue, x.v.Value, x.kv.Key, x.kv.Value = v, &x.w, k, &x.v
 	return &x.kv
 }
 
-func boolAttr(k string, v bool) *commonpb.KeyValue {
-	x := &boolAlloc{}
+func (x *boolAlloc) set(k string, v bool) *commonpb.KeyValue {
 	x.w.BoolValue, x.v.Value, x.kv.Key, x.kv.Value = v, &x.w, k, &x.v
 	return &x.kv
 }
+
+func intAttr(k string, v int64) *commonpb.KeyValue { return new(intAlloc).set(k, v) }
+func strAttr(k, v string) *commonpb.KeyValue       { return new(strAlloc).set(k, v) }
+func boolAttr(k string, v bool) *commonpb.KeyValue { return new(boolAlloc).set(k, v) }
