@@ -90,7 +90,10 @@ admin: {listen: "127.0.0.1:0", pprof: true}
 		b.Fatal(err)
 	}
 	pid := cmd.Process.Pid
-	exited := make(chan error, 1)
+	// exited is closed once the agent has exited (waitErr then holds
+	// Wait's result), so that the start check and the stop can both wait.
+	exited := make(chan struct{})
+	var waitErr error
 	addrc := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
@@ -102,7 +105,8 @@ admin: {listen: "127.0.0.1:0", pprof: true}
 				}
 			}
 		}
-		exited <- cmd.Wait()
+		waitErr = cmd.Wait()
+		close(exited)
 	}()
 	defer func() {
 		_ = cmd.Process.Signal(unix.SIGTERM)
@@ -116,8 +120,8 @@ admin: {listen: "127.0.0.1:0", pprof: true}
 	var admin string
 	select {
 	case admin = <-addrc:
-	case err := <-exited:
-		b.Fatalf("agent exited: %v", err)
+	case <-exited:
+		b.Fatalf("agent exited: %v", waitErr)
 	case <-time.After(10 * time.Second):
 		b.Fatal("agent did not start")
 	}

@@ -86,10 +86,35 @@ func spansOfTrace(t testing.TB, ctx context.Context, c storagev2.TraceReaderClie
 }
 
 func freeAddr(t testing.TB) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer l.Close()
-	return l.Addr().String()
+	for {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		addr := l.Addr().String()
+		_ = l.Close()
+		// The kernel may hand a closed port out again: two flags of one
+		// Jaeger once got the same one, and it exited.
+		if _, dup := handedOut.LoadOrStore(addr, true); !dup {
+			return addr
+		}
+	}
+}
+
+// handedOut holds the addresses freeAddr has returned in this process.
+var handedOut sync.Map
+
+// proc is a started process being waited for: done is closed when it has
+// exited, err is then Wait's result. Any number of callers may wait on
+// done (a buffered channel read by a startup check left a later stop
+// waiting forever).
+type proc struct {
+	done chan struct{}
+	err  error
+}
+
+func waitProc(cmd *exec.Cmd) *proc {
+	p := &proc{done: make(chan struct{})}
+	go func() { p.err = cmd.Wait(); close(p.done) }()
+	return p
 }
 
 const jaegerConfig = `service:
@@ -237,17 +262,16 @@ func startJaeger(t testing.TB, bin, conf, health, logPath string) (stop func()) 
 	cmd.Env = append(os.Environ(), "OTEL_TRACES_SAMPLER=always_off")
 	cmd.Stdout, cmd.Stderr = logf, logf
 	require.NoError(t, cmd.Start())
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	exited := waitProc(cmd)
 	var once sync.Once
 	stop = func() {
 		once.Do(func() {
 			_ = cmd.Process.Signal(syscall.SIGTERM)
 			select {
-			case <-exited:
+			case <-exited.done:
 			case <-time.After(10 * time.Second):
 				_ = cmd.Process.Kill()
-				<-exited
+				<-exited.done
 			}
 			_ = logf.Close()
 		})
@@ -269,8 +293,8 @@ func startJaeger(t testing.TB, bin, conf, health, logPath string) (stop func()) 
 			}
 		}
 		select {
-		case err := <-exited:
-			t.Fatalf("jaeger exited: %v", err)
+		case <-exited.done:
+			t.Fatalf("jaeger exited: %v", exited.err)
 		default:
 		}
 		require.True(t, time.Now().Before(deadline), "jaeger not healthy after 60s")

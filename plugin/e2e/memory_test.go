@@ -149,15 +149,14 @@ log:
 	cmd := exec.CommandContext(ctx, bin, "--config", conf)
 	cmd.Stderr = os.Stderr
 	require.NoError(t, cmd.Start())
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	exited := waitProc(cmd)
 	t.Cleanup(func() {
 		_ = cmd.Process.Signal(os.Interrupt)
 		select {
-		case <-exited:
+		case <-exited.done:
 		case <-time.After(20 * time.Second):
 			_ = cmd.Process.Kill()
-			<-exited
+			<-exited.done
 		}
 	})
 	require.Eventually(t, func() bool {

@@ -128,15 +128,14 @@ func runJaeger(t *testing.T, bin, conf, health, dir string) {
 	cmd.Env = append(os.Environ(), "OTEL_TRACES_SAMPLER=always_off")
 	cmd.Stdout, cmd.Stderr = logf, logf
 	require.NoError(t, cmd.Start())
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	exited := waitProc(cmd)
 	t.Cleanup(func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {
-		case <-exited:
+		case <-exited.done:
 		case <-time.After(10 * time.Second):
 			_ = cmd.Process.Kill()
-			<-exited
+			<-exited.done
 		}
 		_ = logf.Close()
 		if t.Failed() {
@@ -153,8 +152,8 @@ func runJaeger(t *testing.T, bin, conf, health, dir string) {
 			}
 		}
 		select {
-		case err := <-exited:
-			t.Fatalf("jaeger exited: %v", err)
+		case <-exited.done:
+			t.Fatalf("jaeger exited: %v", exited.err)
 		default:
 		}
 		require.True(t, time.Now().Before(deadline), "jaeger not healthy after 60s")

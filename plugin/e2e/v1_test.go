@@ -104,17 +104,16 @@ func startJaegerV1(t *testing.T, bin string, env, args []string) *v1Stack {
 	cmd.Stdout, cmd.Stderr = logf, logf
 	require.NoError(t, cmd.Start())
 	s.jaeger = cmd
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	exited := waitProc(cmd)
 	var once sync.Once
 	s.stop = func() {
 		once.Do(func() {
 			_ = cmd.Process.Signal(syscall.SIGTERM)
 			select {
-			case <-exited:
+			case <-exited.done:
 			case <-time.After(10 * time.Second):
 				_ = cmd.Process.Kill()
-				<-exited
+				<-exited.done
 			}
 			_ = logf.Close()
 		})
@@ -136,8 +135,8 @@ func startJaegerV1(t *testing.T, bin string, env, args []string) *v1Stack {
 			}
 		}
 		select {
-		case err := <-exited:
-			t.Fatalf("jaeger v1 exited: %v", err)
+		case <-exited.done:
+			t.Fatalf("jaeger v1 exited: %v", exited.err)
 		default:
 		}
 		require.True(t, time.Now().Before(deadline), "jaeger v1 not healthy after 60s")
@@ -545,15 +544,14 @@ func TestJaegerV2rc2OverV1(t *testing.T) {
 	cmd.Env = append(os.Environ(), "OTEL_TRACES_SAMPLER=always_off")
 	cmd.Stdout, cmd.Stderr = logf, logf
 	require.NoError(t, cmd.Start())
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	exited := waitProc(cmd)
 	t.Cleanup(func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {
-		case <-exited:
+		case <-exited.done:
 		case <-time.After(10 * time.Second):
 			_ = cmd.Process.Kill()
-			<-exited
+			<-exited.done
 		}
 		_ = logf.Close()
 		if t.Failed() {
@@ -571,8 +569,8 @@ func TestJaegerV2rc2OverV1(t *testing.T) {
 			}
 		}
 		select {
-		case err := <-exited:
-			t.Fatalf("jaeger exited: %v", err)
+		case <-exited.done:
+			t.Fatalf("jaeger exited: %v", exited.err)
 		default:
 		}
 		require.True(t, time.Now().Before(deadline), "jaeger not healthy after 60s")
