@@ -144,23 +144,34 @@ func (rawCodec) Unmarshal(b []byte, v any) error {
 }
 func (rawCodec) Name() string { return "proto" }
 
-// getTracesRaw reads one trace by ID and hands fn each response message's
-// bytes undecoded (valid only during the call).
-func getTracesRaw(b *testing.B, e *env, id []byte, fn func([]byte)) {
+// getTracesWith reads one trace by ID with the client codec opt and calls
+// recv for each response message until the stream ends.
+func getTracesWith(b *testing.B, e *env, id []byte, opt grpc.CallOption, recv func(grpc.ClientStream) error) {
 	st, err := e.storageConn.NewStream(b.Context(), &storagev2.TraceReader_ServiceDesc.Streams[0],
-		storagev2.TraceReader_GetTraces_FullMethodName, grpc.ForceCodec(rawCodec{}))
+		storagev2.TraceReader_GetTraces_FullMethodName, opt)
 	require.NoError(b, err)
 	require.NoError(b, st.SendMsg(&storagev2.GetTracesRequest{Query: []*storagev2.GetTraceParams{{TraceId: id}}}))
 	require.NoError(b, st.CloseSend())
-	var m rawMsg
 	for {
-		if err := st.RecvMsg(&m); errors.Is(err, io.EOF) {
+		if err := recv(st); errors.Is(err, io.EOF) {
 			return
 		} else if err != nil {
 			b.Fatal(err)
 		}
-		fn(m)
 	}
+}
+
+// getTracesRaw reads one trace by ID and hands fn each response message's
+// bytes undecoded (valid only during the call).
+func getTracesRaw(b *testing.B, e *env, id []byte, fn func([]byte)) {
+	var m rawMsg
+	getTracesWith(b, e, id, grpc.ForceCodec(rawCodec{}), func(st grpc.ClientStream) error {
+		if err := st.RecvMsg(&m); err != nil {
+			return err
+		}
+		fn(m)
+		return nil
+	})
 }
 
 // getTracesBytes reads one trace by ID without decoding the response (the
@@ -175,21 +186,16 @@ func getTracesBytes(b *testing.B, e *env, id []byte) int {
 // getTracesPdata reads one trace as Jaeger v2.13's storage v2 client does
 // (jaegerCodec) and returns the span count.
 func getTracesPdata(b *testing.B, e *env, id []byte) int {
-	st, err := e.storageConn.NewStream(b.Context(), &storagev2.TraceReader_ServiceDesc.Streams[0],
-		storagev2.TraceReader_GetTraces_FullMethodName, grpc.ForceCodecV2(jaegerCodec{}))
-	require.NoError(b, err)
-	require.NoError(b, st.SendMsg(&storagev2.GetTracesRequest{Query: []*storagev2.GetTraceParams{{TraceId: id}}}))
-	require.NoError(b, st.CloseSend())
 	n := 0
-	for {
+	getTracesWith(b, e, id, grpc.ForceCodecV2(jaegerCodec{}), func(st grpc.ClientStream) error {
 		var m pdataMsg
-		if err := st.RecvMsg(&m); errors.Is(err, io.EOF) {
-			return n
-		} else if err != nil {
-			b.Fatal(err)
+		if err := st.RecvMsg(&m); err != nil {
+			return err
 		}
 		n += m.td.SpanCount()
-	}
+		return nil
+	})
+	return n
 }
 
 // jaegerCodec decodes response messages as Jaeger v2.13's storage v2 client
