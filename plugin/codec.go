@@ -94,7 +94,7 @@ func (c *requestCodec) Name() string { return c.base.Name() }
 // Marshal encodes like grpc's proto codec (poolCodec).
 func (c *requestCodec) Marshal(v any) (mem.BufferSlice, error) { return c.base.Marshal(v) }
 
-// poolCodec is grpc's proto codec with its buffers from sendPool. grpc's
+// poolCodec is grpc's proto codec with its buffers from msgPool. grpc's
 // default pool has no tier between 32 KiB and 1 MiB and zeroes a whole
 // buffer on every Get, so each response message of a 100-span trace (about
 // 60 KB) cleared 1 MiB, about a tenth of the server's CPU per read, and so
@@ -116,33 +116,34 @@ func (c poolCodec) Marshal(v any) (mem.BufferSlice, error) {
 	if mem.IsBelowBufferPoolingThreshold(size) {
 		return c.grpcCodec.Marshal(v)
 	}
-	buf := sendPool.Get(size)
+	buf := msgPool.Get(size)
 	// UseCachedSize: proto.Size just computed them (as grpc's codec does).
 	out, err := proto.MarshalOptions{UseCachedSize: true}.MarshalAppend((*buf)[:0], m)
 	if err != nil {
-		sendPool.Put(buf)
+		msgPool.Put(buf)
 		return nil, err
 	}
 	*buf = out
-	return mem.BufferSlice{mem.NewBuffer(buf, sendPool)}, nil
+	return mem.BufferSlice{mem.NewBuffer(buf, msgPool)}, nil
 }
 
 // Unmarshal gathers a message received in several frames into a buffer of
-// sendPool (one frame is used as it is), then decodes it.
+// msgPool (one frame is used as it is), then decodes it.
 func (c poolCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	m, ok := v.(proto.Message)
 	if !ok {
 		return c.grpcCodec.Unmarshal(data, v)
 	}
-	buf := data.MaterializeToBuffer(sendPool)
+	buf := data.MaterializeToBuffer(msgPool)
 	defer buf.Free()
 	return proto.Unmarshal(buf.ReadOnlyData(), m)
 }
 
-// sendPool has a tier for every power of two from 256 B to 4 MiB (the
-// largest message the ports send), so a buffer is at most twice its
-// message.
-var sendPool = func() mem.BufferPool {
+// msgPool holds the buffers of the messages clt-storage sends and
+// receives: a tier for every power of two from 256 B to 4 MiB (the largest
+// message it sends), so a buffer is at most twice its message; a larger
+// received message takes the pool's untiered fallback.
+var msgPool = func() mem.BufferPool {
 	var exps []uint8
 	for e := uint8(8); e <= 22; e++ {
 		exps = append(exps, e)

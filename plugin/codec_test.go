@@ -174,13 +174,13 @@ func TestCodecMarshal(t *testing.T) {
 // BenchmarkMessageBuffer is what a buffer for one ~60 KB message costs from
 // grpc's default pool (the 1 MiB tier, cleared on every Get: what grpc's
 // codec and Jaeger's client pay per message between 32 KiB and 1 MiB) and
-// from sendPool; and, for scale, from the default pool at 30 KB.
+// from msgPool; and, for scale, from the default pool at 30 KB.
 func BenchmarkMessageBuffer(b *testing.B) {
 	for _, tc := range []struct {
 		name string
 		pool mem.BufferPool
 		size int
-	}{{"default_60KB", mem.DefaultBufferPool(), 60 << 10}, {"sendPool_60KB", sendPool, 60 << 10}, {"default_30KB", mem.DefaultBufferPool(), 30 << 10}} {
+	}{{"default_60KB", mem.DefaultBufferPool(), 60 << 10}, {"msgPool_60KB", msgPool, 60 << 10}, {"default_30KB", mem.DefaultBufferPool(), 30 << 10}} {
 		b.Run(tc.name, func(b *testing.B) {
 			for b.Loop() {
 				buf := tc.pool.Get(tc.size)
